@@ -1,0 +1,64 @@
+package dev.dcd.backend;
+
+import dev.dcd.block.BlockDevice;
+import dev.dcd.vdisk.ContentId;
+
+import java.io.Closeable;
+import java.io.IOException;
+import java.io.InputStream;
+import java.net.URI;
+import java.util.List;
+import java.util.Optional;
+
+/**
+ * A store of immutable app vdisks, one object per content id.
+ *
+ * <p>Designed for stores with millisecond latency: {@link #open} returns a device whose ranged reads are
+ * independent requests, so callers may issue them concurrently. Every error is a {@link BackendException}
+ * that names the backend and the object.
+ */
+public interface Backend extends Closeable {
+
+    /** The name this backend has in the catalog (for error messages and stats). */
+    String name();
+
+    URI uri();
+
+    /**
+     * Stores {@code length} bytes read from {@code data} as the vdisk {@code id}. Atomic: until this returns,
+     * no reader can see the object, and a failure leaves nothing behind. Storing an id that already exists is
+     * a no-op apart from draining nothing: ids name content, so the bytes are the same.
+     */
+    void put(ContentId id, InputStream data, long length, Progress progress) throws IOException;
+
+    /** Opens the vdisk as a read-only device. */
+    BlockDevice open(ContentId id) throws IOException;
+
+    Optional<ObjectStat> stat(ContentId id) throws IOException;
+
+    List<ObjectStat> list() throws IOException;
+
+    /** Removes the vdisk; removing a missing one is not an error. */
+    void delete(ContentId id) throws IOException;
+
+    /** Reachability, latency and permissions, for {@code dcd backend check}. */
+    default HealthReport check() {
+        long start = System.nanoTime();
+        try {
+            list();
+            return new HealthReport(true, System.nanoTime() - start, "list ok");
+        } catch (IOException e) {
+            return new HealthReport(false, System.nanoTime() - start, e.getMessage());
+        }
+    }
+
+    @Override
+    default void close() throws IOException {
+    }
+
+    record ObjectStat(ContentId id, long size) {
+    }
+
+    record HealthReport(boolean ok, long latencyNanos, String detail) {
+    }
+}

@@ -1,0 +1,163 @@
+package dev.dcd.backend;
+
+import dev.dcd.block.BlockDevice;
+import dev.dcd.block.FileBlockDevice;
+import dev.dcd.vdisk.ContentId;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.io.OutputStream;
+import java.net.URI;
+import java.nio.channels.Channels;
+import java.nio.channels.FileChannel;
+import java.nio.file.AtomicMoveNotSupportedException;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.stream.Stream;
+
+/**
+ * Vdisks as files named {@code <content-id>.vdisk}. A put writes {@code .<id>.tmp-*}, forces it to disk and
+ * renames it into place, so a reader sees either nothing or the whole vdisk.
+ */
+final class LocalBackend implements Backend {
+    static final String SUFFIX = ".vdisk";
+    private static final int COPY_BUFFER = 1 << 20;
+
+    private final String name;
+    private final URI uri;
+    private final Path dir;
+
+    LocalBackend(String name, URI uri, Path dir) {
+        this.name = name;
+        this.uri = uri;
+        this.dir = dir;
+    }
+
+    @Override
+    public String name() {
+        return name;
+    }
+
+    @Override
+    public URI uri() {
+        return uri;
+    }
+
+    private Path file(ContentId id) {
+        return dir.resolve(id.hex() + SUFFIX);
+    }
+
+    @Override
+    public void put(ContentId id, InputStream data, long length, Progress progress) throws IOException {
+        Path target = file(id);
+        Path tmp = null;
+        try {
+            Files.createDirectories(dir);
+            if (Files.exists(target) && Files.size(target) == length) {
+                return;
+            }
+            tmp = Files.createTempFile(dir, "." + id.hex(), ".tmp");
+            long copied = 0;
+            try (FileChannel out = FileChannel.open(tmp, StandardOpenOption.WRITE);
+                 OutputStream stream = Channels.newOutputStream(out)) {
+                byte[] buffer = new byte[COPY_BUFFER];
+                while (copied < length) {
+                    int n = data.read(buffer, 0, (int) Math.min(buffer.length, length - copied));
+                    if (n < 0) {
+                        throw new IOException("source ended after " + copied + " of " + length + " bytes");
+                    }
+                    stream.write(buffer, 0, n);
+                    copied += n;
+                    progress.advance(copied);
+                }
+                stream.flush();
+                out.force(true);
+            }
+            try {
+                Files.move(tmp, target, StandardCopyOption.ATOMIC_MOVE);
+            } catch (AtomicMoveNotSupportedException e) {
+                throw new BackendException(name, id.hex(), "directory " + dir + " does not support atomic rename", e);
+            }
+            tmp = null;
+        } catch (BackendException e) {
+            throw e;
+        } catch (IOException e) {
+            throw new BackendException(name, id.hex(), "put failed: " + describe(e), e);
+        } finally {
+            if (tmp != null) {
+                Files.deleteIfExists(tmp);
+            }
+        }
+    }
+
+    @Override
+    public BlockDevice open(ContentId id) throws IOException {
+        try {
+            FileBlockDevice device = FileBlockDevice.openReadOnly(file(id));
+            return new NamedDevice(device, name + ":" + id.hex());
+        } catch (NoSuchFileException e) {
+            throw new BackendException(name, id.hex(), "no such vdisk in " + dir);
+        } catch (IOException e) {
+            throw new BackendException(name, id.hex(), "open failed: " + describe(e), e);
+        }
+    }
+
+    @Override
+    public Optional<ObjectStat> stat(ContentId id) throws IOException {
+        Path file = file(id);
+        try {
+            return Optional.of(new ObjectStat(id, Files.size(file)));
+        } catch (NoSuchFileException e) {
+            return Optional.empty();
+        } catch (IOException e) {
+            throw new BackendException(name, id.hex(), "stat failed: " + describe(e), e);
+        }
+    }
+
+    @Override
+    public List<ObjectStat> list() throws IOException {
+        if (!Files.isDirectory(dir)) {
+            return List.of();
+        }
+        List<ObjectStat> result = new ArrayList<>();
+        try (Stream<Path> files = Files.list(dir)) {
+            for (Path file : (Iterable<Path>) files.sorted()::iterator) {
+                String fileName = file.getFileName().toString();
+                if (fileName.endsWith(SUFFIX) && !fileName.startsWith(".")) {
+                    ContentId.tryParse(fileName.substring(0, fileName.length() - SUFFIX.length()))
+                            .ifPresent(id -> result.add(new ObjectStat(id, sizeOrZero(file))));
+                }
+            }
+        } catch (IOException e) {
+            throw new BackendException(name, null, "list of " + dir + " failed: " + describe(e), e);
+        }
+        return result;
+    }
+
+    private static long sizeOrZero(Path file) {
+        try {
+            return Files.size(file);
+        } catch (IOException e) {
+            return 0;
+        }
+    }
+
+    @Override
+    public void delete(ContentId id) throws IOException {
+        try {
+            Files.deleteIfExists(file(id));
+        } catch (IOException e) {
+            throw new BackendException(name, id.hex(), "delete failed: " + describe(e), e);
+        }
+    }
+
+    private static String describe(IOException e) {
+        return e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
+    }
+}
