@@ -31,8 +31,21 @@ public record SynthesizedDisk(Path dir, RegionMap regionMap, long partitionOffse
         return allocatedBytes(image());
     }
 
+    /**
+     * Java exposes no st_blocks, so ask stat(1): allocated blocks times their size, which is what du reports.
+     */
     public static long allocatedBytes(Path file) throws IOException {
-        Object blocks = java.nio.file.Files.getAttribute(file, "unix:blocks");
-        return ((Number) blocks).longValue() * 512;
+        Process p = new ProcessBuilder("stat", "-c", "%b %B", file.toString()).redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8).trim();
+        try {
+            if (p.waitFor() != 0) {
+                throw new IOException("stat " + file + " failed: " + out);
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new java.io.InterruptedIOException("interrupted while running stat");
+        }
+        String[] parts = out.split(" ");
+        return Long.parseLong(parts[0]) * Long.parseLong(parts[1]);
     }
 }
