@@ -31,7 +31,23 @@ public final class Cli {
             return FAILED;
         });
         cl.setExitCodeExceptionMapper(ex -> ex instanceof CommandLine.ParameterException ? USAGE : FAILED);
+        addHelpOptions(cl);
         return cl;
+    }
+
+    /**
+     * Gives every subcommand {@code -h/--help}. The standard mixin would also add {@code --version}, which
+     * {@code catalog import} needs for the app version.
+     */
+    private static void addHelpOptions(CommandLine cl) {
+        CommandLine.Model.CommandSpec spec = cl.getCommandSpec();
+        if (spec.findOption("--help") == null) {
+            spec.addOption(CommandLine.Model.OptionSpec.builder("-h", "--help").usageHelp(true)
+                    .description("Show this help message and exit.").build());
+        }
+        for (CommandLine sub : cl.getSubcommands().values()) {
+            addHelpOptions(sub);
+        }
     }
 
     /** One line for the user: the message, or the exception type when there is none. */
