@@ -62,8 +62,9 @@ final class SourceReaders {
             case ZIP -> readZip(source, writer, progress, warn);
             case DEB -> readDeb(source, writer, progress, warn);
             default -> {
-                try (InputStream file = counting(Files.newInputStream(source), progress)) {
-                    readTar(decompress(format, guard(file, what), what), what, writer, warn);
+                try (InputStream file = counting(Files.newInputStream(source), progress);
+                     InputStream tar = decompress(format, guard(file, what), what)) {
+                    readTar(tar, what, writer, warn);
                 }
             }
         }
@@ -71,6 +72,7 @@ final class SourceReaders {
 
     // ------------------------------------------------------------------ tar
 
+    /** The decompressed stream; closing it releases the decompressor (zstd holds native memory), not {@code in}. */
     static InputStream decompress(SourceFormat format, InputStream in, String what) throws IOException {
         InputStream buffered = new BufferedInputStream(in, 1 << 16);
         try {
@@ -82,7 +84,12 @@ final class SourceReaders {
                 case TAR_ZST -> new ZstdCompressorInputStream(buffered);
                 default -> throw new IllegalArgumentException(format + " is not a tar format");
             };
-            return guard(raw, what);
+            return new FilterInputStream(guard(raw, what)) {
+                @Override
+                public void close() throws IOException {
+                    raw.close();
+                }
+            };
         } catch (IOException e) {
             throw corrupt(what, e);
         }
@@ -255,7 +262,9 @@ final class SourceReaders {
                     if (format == null) {
                         throw new CatalogException(what + " has a control member '" + name + "' in an unsupported format");
                     }
-                    return parseControl(decompress(format, guard(ar, what), what), what);
+                    try (InputStream control = decompress(format, guard(ar, what), what)) {
+                        return parseControl(control, what);
+                    }
                 }
             }
         }
@@ -299,7 +308,9 @@ final class SourceReaders {
                     if (format == null) {
                         throw new CatalogException(what + " has a data member '" + name + "' in an unsupported format");
                     }
-                    readTar(decompress(format, guard(ar, what), what), what, writer, warn);
+                    try (InputStream data = decompress(format, guard(ar, what), what)) {
+                        readTar(data, what, writer, warn);
+                    }
                     return;
                 }
             }

@@ -392,6 +392,13 @@ class ImporterTest {
     }
 
     @Test
+    void invalidUtf8NamesInADirectoryAreRejected() throws Exception {
+        Path dir = Files.createDirectories(work.resolve("rawnames-1"));
+        Archives.sh(dir, "printf x > \"$(printf 'bad\\377name')\"");
+        assertRejected(dir, "not valid UTF-8");
+    }
+
+    @Test
     void aZipBombStopsAtMaxSize() throws IOException {
         Path bomb = work.resolve("bomb-1.zip");
         Archives.Zip zip = new Archives.Zip(bomb);
