@@ -112,7 +112,7 @@ final class SourceReaders {
             } else if (entry.isDirectory()) {
                 writer.directory(name, mode, uid, gid, seconds, nanos);
             } else if (entry.isSymbolicLink()) {
-                writer.symlink(name, entry.getLinkName(), uid, gid, seconds, nanos);
+                writer.symlink(name, checkTarget(name, entry.getLinkName()), uid, gid, seconds, nanos);
             } else if (entry.isLink()) {
                 writer.hardlink(name, entry.getLinkName());
             } else if (entry.isFile()) {
@@ -234,6 +234,14 @@ final class SourceReaders {
                 return n;
             }
         };
+    }
+
+    /** Link targets decoded with replacement (PAX, host paths) carry U+FFFD where the bytes were not UTF-8. */
+    private static String checkTarget(String name, String target) throws InvalidEntryException {
+        if (target.indexOf('\uFFFD') >= 0) {
+            throw new InvalidEntryException("symlink '" + VdiskPaths.printable(name) + "' has a target that is not valid UTF-8");
+        }
+        return target;
     }
 
     private static String strictName(byte[] raw, String what) throws InvalidEntryException {
@@ -372,7 +380,7 @@ final class SourceReaders {
                 int uid = (Integer) a.get("uid");
                 int gid = (Integer) a.get("gid");
                 if ((Boolean) a.get("isSymbolicLink")) {
-                    writer.symlink(name, Files.readSymbolicLink(child).toString(), uid, gid, seconds, nanos);
+                    writer.symlink(name, checkTarget(name, Files.readSymbolicLink(child).toString()), uid, gid, seconds, nanos);
                 } else if ((Boolean) a.get("isDirectory")) {
                     writer.directory(name, mode, uid, gid, seconds, nanos);
                     walk(child, name);
