@@ -1,0 +1,133 @@
+package dev.dcd.catalog;
+
+import dev.dcd.backend.Backend;
+import dev.dcd.backend.Progress;
+import dev.dcd.vdisk.SealedVdisk;
+import dev.dcd.vdisk.VdiskWriter;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.function.Consumer;
+import java.util.regex.Matcher;
+import java.util.regex.Pattern;
+
+/**
+ * Imports a directory or archive as an app version: entries stream into a {@link VdiskWriter} (a temp file
+ * under the tmp dir), the sealed vdisk goes to the backend, then the catalog records it in one batch.
+ * Every failure undoes what came before it, so a failed import leaves no trace anywhere.
+ */
+public final class Importer {
+    /** {@code foo-1.2.3}, {@code foo_1.2}, {@code is-number-7.0.0}, {@code tool-v2.0}. */
+    private static final Pattern NAME_VERSION = Pattern.compile("^(.+?)[-_]v?(\\d[A-Za-z0-9._+~-]*)$");
+
+    private final Catalog catalog;
+    private final BackendOpener backends;
+    private final Path tmpDir;
+    private final Runnable beforeCatalogCommit;
+
+    public Importer(Catalog catalog, BackendOpener backends, Path tmpDir) {
+        this(catalog, backends, tmpDir, () -> {
+        });
+    }
+
+    /** {@code beforeCatalogCommit} runs between the backend put and the catalog batch; tests make it fail. */
+    Importer(Catalog catalog, BackendOpener backends, Path tmpDir, Runnable beforeCatalogCommit) {
+        this.catalog = catalog;
+        this.backends = backends;
+        this.tmpDir = tmpDir;
+        this.beforeCatalogCommit = beforeCatalogCommit;
+    }
+
+    /** Bytes the importer will read from the source, for a progress bar; -1 for a directory. */
+    public static long sourceBytes(Path source) throws IOException {
+        return Files.isRegularFile(source) ? Files.size(source) : -1;
+    }
+
+    public ImportResult importSource(ImportRequest request, Progress progress, Consumer<String> warn) throws IOException {
+        Path source = request.source();
+        if (!Files.exists(source)) {
+            throw new CatalogException("source '" + source + "' does not exist");
+        }
+        if (!Files.isDirectory(source) && !Files.isRegularFile(source)) {
+            throw new CatalogException("source '" + source + "' is neither a directory nor a regular file");
+        }
+        SourceFormat format = SourceFormat.detect(source);
+        catalog.requireBackend(request.backend());
+        String[] identity = identify(request, format);
+        String name = Names.checkName("app", identity[0]);
+        String version = Names.checkVersion(identity[1]);
+        if (catalog.app(name, version).isPresent()) {
+            throw new CatalogException("app " + name + "@" + version + " is already in the catalog; remove it first with 'dcd catalog rm "
+                    + name + "@" + version + "'");
+        }
+        List<String> warnings = new ArrayList<>();
+        Consumer<String> collect = w -> {
+            warnings.add(w);
+            warn.accept(w);
+        };
+        Files.createDirectories(tmpDir);
+        Path tmp = Files.createTempFile(tmpDir, "import-", ".vdisk");
+        try {
+            SealedVdisk sealed;
+            try (VdiskWriter writer = VdiskWriter.create(tmp, name, version, request.maxSize())) {
+                SourceReaders.read(format, source, writer, progress, collect);
+                sealed = writer.finish();
+            }
+            Backend backend = backends.open(request.backend());
+            boolean existed = backend.stat(sealed.id()).isPresent();
+            try (InputStream in = Files.newInputStream(tmp)) {
+                backend.put(sealed.id(), in, sealed.length(), Progress.NONE);
+            }
+            AppVersion app = new AppVersion(name, version, sealed.id().hex(), request.backend(),
+                    sealed.manifest().fileCount(), sealed.manifest().contentBytes(), sealed.length(),
+                    catalog.clock().millis());
+            try {
+                beforeCatalogCommit.run();
+                catalog.addApp(app);
+            } catch (IOException | RuntimeException e) {
+                if (!existed && catalog.usersOf(sealed.id()).isEmpty()) {
+                    try {
+                        backend.delete(sealed.id());
+                    } catch (IOException cleanup) {
+                        e.addSuppressed(cleanup);
+                    }
+                }
+                throw e;
+            }
+            return new ImportResult(app, warnings);
+        } finally {
+            Files.deleteIfExists(tmp);
+        }
+    }
+
+    /** Name and version: flags first, then package metadata, then the file name. */
+    private static String[] identify(ImportRequest request, SourceFormat format) throws IOException {
+        String name = request.name();
+        String version = request.version();
+        if (format == SourceFormat.DEB && (name == null || version == null)) {
+            SourceReaders.DebIdentity deb = SourceReaders.debIdentity(request.source());
+            name = name == null ? deb.name() : name;
+            version = version == null ? deb.version() : version;
+        }
+        String fileName = request.source().toAbsolutePath().normalize().getFileName().toString();
+        String stem = format.stem(fileName);
+        Matcher m = NAME_VERSION.matcher(stem);
+        boolean matched = m.matches();
+        if (name == null) {
+            name = matched ? m.group(1) : stem;
+        }
+        if (version == null) {
+            if (!matched) {
+                throw new CatalogException("cannot derive a version from '" + fileName
+                        + "' (expected a name like foo-1.2.3); pass --version");
+            }
+            version = m.group(2);
+        }
+        return new String[]{name, version};
+    }
+
+}

@@ -1,0 +1,204 @@
+package dev.dcd.catalog;
+
+import org.apache.commons.compress.archivers.tar.TarArchiveEntry;
+import org.apache.commons.compress.archivers.tar.TarArchiveOutputStream;
+import org.apache.commons.compress.archivers.zip.ZipArchiveEntry;
+import org.apache.commons.compress.archivers.zip.ZipArchiveOutputStream;
+import org.apache.commons.compress.compressors.gzip.GzipCompressorOutputStream;
+
+import java.io.ByteArrayOutputStream;
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.security.MessageDigest;
+import java.security.NoSuchAlgorithmException;
+import java.util.HexFormat;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+
+/** Builds hand-crafted archives (including malicious ones) and runs real archivers for the tests. */
+final class Archives {
+    private Archives() {
+    }
+
+    /** A tar written entry by entry; names go out byte for byte in the given charset. */
+    static final class Tar {
+        private final ByteArrayOutputStream bytes = new ByteArrayOutputStream();
+        private final TarArchiveOutputStream tar;
+
+        Tar() {
+            this(StandardCharsets.UTF_8.name());
+        }
+
+        Tar(String encoding) {
+            tar = new TarArchiveOutputStream(bytes, encoding);
+            tar.setLongFileMode(TarArchiveOutputStream.LONGFILE_POSIX);
+            tar.setBigNumberMode(TarArchiveOutputStream.BIGNUMBER_POSIX);
+        }
+
+        Tar file(String name, String content) throws IOException {
+            return file(name, content.getBytes(StandardCharsets.UTF_8), 0644);
+        }
+
+        Tar file(String name, byte[] content, int mode) throws IOException {
+            TarArchiveEntry e = new TarArchiveEntry(name, true);
+            e.setSize(content.length);
+            e.setMode(0100000 | mode);
+            e.setModTime(1_700_000_000_000L);
+            tar.putArchiveEntry(e);
+            tar.write(content);
+            tar.closeArchiveEntry();
+            return this;
+        }
+
+        Tar dir(String name) throws IOException {
+            TarArchiveEntry e = new TarArchiveEntry(name.endsWith("/") ? name : name + "/", true);
+            e.setMode(040755);
+            tar.putArchiveEntry(e);
+            tar.closeArchiveEntry();
+            return this;
+        }
+
+        Tar link(String name, String target, byte type) throws IOException {
+            TarArchiveEntry e = new TarArchiveEntry(name, type, true);
+            e.setLinkName(target);
+            tar.putArchiveEntry(e);
+            tar.closeArchiveEntry();
+            return this;
+        }
+
+        Tar symlink(String name, String target) throws IOException {
+            return link(name, target, TarArchiveEntry.LF_SYMLINK);
+        }
+
+        Tar hardlink(String name, String target) throws IOException {
+            return link(name, target, TarArchiveEntry.LF_LINK);
+        }
+
+        Tar special(String name, byte type) throws IOException {
+            TarArchiveEntry e = new TarArchiveEntry(name, type, true);
+            e.setMode(0644);
+            tar.putArchiveEntry(e);
+            tar.closeArchiveEntry();
+            return this;
+        }
+
+        byte[] bytes() throws IOException {
+            tar.finish();
+            tar.close();
+            return bytes.toByteArray();
+        }
+
+        Path write(Path file) throws IOException {
+            byte[] data = bytes();
+            if (file.getFileName().toString().endsWith("gz")) {
+                ByteArrayOutputStream gz = new ByteArrayOutputStream();
+                try (GzipCompressorOutputStream out = new GzipCompressorOutputStream(gz)) {
+                    out.write(data);
+                }
+                data = gz.toByteArray();
+            }
+            Files.write(file, data);
+            return file;
+        }
+    }
+
+    /** A zip written entry by entry, with raw names in the given charset. */
+    static final class Zip {
+        private final ZipArchiveOutputStream zip;
+        private final Path file;
+
+        Zip(Path file) throws IOException {
+            this(file, StandardCharsets.UTF_8.name());
+        }
+
+        Zip(Path file, String encoding) throws IOException {
+            this.file = file;
+            this.zip = new ZipArchiveOutputStream(file);
+            zip.setEncoding(encoding);
+            zip.setUseLanguageEncodingFlag(encoding.equals(StandardCharsets.UTF_8.name()));
+        }
+
+        Zip file(String name, byte[] content, int mode, boolean stored) throws IOException {
+            ZipArchiveEntry e = new ZipArchiveEntry(name);
+            e.setUnixMode(0100000 | mode);
+            if (stored) {
+                e.setMethod(ZipArchiveEntry.STORED);
+                e.setSize(content.length);
+                java.util.zip.CRC32 crc = new java.util.zip.CRC32();
+                crc.update(content);
+                e.setCrc(crc.getValue());
+            }
+            zip.putArchiveEntry(e);
+            zip.write(content);
+            zip.closeArchiveEntry();
+            return this;
+        }
+
+        Zip file(String name, String content) throws IOException {
+            return file(name, content.getBytes(StandardCharsets.UTF_8), 0644, false);
+        }
+
+        Zip symlink(String name, String target) throws IOException {
+            ZipArchiveEntry e = new ZipArchiveEntry(name);
+            e.setUnixMode(0120777);
+            zip.putArchiveEntry(e);
+            zip.write(target.getBytes(StandardCharsets.UTF_8));
+            zip.closeArchiveEntry();
+            return this;
+        }
+
+        Zip dir(String name) throws IOException {
+            ZipArchiveEntry e = new ZipArchiveEntry(name.endsWith("/") ? name : name + "/");
+            e.setUnixMode(040755);
+            zip.putArchiveEntry(e);
+            zip.closeArchiveEntry();
+            return this;
+        }
+
+        Path write() throws IOException {
+            zip.finish();
+            zip.close();
+            return file;
+        }
+    }
+
+    static void run(Path dir, String... command) throws IOException, InterruptedException {
+        Process p = new ProcessBuilder(command).directory(dir.toFile()).redirectErrorStream(true).start();
+        String output = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        if (!p.waitFor(120, TimeUnit.SECONDS) || p.exitValue() != 0) {
+            throw new IOException(String.join(" ", command) + " failed: " + output);
+        }
+    }
+
+    static List<String> sh(Path dir, String script) throws IOException, InterruptedException {
+        Process p = new ProcessBuilder("bash", "-c", script).directory(dir.toFile()).redirectErrorStream(true).start();
+        String output = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
+        if (!p.waitFor(120, TimeUnit.SECONDS) || p.exitValue() != 0) {
+            throw new IOException(script + " failed: " + output);
+        }
+        return output.lines().toList();
+    }
+
+    static String sha256(InputStream in) throws IOException {
+        try {
+            MessageDigest sha = MessageDigest.getInstance("SHA-256");
+            byte[] buffer = new byte[1 << 16];
+            int n;
+            while ((n = in.read(buffer)) > 0) {
+                sha.update(buffer, 0, n);
+            }
+            return HexFormat.of().formatHex(sha.digest());
+        } catch (NoSuchAlgorithmException e) {
+            throw new IllegalStateException(e);
+        }
+    }
+
+    static String sha256(Path file) throws IOException {
+        try (InputStream in = Files.newInputStream(file)) {
+            return sha256(in);
+        }
+    }
+}

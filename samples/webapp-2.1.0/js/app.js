@@ -1,0 +1,1 @@
+document.getElementById("clock").textContent = "Loaded at " + new Date().toISOString();

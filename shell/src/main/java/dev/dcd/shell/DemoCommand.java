@@ -1,0 +1,233 @@
+package dev.dcd.shell;
+
+import dev.dcd.catalog.AppVersion;
+import dev.dcd.catalog.Catalog;
+import dev.dcd.catalog.ImportRequest;
+import dev.dcd.catalog.Importer;
+import dev.dcd.catalog.Vm;
+import dev.dcd.synth.FsType;
+import dev.dcd.synth.Synthesizers;
+import org.apache.commons.compress.archivers.tar.TarArchiveEntry;
+import org.apache.commons.compress.archivers.tar.TarArchiveOutputStream;
+import org.apache.commons.compress.archivers.zip.ZipArchiveEntry;
+import org.apache.commons.compress.archivers.zip.ZipArchiveOutputStream;
+import org.apache.commons.compress.compressors.gzip.GzipCompressorOutputStream;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+
+import java.io.IOException;
+import java.io.OutputStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.LinkOption;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.attribute.PosixFilePermission;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Set;
+import java.util.concurrent.Callable;
+import java.util.stream.Stream;
+
+/**
+ * Walks through dcd with the sample apps: packs one as .tar.gz and one as .zip, imports those and the third
+ * as a plain directory, creates VM {@code demo}, assigns the apps and shows the result. Safe to run again:
+ * apps already imported are skipped and the VM is reused.
+ */
+@Command(name = "demo", description = "Import the sample apps, create VM 'demo' and assign them (idempotent).")
+final class DemoCommand implements Callable<Integer> {
+    static final String VM = "demo";
+    /** Each sample is imported through a different path, so the demo exercises three readers. */
+    private static final String[] PACKING = {"tar.gz", "zip", "dir"};
+
+    private final Context context;
+    @Option(names = "--samples", paramLabel = "DIR", description = "sample apps (default: $DCD_SAMPLES, else ./samples)")
+    Path samples;
+    @Option(names = "--size", paramLabel = "SIZE", defaultValue = "1G", description = "size of the demo VM's disk (default: ${DEFAULT-VALUE})")
+    String size;
+
+    DemoCommand(Context context) {
+        this.context = context;
+    }
+
+    @Override
+    public Integer call() throws Exception {
+        Path dir = samples != null ? samples : Path.of(context.env().getOrDefault("DCD_SAMPLES", "samples"));
+        if (!Files.isDirectory(dir)) {
+            throw new IllegalArgumentException("sample directory " + dir.toAbsolutePath() + " does not exist (pass --samples DIR)");
+        }
+        List<Path> apps;
+        try (Stream<Path> list = Files.list(dir)) {
+            apps = list.filter(Files::isDirectory).sorted().toList();
+        }
+        if (apps.isEmpty()) {
+            throw new IllegalArgumentException("no sample apps in " + dir.toAbsolutePath());
+        }
+        var out = context.out();
+        Catalog catalog = context.catalog();
+        out.println("== dcd demo in " + context.home());
+        Path work = context.tmpDir().resolve("demo");
+        Files.createDirectories(work);
+        List<AppVersion> imported = new ArrayList<>();
+        try {
+            for (int i = 0; i < apps.size(); i++) {
+                imported.add(importSample(catalog, apps.get(i), PACKING[i % PACKING.length], work));
+            }
+        } finally {
+            VmCommands.deleteTree(work);
+        }
+        Vm vm = catalog.vm(VM).orElse(null);
+        if (vm == null) {
+            run("vm", "create", VM, "--fs", "ext4", "--size", size);
+            vm = catalog.requireVm(VM);
+        } else {
+            out.println("VM " + VM + " exists, reusing it");
+        }
+        List<String> toAssign = new ArrayList<>();
+        for (AppVersion app : imported) {
+            if (vm.assignment(app.name()).map(a -> a.version().equals(app.version())).orElse(false)) {
+                out.println(app.label() + " is already assigned to " + VM);
+            } else {
+                toAssign.add(app.label());
+            }
+        }
+        if (!toAssign.isEmpty()) {
+            List<String> args = new ArrayList<>(List.of("vm", "assign", VM));
+            args.addAll(toAssign);
+            run(args.toArray(String[]::new));
+        }
+        out.println();
+        out.println("== catalog");
+        run("catalog", "list");
+        out.println();
+        out.println("== VM " + VM);
+        run("vm", "show", VM);
+        afterAssign();
+        return 0;
+    }
+
+    /**
+     * The hook for the next demo steps: build the disk, mount it and show its files. Building runs as soon as
+     * a synthesizer for the VM's filesystem is installed; mounting will follow the FUSE command.
+     */
+    private void afterAssign() throws IOException {
+        var out = context.out();
+        out.println();
+        try {
+            Synthesizers.forType(FsType.EXT4);
+        } catch (IllegalStateException e) {
+            out.println("== next: 'dcd disk build " + VM + "' once an ext4 synthesizer is installed (" + e.getMessage() + ")");
+            return;
+        }
+        out.println("== disk");
+        run("disk", "build", VM);
+        run("disk", "stat", VM);
+    }
+
+    private void run(String... args) throws IOException {
+        // Same registry and context as the outer command: what an interactive shell does for every line.
+        int code = Cli.commandLine(context).execute(args);
+        if (code != 0) {
+            throw new IOException("demo step 'dcd " + String.join(" ", args) + "' failed");
+        }
+    }
+
+    private AppVersion importSample(Catalog catalog, Path sample, String packing, Path work) throws IOException {
+        String base = sample.getFileName().toString();
+        Path source = switch (packing) {
+            case "tar.gz" -> packTarGz(sample, work.resolve(base + ".tar.gz"));
+            case "zip" -> packZip(sample, work.resolve(base + ".zip"));
+            default -> sample;
+        };
+        int dash = base.lastIndexOf('-');
+        if (dash > 0) {
+            var existing = catalog.app(base.substring(0, dash), base.substring(dash + 1));
+            if (existing.isPresent()) {
+                context.out().println(existing.get().label() + " is already imported, skipping");
+                return existing.get();
+            }
+        }
+        Importer importer = new Importer(catalog, context::backend, context.tmpDir());
+        AppVersion app = importer.importSource(ImportRequest.builder(source).build(), dev.dcd.backend.Progress.NONE,
+                w -> context.err().println("dcd: warning: " + w)).app();
+        context.out().println("imported " + app.label() + " from a " + (packing.equals("dir") ? "directory" : "." + packing)
+                + ": " + app.fileCount() + " files");
+        return app;
+    }
+
+    private static List<Path> tree(Path root) throws IOException {
+        try (Stream<Path> walk = Files.walk(root)) {
+            return walk.filter(p -> !p.equals(root)).sorted().toList();
+        }
+    }
+
+    private static String relative(Path root, Path p) {
+        return root.relativize(p).toString().replace('\\', '/');
+    }
+
+    static Path packTarGz(Path root, Path target) throws IOException {
+        Path tmp = target.resolveSibling(target.getFileName() + ".part");
+        try (OutputStream file = Files.newOutputStream(tmp);
+             GzipCompressorOutputStream gz = new GzipCompressorOutputStream(file);
+             TarArchiveOutputStream tar = new TarArchiveOutputStream(gz, StandardCharsets.UTF_8.name())) {
+            tar.setLongFileMode(TarArchiveOutputStream.LONGFILE_POSIX);
+            for (Path p : tree(root)) {
+                String name = relative(root, p);
+                TarArchiveEntry entry;
+                if (Files.isSymbolicLink(p)) {
+                    entry = new TarArchiveEntry(name, TarArchiveEntry.LF_SYMLINK);
+                    entry.setLinkName(Files.readSymbolicLink(p).toString());
+                } else {
+                    entry = new TarArchiveEntry(p.toFile(), Files.isDirectory(p) ? name + "/" : name);
+                    entry.setMode((Files.isDirectory(p) ? 040000 : 0100000) | mode(p));
+                }
+                entry.setModTime(Files.getLastModifiedTime(p, LinkOption.NOFOLLOW_LINKS));
+                tar.putArchiveEntry(entry);
+                if (Files.isRegularFile(p, LinkOption.NOFOLLOW_LINKS)) {
+                    Files.copy(p, tar);
+                }
+                tar.closeArchiveEntry();
+            }
+            tar.finish();
+        }
+        Files.move(tmp, target, StandardCopyOption.REPLACE_EXISTING);
+        return target;
+    }
+
+    static Path packZip(Path root, Path target) throws IOException {
+        Path tmp = target.resolveSibling(target.getFileName() + ".part");
+        try (ZipArchiveOutputStream zip = new ZipArchiveOutputStream(tmp)) {
+            for (Path p : tree(root)) {
+                String name = relative(root, p);
+                boolean dir = Files.isDirectory(p, LinkOption.NOFOLLOW_LINKS);
+                ZipArchiveEntry entry = new ZipArchiveEntry(dir ? name + "/" : name);
+                entry.setLastModifiedTime(Files.getLastModifiedTime(p, LinkOption.NOFOLLOW_LINKS));
+                if (Files.isSymbolicLink(p)) {
+                    entry.setUnixMode(0120777);
+                    zip.putArchiveEntry(entry);
+                    zip.write(Files.readSymbolicLink(p).toString().getBytes(StandardCharsets.UTF_8));
+                } else {
+                    entry.setUnixMode((dir ? 040000 : 0100000) | mode(p));
+                    zip.putArchiveEntry(entry);
+                    if (!dir) {
+                        Files.copy(p, zip);
+                    }
+                }
+                zip.closeArchiveEntry();
+            }
+            zip.finish();
+        }
+        Files.move(tmp, target, StandardCopyOption.REPLACE_EXISTING);
+        return target;
+    }
+
+    private static int mode(Path p) throws IOException {
+        Set<PosixFilePermission> perms = Files.getPosixFilePermissions(p, LinkOption.NOFOLLOW_LINKS);
+        int mode = 0;
+        for (PosixFilePermission perm : perms) {
+            mode |= 1 << (8 - perm.ordinal());
+        }
+        return mode;
+    }
+
+}

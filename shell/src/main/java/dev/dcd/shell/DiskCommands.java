@@ -1,0 +1,291 @@
+package dev.dcd.shell;
+
+import dev.dcd.block.BlockDevice;
+import dev.dcd.catalog.AppVersion;
+import dev.dcd.catalog.Catalog;
+import dev.dcd.catalog.CatalogException;
+import dev.dcd.catalog.Sizes;
+import dev.dcd.catalog.Vm;
+import dev.dcd.synth.AppLayer;
+import dev.dcd.synth.DiskMaterializer;
+import dev.dcd.synth.DiskSpec;
+import dev.dcd.synth.FsType;
+import dev.dcd.synth.RegionMap;
+import dev.dcd.synth.SynthesizedDisk;
+import dev.dcd.synth.Synthesizers;
+import dev.dcd.synth.VmdkDescriptor;
+import dev.dcd.vdisk.AppVdisk;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.Callable;
+
+@Command(name = "disk", description = "Build, inspect and export a VM's dynamic content disk.",
+        subcommands = {DiskCommands.Build.class, DiskCommands.Generations.class, DiskCommands.Discard.class,
+                DiskCommands.Stat.class, DiskCommands.Export.class})
+final class DiskCommands {
+
+    static Path generationDir(Context context, String vm, int generation) {
+        return context.vmDir(vm).resolve("gen-" + generation);
+    }
+
+    /** The VM's generation {@code requested}, or its current one when {@code requested} is null. */
+    static Vm.Generation generation(Vm vm, Integer requested) throws CatalogException {
+        if (requested != null) {
+            return vm.generation(requested).orElseThrow(() -> new CatalogException("VM '" + vm.name()
+                    + "' has no generation " + requested + " (see 'dcd disk generations " + vm.name() + "')"));
+        }
+        return vm.current().orElseThrow(() -> new CatalogException("VM '" + vm.name()
+                + "' has no disk yet; run 'dcd disk build " + vm.name() + "'"));
+    }
+
+    /** Builds the next generation; returns it after the catalog records it as current. */
+    static Vm.Generation build(Context context, String vmName) throws IOException {
+        Catalog catalog = context.catalog();
+        Vm vm = catalog.requireVm(vmName);
+        List<AppLayer> layers = new ArrayList<>();
+        for (Vm.Assignment a : vm.apps()) {
+            AppVersion app = catalog.app(a.app(), a.version()).orElseThrow(() -> new CatalogException(
+                    "app " + a.label() + " assigned to VM '" + vmName + "' is no longer in the catalog"));
+            try (BlockDevice device = context.backend(app.backend()).open(app.id())) {
+                layers.add(new AppLayer(app.name(), app.version(), app.id(), AppVdisk.open(device).manifest(), a.priority()));
+            }
+        }
+        FsType type = FsType.parse(vm.fsType());
+        DiskSpec spec = DiskSpec.builder().vmId(vm.name()).fsType(type).diskSize(vm.sizeBytes())
+                .createdEpochSeconds(vm.createdAt()).build();
+        int number = vm.nextGenerationNumber();
+        Path vmDir = context.vmDir(vmName);
+        Path tmp = vmDir.resolve("gen-" + number + ".tmp");
+        Path done = generationDir(context, vmName, number);
+        VmCommands.deleteTree(tmp);
+        Files.createDirectories(tmp);
+        SynthesizedDisk disk;
+        try (ProgressReporter progress = new ProgressReporter(context, "build", vm.sizeBytes())) {
+            disk = Synthesizers.forType(type).synthesize(spec, layers, tmp, progress);
+            // A leftover from a build that died before the catalog recorded it; never a recorded generation.
+            VmCommands.deleteTree(done);
+            Files.move(tmp, done, StandardCopyOption.ATOMIC_MOVE);
+        } catch (IOException | RuntimeException e) {
+            VmCommands.deleteTree(tmp);
+            deleteIfEmpty(vmDir);
+            throw e;
+        }
+        for (String warning : disk.warnings()) {
+            context.err().println("dcd: warning: " + warning);
+        }
+        Vm.Generation generation = new Vm.Generation(number, context.clock().millis(), disk.fileCount(), disk.appBytes(),
+                disk.virtualSize(), SynthesizedDisk.allocatedBytes(done.resolve(SynthesizedDisk.IMAGE)),
+                disk.partitionOffset(), disk.partitionLength());
+        try {
+            catalog.putVm(catalog.requireVm(vmName).withGeneration(generation));
+        } catch (IOException | RuntimeException e) {
+            VmCommands.deleteTree(done);
+            throw e;
+        }
+        return generation;
+    }
+
+    /** A failed first build leaves no trace, not even the VM's directory. */
+    private static void deleteIfEmpty(Path dir) {
+        try (var entries = Files.list(dir)) {
+            if (entries.findAny().isEmpty()) {
+                Files.delete(dir);
+            }
+        } catch (IOException ignored) {
+            // best effort: an empty directory is harmless
+        }
+    }
+
+    @Command(name = "build", description = "Synthesize a new disk generation from the VM's apps.")
+    static final class Build implements Callable<Integer> {
+        private final Context context;
+        @Parameters(paramLabel = "VM")
+        String vmName;
+
+        Build(Context context) {
+            this.context = context;
+        }
+
+        @Override
+        public Integer call() throws Exception {
+            Vm.Generation g = build(context, vmName);
+            if (context.json()) {
+                Output.json(context.out(), g);
+            } else {
+                context.out().println("built " + vmName + " generation " + g.number() + ": virtual size "
+                        + Sizes.format(g.virtualSize()) + ", allocated " + Sizes.format(g.allocatedBytes()) + ", "
+                        + g.fileCount() + " files, " + Sizes.format(g.appBytes()) + " mapped from apps");
+            }
+            return 0;
+        }
+    }
+
+    @Command(name = "generations", description = "List a VM's disk generations.")
+    static final class Generations implements Callable<Integer> {
+        private final Context context;
+        @Parameters(paramLabel = "VM")
+        String vmName;
+
+        Generations(Context context) {
+            this.context = context;
+        }
+
+        @Override
+        public Integer call() throws Exception {
+            Vm vm = context.catalog().requireVm(vmName);
+            if (context.json()) {
+                Output.json(context.out(), Map.of("current", vm.currentGeneration(), "generations", vm.generations()));
+                return 0;
+            }
+            Output.Table table = new Output.Table("GEN", "CURRENT", "BUILT", "FILES", "APP DATA", "VIRTUAL", "ALLOCATED")
+                    .right(0, 3, 4, 5, 6);
+            for (Vm.Generation g : vm.generations()) {
+                table.row(g.number(), g.number() == vm.currentGeneration() ? "*" : "", Output.time(g.builtAt()),
+                        g.fileCount(), Sizes.format(g.appBytes()), Sizes.format(g.virtualSize()), Sizes.format(g.allocatedBytes()));
+            }
+            table.print(context.out());
+            return 0;
+        }
+    }
+
+    @Command(name = "discard", description = "Delete a disk generation (the current one only with --force).")
+    static final class Discard implements Callable<Integer> {
+        private final Context context;
+        @Parameters(index = "0", paramLabel = "VM")
+        String vmName;
+        @Parameters(index = "1", paramLabel = "GEN")
+        int number;
+        @Option(names = "--force", description = "also discard the current generation")
+        boolean force;
+
+        Discard(Context context) {
+            this.context = context;
+        }
+
+        @Override
+        public Integer call() throws Exception {
+            Catalog catalog = context.catalog();
+            Vm vm = catalog.requireVm(vmName);
+            generation(vm, number);
+            if (number == vm.currentGeneration() && !force) {
+                throw new CatalogException("generation " + number + " is the current disk of VM '" + vmName
+                        + "'; pass --force to discard it anyway");
+            }
+            catalog.putVm(vm.withoutGeneration(number));
+            VmCommands.deleteTree(generationDir(context, vmName, number));
+            context.out().println("discarded generation " + number + " of " + vmName);
+            return 0;
+        }
+    }
+
+    @Command(name = "stat", description = "Sizes and region counts of a VM's current disk.")
+    static final class Stat implements Callable<Integer> {
+        private final Context context;
+        @Parameters(paramLabel = "VM")
+        String vmName;
+        @Option(names = "--generation", paramLabel = "GEN", description = "a generation other than the current one")
+        Integer number;
+
+        Stat(Context context) {
+            this.context = context;
+        }
+
+        @Override
+        public Integer call() throws Exception {
+            Vm vm = context.catalog().requireVm(vmName);
+            Vm.Generation g = generation(vm, number);
+            Path dir = generationDir(context, vmName, g.number());
+            RegionMap map = RegionMap.load(dir.resolve(SynthesizedDisk.REGIONS));
+            long allocated = SynthesizedDisk.allocatedBytes(dir.resolve(SynthesizedDisk.IMAGE));
+            Map<String, Object> stat = new LinkedHashMap<>();
+            stat.put("vm", vmName);
+            stat.put("generation", g.number());
+            stat.put("virtualSize", map.size());
+            stat.put("allocatedBytes", allocated);
+            stat.put("appBytesMapped", map.bytesOf(RegionMap.Kind.APP_DATA));
+            stat.put("fileCount", g.fileCount());
+            stat.put("vdisks", map.vdisks().size());
+            Map<String, Object> regions = new LinkedHashMap<>();
+            for (RegionMap.Kind kind : RegionMap.Kind.values()) {
+                regions.put(kind.name().toLowerCase(), Map.of("count", map.countOf(kind), "bytes", map.bytesOf(kind)));
+            }
+            stat.put("regions", regions);
+            if (context.json()) {
+                Output.json(context.out(), stat);
+                return 0;
+            }
+            var out = context.out();
+            out.println(vmName + " generation " + g.number());
+            out.println("virtual size     " + map.size() + " (" + Sizes.format(map.size()) + ")");
+            out.println("allocated        " + allocated + " (" + Sizes.format(allocated) + ")");
+            out.println("app bytes mapped " + map.bytesOf(RegionMap.Kind.APP_DATA) + " (" + Sizes.format(map.bytesOf(RegionMap.Kind.APP_DATA))
+                    + ") from " + map.vdisks().size() + " vdisk(s)");
+            out.println("files            " + g.fileCount());
+            Output.Table table = new Output.Table("REGION", "COUNT", "BYTES").right(1, 2);
+            for (RegionMap.Kind kind : RegionMap.Kind.values()) {
+                table.row(kind.name().toLowerCase(), map.countOf(kind), map.bytesOf(kind));
+            }
+            table.print(out);
+            return 0;
+        }
+    }
+
+    @Command(name = "export", description = "Write the disk as a sparse raw image or a monolithicFlat VMDK.")
+    static final class Export implements Callable<Integer> {
+        private final Context context;
+        @Parameters(index = "0", paramLabel = "VM")
+        String vmName;
+        @Parameters(index = "1", paramLabel = "FILE")
+        Path file;
+        @Option(names = "--format", paramLabel = "raw|vmdk", defaultValue = "raw", description = "raw or vmdk (default: ${DEFAULT-VALUE})")
+        String format;
+        @Option(names = "--generation", paramLabel = "GEN", description = "a generation other than the current one")
+        Integer number;
+
+        Export(Context context) {
+            this.context = context;
+        }
+
+        @Override
+        public Integer call() throws Exception {
+            if (!format.equals("raw") && !format.equals("vmdk")) {
+                throw new IllegalArgumentException("unknown export format '" + format + "' (expected raw or vmdk)");
+            }
+            Vm vm = context.catalog().requireVm(vmName);
+            Vm.Generation g = generation(vm, number);
+            Path dir = generationDir(context, vmName, g.number());
+            RegionMap map = RegionMap.load(dir.resolve(SynthesizedDisk.REGIONS));
+            Path target = file.toAbsolutePath();
+            Path parent = target.getParent();
+            if (parent != null && !Files.isDirectory(parent)) {
+                throw new CatalogException("directory " + parent + " does not exist");
+            }
+            Path raw = format.equals("raw") ? target : target.resolveSibling(VmdkDescriptor.flatNameFor(target.getFileName().toString()));
+            try (ProgressReporter progress = new ProgressReporter(context, "export", map.size())) {
+                DiskMaterializer.materialize(map, dir.resolve(SynthesizedDisk.IMAGE), context::openVdisk, raw, progress);
+            }
+            if (format.equals("vmdk")) {
+                VmdkDescriptor descriptor = VmdkDescriptor.monolithicFlat(map.size(), raw.getFileName().toString(),
+                        vmName + "/gen-" + g.number());
+                Files.writeString(target, descriptor.render(), StandardCharsets.US_ASCII);
+                context.out().println("exported " + vmName + " generation " + g.number() + " to " + target + " (extent "
+                        + raw.getFileName() + ", " + Sizes.format(map.size()) + ")");
+            } else {
+                context.out().println("exported " + vmName + " generation " + g.number() + " to " + target + " ("
+                        + Sizes.format(map.size()) + ", sparse)");
+            }
+            return 0;
+        }
+    }
+}

@@ -1,0 +1,98 @@
+package dev.dcd.shell;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.SerializationFeature;
+
+import java.io.PrintWriter;
+import java.io.UncheckedIOException;
+import java.io.IOException;
+import java.time.Instant;
+import java.time.ZoneOffset;
+import java.time.format.DateTimeFormatter;
+import java.util.ArrayList;
+import java.util.List;
+
+/** Text tables for people, JSON for scripts. */
+final class Output {
+    private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
+    private static final DateTimeFormatter TIME = DateTimeFormatter.ofPattern("yyyy-MM-dd HH:mm:ss'Z'").withZone(ZoneOffset.UTC);
+
+    private Output() {
+    }
+
+    static void json(PrintWriter out, Object value) {
+        try {
+            out.println(JSON.writeValueAsString(value));
+        } catch (IOException e) {
+            throw new UncheckedIOException(e);
+        }
+        out.flush();
+    }
+
+    static String time(long epochMillis) {
+        return TIME.format(Instant.ofEpochMilli(epochMillis));
+    }
+
+    /** Left-aligned columns; numeric columns are right-aligned when {@code right} names them. */
+    static final class Table {
+        private final String[] header;
+        private final boolean[] right;
+        private final List<String[]> rows = new ArrayList<>();
+
+        Table(String... header) {
+            this.header = header;
+            this.right = new boolean[header.length];
+        }
+
+        Table right(int... columns) {
+            for (int c : columns) {
+                right[c] = true;
+            }
+            return this;
+        }
+
+        Table row(Object... cells) {
+            String[] row = new String[header.length];
+            for (int i = 0; i < header.length; i++) {
+                row[i] = i < cells.length && cells[i] != null ? cells[i].toString() : "";
+            }
+            rows.add(row);
+            return this;
+        }
+
+        void print(PrintWriter out) {
+            int[] width = new int[header.length];
+            for (int i = 0; i < header.length; i++) {
+                width[i] = header[i].length();
+                for (String[] row : rows) {
+                    width[i] = Math.max(width[i], row[i].length());
+                }
+            }
+            line(out, header, width);
+            for (String[] row : rows) {
+                line(out, row, width);
+            }
+            out.flush();
+        }
+
+        private void line(PrintWriter out, String[] cells, int[] width) {
+            StringBuilder b = new StringBuilder();
+            for (int i = 0; i < cells.length; i++) {
+                boolean last = i == cells.length - 1;
+                String cell = cells[i];
+                if (right[i]) {
+                    b.append(" ".repeat(width[i] - cell.length())).append(cell);
+                } else {
+                    b.append(cell);
+                    if (!last) {
+                        b.append(" ".repeat(width[i] - cell.length()));
+                    }
+                }
+                if (!last) {
+                    b.append("  ");
+                }
+            }
+            out.println(b.toString().stripTrailing());
+        }
+    }
+}

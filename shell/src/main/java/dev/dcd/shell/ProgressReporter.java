@@ -1,0 +1,46 @@
+package dev.dcd.shell;
+
+import dev.dcd.backend.Progress;
+import me.tongfei.progressbar.ProgressBar;
+import me.tongfei.progressbar.ProgressBarBuilder;
+import me.tongfei.progressbar.ProgressBarStyle;
+
+/**
+ * A progress bar on stderr that only appears when stderr is a terminal and the work has already taken
+ * more than a second, so quick commands and scripts see no noise.
+ */
+final class ProgressReporter implements Progress, AutoCloseable {
+    private static final long DELAY_NANOS = 1_000_000_000L;
+
+    private final Context context;
+    private final String task;
+    private final long total;
+    private final long start = System.nanoTime();
+    private ProgressBar bar;
+
+    /** @param total bytes expected, or -1 when unknown */
+    ProgressReporter(Context context, String task, long total) {
+        this.context = context;
+        this.task = task;
+        this.total = total;
+    }
+
+    @Override
+    public void advance(long done) {
+        if (bar == null) {
+            if (!context.interactiveErr() || System.nanoTime() - start < DELAY_NANOS) {
+                return;
+            }
+            bar = new ProgressBarBuilder().setTaskName(task).setInitialMax(total).setStyle(ProgressBarStyle.ASCII)
+                    .setUnit(" MiB", 1 << 20).showSpeed().continuousUpdate().build();
+        }
+        bar.stepTo(done);
+    }
+
+    @Override
+    public void close() {
+        if (bar != null) {
+            bar.close();
+        }
+    }
+}

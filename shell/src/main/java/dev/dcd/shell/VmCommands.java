@@ -1,0 +1,227 @@
+package dev.dcd.shell;
+
+import dev.dcd.catalog.AppVersion;
+import dev.dcd.catalog.CatalogException;
+import dev.dcd.catalog.Sizes;
+import dev.dcd.catalog.Vm;
+import dev.dcd.synth.FsType;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+
+import java.io.IOException;
+import java.nio.file.FileVisitResult;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.SimpleFileVisitor;
+import java.nio.file.attribute.BasicFileAttributes;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.Callable;
+
+@Command(name = "vm", description = "Create VMs and choose the apps on their disks.",
+        subcommands = {VmCommands.Create.class, VmCommands.Assign.class, VmCommands.Unassign.class,
+                VmCommands.ListCmd.class, VmCommands.Show.class, VmCommands.Rm.class})
+final class VmCommands {
+    /** The smallest disk a synthesizer accepts (DiskSpec's rule). */
+    static final long MIN_SIZE = 16L << 20;
+
+    @Command(name = "create", description = "Create a VM.")
+    static final class Create implements Callable<Integer> {
+        private final Context context;
+        @Parameters(paramLabel = "VM")
+        String name;
+        @Option(names = "--fs", paramLabel = "ext4|fat32", defaultValue = "ext4", description = "filesystem (default: ${DEFAULT-VALUE})")
+        String fs;
+        @Option(names = "--size", paramLabel = "SIZE", defaultValue = "8G", description = "virtual disk size, like 8G or 512M (default: ${DEFAULT-VALUE})")
+        String size;
+
+        Create(Context context) {
+            this.context = context;
+        }
+
+        @Override
+        public Integer call() throws Exception {
+            FsType type = FsType.parse(fs);
+            long bytes = Sizes.parse(size);
+            if (bytes < MIN_SIZE || bytes % 4096 != 0) {
+                throw new IllegalArgumentException("disk size must be a multiple of 4 KiB and at least 16M, got " + size);
+            }
+            Vm vm = context.catalog().createVm(name, type.id(), bytes);
+            if (context.json()) {
+                Output.json(context.out(), vm);
+            } else {
+                context.out().println("created VM " + vm.name() + " (" + vm.fsType() + ", " + Sizes.format(vm.sizeBytes()) + ")");
+            }
+            return 0;
+        }
+    }
+
+    @Command(name = "assign", description = "Assign apps to a VM (APP pins the newest version).")
+    static final class Assign implements Callable<Integer> {
+        private final Context context;
+        @Parameters(index = "0", paramLabel = "VM")
+        String vmName;
+        @Parameters(index = "1..*", arity = "1..*", paramLabel = "APP[@VER]")
+        List<String> apps;
+        @Option(names = "--priority", paramLabel = "N", defaultValue = "0", description = "higher wins when two apps provide the same path (default: ${DEFAULT-VALUE})")
+        int priority;
+
+        Assign(Context context) {
+            this.context = context;
+        }
+
+        @Override
+        public Integer call() throws Exception {
+            var catalog = context.catalog();
+            Vm vm = catalog.requireVm(vmName);
+            List<String> names = new ArrayList<>();
+            for (String spec : apps) {
+                AppVersion app = catalog.resolve(spec);
+                if (names.contains(app.name())) {
+                    throw new CatalogException("app '" + app.name() + "' is named twice");
+                }
+                names.add(app.name());
+                vm = vm.withAssignment(new Vm.Assignment(app.name(), app.version(), priority));
+            }
+            catalog.putVm(vm);
+            for (String name : names) {
+                context.out().println("assigned " + vm.assignment(name).orElseThrow().label() + " to " + vm.name()
+                        + " (priority " + priority + ")");
+            }
+            return 0;
+        }
+    }
+
+    @Command(name = "unassign", description = "Take apps off a VM.")
+    static final class Unassign implements Callable<Integer> {
+        private final Context context;
+        @Parameters(index = "0", paramLabel = "VM")
+        String vmName;
+        @Parameters(index = "1..*", arity = "1..*", paramLabel = "APP")
+        List<String> apps;
+
+        Unassign(Context context) {
+            this.context = context;
+        }
+
+        @Override
+        public Integer call() throws Exception {
+            var catalog = context.catalog();
+            Vm vm = catalog.requireVm(vmName);
+            for (String spec : apps) {
+                String name = spec.contains("@") ? spec.substring(0, spec.indexOf('@')) : spec;
+                if (vm.assignment(name).isEmpty()) {
+                    throw new CatalogException("app '" + name + "' is not assigned to VM '" + vmName + "'");
+                }
+                vm = vm.withoutAssignment(name);
+            }
+            catalog.putVm(vm);
+            context.out().println("unassigned " + String.join(", ", apps) + " from " + vmName);
+            return 0;
+        }
+    }
+
+    @Command(name = "list", description = "List VMs.")
+    static final class ListCmd implements Callable<Integer> {
+        private final Context context;
+
+        ListCmd(Context context) {
+            this.context = context;
+        }
+
+        @Override
+        public Integer call() throws Exception {
+            List<Vm> vms = context.catalog().vms();
+            if (context.json()) {
+                Output.json(context.out(), vms);
+                return 0;
+            }
+            Output.Table table = new Output.Table("VM", "FS", "SIZE", "APPS", "GENERATION", "CREATED").right(2, 3, 4);
+            for (Vm vm : vms) {
+                table.row(vm.name(), vm.fsType(), Sizes.format(vm.sizeBytes()), vm.apps().size(),
+                        vm.currentGeneration() == 0 ? "-" : vm.currentGeneration(), Output.time(vm.createdAt() * 1000));
+            }
+            table.print(context.out());
+            return 0;
+        }
+    }
+
+    @Command(name = "show", description = "Show a VM, its apps and generations.")
+    static final class Show implements Callable<Integer> {
+        private final Context context;
+        @Parameters(paramLabel = "VM")
+        String vmName;
+
+        Show(Context context) {
+            this.context = context;
+        }
+
+        @Override
+        public Integer call() throws Exception {
+            Vm vm = context.catalog().requireVm(vmName);
+            if (context.json()) {
+                Output.json(context.out(), vm);
+                return 0;
+            }
+            var out = context.out();
+            out.println("VM " + vm.name() + ": " + vm.fsType() + ", " + Sizes.format(vm.sizeBytes()) + ", created "
+                    + Output.time(vm.createdAt() * 1000));
+            out.println("current generation: " + (vm.currentGeneration() == 0 ? "none (run 'dcd disk build " + vm.name() + "')"
+                    : vm.currentGeneration()) + ", " + vm.generations().size() + " generation(s) kept");
+            if (vm.apps().isEmpty()) {
+                out.println("no apps assigned");
+            } else {
+                Output.Table table = new Output.Table("APP", "VERSION", "PRIORITY", "FILES", "SIZE").right(2, 3, 4);
+                for (Vm.Assignment a : vm.apps()) {
+                    var app = context.catalog().app(a.app(), a.version());
+                    table.row(a.app(), a.version(), a.priority(), app.map(x -> String.valueOf(x.fileCount())).orElse("?"),
+                            app.map(x -> Sizes.format(x.byteCount())).orElse("?"));
+                }
+                table.print(out);
+            }
+            return 0;
+        }
+    }
+
+    @Command(name = "rm", description = "Remove a VM and its disk generations.")
+    static final class Rm implements Callable<Integer> {
+        private final Context context;
+        @Parameters(paramLabel = "VM")
+        String vmName;
+
+        Rm(Context context) {
+            this.context = context;
+        }
+
+        @Override
+        public Integer call() throws Exception {
+            context.catalog().removeVm(vmName);
+            deleteTree(context.vmDir(vmName));
+            context.out().println("removed VM " + vmName);
+            return 0;
+        }
+    }
+
+    static void deleteTree(Path root) throws IOException {
+        if (!Files.exists(root)) {
+            return;
+        }
+        Files.walkFileTree(root, new SimpleFileVisitor<>() {
+            @Override
+            public FileVisitResult visitFile(Path file, BasicFileAttributes attrs) throws IOException {
+                Files.delete(file);
+                return FileVisitResult.CONTINUE;
+            }
+
+            @Override
+            public FileVisitResult postVisitDirectory(Path dir, IOException exc) throws IOException {
+                if (exc != null) {
+                    throw exc;
+                }
+                Files.delete(dir);
+                return FileVisitResult.CONTINUE;
+            }
+        });
+    }
+}
