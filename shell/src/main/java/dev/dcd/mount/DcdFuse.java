@@ -216,7 +216,7 @@ public final class DcdFuse extends FuseStubFS {
         try {
             if (ROOT.equals(path)) {
                 for (String name : new String[] {".", "..", "disk.img", "disk.vmdk", "stats.json", "files"}) {
-                    filler.apply(buf, name, null, 0);
+                    add(filler, buf, name);
                 }
                 return 0;
             }
@@ -225,10 +225,10 @@ public final class DcdFuse extends FuseStubFS {
                 return check;
             }
             String dir = FILES.equals(path) ? "" : path.substring(FILES_PREFIX.length());
-            filler.apply(buf, ".", null, 0);
-            filler.apply(buf, "..", null, 0);
+            add(filler, buf, ".");
+            add(filler, buf, "..");
             for (String name : index.list(dir)) {
-                if (filler.apply(buf, name, null, 0) != 0) {
+                if (add(filler, buf, name) != 0) {
                     break;
                 }
             }
@@ -236,6 +236,16 @@ public final class DcdFuse extends FuseStubFS {
         } catch (RuntimeException e) {
             return fail("readdir", path, e);
         }
+    }
+
+    /**
+     * jnr-fuse's String overload encodes with the platform charset and passes no terminating NUL; names on
+     * the disk are UTF-8, so they are encoded here, terminated.
+     */
+    private static int add(FuseFillDir filler, Pointer buf, String name) {
+        byte[] utf8 = name.getBytes(StandardCharsets.UTF_8);
+        byte[] terminated = Arrays.copyOf(utf8, utf8.length + 1);
+        return filler.apply(buf, ByteBuffer.wrap(terminated), null, 0);
     }
 
     @Override

@@ -21,6 +21,10 @@ public final class Mounter {
      * (jnr-fuse's shutdown hook unmounts).
      */
     public static void serve(MountSource source, Path mountpoint, MountOptions options, PrintStream log) {
+        if (!java.nio.charset.Charset.defaultCharset().equals(java.nio.charset.StandardCharsets.UTF_8)) {
+            log.println("dcd-fuse: warning: default charset is " + java.nio.charset.Charset.defaultCharset()
+                    + "; names that are not ASCII need -Dfile.encoding=UTF-8");
+        }
         DcdFuse fuse = new DcdFuse(source, options.keepCacheForFiles(), Ids.uid(), Ids.gid(), log);
         List<String> args = options.fuseArgs(Ids.uid(), Ids.userAllowOther());
         log.println("dcd-fuse: mounting " + source.describe() + " at " + mountpoint + " with " + String.join(" ", args));

@@ -14,6 +14,8 @@ final class Relaunch {
         cmd.add(Path.of(System.getProperty("java.home"), "bin", "java").toString());
         // The serving process is long-lived but small; a modest heap keeps several mounts cheap.
         cmd.add("-Xss1m");
+        // jnr-fuse decodes every path with the default charset; names on the disk are UTF-8.
+        cmd.add("-Dfile.encoding=UTF-8");
         String launched = System.getProperty("sun.java.command", "").split(" ", 2)[0];
         String mainClass = System.getProperty("dcd.mainClass");
         if (mainClass == null && launched.endsWith(".jar")) {
