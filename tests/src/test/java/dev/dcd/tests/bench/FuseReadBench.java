@@ -1,0 +1,217 @@
+package dev.dcd.tests.bench;
+
+import dev.dcd.mount.FileMountSource;
+import dev.dcd.mount.MountOptions;
+import dev.dcd.mount.Mounter;
+import dev.dcd.synth.FileIndex;
+import dev.dcd.tests.mount.BenchSupport;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Random;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
+import java.util.stream.Stream;
+
+/**
+ * Cold sequential read of every file of one tree through several paths, in one run, interleaved:
+ * dcd's files/ (default options, -s, and without keep_cache), fuse2fs -o ro over the same ext4 partition,
+ * and the kernel's ext4 over a loop device on dcd's disk.img. Page cache is dropped before every pass.
+ *
+ * <p>Run: {@code mvn -B -o -pl tests -am verify -Dit.test=FuseReadBench -Dtest=NONE
+ * -Dsurefire.failIfNoSpecifiedTests=false} (root: needs FUSE, loop devices and drop_caches). Results are
+ * printed and written to tests/target/bench/fuse-read.txt. Sizes via -Dbench.mib (default 384), passes via
+ * -Dbench.rounds (default 3).
+ */
+class FuseReadBench {
+    private static final int ROUNDS = Integer.getInteger("bench.rounds", 3);
+    private static final int MIB = Integer.getInteger("bench.mib", 384);
+
+    @TempDir
+    Path tmp;
+
+    @Test
+    void coldSequentialReadOfEveryFile() throws Exception {
+        Path tree = tmp.resolve("tree");
+        long total = makeTree(tree, MIB);
+        BenchSupport.Built built = BenchSupport.build(tree, tmp.resolve("built"), (long) MIB * 2 + (256L << 20));
+        FileIndex index = FileIndex.load(built.index());
+        String descriptor = Files.readString(built.descriptor());
+        PrintStream log = System.err;
+
+        Map<String, List<Double>> seq = new LinkedHashMap<>();
+        Map<String, List<Double>> par = new LinkedHashMap<>();
+        List<Runnable> cleanups = new ArrayList<>();
+        try {
+            Path dcdMp = Files.createDirectories(tmp.resolve("dcd"));
+            Mounter.Mount dcd = Mounter.start(FileMountSource.open("bench", built.image(), index, descriptor), dcdMp,
+                    MountOptions.builder("bench").build(), log);
+            cleanups.add(() -> close(dcd));
+            Path dcdSingleMp = Files.createDirectories(tmp.resolve("dcd-s"));
+            Mounter.Mount dcdSingle = Mounter.start(FileMountSource.open("bench-s", built.image(), index, descriptor),
+                    dcdSingleMp, MountOptions.builder("bench-s").singleThreaded(true).build(), log);
+            cleanups.add(() -> close(dcdSingle));
+            Path dcdNoCacheMp = Files.createDirectories(tmp.resolve("dcd-nocache"));
+            Mounter.Mount dcdNoCache = Mounter.start(FileMountSource.open("bench-nc", built.image(), index, descriptor),
+                    dcdNoCacheMp, MountOptions.builder("bench-nc").keepCacheForFiles(false).build(), log);
+            cleanups.add(() -> close(dcdNoCache));
+
+            Path fuse2fsMp = Files.createDirectories(tmp.resolve("fuse2fs"));
+            BenchSupport.ok("fuse2fs", built.image().toString(), fuse2fsMp.toString(),
+                    "-o", "ro,offset=" + BenchSupport.PARTITION_OFFSET);
+            cleanups.add(() -> BenchSupport.quietly("fusermount", "-u", "-z", fuse2fsMp.toString()));
+
+            String loop = BenchSupport.ok("losetup", "-f", "--show", "-r", "-o",
+                    Long.toString(BenchSupport.PARTITION_OFFSET), "--sizelimit", Long.toString(built.partitionLength()),
+                    dcdMp.resolve("disk.img").toString()).strip();
+            cleanups.add(() -> BenchSupport.quietly("losetup", "-d", loop));
+            Path kernelMp = Files.createDirectories(tmp.resolve("kernel"));
+            BenchSupport.ok("mount", "-t", "ext4", "-o", "ro,noload", loop, kernelMp.toString());
+            cleanups.add(() -> BenchSupport.quietly("umount", "-l", kernelMp.toString()));
+
+            Map<String, Path> roots = new LinkedHashMap<>();
+            roots.put("fuse2fs -o ro", fuse2fsMp);
+            roots.put("dcd files/ (default: mt, keep_cache)", dcdMp.resolve("files"));
+            roots.put("dcd files/ -s", dcdSingleMp.resolve("files"));
+            roots.put("dcd files/ no keep_cache", dcdNoCacheMp.resolve("files"));
+            roots.put("kernel ext4 on loop over dcd disk.img", kernelMp);
+
+            List<String> relative = list(tree);
+            // One unrecorded pass per path so that the JIT has compiled dcd's read path before it is timed.
+            for (Path root : roots.values()) {
+                readAll(root, relative, 1);
+            }
+            for (int round = 0; round < ROUNDS; round++) {
+                for (Map.Entry<String, Path> e : roots.entrySet()) {
+                    dropCaches();
+                    seq.computeIfAbsent(e.getKey(), k -> new ArrayList<>()).add(mibPerSecond(total, () -> readAll(e.getValue(), relative, 1)));
+                    dropCaches();
+                    par.computeIfAbsent(e.getKey(), k -> new ArrayList<>()).add(mibPerSecond(total, () -> readAll(e.getValue(), relative, 4)));
+                }
+            }
+        } finally {
+            for (int i = cleanups.size() - 1; i >= 0; i--) {
+                cleanups.get(i).run();
+            }
+        }
+
+        StringBuilder report = new StringBuilder();
+        report.append(String.format("FuseReadBench: %d files, %.0f MiB, cold (drop_caches before every pass), %d rounds, median MiB/s%n",
+                list(tree).size(), total / 1048576.0, ROUNDS));
+        report.append(String.format("%-42s %12s %12s %10s%n", "path", "1 reader", "4 readers", "vs fuse2fs"));
+        double base = median(seq.get("fuse2fs -o ro"));
+        for (String k : seq.keySet()) {
+            report.append(String.format("%-42s %12.1f %12.1f %9.2fx%n", k, median(seq.get(k)), median(par.get(k)),
+                    median(seq.get(k)) / base));
+        }
+        report.append("all passes (1 reader): ").append(seq).append('\n');
+        report.append("all passes (4 readers): ").append(par).append('\n');
+        System.out.print(report);
+        Path out = Path.of("target", "bench", "fuse-read.txt");
+        Files.createDirectories(out.getParent());
+        Files.writeString(out, report);
+    }
+
+    /** A mix like an application tree: many small files and a few large ones, deterministic content. */
+    private static long makeTree(Path tree, int mib) throws IOException {
+        Random random = new Random(1);
+        long budget = (long) mib << 20;
+        long smallBudget = budget / 4;
+        long total = 0;
+        int i = 0;
+        while (total < smallBudget) {
+            Path dir = Files.createDirectories(tree.resolve("lib/d" + (i / 100)));
+            byte[] b = new byte[1024 + random.nextInt(96 * 1024)];
+            random.nextBytes(b);
+            Files.write(dir.resolve("s" + i + ".so"), b);
+            total += b.length;
+            i++;
+        }
+        byte[] big = new byte[8 << 20];
+        int j = 0;
+        while (total < budget) {
+            random.nextBytes(big);
+            Files.write(Files.createDirectories(tree.resolve("data")).resolve("b" + j + ".bin"), big);
+            total += big.length;
+            j++;
+        }
+        return total;
+    }
+
+    private static List<String> list(Path tree) throws IOException {
+        try (Stream<Path> s = Files.walk(tree)) {
+            return s.filter(Files::isRegularFile).map(p -> tree.relativize(p).toString()).sorted().toList();
+        }
+    }
+
+    interface Pass {
+        void run() throws Exception;
+    }
+
+    private static double mibPerSecond(long bytes, Pass pass) throws Exception {
+        long t0 = System.nanoTime();
+        pass.run();
+        return bytes / 1048576.0 / ((System.nanoTime() - t0) / 1e9);
+    }
+
+    /** Reads every file to the end with 1 MiB reads; {@code readers} threads take files in turn. */
+    private static void readAll(Path root, List<String> files, int readers) throws Exception {
+        ExecutorService pool = Executors.newFixedThreadPool(readers);
+        try {
+            List<Future<Long>> parts = new ArrayList<>();
+            for (int r = 0; r < readers; r++) {
+                int first = r;
+                parts.add(pool.submit(() -> {
+                    ByteBuffer buf = ByteBuffer.allocateDirect(1 << 20);
+                    long n = 0;
+                    for (int k = first; k < files.size(); k += readers) {
+                        try (FileChannel ch = FileChannel.open(root.resolve(files.get(k)), StandardOpenOption.READ)) {
+                            int got;
+                            while ((got = ch.read(buf.clear())) > 0) {
+                                n += got;
+                            }
+                        }
+                    }
+                    return n;
+                }));
+            }
+            for (Future<Long> f : parts) {
+                f.get();
+            }
+        } finally {
+            pool.shutdown();
+        }
+    }
+
+    private static void dropCaches() throws IOException {
+        BenchSupport.ok("sync");
+        Files.writeString(Path.of("/proc/sys/vm/drop_caches"), "3");
+    }
+
+    private static double median(List<Double> values) {
+        double[] v = values.stream().mapToDouble(Double::doubleValue).toArray();
+        Arrays.sort(v);
+        return v.length % 2 == 1 ? v[v.length / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
+    }
+
+    private static void close(Mounter.Mount m) {
+        try {
+            m.close();
+        } catch (IOException e) {
+            BenchSupport.quietly("fusermount", "-u", "-z", m.mountpoint().toString());
+        }
+    }
+}
