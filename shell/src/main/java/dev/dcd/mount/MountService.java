@@ -38,8 +38,11 @@ public final class MountService {
 
     /** What a pid file records about one mount. */
     record Record(String vm, Path mountpoint, long pid) {
+        /** Alive and still a JVM: a recycled pid of some other program does not hold a mount. */
         boolean alive() {
-            return ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false);
+            return ProcessHandle.of(pid).filter(ProcessHandle::isAlive)
+                    .map(h -> h.info().command().map(c -> c.endsWith("java")).orElse(true))
+                    .orElse(false);
         }
     }
 
