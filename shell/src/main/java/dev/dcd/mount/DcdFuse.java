@@ -67,7 +67,11 @@ public final class DcdFuse extends FuseStubFS {
     private static final long FH_VMDK = 2;
     private static final long FH_FIRST_DYNAMIC = 16;
 
-    /** The bitfield word after fh_old in struct fuse_file_info (libfuse 2.9): direct_io is bit 0, keep_cache bit 1. */
+    /**
+     * struct fuse_file_info in libfuse 2.9 is {int flags; unsigned long fh_old; int writepage; unsigned direct_io:1,
+     * keep_cache:1, ...; uint64_t fh; ...}: the bitfield word is the 4 bytes right before fh (offset 20 on LP64).
+     */
+    private static final int FI_BITFIELD_BEFORE_FH = 4;
     private static final int FI_DIRECT_IO = 1;
     private static final int FI_KEEP_CACHE = 2;
 
@@ -348,7 +352,7 @@ public final class DcdFuse extends FuseStubFS {
 
     /** jnr-fuse maps the fuse_file_info bitfields as padding, so they are set through the struct's memory. */
     private static void setBits(FuseFileInfo fi, int bits) {
-        long offset = fi.fh_old.offset() + fi.getRuntime().longSize();
+        long offset = fi.fh.offset() - FI_BITFIELD_BEFORE_FH;
         Pointer memory = Struct.getMemory(fi);
         memory.putInt(offset, memory.getInt(offset) | bits);
     }
