@@ -1,6 +1,9 @@
 package dev.dcd.tests.bench;
 
+import dev.dcd.block.BlockDevice;
+import dev.dcd.block.Capabilities;
 import dev.dcd.mount.FileMountSource;
+import dev.dcd.mount.MountSource;
 import dev.dcd.mount.MountOptions;
 import dev.dcd.mount.Mounter;
 import dev.dcd.synth.FileIndex;
@@ -24,6 +27,7 @@ import java.util.Random;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
+import java.util.concurrent.locks.LockSupport;
 import java.util.stream.Stream;
 
 /**
@@ -134,6 +138,102 @@ class FuseReadBench {
         Path out = Path.of("target", "bench", "fuse-read.txt");
         Files.createDirectories(out.getParent());
         Files.writeString(out, report);
+    }
+
+    /**
+     * The serving thread model where it matters: every device read waits {@code bench.latencyMicros} (default
+     * 1000), as a remote backend would. Four readers, cold; default multithreaded loop against -s.
+     */
+    @Test
+    void latencyBoundReadsMultithreadedVersusSingleThreaded() throws Exception {
+        long latencyNanos = Long.getLong("bench.latencyMicros", 1000) * 1000;
+        Path tree = tmp.resolve("tree");
+        long total = makeTree(tree, 64);
+        BenchSupport.Built built = BenchSupport.build(tree, tmp.resolve("built"), 256L << 20);
+        FileIndex index = FileIndex.load(built.index());
+        String descriptor = Files.readString(built.descriptor());
+        List<String> relative = list(tree);
+        Map<String, List<Double>> results = new LinkedHashMap<>();
+        for (boolean single : new boolean[] {false, true}) {
+            String name = single ? "-s" : "multithreaded";
+            Path mp = Files.createDirectories(tmp.resolve(single ? "s" : "mt"));
+            MountSource slow = new Slowed(FileMountSource.open(name, built.image(), index, descriptor), latencyNanos);
+            try (Mounter.Mount m = Mounter.start(slow, mp, MountOptions.builder("lat-" + (single ? "s" : "mt"))
+                    .singleThreaded(single).build(), System.err)) {
+                readAll(mp.resolve("files"), relative, 4);
+                for (int round = 0; round < ROUNDS; round++) {
+                    dropCaches();
+                    results.computeIfAbsent(name, k -> new ArrayList<>())
+                            .add(mibPerSecond(total, () -> readAll(mp.resolve("files"), relative, 4)));
+                }
+            }
+        }
+        String report = String.format("FuseReadBench latency: %d files, %.0f MiB, %d us per device read, 4 readers, cold,"
+                        + " median MiB/s: multithreaded %.1f, -s %.1f (%.2fx); all: %s%n", relative.size(),
+                total / 1048576.0, latencyNanos / 1000, median(results.get("multithreaded")), median(results.get("-s")),
+                median(results.get("multithreaded")) / median(results.get("-s")), results);
+        System.out.print(report);
+        Path out = Path.of("target", "bench", "fuse-read-latency.txt");
+        Files.createDirectories(out.getParent());
+        Files.writeString(out, report);
+    }
+
+    /** The source with a fixed wait before every device read. */
+    private static final class Slowed implements MountSource {
+        private final MountSource inner;
+        private final BlockDevice disk;
+
+        Slowed(MountSource inner, long nanos) {
+            this.inner = inner;
+            BlockDevice d = inner.disk();
+            this.disk = new BlockDevice() {
+                @Override
+                public long size() {
+                    return d.size();
+                }
+
+                @Override
+                public Capabilities capabilities() {
+                    return d.capabilities();
+                }
+
+                @Override
+                public void read(long offset, ByteBuffer dst) throws IOException {
+                    LockSupport.parkNanos(nanos);
+                    d.read(offset, dst);
+                }
+
+                @Override
+                public void close() throws IOException {
+                    d.close();
+                }
+            };
+        }
+
+        @Override
+        public BlockDevice disk() {
+            return disk;
+        }
+
+        @Override
+        public FileIndex files() {
+            return inner.files();
+        }
+
+        @Override
+        public String vmdkDescriptor() {
+            return inner.vmdkDescriptor();
+        }
+
+        @Override
+        public byte[] statsJson() {
+            return inner.statsJson();
+        }
+
+        @Override
+        public String describe() {
+            return inner.describe() + " +latency";
+        }
     }
 
     /** A mix like an application tree: many small files and a few large ones, deterministic content. */
