@@ -23,4 +23,19 @@ public interface MountContext {
     default List<String> relaunchPrefix() {
         return Relaunch.sameJvm();
     }
+
+    /** The usual context: {@code MountContext.of(home, vm -> ...)}. */
+    static MountContext of(Path dcdHome, MountSourceFactory sources) {
+        return new MountContext() {
+            @Override
+            public Path dcdHome() {
+                return dcdHome;
+            }
+
+            @Override
+            public MountSourceFactory sources() {
+                return sources;
+            }
+        };
+    }
 }

@@ -160,11 +160,12 @@ class FuseReadBench {
             MountSource slow = new Slowed(FileMountSource.open(name, built.image(), index, descriptor), latencyNanos);
             try (Mounter.Mount m = Mounter.start(slow, mp, MountOptions.builder("lat-" + (single ? "s" : "mt"))
                     .singleThreaded(single).build(), System.err)) {
-                readAll(mp.resolve("files"), relative, 4);
+                Path files = m.mountpoint().resolve("files");
+                readAll(files, relative, 4);
                 for (int round = 0; round < ROUNDS; round++) {
                     dropCaches();
                     results.computeIfAbsent(name, k -> new ArrayList<>())
-                            .add(mibPerSecond(total, () -> readAll(mp.resolve("files"), relative, 4)));
+                            .add(mibPerSecond(total, () -> readAll(files, relative, 4)));
                 }
             }
         }
