@@ -1,0 +1,49 @@
+package dev.dcd.mount;
+
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Model.CommandSpec;
+import picocli.CommandLine.Option;
+import picocli.CommandLine.Parameters;
+import picocli.CommandLine.Spec;
+
+import java.nio.file.Path;
+import java.util.concurrent.Callable;
+
+/** {@code dcd mount VM MOUNTPOINT}: register with {@code root.addSubcommand(new MountCommand(context))}. */
+@Command(name = "mount", mixinStandardHelpOptions = true,
+        description = {"Mount a VM's dynamic content disk with FUSE and return once it answers.",
+                "MOUNTPOINT then holds disk.img (read-write), disk.vmdk, stats.json and files/ (read-only)."})
+public final class MountCommand implements Callable<Integer> {
+    private final MountContext context;
+
+    @Spec
+    CommandSpec spec;
+
+    @Parameters(index = "0", paramLabel = "VM", description = "the VM whose disk to mount")
+    String vm;
+
+    @Parameters(index = "1", paramLabel = "MOUNTPOINT", description = "an empty directory")
+    Path mountpoint;
+
+    @Option(names = "--foreground", description = "serve in this process until Ctrl-C, which unmounts")
+    boolean foreground;
+
+    @Option(names = "--allow-other", description = "let users other than you and root enter the mount"
+            + " (file modes still apply)")
+    boolean allowOther;
+
+    public MountCommand(MountContext context) {
+        this.context = context;
+    }
+
+    @Override
+    public Integer call() {
+        try {
+            new MountService(context, spec.commandLine().getOut()).mount(vm, mountpoint, foreground, allowOther);
+            return 0;
+        } catch (MountException e) {
+            spec.commandLine().getErr().println("dcd mount: " + e.getMessage());
+            return 1;
+        }
+    }
+}

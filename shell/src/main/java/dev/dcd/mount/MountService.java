@@ -1,0 +1,460 @@
+package dev.dcd.mount;
+
+import java.io.File;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.io.UncheckedIOException;
+import java.net.URLEncoder;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.DirectoryStream;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.Optional;
+import java.util.Properties;
+import java.util.stream.Stream;
+
+/**
+ * The mount lifecycle behind {@code dcd mount} and {@code dcd umount}: checks that give one-line errors,
+ * a detached serving process, pid files under $DCD_HOME/mounts, stale-mount recovery, and unmounting that
+ * names whoever keeps a mount busy.
+ */
+public final class MountService {
+    static final String SERVE_COMMAND = "mount-serve";
+    private static final Duration TOOL_TIMEOUT = Duration.ofSeconds(10);
+    private static final Duration EXIT_TIMEOUT = Duration.ofSeconds(15);
+
+    private final MountContext context;
+    private final PrintWriter out;
+
+    public MountService(MountContext context, PrintWriter out) {
+        this.context = context;
+        this.out = out;
+    }
+
+    /** What a pid file records about one mount. */
+    record Record(String vm, Path mountpoint, long pid) {
+        /** Alive and still a JVM: a recycled pid of some other program does not hold a mount. */
+        boolean alive() {
+            return ProcessHandle.of(pid).filter(ProcessHandle::isAlive)
+                    .map(h -> h.info().command().map(c -> c.endsWith("java")).orElse(true))
+                    .orElse(false);
+        }
+    }
+
+    // ---------------------------------------------------------------- mount
+
+    /** Mounts in a detached serving process and returns once the mount answers; or serves here if foreground. */
+    public void mount(String vm, Path mountpointArg, boolean foreground, boolean allowOther) throws MountException {
+        Path mountpoint = resolve(mountpointArg);
+        prepareMountpoint(mountpoint);
+        Optional<Record> existing = recordOf(vm);
+        if (existing.isPresent()) {
+            Record r = existing.get();
+            if (r.alive()) {
+                throw new MountException("VM " + vm + " is already mounted at " + r.mountpoint() + " (pid " + r.pid() + ")");
+            }
+            deleteRecord(vm);
+        }
+        // Open once here so that a VM without a built disk fails now, with the factory's message, not in a log.
+        MountSource source = openSource(vm);
+        if (foreground) {
+            serveForeground(vm, source, mountpoint, allowOther);
+            return;
+        }
+        close(source);
+        startDetached(vm, mountpoint, allowOther);
+    }
+
+    private void serveForeground(String vm, MountSource source, Path mountpoint, boolean allowOther)
+            throws MountException {
+        long pid = ProcessHandle.current().pid();
+        writeRecord(new Record(vm, mountpoint, pid));
+        Thread cleanup = new Thread(() -> deleteRecordIfOwned(vm, pid));
+        Runtime.getRuntime().addShutdownHook(cleanup);
+        out.println("serving " + source.describe() + " at " + mountpoint + " (Ctrl-C unmounts)");
+        out.flush();
+        try {
+            Mounter.serve(source, mountpoint, MountOptions.builder(vm).allowOther(allowOther).build(), System.err);
+        } catch (RuntimeException e) {
+            throw new MountException("cannot mount " + vm + " at " + mountpoint + ": " + e.getMessage(), e);
+        } finally {
+            close(source);
+            deleteRecordIfOwned(vm, pid);
+        }
+    }
+
+    private void startDetached(String vm, Path mountpoint, boolean allowOther) throws MountException {
+        Path log = context.dcdHome().resolve("log").resolve("mount-" + fileName(vm) + ".log");
+        List<String> command = new ArrayList<>();
+        // A new session: Ctrl-C in the terminal or shell that ran `dcd mount` must not reach the server.
+        command.add("setsid");
+        command.addAll(context.relaunchPrefix());
+        command.add(SERVE_COMMAND);
+        if (allowOther) {
+            command.add("--allow-other");
+        }
+        command.add("--");
+        command.add(vm);
+        command.add(mountpoint.toString());
+        Process process;
+        try {
+            Files.createDirectories(log.getParent());
+            process = new ProcessBuilder(command)
+                    .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
+                    .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()))
+                    .redirectErrorStream(true)
+                    .start();
+        } catch (IOException e) {
+            throw new MountException("cannot start the serving process: " + e.getMessage(), e);
+        }
+        try {
+            Mounter.awaitReady(mountpoint, () -> process.isAlive() ? null
+                    : "the serving process exited with code " + process.exitValue() + ": " + lastLine(log));
+        } catch (IOException e) {
+            process.destroy();
+            cleanupQuietly(mountpoint);
+            throw new MountException(e.getMessage() + " (log: " + log + ")");
+        }
+        writeRecord(new Record(vm, mountpoint, process.pid()));
+        out.println("mounted " + vm + " at " + mountpoint + " (pid " + process.pid() + ", log " + log + ")");
+    }
+
+    /** The hidden {@code mount-serve} subcommand: runs in the detached process until unmounted. */
+    public void serve(String vm, Path mountpointArg, boolean allowOther) throws MountException {
+        Path mountpoint = resolve(mountpointArg);
+        MountSource source = openSource(vm);
+        long pid = ProcessHandle.current().pid();
+        Runtime.getRuntime().addShutdownHook(new Thread(() -> deleteRecordIfOwned(vm, pid)));
+        try {
+            Mounter.serve(source, mountpoint, MountOptions.builder(vm).allowOther(allowOther).build(), System.err);
+            System.err.println("dcd-fuse: " + mountpoint + " unmounted");
+        } catch (RuntimeException e) {
+            throw new MountException("cannot mount " + vm + " at " + mountpoint + ": " + e.getMessage(), e);
+        } finally {
+            close(source);
+            deleteRecordIfOwned(vm, pid);
+        }
+    }
+
+    /**
+     * Refuses a mountpoint that is missing, not a directory, not empty or already mounted; a mount whose
+     * server died (ENOTCONN) is cleaned up instead.
+     */
+    private void prepareMountpoint(Path mountpoint) throws MountException {
+        Optional<MountTable.Entry> mounted = mountTableAt(mountpoint);
+        if (mounted.isPresent()) {
+            MountTable.Entry e = mounted.get();
+            if (e.isFuse() && MountTable.isDisconnected(mountpoint)) {
+                out.println("cleaning up stale mount at " + mountpoint + " (" + e.source() + ", server gone)");
+                String failure = lazyUnmount(mountpoint);
+                if (failure != null) {
+                    throw new MountException("cannot clean up stale mount at " + mountpoint + ": " + failure);
+                }
+                forgetRecordsAt(mountpoint);
+            } else {
+                throw new MountException(mountpoint + " is busy: " + e.source() + " (" + e.fsType() + ") is mounted there");
+            }
+        }
+        if (!Files.exists(mountpoint)) {
+            throw new MountException("mountpoint " + mountpoint + " does not exist");
+        }
+        if (!Files.isDirectory(mountpoint)) {
+            throw new MountException("mountpoint " + mountpoint + " is not a directory");
+        }
+        try (Stream<Path> entries = Files.list(mountpoint)) {
+            if (entries.findAny().isPresent()) {
+                throw new MountException("mountpoint " + mountpoint + " is busy: not an empty directory");
+            }
+        } catch (IOException e) {
+            throw new MountException("cannot read mountpoint " + mountpoint + ": " + e.getMessage());
+        }
+    }
+
+    // ---------------------------------------------------------------- umount
+
+    /** Unmounts; refuses (and says who) while a loop device or a process still uses the mount. */
+    public void umount(Path mountpointArg) throws MountException {
+        Path mountpoint = resolve(mountpointArg);
+        Optional<MountTable.Entry> entry = mountTableAt(mountpoint);
+        if (entry.isEmpty()) {
+            forgetRecordsAt(mountpoint);
+            throw new MountException(mountpoint + " is not mounted");
+        }
+        if (!entry.get().fsType().equals("fuse.dcd")) {
+            throw new MountException(mountpoint + " is not a dcd mount (" + entry.get().fsType() + ")");
+        }
+        if (MountTable.isDisconnected(mountpoint)) {
+            String failure = lazyUnmount(mountpoint);
+            if (failure != null) {
+                throw new MountException("cannot clean up stale mount at " + mountpoint + ": " + failure);
+            }
+            forgetRecordsAt(mountpoint);
+            out.println("cleaned up stale mount at " + mountpoint + " (its server had gone)");
+            return;
+        }
+        List<String> loops = loopDevicesOn(mountpoint.resolve("disk.img"));
+        if (!loops.isEmpty()) {
+            throw new MountException(mountpoint + " is in use: loop device " + String.join(", ", loops)
+                    + " is attached to " + mountpoint.resolve("disk.img") + " (detach it with losetup -d)");
+        }
+        Exec.Result r = Exec.run(TOOL_TIMEOUT, "fusermount", "-u", mountpoint.toString());
+        if (!r.ok()) {
+            String users = processesUsing(mountpoint);
+            throw new MountException("cannot unmount " + mountpoint + ": " + r.message()
+                    + (users.isEmpty() ? "" : "; in use by " + users));
+        }
+        for (Record rec : recordsAt(mountpoint)) {
+            awaitExit(rec.pid());
+            deleteRecordIfOwned(rec.vm(), rec.pid());
+        }
+        out.println("unmounted " + mountpoint);
+    }
+
+    /** Loop devices backed by the file, by `losetup -j` (which matches the backing file's device and inode). */
+    static List<String> loopDevicesOn(Path file) throws MountException {
+        Exec.Result r = Exec.run(TOOL_TIMEOUT, "losetup", "-j", file.toString());
+        if (r.timedOut()) {
+            throw new MountException("losetup -j " + file + " timed out; is the mount hung?");
+        }
+        List<String> devices = new ArrayList<>();
+        for (String line : r.stdout().split("\n")) {
+            int colon = line.indexOf(':');
+            if (colon > 0) {
+                devices.add(line.substring(0, colon));
+            }
+        }
+        return devices;
+    }
+
+    /** "pid 123 (bash), pid 456 (cat)" for processes whose cwd or open files lie in the mount. */
+    static String processesUsing(Path mountpoint) {
+        List<String> users = new ArrayList<>();
+        String prefix = mountpoint.toString();
+        try (DirectoryStream<Path> procs = Files.newDirectoryStream(Path.of("/proc"), p -> p.getFileName().toString().matches("\\d+"))) {
+            for (Path proc : procs) {
+                if (uses(proc, prefix)) {
+                    String comm;
+                    try {
+                        comm = Files.readString(proc.resolve("comm")).strip();
+                    } catch (IOException e) {
+                        comm = "?";
+                    }
+                    users.add("pid " + proc.getFileName() + " (" + comm + ")");
+                }
+            }
+        } catch (IOException | UncheckedIOException e) {
+            return "";
+        }
+        return String.join(", ", users);
+    }
+
+    private static boolean uses(Path proc, String prefix) {
+        List<Path> links = new ArrayList<>();
+        links.add(proc.resolve("cwd"));
+        links.add(proc.resolve("root"));
+        try (DirectoryStream<Path> fds = Files.newDirectoryStream(proc.resolve("fd"))) {
+            fds.forEach(links::add);
+        } catch (IOException e) {
+            // A process that went away or that we may not inspect.
+        }
+        for (Path link : links) {
+            try {
+                String target = Files.readSymbolicLink(link).toString();
+                if (target.equals(prefix) || target.startsWith(prefix + "/")) {
+                    return true;
+                }
+            } catch (IOException | UnsupportedOperationException e) {
+                // Gone or not a link: not a user.
+            }
+        }
+        return false;
+    }
+
+    /** Detaches a dead FUSE mount; null on success, else why not. */
+    private static String lazyUnmount(Path mountpoint) {
+        Exec.Result r = Exec.run(TOOL_TIMEOUT, "fusermount", "-u", "-z", mountpoint.toString());
+        if (r.ok()) {
+            return null;
+        }
+        Exec.Result u = Exec.run(TOOL_TIMEOUT, "umount", "-l", mountpoint.toString());
+        return u.ok() ? null : r.message() + "; " + u.message();
+    }
+
+    private static void cleanupQuietly(Path mountpoint) {
+        try {
+            if (MountTable.at(mountpoint).isPresent()) {
+                lazyUnmount(mountpoint);
+            }
+        } catch (IOException e) {
+            // Best effort after a failed start; the error already reported says what went wrong.
+        }
+    }
+
+    private static void awaitExit(long pid) {
+        ProcessHandle.of(pid).ifPresent(h -> {
+            try {
+                h.onExit().get(EXIT_TIMEOUT.toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS);
+            } catch (Exception e) {
+                // It unmounted; a slow exit is not the user's problem.
+            }
+        });
+    }
+
+    // ---------------------------------------------------------------- records
+
+    private Path recordsDir() {
+        return context.dcdHome().resolve("mounts");
+    }
+
+    private Path recordFile(String vm) {
+        return recordsDir().resolve(fileName(vm) + ".pid");
+    }
+
+    private static String fileName(String vm) {
+        return URLEncoder.encode(vm, StandardCharsets.UTF_8);
+    }
+
+    Optional<Record> recordOf(String vm) throws MountException {
+        return readRecord(recordFile(vm));
+    }
+
+    private Optional<Record> readRecord(Path file) throws MountException {
+        Properties p = new Properties();
+        try (var in = Files.newInputStream(file)) {
+            p.load(in);
+        } catch (NoSuchFileException e) {
+            return Optional.empty();
+        } catch (IOException e) {
+            throw new MountException("cannot read " + file + ": " + e.getMessage());
+        }
+        try {
+            return Optional.of(new Record(p.getProperty("vm"), Path.of(p.getProperty("mountpoint")),
+                    Long.parseLong(p.getProperty("pid"))));
+        } catch (RuntimeException e) {
+            return Optional.empty();
+        }
+    }
+
+    List<Record> recordsAt(Path mountpoint) throws MountException {
+        List<Record> found = new ArrayList<>();
+        if (!Files.isDirectory(recordsDir())) {
+            return found;
+        }
+        try (DirectoryStream<Path> files = Files.newDirectoryStream(recordsDir(), "*.pid")) {
+            for (Path f : files) {
+                readRecord(f).filter(r -> r.mountpoint().equals(mountpoint)).ifPresent(found::add);
+            }
+        } catch (IOException e) {
+            throw new MountException("cannot read " + recordsDir() + ": " + e.getMessage());
+        }
+        return found;
+    }
+
+    private void forgetRecordsAt(Path mountpoint) throws MountException {
+        for (Record r : recordsAt(mountpoint)) {
+            if (!r.alive()) {
+                deleteRecord(r.vm());
+            }
+        }
+    }
+
+    private void writeRecord(Record r) throws MountException {
+        Properties p = new Properties();
+        p.setProperty("vm", r.vm());
+        p.setProperty("mountpoint", r.mountpoint().toString());
+        p.setProperty("pid", Long.toString(r.pid()));
+        Path file = recordFile(r.vm());
+        try {
+            Files.createDirectories(file.getParent());
+            Path tmp = file.resolveSibling(file.getFileName() + ".tmp");
+            try (var o = Files.newOutputStream(tmp)) {
+                p.store(o, "dcd mount");
+            }
+            Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+        } catch (IOException e) {
+            throw new MountException("cannot write " + file + ": " + e.getMessage());
+        }
+    }
+
+    private void deleteRecord(String vm) throws MountException {
+        try {
+            Files.deleteIfExists(recordFile(vm));
+        } catch (IOException e) {
+            throw new MountException("cannot remove " + recordFile(vm) + ": " + e.getMessage());
+        }
+    }
+
+    /** Removes the record only if it still names this process, so a newer mount's record survives. */
+    private void deleteRecordIfOwned(String vm, long pid) {
+        try {
+            Optional<Record> r = recordOf(vm);
+            if (r.isPresent() && r.get().pid() == pid) {
+                Files.deleteIfExists(recordFile(vm));
+            }
+        } catch (MountException | IOException e) {
+            // Exiting anyway; a leftover record names a dead pid and is cleaned up by the next mount.
+        }
+    }
+
+    // ---------------------------------------------------------------- helpers
+
+    private MountSource openSource(String vm) throws MountException {
+        try {
+            return context.sources().open(vm);
+        } catch (IOException | RuntimeException e) {
+            throw new MountException("cannot mount VM " + vm + ": " + e.getMessage(), e);
+        }
+    }
+
+    private static void close(MountSource source) {
+        try {
+            source.close();
+        } catch (IOException e) {
+            System.err.println("dcd-fuse: closing " + source.describe() + ": " + e.getMessage());
+        }
+    }
+
+    private static Optional<MountTable.Entry> mountTableAt(Path mountpoint) throws MountException {
+        try {
+            return MountTable.at(mountpoint);
+        } catch (IOException e) {
+            throw new MountException("cannot read the mount table: " + e.getMessage());
+        }
+    }
+
+    /**
+     * An absolute path with symlinks in the parent resolved; the last element is kept as given because
+     * a stale mountpoint cannot be resolved itself.
+     */
+    static Path resolve(Path mountpoint) throws MountException {
+        Path abs = mountpoint.toAbsolutePath().normalize();
+        Path parent = abs.getParent();
+        if (parent == null) {
+            throw new MountException("cannot mount on /");
+        }
+        try {
+            return parent.toRealPath().resolve(abs.getFileName());
+        } catch (IOException e) {
+            throw new MountException("mountpoint " + abs + " does not exist (" + parent + " is missing)");
+        }
+    }
+
+    private static String lastLine(Path log) {
+        try {
+            List<String> lines = Files.readAllLines(log);
+            for (int i = lines.size() - 1; i >= 0; i--) {
+                if (!lines.get(i).isBlank()) {
+                    return lines.get(i).strip();
+                }
+            }
+        } catch (IOException e) {
+            // Fall through.
+        }
+        return "(no output)";
+    }
+}

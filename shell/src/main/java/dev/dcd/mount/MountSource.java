@@ -1,0 +1,45 @@
+package dev.dcd.mount;
+
+import dev.dcd.block.BlockDevice;
+import dev.dcd.synth.FileIndex;
+
+import java.io.Closeable;
+import java.io.IOException;
+
+/**
+ * Everything a mount shows for one VM. The FUSE layer only adapts this to callbacks; the filter chain,
+ * the synthesized index and the descriptor all come from here, so wiring a real VM is one implementation.
+ */
+public interface MountSource extends Closeable {
+
+    /** The dynamic content disk, read-write: writes land in the VM's overlay. */
+    BlockDevice disk();
+
+    /** Every name on the synthesized filesystem with its extents as absolute offsets into {@link #disk()}. */
+    FileIndex files();
+
+    /** A VMDK descriptor whose extent names {@code disk.img} next to it in the mount. */
+    String vmdkDescriptor();
+
+    /** A fresh snapshot of the chain's statistics, as JSON. Called on every open of {@code stats.json}. */
+    byte[] statsJson();
+
+    /** A one-line description for logs, e.g. "vm web1: ext4, 8 GiB, 1234 files". */
+    String describe();
+
+    /** Where the filesystem partition starts on the disk; diagnostics only (losetup -o). */
+    default long partitionOffset() {
+        return 1L << 20;
+    }
+
+    /** Seconds since the epoch shown as the mtime of the top-level entries; deterministic per disk generation. */
+    default long createdEpochSeconds() {
+        return 0;
+    }
+
+    /** Releases the disk; called once when the mount ends. */
+    @Override
+    default void close() throws IOException {
+        disk().close();
+    }
+}
