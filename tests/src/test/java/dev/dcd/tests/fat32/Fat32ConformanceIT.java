@@ -167,14 +167,7 @@ class Fat32ConformanceIT {
     void assertMtoolsReadsBack(Map<String, String> sources, String image) throws IOException {
         Map<String, String> expected = new TreeMap<>();
         sources.forEach((name, sha) -> expected.put(asMtoolsShowsIt(name), sha));
-        Path out = Files.createDirectories(temp.resolve("mcopy-" + System.nanoTime()));
-        mtools("mcopy", "-s", "-n", "-i", image, "::/", out.toString());
-        Map<String, String> seen = new TreeMap<>();
-        try (Stream<Path> files = Files.walk(out)) {
-            for (Path p : (Iterable<Path>) files.filter(Files::isRegularFile)::iterator) {
-                seen.put(out.relativize(p).toString(), FatFixture.sha256(p));
-            }
-        }
+        Map<String, String> seen = FatFixture.copyOut(image, temp.resolve("mcopy-" + System.nanoTime()));
         assertEquals(expected, seen);
     }
 

@@ -9,6 +9,10 @@ import dev.dcd.synth.DiskSpec;
 import dev.dcd.synth.FsType;
 import dev.dcd.synth.SynthesizedDisk;
 import dev.dcd.synth.Synthesizers;
+import dev.dcd.vdisk.ContentId;
+import dev.dcd.vdisk.Entry;
+import dev.dcd.vdisk.EntryType;
+import dev.dcd.vdisk.Manifest;
 import dev.dcd.vdisk.SealedVdisk;
 import dev.dcd.vdisk.VdiskWriter;
 
@@ -120,6 +124,22 @@ final class FatFixture {
         return layer;
     }
 
+    /**
+     * An app known only by its manifest, holding one file of {@code size} bytes: for rules the synthesizer must
+     * enforce before it touches any data (a 4 GiB file need not be written to be refused).
+     */
+    AppLayer manifestOnly(String name, String version, long size, String path) {
+        List<Entry> entries = new ArrayList<>();
+        entries.add(new Entry("", EntryType.DIRECTORY, 0755, 0, 0, 1_700_000_000L, 0, 0, 0, Entry.NO_HASH, ""));
+        entries.add(new Entry(path.substring(0, path.lastIndexOf('/')), EntryType.DIRECTORY, 0755, 0, 0,
+                1_700_000_000L, 0, 0, 0, Entry.NO_HASH, ""));
+        entries.add(new Entry(path, EntryType.FILE, 0644, 0, 0, 1_700_000_000L, 0, size, 4096, new byte[32], ""));
+        Manifest manifest = new Manifest(name, version, entries, 4096, size, new int[0]);
+        AppLayer layer = new AppLayer(name, version, ContentId.of(new byte[32]), manifest, 0);
+        layers.add(layer);
+        return layer;
+    }
+
     static DiskSpec.Builder spec(long diskSize) {
         return DiskSpec.builder().vmId("vm-fat").fsType(FsType.FAT32).diskSize(diskSize)
                 .createdEpochSeconds(1_700_000_000L);
@@ -140,6 +160,20 @@ final class FatFixture {
         Tool.run(List.of("dd", "if=" + raw, "of=" + out, "bs=1M", "skip=" + disk.partitionOffset() / MIB,
                 "count=" + disk.partitionLength() / MIB, "conv=sparse", "status=none")).check();
         return out;
+    }
+
+    /** Copies the whole volume out with {@code mcopy -s}; returns relative path -> sha256 of every file. */
+    static Map<String, String> copyOut(String image, Path out) throws IOException {
+        Files.createDirectories(out);
+        Tool.run(List.of("mcopy", "-s", "-n", "-i", image, "::/", out.toString()), Map.of("MTOOLS_SKIP_CHECK", "1"))
+                .check();
+        Map<String, String> seen = new TreeMap<>();
+        try (var files = Files.walk(out)) {
+            for (Path p : (Iterable<Path>) files.filter(Files::isRegularFile)::iterator) {
+                seen.put(out.relativize(p).toString(), sha256(p));
+            }
+        }
+        return seen;
     }
 
     static String sha256(byte[] bytes) {
