@@ -144,6 +144,33 @@ class Fat32ConformanceIT {
         FatFixture.Tool.run(List.of("cmp", rawOne.toString(), rawTwo.toString())).check();
     }
 
+    @Test
+    void aLargeDiskGets32KiBClustersAndItsThinImageStaysSparse() throws Exception {
+        FatFixture fx = new FatFixture(temp);
+        fx.app("base", "1.0", a -> a.file("docs/readme.txt", "hello\n").file("data.bin", bytes(100_000, 6))
+                .file("empty", new byte[0]));
+        SynthesizedDisk disk = fx.synthesize(FatFixture.spec(40L << 30).build(), temp.resolve("gen"));
+        // du, not SynthesizedDisk.allocatedBytes(): the JDK's "unix" attribute view has no "blocks".
+        long allocated = Long.parseLong(FatFixture.Tool.run(List.of("du", "-B1", disk.image().toString())).check()
+                .output().split("\\s+")[0]);
+        assertTrue(allocated < (1L << 20), "thin image allocates " + allocated + " bytes");
+        assertTrue(disk.regionMap().bytesOf(dev.dcd.synth.RegionMap.Kind.METADATA) > (8L << 20),
+                "the FATs are declared metadata even where they are holes");
+        Path raw = fx.materialize(disk, temp.resolve("disk.raw"));
+        String loop = FatFixture.Tool.run(List.of("losetup", "--find", "--show", "--read-only", "--offset",
+                Long.toString(disk.partitionOffset()), "--sizelimit", Long.toString(disk.partitionLength()),
+                raw.toString())).check().output().trim();
+        try {
+            assertFsckClean(Path.of(loop));
+            String image = raw + "@@" + disk.partitionOffset();
+            FatFixture.Tool info = mtools("minfo", "-i", image, "::");
+            assertTrue(info.output().contains("cluster size: 64 sectors"), info.output());
+            assertMtoolsReadsBack(fx.expected, image);
+        } finally {
+            FatFixture.Tool.run(List.of("losetup", "-d", loop)).check();
+        }
+    }
+
     static void assertFsckClean(Path partition) throws IOException {
         FatFixture.Tool fsck = FatFixture.Tool.run(List.of("fsck.fat", "-n", "-V", partition.toString()));
         assertEquals(0, fsck.exit(), fsck.output());
