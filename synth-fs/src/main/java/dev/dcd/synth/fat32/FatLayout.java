@@ -240,6 +240,7 @@ final class FatLayout {
      */
     private void assignShortNames(DirPlan dir, List<String> problems) {
         Set<String> taken = new HashSet<>();
+        Map<String, Integer> nextTails = new HashMap<>();
         int entries = dir.isRoot() ? 1 : 2;          // volume label, or "." and ".."
         for (Slot slot : dir.slots) {
             byte[] exact = ShortNames.exact(slot.name);
@@ -249,7 +250,7 @@ final class FatLayout {
         }
         for (Slot slot : dir.slots) {
             if (slot.shortName == null) {
-                slot.shortName = ShortNames.choose(slot.name, taken);
+                slot.shortName = ShortNames.choose(slot.name, taken, nextTails);
             }
             // A long name is needed unless the name is its own short name, letter for letter.
             slot.longName = !ShortNames.display(slot.shortName).equals(slot.name);

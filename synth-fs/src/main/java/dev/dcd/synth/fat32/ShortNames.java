@@ -1,6 +1,8 @@
 package dev.dcd.synth.fat32;
 
 import java.nio.charset.StandardCharsets;
+import java.util.HashMap;
+import java.util.Map;
 import java.util.Set;
 
 /**
@@ -49,23 +51,31 @@ final class ShortNames {
      * Picks the short name for {@code longName}: the name itself when it is a valid 8.3 name, else the basis
      * name with the lowest {@code ~N} tail not yet in {@code taken}. Adds the choice to {@code taken}.
      *
-     * @param taken short names already used in the directory, as 11-character strings
+     * @param taken     short names already used in the directory, as 11-character strings
+     * @param nextTails per basis name, the lowest tail not yet known to be taken; names only ever get added,
+     *                  so the search resumes there and a directory of n similar names costs O(n), not O(n^2)
      */
-    static byte[] choose(String longName, Set<String> taken) {
+    static byte[] choose(String longName, Set<String> taken, Map<String, Integer> nextTails) {
         byte[] exact = exact(longName);
         if (exact != null && taken.add(key(exact))) {
             return exact;
         }
         String[] basis = basis(longName);
-        for (int n = 1; n <= MAX_TAIL; n++) {
+        String basisKey = basis[0] + "." + basis[1];
+        for (int n = nextTails.getOrDefault(basisKey, 1); n <= MAX_TAIL; n++) {
             String tail = "~" + n;
             String base = basis[0].substring(0, Math.min(basis[0].length(), BASE_LENGTH - tail.length())) + tail;
             byte[] candidate = pack(base, basis[1]);
             if (taken.add(key(candidate))) {
+                nextTails.put(basisKey, n + 1);
                 return candidate;
             }
         }
         throw new IllegalStateException("more than " + MAX_TAIL + " names share the short-name basis of " + longName);
+    }
+
+    static byte[] choose(String longName, Set<String> taken) {
+        return choose(longName, taken, new HashMap<>());
     }
 
     /**

@@ -59,6 +59,18 @@ class ShortNamesTest {
     }
 
     @Test
+    void resumingFromTheLastTailOfABasisGivesTheSameNamesAsSearchingFromOne() {
+        Set<String> fromOne = new HashSet<>();
+        Set<String> resumed = new HashSet<>();
+        java.util.Map<String, Integer> hints = new java.util.HashMap<>();
+        for (int i = 0; i < 2000; i++) {
+            String name = (i % 3 == 0 ? "other name " : "file number ") + i + ".dat";
+            assertEquals(chosen(name, fromOne), ShortNames.key(ShortNames.choose(name, resumed, hints)), name);
+        }
+        assertTrue(resumed.contains("FILE~999DAT") && resumed.contains("FIL~1000DAT"));
+    }
+
+    @Test
     void theLongNameChecksumMatchesWhatMtoolsWrites() {
         // Values read from volumes mtools 4.0.32 wrote for these names.
         assertEquals(212, ShortNames.checksum("LONGFI~1TXT".getBytes(StandardCharsets.US_ASCII)));
