@@ -17,7 +17,6 @@ import java.io.InputStream;
 import java.net.URI;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Comparator;
 import java.util.List;
@@ -83,14 +82,18 @@ public final class Fat32SynthBench {
                 .createdEpochSeconds(1_700_000_000L).build();
         System.out.printf("tree: %d files, %d bytes of content; disk %d bytes%n", fileCount, contentBytes, DISK_SIZE);
 
+        java.lang.management.ThreadMXBean threads = java.lang.management.ManagementFactory.getThreadMXBean();
         long[] dcdNanos = new long[runs + 1];
+        long[] dcdCpu = new long[runs + 1];
         long dcdAllocated = 0;
         long partitionLength = 0;
         int sectorsPerCluster = 0;
         for (int r = 0; r <= runs; r++) {          // run 0 warms the JIT and is not counted
             Path out = work.resolve("dcd" + r);
             long start = System.nanoTime();
+            long cpuStart = threads.getCurrentThreadCpuTime();
             SynthesizedDisk disk = Synthesizers.forType(FsType.FAT32).synthesize(spec, List.of(layer), out, Progress.NONE);
+            dcdCpu[r] = threads.getCurrentThreadCpuTime() - cpuStart;
             dcdNanos[r] = System.nanoTime() - start;
             dcdAllocated = allocated(out);
             if (r == runs) {
@@ -110,22 +113,22 @@ public final class Fat32SynthBench {
         }
 
         long[] peerNanos = new long[runs + 1];
+        long[] peerCpu = new long[runs + 1];
         long peerAllocated = 0;
-        List<String> top = new ArrayList<>();
+        StringBuilder sources = new StringBuilder();
         try (Stream<Path> s = Files.list(tree)) {
-            s.sorted().forEach(p -> top.add(p.toString()));
+            s.sorted().forEach(p -> sources.append(" '").append(p).append('\''));
         }
         for (int r = 0; r <= runs; r++) {
             Path image = work.resolve("peer" + r + ".img");
+            // One shell runs the three steps; its "times" builtin reports the CPU the tools used.
+            String script = "truncate -s " + partitionLength + " '" + image + "' && mkfs.fat -F 32 -s "
+                    + sectorsPerCluster + " -n DCD '" + image + "' >/dev/null && mcopy -s -i '" + image + "'"
+                    + sources + " ::/ && times";
             long start = System.nanoTime();
-            exec(List.of("truncate", "-s", Long.toString(partitionLength), image.toString()));
-            exec(List.of("mkfs.fat", "-F", "32", "-s", Integer.toString(sectorsPerCluster), "-n", "DCD",
-                    image.toString()));
-            List<String> mcopy = new ArrayList<>(List.of("mcopy", "-s", "-i", image.toString()));
-            mcopy.addAll(top);
-            mcopy.add("::/");
-            exec(mcopy);
+            String out = exec(List.of("bash", "-c", script));
             peerNanos[r] = System.nanoTime() - start;
+            peerCpu[r] = childCpuNanos(out);
             peerAllocated = allocated(image);
             Files.delete(image);
         }
@@ -133,11 +136,28 @@ public final class Fat32SynthBench {
         double peerMs = median(peerNanos) / 1e6;
         System.out.printf("cluster size %d bytes, partition %d bytes, median of %d runs%n", sectorsPerCluster * 512,
                 partitionLength, runs);
-        System.out.printf("%-34s %12s %16s%n", "", "time (ms)", "allocated (B)");
-        System.out.printf("%-34s %12.1f %16d%n", "dcd synthesize (meta+map+index)", dcdMs, dcdAllocated);
-        System.out.printf("%-34s %12.1f %16d%n", "mkfs.fat -F 32 + mcopy -s", peerMs, peerAllocated);
-        System.out.printf("ratio dcd/peer: time %.3f, allocated bytes %.4f%n", dcdMs / peerMs,
-                (double) dcdAllocated / peerAllocated);
+        double dcdCpuMs = median(dcdCpu) / 1e6;
+        double peerCpuMs = median(peerCpu) / 1e6;
+        System.out.printf("%-34s %12s %12s %16s%n", "", "wall (ms)", "cpu (ms)", "allocated (B)");
+        System.out.printf("%-34s %12.1f %12.1f %16d%n", "dcd synthesize (meta+map+index)", dcdMs, dcdCpuMs, dcdAllocated);
+        System.out.printf("%-34s %12.1f %12.1f %16d%n", "mkfs.fat -F 32 + mcopy -s", peerMs, peerCpuMs,
+                peerAllocated);
+        System.out.printf("ratio dcd/peer: wall time %.3f, cpu time %.3f, allocated bytes %.4f%n", dcdMs / peerMs,
+                dcdCpuMs / peerCpuMs, (double) dcdAllocated / peerAllocated);
+    }
+
+    /** Parses bash's "times" output: the second line is the children's user and system time. */
+    private static long childCpuNanos(String timesOutput) {
+        String[] lines = timesOutput.trim().split("\n");
+        long total = 0;
+        for (String t : lines[lines.length - 1].trim().split("\\s+")) {
+            java.util.regex.Matcher m = java.util.regex.Pattern.compile("(\\d+)m([\\d.]+)s").matcher(t);
+            if (!m.matches()) {
+                throw new IllegalStateException("unexpected times output: " + timesOutput);
+            }
+            total += (long) ((Long.parseLong(m.group(1)) * 60 + Double.parseDouble(m.group(2))) * 1e9);
+        }
+        return total;
     }
 
     private static long median(long[] samples) {
