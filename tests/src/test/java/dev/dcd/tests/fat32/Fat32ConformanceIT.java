@@ -65,10 +65,15 @@ class Fat32ConformanceIT {
         assertTrue(dir.output().contains("LONGFI~9 TXT") && dir.output().contains("LONGF~10 TXT"), dir.output());
         FatFixture.Tool type = mtools("mtype", "-i", part.toString(), "::/docs/readme.txt");
         assertEquals("hello FAT\n", type.output());
-        FatFixture.Tool attrib = mtools("mattrib", "-i", part.toString(), "::/locked.cfg");
-        assertTrue(attrib.output().startsWith("A  R") || attrib.output().contains(" R "), attrib.output());
+        FatFixture.Tool attrib = mtools("mattrib", "-i", part.toString(), "::/locked.cfg", "::/zeta");
+        assertEquals("  A    R     ::/locked.cfg\n  A          ::/zeta\n", attrib.output(),
+                "read-only exactly where the mode has no write bit");
 
         FileIndex index = FileIndex.load(disk.dir().resolve(FileIndex.FILE_NAME));
+        assertEquals(FileIndex.Kind.DIRECTORY, index.get("").kind());
+        for (String path : fx.expected.keySet()) {
+            assertEquals(FileIndex.Kind.FILE, index.get(path).kind(), path);
+        }
         assertEquals(index.get("docs/readme.txt").fileId(), index.get("docs/readme-again.txt").fileId());
         assertNull(index.get("docs/link"));
         try (var ch = java.nio.channels.FileChannel.open(raw)) {

@@ -35,6 +35,7 @@ class Fat32RulesIT {
     void aFileOfFourGibibytesIsRefusedNamingItsPathAndApp() throws Exception {
         FatFixture fx = new FatFixture(temp);
         fx.manifestOnly("huge", "1.0", 1L << 32, "data/huge.bin");
+        fx.manifestOnly("almost", "1.0", (1L << 32) - 1, "data/almost.bin");
         SynthesisException e = refused(fx, FatFixture.spec(16L << 30).build());
         assertTrue(e.getMessage().contains("/data/huge.bin (huge@1.0)"), e.getMessage());
         assertTrue(e.getMessage().contains("larger than FAT32's 4 GiB - 1"), e.getMessage());
@@ -112,6 +113,28 @@ class Fat32RulesIT {
         assertTrue(e.getMessage().startsWith("the apps do not fit"), e.getMessage());
         assertTrue(e.getMessage().contains("big@1.0 needs 41943040 bytes") && e.getMessage().contains("bigger@2.0"),
                 e.getMessage());
+    }
+
+    @Test
+    void aDirectoryNeedingMoreThan65536EntriesIsRefused() throws Exception {
+        FatFixture fx = new FatFixture(temp);
+        List<String> names = new java.util.ArrayList<>();
+        for (int i = 0; i < 22_000; i++) {
+            names.add("crowded/a long name " + i);
+        }
+        fx.manifestOnly("crowd", "1.0", 0, names.toArray(String[]::new));
+        SynthesisException e = refused(fx);
+        // "." and "..", 10 names of 13 characters (1 long entry + short), 21 990 longer ones (2 long + short).
+        assertEquals(List.of("/crowded: 65992 directory entries, more than the 65536 FAT allows in one directory"),
+                e.details());
+    }
+
+    @Test
+    void aDiskLargerThanFat32CanAddressIsRefused() throws Exception {
+        FatFixture fx = new FatFixture(temp);
+        fx.manifestOnly("any", "1.0", 10, "a/file");
+        SynthesisException e = refused(fx, FatFixture.spec(3L << 40).build());
+        assertTrue(e.getMessage().contains("larger than FAT32's 2 TiB limit"), e.getMessage());
     }
 
     @Test

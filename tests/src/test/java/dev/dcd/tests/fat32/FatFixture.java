@@ -125,17 +125,22 @@ final class FatFixture {
     }
 
     /**
-     * An app known only by its manifest, holding one file of {@code size} bytes: for rules the synthesizer must
-     * enforce before it touches any data (a 4 GiB file need not be written to be refused).
+     * An app known only by its manifest, holding files of {@code size} bytes each: for rules the synthesizer
+     * must enforce before it touches any data (a 4 GiB file need not be written to be refused).
      */
-    AppLayer manifestOnly(String name, String version, long size, String path) {
-        List<Entry> entries = new ArrayList<>();
-        entries.add(new Entry("", EntryType.DIRECTORY, 0755, 0, 0, 1_700_000_000L, 0, 0, 0, Entry.NO_HASH, ""));
-        entries.add(new Entry(path.substring(0, path.lastIndexOf('/')), EntryType.DIRECTORY, 0755, 0, 0,
-                1_700_000_000L, 0, 0, 0, Entry.NO_HASH, ""));
-        entries.add(new Entry(path, EntryType.FILE, 0644, 0, 0, 1_700_000_000L, 0, size, 4096, new byte[32], ""));
-        Manifest manifest = new Manifest(name, version, entries, 4096, size, new int[0]);
-        AppLayer layer = new AppLayer(name, version, ContentId.of(new byte[32]), manifest, 0);
+    AppLayer manifestOnly(String name, String version, long size, String... paths) {
+        java.util.Map<String, Entry> entries = new TreeMap<>();
+        entries.put("", new Entry("", EntryType.DIRECTORY, 0755, 0, 0, 1_700_000_000L, 0, 0, 0, Entry.NO_HASH, ""));
+        for (String path : paths) {
+            String dir = path.substring(0, path.lastIndexOf('/'));
+            entries.put(dir, new Entry(dir, EntryType.DIRECTORY, 0755, 0, 0, 1_700_000_000L, 0, 0, 0, Entry.NO_HASH, ""));
+            entries.put(path, new Entry(path, EntryType.FILE, 0644, 0, 0, 1_700_000_000L, 0, size, size == 0 ? 0 : 4096,
+                    new byte[32], ""));
+        }
+        Manifest manifest = new Manifest(name, version, new ArrayList<>(entries.values()), 4096, size, new int[0]);
+        byte[] id = new byte[32];
+        id[0] = (byte) layers.size();
+        AppLayer layer = new AppLayer(name, version, ContentId.of(id), manifest, 0);
         layers.add(layer);
         return layer;
     }
