@@ -9,7 +9,6 @@ import dev.dcd.synth.SynthesisException;
 import java.util.ArrayList;
 import java.util.HashMap;
 import java.util.HashSet;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Set;
@@ -22,8 +21,8 @@ import java.util.TreeMap;
  *
  * <p>Allocation: the root directory at cluster 2, then every other directory (depth first), then every
  * file, each as one contiguous run. A file never shares clusters with another name, not even a hardlink:
- * fsck.fat reports clusters reached from two directory entries as cross-linked, so each hardlinked name has
- * its own run, which the region map points at the same app bytes.
+ * fsck.fat reports two entries reaching the same clusters as "share clusters" and exits 1, so each
+ * hardlinked name has its own run, and the region map points every run at the same app bytes.
  */
 final class FatLayout {
     /** fatgen103: a directory may hold at most 65536 32-byte entries. */
@@ -292,8 +291,7 @@ final class FatLayout {
         nextFree = cursor;
         if (cursor > geometry.clusterLimit()) {
             List<String> details = new ArrayList<>();
-            Map<String, Long> ordered = new LinkedHashMap<>(bytesByApp);
-            ordered.forEach((app, bytes) -> details.add(app + " needs " + bytes + " bytes of clusters"));
+            bytesByApp.forEach((app, bytes) -> details.add(app + " needs " + bytes + " bytes of clusters"));
             throw new SynthesisException("the apps do not fit: they need " + (cursor - 2) * clusterSize
                     + " bytes of FAT32 clusters but the partition has " + geometry.clusterCount * clusterSize
                     + "; choose a larger disk", details);
