@@ -99,7 +99,7 @@ final class DirEntries {
         int date = fatDate(t);
         int time = fatTime(t);
         // The creation time carries the odd second and the hundredths that the 2-second write time loses.
-        int tenth = t == mtimeSeconds ? (int) (Math.floorMod(t, 2) * 100 + mtimeNanos / 10_000_000) : 0;
+        int tenth = t == mtimeSeconds ? Math.floorMod(t, 2) * 100 + mtimeNanos / 10_000_000 : 0;
         dir.put(at + D_CRT_TIME_TENTH, (byte) tenth);
         dir.putShort(at + D_CRT_TIME, (short) time);
         dir.putShort(at + D_CRT_DATE, (short) date);
