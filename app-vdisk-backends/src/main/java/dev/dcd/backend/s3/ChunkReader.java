@@ -184,6 +184,9 @@ final class ChunkReader {
             settle(target, piece, futures, null, new ChunkFailure("read interrupted", e));
             Thread.currentThread().interrupt();
             return;
+        } catch (S3Backend.S3Failure e) {
+            settle(target, piece, futures, null, new ChunkFailure(e.detail(), e));
+            return;
         } catch (IOException | RuntimeException e) {
             settle(target, piece, futures, null, new ChunkFailure("read of bytes [" + offset + ", " + end + ") failed: "
                     + (e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage()), e));

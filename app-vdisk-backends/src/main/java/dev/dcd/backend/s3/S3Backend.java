@@ -198,10 +198,17 @@ final class S3Backend implements Backend {
     /** A failed S3 call; {@link #notFound()} lets callers turn a 404 into their own answer. */
     static final class S3Failure extends BackendException {
         private final boolean notFound;
+        private final String detail;
 
         S3Failure(String backend, String object, String message, RetryPolicy.Failure cause) {
             super(backend, object, message, cause);
             this.notFound = S3Errors.isNotFound(cause);
+            this.detail = message;
+        }
+
+        /** The message without the backend/object prefix, for callers that add their own. */
+        String detail() {
+            return detail;
         }
 
         boolean notFound() {
