@@ -135,7 +135,7 @@ final class RetryPolicy {
                 return why;
             }
             return why + " (gave up after " + attempts + (attempts == 1 ? " attempt" : " attempts") + " in "
-                    + elapsedNanos / 1_000_000 + " ms" + (deadline ? ", deadline reached" : "") + ")";
+                    + elapsedNanos / 1_000_000 + " ms" + (deadline ? ", the deadline leaves no time for another" : "") + ")";
         }
     }
 }

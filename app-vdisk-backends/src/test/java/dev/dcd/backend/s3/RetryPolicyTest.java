@@ -101,7 +101,7 @@ class RetryPolicyTest {
         assertEquals(4, calls.get());
         assertEquals(List.of(100L, 200L, 400L), time.sleeps);
         assertEquals(List.of(2000L, 1750L, 1400L, 850L), budgets, "each attempt is told the time left");
-        assertTrue(f.getMessage().contains("deadline reached"), f.getMessage());
+        assertTrue(f.getMessage().contains("the deadline leaves no time for another"), f.getMessage());
     }
 
     @Test
