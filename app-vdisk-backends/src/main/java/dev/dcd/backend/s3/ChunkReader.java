@@ -58,6 +58,7 @@ final class ChunkReader {
     private final AtomicLong gets = new AtomicLong();
     private final AtomicLong fetchedBytes = new AtomicLong();
     private final AtomicLong bufferHits = new AtomicLong();
+    private boolean closed;
 
     ChunkReader(String backend, RangeFetcher fetcher, Executor executor, int unitChunks, int pieceChunks, int bufferChunks) {
         this.backend = backend;
@@ -105,6 +106,9 @@ final class ChunkReader {
         List<FetchPlanner.Piece> pieces = List.of();
         List<CompletableFuture<ByteBuffer>[]> pieceFutures = new ArrayList<>();
         synchronized (lock) {
+            if (closed) {
+                throw new BackendException(backend, target.key(), "backend is closed");
+            }
             boolean missing = false;
             for (int c = first; c <= last; c++) {
                 ChunkKey key = new ChunkKey(target.key(), c);
@@ -223,7 +227,7 @@ final class ChunkReader {
                 // Small fetches are kept whole; of a large one only its ends, where an unaligned sequential
                 // reader picks up next. Copies, so the buffer never pins a large piece.
                 boolean keep = piece.count() <= unitChunks || c == piece.first() || c == piece.end() - 1;
-                if (bufferChunks > 0 && keep && outcome[c - piece.first()] instanceof ByteBuffer chunk) {
+                if (!closed && bufferChunks > 0 && keep && outcome[c - piece.first()] instanceof ByteBuffer chunk) {
                     byte[] copy = new byte[chunk.remaining()];
                     chunk.duplicate().get(copy);
                     recent.put(key, ByteBuffer.wrap(copy).asReadOnlyBuffer());
@@ -236,6 +240,23 @@ final class ChunkReader {
             } else {
                 futures[i].completeExceptionally((Throwable) outcome[i]);
             }
+        }
+    }
+
+    /**
+     * Fails every read still waiting for a GET (the pool that would have run it is going away) and empties
+     * the buffer. A GET that finishes later completes nothing: its futures are already settled.
+     */
+    void close() {
+        List<CompletableFuture<ByteBuffer>> pending;
+        synchronized (lock) {
+            closed = true;
+            pending = new ArrayList<>(inFlight.values());
+            inFlight.clear();
+            recent.clear();
+        }
+        for (CompletableFuture<ByteBuffer> future : pending) {
+            future.completeExceptionally(new ChunkFailure("backend was closed while the read was waiting", null));
         }
     }
 

@@ -11,7 +11,6 @@ import dev.dcd.vdisk.ContentId;
 import dev.dcd.vdisk.VdiskFormat;
 import dev.dcd.vdisk.VdiskHeader;
 import software.amazon.awssdk.auth.credentials.AwsCredentials;
-import software.amazon.awssdk.auth.credentials.AwsCredentialsProvider;
 import software.amazon.awssdk.auth.credentials.AwsSessionCredentials;
 import software.amazon.awssdk.auth.credentials.DefaultCredentialsProvider;
 import software.amazon.awssdk.awscore.AwsRequestOverrideConfiguration;
@@ -66,7 +65,7 @@ final class S3Backend implements Backend {
     private final URI uri;
     private final S3Config config;
     private final SdkHttpClient http;
-    private final AwsCredentialsProvider credentials;
+    private final DefaultCredentialsProvider credentials;
     private final S3Client s3;
     private final RetryPolicy retry;
     private final RetryPolicy checkRetry;
@@ -452,6 +451,7 @@ final class S3Backend implements Backend {
 
     @Override
     public void close() {
+        chunks.close();
         readPool.shutdownNow();
         uploadPool.shutdownNow();
         try {
@@ -462,6 +462,7 @@ final class S3Backend implements Backend {
         }
         s3.close();
         http.close();
+        credentials.close();
     }
 
     @Override

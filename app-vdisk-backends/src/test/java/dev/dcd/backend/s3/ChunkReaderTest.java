@@ -184,6 +184,22 @@ class ChunkReaderTest {
     }
 
     @Test
+    void closingFailsWaitingReadsInsteadOfLeavingThemHanging() throws Exception {
+        FakeStore store = new FakeStore();
+        store.gate = new CountDownLatch(1);
+        ChunkReader reader = reader(store, 4, 8, 16);
+        Future<byte[]> waiting = pool.submit(() -> read(reader, 0, 10));
+        while (store.gets.get() == 0) {
+            Thread.sleep(1);
+        }
+        reader.close();
+        java.util.concurrent.ExecutionException e = assertThrows(java.util.concurrent.ExecutionException.class, waiting::get);
+        assertTrue(e.getCause().getMessage().contains("closed"), e.getCause().getMessage());
+        store.gate.countDown();
+        assertThrows(BackendException.class, () -> read(reader, 0, 10));
+    }
+
+    @Test
     void theShortLastChunkIsVerifiedAndServed() throws Exception {
         ChunkReader reader = reader(new FakeStore(), 4, 8, 16);
         int tail = data.length - 20 * CHUNK;
