@@ -49,8 +49,7 @@ final class ChunkReader {
     private final String backend;
     private final RangeFetcher fetcher;
     private final Executor executor;
-    private final int unitChunks;
-    private final int pieceChunks;
+    private final FetchPlanner.Shape shape;
     private final int bufferChunks;
     private final Object lock = new Object();
     private final Map<ChunkKey, CompletableFuture<ByteBuffer>> inFlight = new HashMap<>();
@@ -60,12 +59,11 @@ final class ChunkReader {
     private final AtomicLong bufferHits = new AtomicLong();
     private boolean closed;
 
-    ChunkReader(String backend, RangeFetcher fetcher, Executor executor, int unitChunks, int pieceChunks, int bufferChunks) {
+    ChunkReader(String backend, RangeFetcher fetcher, Executor executor, FetchPlanner.Shape shape, int bufferChunks) {
         this.backend = backend;
         this.fetcher = fetcher;
         this.executor = executor;
-        this.unitChunks = unitChunks;
-        this.pieceChunks = pieceChunks;
+        this.shape = shape;
         this.bufferChunks = bufferChunks;
         this.recent = new LinkedHashMap<>(16, 0.75f, true) {
             @Override
@@ -128,7 +126,7 @@ final class ChunkReader {
             if (missing) {
                 pieces = FetchPlanner.plan(first, last,
                         c -> recent.containsKey(new ChunkKey(target.key(), c)) || inFlight.containsKey(new ChunkKey(target.key(), c)),
-                        unitChunks, pieceChunks, sums.chunkCount());
+                        shape, sums.chunkCount());
                 for (FetchPlanner.Piece piece : pieces) {
                     @SuppressWarnings("unchecked")
                     CompletableFuture<ByteBuffer>[] futures = new CompletableFuture[piece.count()];
@@ -226,7 +224,7 @@ final class ChunkReader {
                 inFlight.remove(key, futures[c - piece.first()]);
                 // Small fetches are kept whole; of a large one only its ends, where an unaligned sequential
                 // reader picks up next. Copies, so the buffer never pins a large piece.
-                boolean keep = piece.count() <= unitChunks || c == piece.first() || c == piece.end() - 1;
+                boolean keep = piece.count() <= shape.unit() || c == piece.first() || c == piece.end() - 1;
                 if (!closed && bufferChunks > 0 && keep && outcome[c - piece.first()] instanceof ByteBuffer chunk) {
                     byte[] copy = new byte[chunk.remaining()];
                     chunk.duplicate().get(copy);

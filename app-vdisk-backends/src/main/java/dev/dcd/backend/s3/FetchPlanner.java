@@ -16,6 +16,20 @@ final class FetchPlanner {
     private FetchPlanner() {
     }
 
+    /**
+     * How reads become GETs, in chunks: a small read is widened to an aligned {@code unit}; a run is cut into
+     * as many pieces as keeps {@code parallelism} GETs busy, as long as a piece stays at least {@code minPiece},
+     * and always into pieces of at most {@code maxPiece}.
+     */
+    record Shape(int unit, int minPiece, int maxPiece, int parallelism) {
+        Shape {
+            if (unit < 1 || minPiece < unit || maxPiece < minPiece || parallelism < 1) {
+                throw new IllegalArgumentException("bad fetch shape: unit " + unit + ", pieces " + minPiece + ".."
+                        + maxPiece + ", parallelism " + parallelism);
+            }
+        }
+    }
+
     /** Chunks {@code [first, end)} fetched by one ranged GET. */
     record Piece(int first, int end) {
         Piece {
@@ -33,15 +47,14 @@ final class FetchPlanner {
      * @param first       first chunk the read touches
      * @param last        last chunk the read touches (inclusive)
      * @param available   whether a chunk is buffered or already being fetched
-     * @param unitChunks  a fetch is widened to this aligned unit, as far as the neighbours are not available
-     * @param pieceChunks largest piece; longer runs are split into near-equal pieces no longer than this
+     * @param shape       widening unit, piece sizes and parallelism, in chunks
      * @param chunkCount  chunks in the object's data region
      */
-    static List<Piece> plan(int first, int last, IntPredicate available, int unitChunks, int pieceChunks, int chunkCount) {
-        if (first < 0 || last < first || last >= chunkCount || unitChunks < 1 || pieceChunks < unitChunks) {
-            throw new IllegalArgumentException("bad fetch plan request [" + first + ", " + last + "] of " + chunkCount
-                    + " chunks, unit " + unitChunks + ", piece " + pieceChunks);
+    static List<Piece> plan(int first, int last, IntPredicate available, Shape shape, int chunkCount) {
+        if (first < 0 || last < first || last >= chunkCount) {
+            throw new IllegalArgumentException("bad fetch plan request [" + first + ", " + last + "] of " + chunkCount + " chunks");
         }
+        int unitChunks = shape.unit();
         List<int[]> runs = new ArrayList<>();
         int c = first;
         while (c <= last) {
@@ -71,15 +84,20 @@ final class FetchPlanner {
         }
         List<Piece> pieces = new ArrayList<>();
         for (int[] run : runs) {
-            split(run[0], run[1], pieceChunks, pieces);
+            split(run[0], run[1], shape, pieces);
         }
         return pieces;
     }
 
-    /** Cuts {@code [start, end)} into the fewest pieces of at most {@code max} chunks, sizes differing by one at most. */
-    static void split(int start, int end, int max, List<Piece> into) {
+    /**
+     * Cuts {@code [start, end)} into near-equal pieces (sizes differ by one chunk at most): enough to keep
+     * {@code parallelism} GETs busy while each stays at least {@code minPiece}, and never longer than
+     * {@code maxPiece}.
+     */
+    static void split(int start, int end, Shape shape, List<Piece> into) {
         int n = end - start;
-        int count = (n + max - 1) / max;
+        int count = Math.max(1, Math.max((n + shape.maxPiece() - 1) / shape.maxPiece(),
+                Math.min(shape.parallelism(), n / shape.minPiece())));
         int base = n / count;
         int extra = n % count;
         int at = start;

@@ -108,8 +108,9 @@ final class S3Backend implements Backend {
         this.readPool = Executors.newFixedThreadPool(config.readParallelism(), daemon("dcd-s3-read-" + name));
         this.uploadPool = Executors.newFixedThreadPool(config.uploadParallelism(), daemon("dcd-s3-upload-" + name));
         int chunk = VdiskFormat.CHECKSUM_CHUNK;
-        this.chunks = new ChunkReader(name, this::getRange, readPool, config.fetchBytes() / chunk,
-                config.pieceBytes() / chunk, config.bufferBytes() / chunk);
+        this.chunks = new ChunkReader(name, this::getRange, readPool, new FetchPlanner.Shape(config.fetchBytes() / chunk,
+                config.minPieceBytes() / chunk, config.pieceBytes() / chunk, config.readParallelism()),
+                config.bufferBytes() / chunk);
         this.uploader = new S3Uploader(this, uploadPool);
     }
 

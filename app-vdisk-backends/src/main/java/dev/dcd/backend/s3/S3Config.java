@@ -48,6 +48,7 @@ final class S3Config {
     private final int partBytes;
     private final int uploadParallelism;
     private final int pieceBytes;
+    private final int minPieceBytes;
     private final int fetchBytes;
     private final int readParallelism;
     private final int bufferBytes;
@@ -67,6 +68,7 @@ final class S3Config {
         this.partBytes = b.partBytes;
         this.uploadParallelism = b.uploadParallelism;
         this.pieceBytes = b.pieceBytes;
+        this.minPieceBytes = b.minPieceBytes;
         this.fetchBytes = b.fetchBytes;
         this.readParallelism = b.readParallelism;
         this.bufferBytes = b.bufferBytes;
@@ -204,6 +206,10 @@ final class S3Config {
         return pieceBytes;
     }
 
+    int minPieceBytes() {
+        return minPieceBytes;
+    }
+
     int fetchBytes() {
         return fetchBytes;
     }
@@ -237,7 +243,8 @@ final class S3Config {
         private int maxConnections = 32;
         private int partBytes = 16 * MIB;
         private int uploadParallelism = 4;
-        private int pieceBytes = 2 * MIB;
+        private int pieceBytes = 4 * MIB;
+        private int minPieceBytes = MIB;
         private int fetchBytes = 256 * KIB;
         private int readParallelism = 8;
         private int bufferBytes = 16 * MIB;
@@ -346,6 +353,11 @@ final class S3Config {
             return this;
         }
 
+        Builder minPieceBytes(int value) {
+            this.minPieceBytes = range("min-piece-kib", value / KIB, 64, 64 * 1024) * KIB;
+            return this;
+        }
+
         Builder fetchBytes(int value) {
             this.fetchBytes = range("fetch-kib", value / KIB, 64, 64 * 1024) * KIB;
             return this;
@@ -375,23 +387,25 @@ final class S3Config {
                 case "part-mib" -> partBytes(range(key, parseInt(key, value), MIN_PART_MIB, 1024) * MIB);
                 case "upload-parallelism" -> uploadParallelism(parseInt(key, value));
                 case "piece-kib" -> pieceBytes(range(key, parseInt(key, value), 64, 64 * 1024) * KIB);
+                case "min-piece-kib" -> minPieceBytes(range(key, parseInt(key, value), 64, 64 * 1024) * KIB);
                 case "fetch-kib" -> fetchBytes(range(key, parseInt(key, value), 64, 64 * 1024) * KIB);
                 case "read-parallelism" -> readParallelism(parseInt(key, value));
                 case "buffer-mib" -> bufferBytes(range(key, parseInt(key, value), 0, 1024) * MIB);
                 default -> throw new IllegalArgumentException("s3 backend URI has unknown parameter '" + printable(key)
                         + "' (known: endpoint, region, path-style, profile, retries, deadline-ms, backoff-ms, "
-                        + "connect-timeout-ms, max-connections, part-mib, upload-parallelism, piece-kib, fetch-kib, "
+                        + "connect-timeout-ms, max-connections, part-mib, upload-parallelism, piece-kib, min-piece-kib, fetch-kib, "
                         + "read-parallelism, buffer-mib)");
             }
             return this;
         }
 
         S3Config build() {
-            if (pieceBytes % VdiskFormat.CHECKSUM_CHUNK != 0 || fetchBytes % VdiskFormat.CHECKSUM_CHUNK != 0) {
-                throw new IllegalArgumentException("s3 piece-kib and fetch-kib must be multiples of 64");
+            int chunk = VdiskFormat.CHECKSUM_CHUNK;
+            if (pieceBytes % chunk != 0 || minPieceBytes % chunk != 0 || fetchBytes % chunk != 0) {
+                throw new IllegalArgumentException("s3 piece-kib, min-piece-kib and fetch-kib must be multiples of 64");
             }
-            if (fetchBytes > pieceBytes) {
-                throw new IllegalArgumentException("s3 fetch-kib must not exceed piece-kib");
+            if (fetchBytes > minPieceBytes || minPieceBytes > pieceBytes) {
+                throw new IllegalArgumentException("s3 sizes must satisfy fetch-kib <= min-piece-kib <= piece-kib");
             }
             if (maxConnections < readParallelism + uploadParallelism) {
                 throw new IllegalArgumentException("s3 max-connections (" + maxConnections

@@ -88,7 +88,7 @@ class ChunkReaderTest {
     }
 
     private ChunkReader reader(FakeStore store, int unitChunks, int pieceChunks, int bufferChunks) {
-        return new ChunkReader("s3test", store, fetchPool, unitChunks, pieceChunks, bufferChunks);
+        return new ChunkReader("s3test", store, fetchPool, new FetchPlanner.Shape(unitChunks, pieceChunks, pieceChunks, 4), bufferChunks);
     }
 
     private byte[] read(ChunkReader reader, long offset, int length) throws IOException {
