@@ -354,6 +354,38 @@ class S3BackendIT extends BackendContractTest {
     }
 
     @Test
+    void credentialsCanComeFromANamedProfileInTheSharedCredentialsFile() throws Exception {
+        Path credentials = temp.resolve("aws-credentials");
+        Files.writeString(credentials, "[default]\naws_access_key_id = NOTTHEONE\naws_secret_access_key = nope\n\n"
+                + "[dcd-it]\naws_access_key_id = " + server.identity() + "\naws_secret_access_key = " + server.credential() + "\n");
+        Path config = temp.resolve("aws-config");
+        Files.writeString(config, "");
+        System.clearProperty("aws.accessKeyId");
+        System.clearProperty("aws.secretAccessKey");
+        System.setProperty("aws.sharedCredentialsFile", credentials.toString());
+        System.setProperty("aws.configFile", config.toString());
+        try {
+            SealedVdisk vdisk = vdiskOf("profile", 29, 2, 20_000);
+            try (Backend viaProfile = s3Backend("s3profile", prefix, "&profile=dcd-it");
+                 InputStream in = Files.newInputStream(vdisk.file())) {
+                viaProfile.put(vdisk.id(), in, vdisk.length(), done -> { });
+                try (BlockDevice device = viaProfile.open(vdisk.id())) {
+                    assertEquals(vdisk.id(), AppVdisk.open(device).id());
+                }
+            }
+            try (Backend viaDefault = s3Backend("s3default", prefix, "&deadline-ms=2000")) {
+                IOException e = assertThrows(IOException.class, () -> viaDefault.stat(vdisk.id()));
+                assertTrue(e.getMessage().contains("403"), "the default profile's key is refused: " + e.getMessage());
+                assertFalse(e.getMessage().contains("NOTTHEONE"), e.getMessage());
+            }
+        } finally {
+            System.clearProperty("aws.sharedCredentialsFile");
+            System.clearProperty("aws.configFile");
+            server.exportCredentialsAsSystemProperties();
+        }
+    }
+
+    @Test
     void aSecondPutOfTheSameVdiskIsANoOp() throws Exception {
         SealedVdisk vdisk = vdiskOf("twice", 27, 2, 50_000);
         put(vdisk);
