@@ -135,6 +135,53 @@ class Ext4SynthesizerTest {
         assertFalse(Files.exists(dir.resolve("meta.img")));
     }
 
+    /** e2fsck reads no file data, so the thin image alone can be checked, however large the disk. */
+    private String fsckThinImage(SynthesizedDisk disk) throws IOException {
+        String loop = run("losetup", "--find", "--show", "--read-only", "--offset", Long.toString(disk.partitionOffset()),
+                "--sizelimit", Long.toString(disk.partitionLength()), disk.image().toString()).trim();
+        try {
+            return run("e2fsck", "-fn", loop);
+        } finally {
+            run("losetup", "--detach", loop);
+        }
+    }
+
+    private SynthesizedDisk synthesizeOnly(SealedVdisk app, long size, String name) throws IOException {
+        AppLayer layer = new AppLayer(app.manifest().appName(), "1", app.id(), app.manifest(), 0);
+        return Synthesizers.forType(FsType.EXT4).synthesize(spec(size), List.of(layer), tmp.resolve(name), Progress.NONE);
+    }
+
+    @Test
+    void aDirectoryTooBigForOneIndexBlockGetsASecondHtreeLevel() throws IOException {
+        SealedVdisk app;
+        try (VdiskWriter w = VdiskWriter.create(tmp.resolve("huge-dir.vdisk"), "huge", "1", 1L << 20)) {
+            for (int i = 0; i < 80_000; i++) {
+                w.file("d/an-entry-with-a-name-of-some-length-" + i, 0644, 0, 0, 1_700_000_000L, 0, in(""), 0);
+            }
+            app = w.finish();
+        }
+        SynthesizedDisk disk = synthesizeOnly(app, 1L << 30, "huge-dir");
+        fsckThinImage(disk);
+        String loop = run("losetup", "--find", "--show", "--read-only", "--offset", Long.toString(disk.partitionOffset()),
+                "--sizelimit", Long.toString(disk.partitionLength()), disk.image().toString()).trim();
+        try {
+            String htree = run("debugfs", "-R", "htree /d", loop);
+            assertTrue(htree.contains("Indirect levels: 1"), htree.substring(0, Math.min(2000, htree.length())));
+            String found = run("debugfs", "-R", "stat /d/an-entry-with-a-name-of-some-length-77777", loop);
+            assertTrue(found.contains("Type: regular"), found);
+        } finally {
+            run("losetup", "--detach", loop);
+        }
+    }
+
+    @Test
+    void aHugeDiskHasAJournalWithAnExtentIndexBlockAndPassesE2fsck() throws IOException {
+        SynthesizedDisk disk = synthesizeOnly(smallApp("huge-disk", 3), 200L << 30, "huge-disk");
+        fsckThinImage(disk);
+        String stat = run("debugfs", "-R", "stat <8>", disk.image() + "?offset=" + disk.partitionOffset());
+        assertTrue(stat.contains("(ETB0)"), stat);
+    }
+
     @Test
     void dxHashMatchesDebugfs() throws IOException {
         int[] seed = {0x11223344, 0x55667788, 0x99aabbcc, 0xddeeff00};
