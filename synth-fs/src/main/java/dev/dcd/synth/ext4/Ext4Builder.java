@@ -90,7 +90,7 @@ final class Ext4Builder {
     private Gpt.Layout layout;
     private Geometry geo;
     private long partOffset;
-    private final Map<FsNode, Integer> inodeNumbers = new IdentityHashMap<>();
+    private Map<FsNode, Integer> inodeNumbers;
     private int lastIno;
     private long dataBlocksNeeded;
     private long metaBlocksNeeded;
@@ -120,6 +120,8 @@ final class Ext4Builder {
         if (tree.root().children().containsKey(LOST_FOUND)) {
             throw new SynthesisException("an app provides /" + LOST_FOUND + ", which ext4 reserves for e2fsck");
         }
+        inodeNumbers = new IdentityHashMap<>((int) Math.min(Integer.MAX_VALUE / 2,
+                tree.fileCount() + tree.directoryCount() + tree.symlinkCount()));
         lastIno = LOST_FOUND_INO;
         metaBlocksNeeded = LOST_FOUND_BLOCKS + 1;
         number(tree.root(), "");
@@ -529,8 +531,19 @@ final class Ext4Builder {
     }
 
     private static void setBits(byte[] bitmap, int from, int to) {
-        for (int i = from; i < to; i++) {
+        int i = from;
+        while (i < to && (i & 7) != 0) {
             bitmap[i >>> 3] |= (byte) (1 << (i & 7));
+            i++;
+        }
+        int wholeEnd = to & ~7;
+        if (i < wholeEnd) {
+            java.util.Arrays.fill(bitmap, i >>> 3, wholeEnd >>> 3, (byte) 0xFF);
+            i = wholeEnd;
+        }
+        while (i < to) {
+            bitmap[i >>> 3] |= (byte) (1 << (i & 7));
+            i++;
         }
     }
 

@@ -40,10 +40,13 @@ public final class Ext4SynthBench {
     static final int RUNS = 5;
 
     public static void main(String[] args) throws Exception {
-        List<String> packages = args.length > 0 ? List.of(args) : List.of("tzdata", "perl-modules-5.36", "git", "git-man");
+        boolean manyOnly = args.length > 0 && args[0].equals("--many-only");
+        List<String> packages = args.length > 0 && !manyOnly ? List.of(args) : List.of("tzdata", "perl-modules-5.36", "git", "git-man");
         Path work = Files.createTempDirectory("dcd-ext4-bench-");
         try {
-            comparePeer(work, packages);
+            if (!manyOnly) {
+                comparePeer(work, packages);
+            }
             manyFiles(work, 200_000);
         } finally {
             try (Stream<Path> s = Files.walk(work)) {
