@@ -625,7 +625,7 @@ final class Ext4Builder {
             if (highest > 0) {
                 int length = (int) Geometry.roundUp((long) highest * Geometry.INODE_SIZE, BS);
                 image.write(block(geo.inodeTable(group)), ByteBuffer.wrap(buffer, 0, length));
-                java.util.Arrays.fill(buffer, (byte) 0);
+                java.util.Arrays.fill(buffer, 0, length, (byte) 0);
                 highest = 0;
             }
         }

@@ -37,15 +37,18 @@ import java.util.stream.Stream;
  */
 public final class Ext4SynthBench {
     static final long DISK = 4L << 30;
-    static final int RUNS = 5;
+    static final int RUNS = 11;
 
     public static void main(String[] args) throws Exception {
         boolean manyOnly = args.length > 0 && args[0].equals("--many-only");
-        List<String> packages = args.length > 0 && !manyOnly ? List.of(args) : List.of("tzdata", "perl-modules-5.36", "git", "git-man");
+        List<List<String>> sets = args.length > 0 && !manyOnly ? List.of(List.of(args))
+                : List.of(List.of("tzdata", "perl-modules-5.36", "git", "git-man"), List.of("openjdk-17-jre-headless"));
         Path work = Files.createTempDirectory("dcd-ext4-bench-");
         try {
             if (!manyOnly) {
-                comparePeer(work, packages);
+                for (int i = 0; i < sets.size(); i++) {
+                    comparePeer(work.resolve("set-" + i), sets.get(i));
+                }
             }
             manyFiles(work, 200_000);
         } finally {
@@ -56,14 +59,15 @@ public final class Ext4SynthBench {
     }
 
     private static void comparePeer(Path work, List<String> packages) throws Exception {
-        Path debs = Files.createDirectories(work.resolve("debs"));
+        Path debCache = Files.createDirectories(Path.of(System.getProperty("java.io.tmpdir"), "dcd-bench-debs"));
         Path merged = Files.createDirectories(work.resolve("merged"));
         List<AppLayer> layers = new ArrayList<>();
         long content = 0;
         for (String pkg : packages) {
-            run("sh", "-c", "cd '" + debs + "' && apt-get download -q " + pkg + " >/dev/null 2>&1");
+            run("sh", "-c", "cd '" + debCache + "' && (ls " + pkg + "_*.deb >/dev/null 2>&1 || apt-get download -q " + pkg
+                    + " >/dev/null 2>&1)");
             Path deb;
-            try (Stream<Path> s = Files.list(debs)) {
+            try (Stream<Path> s = Files.list(debCache)) {
                 deb = s.filter(p -> p.getFileName().toString().startsWith(pkg + "_")).findFirst().orElseThrow();
             }
             Path tree = work.resolve("tree-" + pkg);
@@ -74,36 +78,45 @@ public final class Ext4SynthBench {
             content += v.manifest().contentBytes();
         }
         DiskSpec spec = DiskSpec.builder().vmId("bench").fsType(FsType.EXT4).diskSize(DISK).createdEpochSeconds(1_750_000_000L).build();
-        long[] dcd = new long[RUNS + 2];
+        var os = (com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean();
+        for (int i = 0; i < 3; i++) {   // warm the JIT
+            Synthesizers.forType(FsType.EXT4).synthesize(spec, layers, work.resolve("warm-" + i), Progress.NONE);
+        }
+        long[] dcdWall = new long[RUNS];
+        long[] dcdCpu = new long[RUNS];
+        long[] peerWall = new long[RUNS];
+        long[] peerCpu = new long[RUNS];
         SynthesizedDisk disk = null;
-        for (int i = 0; i < dcd.length; i++) {
+        long peerAllocated = 0;
+        for (int i = 0; i < RUNS; i++) {
+            // Interleaved, so both see the same machine load.
             Path dir = work.resolve("dcd-" + i);
+            long c0 = os.getProcessCpuTime();
             long t0 = System.nanoTime();
             disk = Synthesizers.forType(FsType.EXT4).synthesize(spec, layers, dir, Progress.NONE);
-            dcd[i] = System.nanoTime() - t0;
-        }
-        long dcdAllocated = allocated(disk.image());
-        long[] peer = new long[RUNS];
-        long peerAllocated = 0;
-        long partition = disk.partitionLength();
-        for (int i = 0; i < RUNS; i++) {
+            dcdWall[i] = System.nanoTime() - t0;
+            dcdCpu[i] = os.getProcessCpuTime() - c0;
             Path img = work.resolve("mke2fs-" + i + ".img");
-            long t0 = System.nanoTime();
-            run("mke2fs", "-q", "-F", "-t", "ext4", "-d", merged.toString(), img.toString(), (partition / 1024) + "k");
-            peer[i] = System.nanoTime() - t0;
+            String[] times = run("bash", "-c", "TIMEFORMAT='%R %U %S'; time mke2fs -q -F -t ext4 -d '" + merged + "' '" + img + "' "
+                    + (disk.partitionLength() / 1024) + "k").trim().split("\\s+");
+            int n = times.length;
+            peerWall[i] = (long) (Double.parseDouble(times[n - 3]) * 1e9);
+            peerCpu[i] = (long) ((Double.parseDouble(times[n - 2]) + Double.parseDouble(times[n - 1])) * 1e9);
             peerAllocated = allocated(img);
             Files.delete(img);
+            deleteTree(dir);
         }
-        long dcdMedian = median(Arrays.copyOfRange(dcd, 2, dcd.length));   // the first two warm the JIT
-        long peerMedian = median(peer);
-        System.out.printf("apps: %s (%d files, %d dirs, %.1f MiB content), disk %d GiB%n", packages, disk.fileCount(),
-                disk.directoryCount(), content / 1048576.0, DISK >> 30);
-        System.out.printf("dcd synthesize:   median %.1f ms, thin image allocates %d KiB (%.3f%% of content)%n",
-                dcdMedian / 1e6, dcdAllocated >> 10, 100.0 * dcdAllocated / content);
-        System.out.printf("mke2fs -t ext4 -d: median %.1f ms, image allocates %d KiB (%.1f%% of content)%n",
-                peerMedian / 1e6, peerAllocated >> 10, 100.0 * peerAllocated / content);
-        System.out.printf("ratio: dcd is %.1fx faster; allocates %.4f of mke2fs's bytes%n",
-                (double) peerMedian / dcdMedian, (double) dcdAllocated / peerAllocated);
+        disk = Synthesizers.forType(FsType.EXT4).synthesize(spec, layers, work.resolve("dcd-final"), Progress.NONE);
+        long dcdAllocated = allocated(disk.image());
+        System.out.printf("apps: %s (%d files, %d dirs, %.1f MiB content), disk %d GiB, %d interleaved runs, medians%n",
+                packages, disk.fileCount(), disk.directoryCount(), content / 1048576.0, DISK >> 30, RUNS);
+        System.out.printf("  dcd synthesize:    wall %7.1f ms, cpu %7.1f ms, thin image allocates %6d KiB (%.2f%% of content)%n",
+                median(dcdWall) / 1e6, median(dcdCpu) / 1e6, dcdAllocated >> 10, 100.0 * dcdAllocated / content);
+        System.out.printf("  mke2fs -t ext4 -d: wall %7.1f ms, cpu %7.1f ms, image allocates %6d KiB (%.1f%% of content)%n",
+                median(peerWall) / 1e6, median(peerCpu) / 1e6, peerAllocated >> 10, 100.0 * peerAllocated / content);
+        System.out.printf("  ratio: dcd is %.1fx faster (wall), %.1fx (cpu); allocates %.4f of mke2fs's bytes%n",
+                (double) median(peerWall) / median(dcdWall), (double) median(peerCpu) / median(dcdCpu),
+                (double) dcdAllocated / peerAllocated);
         fsck(disk);
     }
 
@@ -142,6 +155,12 @@ public final class Ext4SynthBench {
                 elapsed / 1e6, peak >> 20, baseline >> 20, allocated(disk.image()) >> 10,
                 Files.size(disk.dir().resolve("files.idx")) >> 10, vmHwm());
         fsck(disk);
+    }
+
+    private static void deleteTree(Path dir) throws IOException {
+        try (Stream<Path> s = Files.walk(dir)) {
+            s.sorted(Comparator.reverseOrder()).forEach(p -> p.toFile().delete());
+        }
     }
 
     private static long heapUsed() {
