@@ -199,11 +199,9 @@ final class Ext4Builder {
         Path imagePath = dir.resolve(SynthesizedDisk.IMAGE);
         Path regionsPath = dir.resolve(SynthesizedDisk.REGIONS);
         Path indexPath = dir.resolve(FileIndex.FILE_NAME);
-        created.add(imagePath);
-        created.add(regionsPath);
-        created.add(indexPath);
-        created.add(indexPath.resolveSibling(indexPath.getFileName() + ".body"));
         image = ThinImage.create(imagePath, spec.diskSize());
+        // Only what this run created is removed on failure, never a file that was there before.
+        created.add(imagePath);
         List<ContentId> vdisks = new ArrayList<>();
         for (AppLayer layer : layers) {
             vdisks.add(layer.contentId());
@@ -228,6 +226,12 @@ final class Ext4Builder {
         }
 
         int[] journalBackup = writeJournal(sb.uuid);
+        if (Files.exists(indexPath) || Files.exists(regionsPath)) {
+            throw new java.nio.file.FileAlreadyExistsException(dir + " already holds a synthesized disk");
+        }
+        created.add(indexPath);
+        created.add(indexPath.resolveSibling(indexPath.getFileName() + ".body"));
+        created.add(regionsPath);
         index = new FileIndex.Writer(indexPath);
         writeDirectory(tree.root(), "", ROOT_INO, ROOT_INO);
         tables.flush();

@@ -54,6 +54,10 @@ final class EdgeCaseApp {
             w.file("edge/big", 0644, 0, 0, T, 19, pattern(BIG_FILE), BIG_FILE);
             for (int i = 0; i < WIDE_DIR; i++) {
                 String name = String.format("edge/wide/entry-%05d-%s", i, "abcdefghij".substring(0, i % 10));
+                if (i % 1000 == 999) {
+                    // Bytes >= 0x80 hash differently as signed and unsigned chars: the htree must use signed.
+                    name = String.format("edge/wide/ünïcødé-%05d-日本語-🦀", i);
+                }
                 if (i % 10 == 0) {
                     w.symlink(name, "target-" + i, 0, 0, T, 0);
                 } else if (i % 10 == 1) {

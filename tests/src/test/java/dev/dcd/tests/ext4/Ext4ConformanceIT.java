@@ -175,8 +175,15 @@ class Ext4ConformanceIT {
         try (Sys.Mount m = new Sys.Mount(mnt, "mount", "-t", "ext4", "-o", "loop,rw,offset=" + disk.partitionOffset()
                 + ",sizelimit=" + disk.partitionLength(), copy.toString(), mnt.toString())) {
             Files.writeString(mnt.resolve("written-by-the-guest.txt"), "hello from the guest\n".repeat(1000));
+            // 64 MiB lands in blocks the bitmaps call free: if they lied, app data would be overwritten.
+            Sys.run("dd", "if=/dev/urandom", "of=" + mnt.resolve("guest-blob"), "bs=1M", "count=64", "status=none");
             Files.createDirectories(mnt.resolve("edge/wide/new-dir"));
-            Files.writeString(mnt.resolve("edge/wide/new-file"), "x");
+            for (int i = 0; i < 500; i++) {   // insertions into the synthesized htree, with leaf splits
+                Files.writeString(mnt.resolve("edge/wide/guest-file-with-a-long-name-" + i), "x" + i);
+            }
+            for (int i = 2; i < 400; i += 10) {
+                Files.delete(mnt.resolve(String.format("edge/wide/entry-%05d-%s", i, "abcdefghij".substring(0, i % 10))));
+            }
             Files.delete(mnt.resolve("edge/setuid"));
             Sys.run("sync");
         }
@@ -185,6 +192,10 @@ class Ext4ConformanceIT {
                 + ",sizelimit=" + disk.partitionLength(), copy.toString(), mnt.toString())) {
             assertEquals("hello from the guest\n".repeat(1000), Files.readString(mnt.resolve("written-by-the-guest.txt")));
             assertFalse(Files.exists(mnt.resolve("edge/setuid")));
+            assertEquals("x499", Files.readString(mnt.resolve("edge/wide/guest-file-with-a-long-name-499")));
+            assertEquals(expected.nodes.get("edge/big").sha256(), Expected.sha256(mnt.resolve("edge/big")));
+            assertEquals(expected.nodes.get("usr/share/perl/5.36.0/strict.pm").sha256(),
+                    Expected.sha256(mnt.resolve("usr/share/perl/5.36.0/strict.pm")));
         }
     }
 
