@@ -262,7 +262,7 @@ final class Ext4Builder {
         RegionMap map = regions.build();
         map.save(regionsPath);
         progress.advance(tree.contentBytes());
-        return new SynthesizedDisk(dir, map, partOffset, geo.blocks * BS, tree.fileCount(), tree.directoryCount() + 1,
+        return new SynthesizedDisk(dir, map, partOffset, layout.partitionLength(), tree.fileCount(), tree.directoryCount() + 1,
                 appBytes, List.of());
     }
 
