@@ -32,12 +32,13 @@ import java.util.stream.Stream;
  * <p>Run (from the repository root):
  * <pre>
  * mvn -B -o -q -pl tests -am test-compile dependency:build-classpath -Dmdep.outputFile=target/cp.txt
- * java -Xmx1g -cp tests/target/test-classes:$(cat tests/target/cp.txt) dev.dcd.tests.bench.Ext4SynthBench [pkg...]
+ * java -Xmx256m -cp tests/target/test-classes:$(cat tests/target/cp.txt) dev.dcd.tests.bench.Ext4SynthBench [pkg...]
  * </pre>
  */
 public final class Ext4SynthBench {
     static final long DISK = 4L << 30;
     static final int RUNS = 11;
+    static final int WARMUP = 10;
 
     public static void main(String[] args) throws Exception {
         boolean manyOnly = args.length > 0 && args[0].equals("--many-only");
@@ -79,7 +80,7 @@ public final class Ext4SynthBench {
         }
         DiskSpec spec = DiskSpec.builder().vmId("bench").fsType(FsType.EXT4).diskSize(DISK).createdEpochSeconds(1_750_000_000L).build();
         var os = (com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean();
-        for (int i = 0; i < 3; i++) {   // warm the JIT
+        for (int i = 0; i < WARMUP; i++) {   // a long-running dcd shell synthesizes with a warm JIT
             Synthesizers.forType(FsType.EXT4).synthesize(spec, layers, work.resolve("warm-" + i), Progress.NONE);
         }
         long[] dcdWall = new long[RUNS];
