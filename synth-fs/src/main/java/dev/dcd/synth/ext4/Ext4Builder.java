@@ -153,11 +153,11 @@ final class Ext4Builder {
                 throw new SynthesisException("name longer than " + MAX_NAME + " bytes: /" + path + e.getKey());
             }
             entryBytes += Directory.recLen(nameLength);
-            if (!inodeNumbers.containsKey(child)) {
-                if (lastIno == Integer.MAX_VALUE) {
-                    throw new SynthesisException("too many files for ext4");
-                }
-                inodeNumbers.put(child, ++lastIno);
+            if (lastIno == Integer.MAX_VALUE) {
+                throw new SynthesisException("too many files for ext4");
+            }
+            if (inodeNumbers.putIfAbsent(child, lastIno + 1) == null) {
+                lastIno++;
                 if (child instanceof FsNode.File f) {
                     dataBlocksNeeded += Geometry.ceilDiv(f.size(), BS);
                 } else if (child instanceof FsNode.Symlink s && targetBytes(s).length > FAST_SYMLINK_MAX) {
@@ -364,6 +364,8 @@ final class Ext4Builder {
             entries.add(new Directory.Entry(LOST_FOUND.getBytes(StandardCharsets.UTF_8), LOST_FOUND_INO, Directory.FT_DIR));
             subdirs++;
         }
+        int[] childInodes = new int[d.children().size()];
+        int c = 0;
         for (Map.Entry<String, FsNode> e : d.children().entrySet()) {
             FsNode child = e.getValue();
             int type = child instanceof FsNode.Dir ? Directory.FT_DIR
@@ -371,7 +373,8 @@ final class Ext4Builder {
             if (type == Directory.FT_DIR) {
                 subdirs++;
             }
-            entries.add(new Directory.Entry(e.getKey().getBytes(StandardCharsets.UTF_8), inodeNumbers.get(child), type));
+            childInodes[c] = inodeNumbers.get(child);
+            entries.add(new Directory.Entry(e.getKey().getBytes(StandardCharsets.UTF_8), childInodes[c++], type));
         }
         Directory.Blocks blocks = Directory.build(entries, ino, parentIno, Inode.seed(fsSeed, ino), hashSeed, 1);
         entries = null;
@@ -390,10 +393,11 @@ final class Ext4Builder {
         }
 
         String prefix = path.isEmpty() ? "" : path + "/";
+        c = 0;
         for (Map.Entry<String, FsNode> e : d.children().entrySet()) {
             FsNode child = e.getValue();
             String childPath = prefix + e.getKey();
-            int childIno = inodeNumbers.get(child);
+            int childIno = childInodes[c++];
             if (child instanceof FsNode.Dir sub) {
                 writeDirectory(sub, childPath, childIno, ino);
             } else if (child instanceof FsNode.File f) {
