@@ -172,6 +172,20 @@ class Ext4SynthesizerTest {
         } finally {
             run("losetup", "--detach", loop);
         }
+        // The kernel's own htree lookups (names only: the thin image has no file data, and these files are empty).
+        Path mnt = Files.createDirectories(tmp.resolve("mnt-huge-dir"));
+        run("mount", "-t", "ext4", "-o", "loop,ro,offset=" + disk.partitionOffset(), disk.image().toString(), mnt.toString());
+        try {
+            for (int i = 0; i < 80_000; i += 997) {
+                assertTrue(Files.isRegularFile(mnt.resolve("d/an-entry-with-a-name-of-some-length-" + i)), "lookup " + i);
+            }
+            assertFalse(Files.exists(mnt.resolve("d/an-entry-with-a-name-of-some-length-80000")));
+            try (var list = Files.list(mnt.resolve("d"))) {
+                assertEquals(80_000, list.count());
+            }
+        } finally {
+            run("umount", mnt.toString());
+        }
     }
 
     @Test
