@@ -197,6 +197,15 @@ class Ext4SynthesizerTest {
     }
 
     @Test
+    void noAppsOnTheSmallestDiskGiveAnEmptyCleanFilesystem() throws IOException {
+        SynthesizedDisk disk = Synthesizers.forType(FsType.EXT4).synthesize(spec(16L << 20), List.of(), tmp.resolve("empty"),
+                Progress.NONE);
+        String out = fsckThinImage(disk);
+        assertTrue(out.contains("11/"), out);   // the reserved inodes and lost+found, nothing else
+        assertEquals(0, disk.fileCount());
+    }
+
+    @Test
     void dxHashMatchesDebugfs() throws IOException {
         int[] seed = {0x11223344, 0x55667788, 0x99aabbcc, 0xddeeff00};
         String seedText = "44332211-8877-6655-ccbb-aa9900ffeedd";
