@@ -1,6 +1,5 @@
 package dev.dcd.synth;
 
-import java.nio.charset.StandardCharsets;
 import java.util.Collection;
 import java.util.Collections;
 import java.util.Comparator;
@@ -13,8 +12,34 @@ import java.util.TreeMap;
  */
 public abstract sealed class FsNode permits FsNode.Dir, FsNode.File, FsNode.Symlink {
     /** Directory order: by UTF-8 bytes, which is what C tools and our manifests sort by. */
-    public static final Comparator<String> NAME_ORDER = (a, b) -> java.util.Arrays.compareUnsigned(
-            a.getBytes(StandardCharsets.UTF_8), b.getBytes(StandardCharsets.UTF_8));
+    public static final Comparator<String> NAME_ORDER = FsNode::compareUtf8;
+
+    /**
+     * UTF-8 byte order is code point order, so compare code points and skip encoding both names on every
+     * comparison (tree merging spends most of its time here). String.compareTo is not enough: it orders
+     * UTF-16 units, which puts supplementary characters before U+E000..U+FFFF.
+     */
+    static int compareUtf8(String a, String b) {
+        int i = 0;
+        int j = 0;
+        while (i < a.length() && j < b.length()) {
+            char ca = a.charAt(i);
+            char cb = b.charAt(j);
+            if (ca == cb && !Character.isSurrogate(ca)) {
+                i++;
+                j++;
+                continue;
+            }
+            int pa = a.codePointAt(i);
+            int pb = b.codePointAt(j);
+            if (pa != pb) {
+                return Integer.compare(pa, pb);
+            }
+            i += Character.charCount(pa);
+            j += Character.charCount(pb);
+        }
+        return Integer.compare(a.length() - i, b.length() - j);
+    }
 
     private final int mode;
     private final int uid;
