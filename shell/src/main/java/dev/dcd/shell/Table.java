@@ -16,6 +16,8 @@ public final class Table {
     static final String ELLIPSIS = "…";
     /** A text column is never squeezed below this many characters (or its natural width, if smaller). */
     static final int MIN_COLUMN = 6;
+    /** When even that does not fit: one character and the ellipsis. */
+    static final int LAST_RESORT_COLUMN = 2;
     static final String GAP = "  ";
 
     private Table() {
@@ -42,20 +44,10 @@ public final class Table {
         }
         int[] w = natural.clone();
         if (width > 0) {
-            int overflow = total(w) - width;
-            while (overflow > 0) {
-                int widest = -1;
-                for (int i = 0; i < n; i++) {
-                    if (!right[i] && w[i] > Math.min(MIN_COLUMN, natural[i]) && (widest < 0 || w[i] > w[widest])) {
-                        widest = i;
-                    }
-                }
-                if (widest < 0) {
-                    break; // nothing left to shrink: the terminal wraps the rest
-                }
-                w[widest]--;
-                overflow--;
-            }
+            // One column short of the edge: a line exactly as wide as the terminal wraps on some terminals.
+            int overflow = total(w) - (width - 1);
+            overflow = shrink(w, natural, right, overflow, MIN_COLUMN);
+            shrink(w, natural, right, overflow, LAST_RESORT_COLUMN);
         }
         List<String> lines = new ArrayList<>(rows.size() + 1);
         lines.add(line(header, right, w));
@@ -70,6 +62,24 @@ public final class Table {
             out.println(line);
         }
         out.flush();
+    }
+
+    /** Takes one character at a time from the widest text column; returns what is still too wide. */
+    private static int shrink(int[] w, int[] natural, boolean[] right, int overflow, int floor) {
+        while (overflow > 0) {
+            int widest = -1;
+            for (int i = 0; i < w.length; i++) {
+                if (!right[i] && w[i] > Math.min(floor, natural[i]) && (widest < 0 || w[i] > w[widest])) {
+                    widest = i;
+                }
+            }
+            if (widest < 0) {
+                return overflow; // only numbers left: the terminal wraps the rest
+            }
+            w[widest]--;
+            overflow--;
+        }
+        return 0;
     }
 
     private static int total(int[] w) {

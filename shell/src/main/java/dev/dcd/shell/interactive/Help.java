@@ -21,6 +21,9 @@ final class Help {
               Ctrl-R searches history; Ctrl-C cancels the running command; a line ending in \\ continues.
             """;
 
+    /** picocli refuses narrower usage messages. */
+    static final int MIN_USAGE_WIDTH = 55;
+
     private Help() {
     }
 
@@ -41,6 +44,10 @@ final class Help {
                 return Cli.USAGE;
             }
             command = sub;
+        }
+        int width = dev.dcd.shell.Table.width(out);
+        if (width > 0) {
+            command.setUsageHelpWidth(Math.max(MIN_USAGE_WIDTH, width - 1));
         }
         out.print(command.getUsageMessage());
         if (topic.isEmpty()) {
