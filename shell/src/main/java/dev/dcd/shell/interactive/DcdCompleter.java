@@ -89,6 +89,8 @@ final class DcdCompleter implements Completer {
             completeWords(reader, line, candidates);
         } catch (IOException | RuntimeException e) {
             // Completion must never break the prompt; a closed or busy catalog just offers nothing.
+        } finally {
+            session.release();
         }
     }
 

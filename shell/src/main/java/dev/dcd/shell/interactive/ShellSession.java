@@ -130,9 +130,27 @@ public final class ShellSession implements Closeable {
         cancelled = true;
     }
 
-    /** Runs one command line (already split into words) and returns its exit code; errors are printed, never thrown. */
+    /**
+     * Runs one command line (already split into words) and returns its exit code; errors are printed, never
+     * thrown. The catalog is released afterwards, so one-shot {@code dcd} commands and mount servers in other
+     * processes can use it while the shell waits at its prompt.
+     */
     public int execute(List<String> words) {
-        return execute(commands, words);
+        try {
+            return execute(commands, words);
+        } finally {
+            release();
+        }
+    }
+
+    /** Closes the catalog and backends; the context reopens them when the next command asks. */
+    void release() {
+        try {
+            context.close();
+        } catch (IOException | RuntimeException e) {
+            context.err().println("dcd: warning: " + oneLine(e));
+            context.err().flush();
+        }
     }
 
     private int execute(CommandLine registry, List<String> words) {
