@@ -226,6 +226,21 @@ class ScriptModeTest {
     }
 
     @Test
+    void theSampleProvisioningScriptRunsCleanly() throws IOException {
+        // The shell's tests have a stand-in synthesizer, so 'build' and 'disk export' really run here.
+        Path repo = Path.of("..").toAbsolutePath().normalize();
+        dcd.env.put("SAMPLES", repo.resolve("samples").toString());
+        dcd.env.put("OUT", temp.toString());
+        dcd.env.put("DCD_HOME", temp.resolve("fresh-home").toString());
+        Path script = repo.resolve("samples/scripts/provision-demo.dcd");
+        ShellFixture.Result r = dcd.run(new ShellMain.Options(null, false, false, script.toString()), "");
+        assertEquals(0, r.code(), r.toString());
+        assertTrue(r.out().contains("built demo-web generation 1"), r.toString());
+        assertTrue(r.out().contains("ok: " + temp.resolve("demo-web.img") + " exists"), r.toString());
+        assertTrue(Files.size(temp.resolve("demo-web.img")) == 64L << 20, r.toString());
+    }
+
+    @Test
     void aMissingScriptIsAUsageError() {
         ShellFixture.Result r = dcd.run(new ShellMain.Options(null, false, false, temp.resolve("nope.dcd").toString()), "");
         assertEquals(2, r.code(), r.toString());
