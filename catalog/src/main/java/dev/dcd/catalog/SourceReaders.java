@@ -62,8 +62,9 @@ final class SourceReaders {
             case ZIP -> readZip(source, writer, progress, warn);
             case DEB -> readDeb(source, writer, progress, warn);
             default -> {
-                try (InputStream file = counting(Files.newInputStream(source), progress)) {
-                    readTar(decompress(format, guard(file, what), what), what, writer, warn);
+                try (InputStream file = counting(Files.newInputStream(source), progress);
+                     InputStream tar = decompress(format, guard(file, what), what)) {
+                    readTar(tar, what, writer, warn);
                 }
             }
         }
@@ -71,6 +72,7 @@ final class SourceReaders {
 
     // ------------------------------------------------------------------ tar
 
+    /** The decompressed stream; closing it releases the decompressor (zstd holds native memory), not {@code in}. */
     static InputStream decompress(SourceFormat format, InputStream in, String what) throws IOException {
         InputStream buffered = new BufferedInputStream(in, 1 << 16);
         try {
@@ -82,7 +84,12 @@ final class SourceReaders {
                 case TAR_ZST -> new ZstdCompressorInputStream(buffered);
                 default -> throw new IllegalArgumentException(format + " is not a tar format");
             };
-            return guard(raw, what);
+            return new FilterInputStream(guard(raw, what)) {
+                @Override
+                public void close() throws IOException {
+                    raw.close();
+                }
+            };
         } catch (IOException e) {
             throw corrupt(what, e);
         }
@@ -105,7 +112,7 @@ final class SourceReaders {
             } else if (entry.isDirectory()) {
                 writer.directory(name, mode, uid, gid, seconds, nanos);
             } else if (entry.isSymbolicLink()) {
-                writer.symlink(name, entry.getLinkName(), uid, gid, seconds, nanos);
+                writer.symlink(name, checkTarget(name, entry.getLinkName()), uid, gid, seconds, nanos);
             } else if (entry.isLink()) {
                 writer.hardlink(name, entry.getLinkName());
             } else if (entry.isFile()) {
@@ -229,6 +236,14 @@ final class SourceReaders {
         };
     }
 
+    /** Link targets decoded with replacement (PAX, host paths) carry U+FFFD where the bytes were not UTF-8. */
+    private static String checkTarget(String name, String target) throws InvalidEntryException {
+        if (target.indexOf('\uFFFD') >= 0) {
+            throw new InvalidEntryException("symlink '" + VdiskPaths.printable(name) + "' has a target that is not valid UTF-8");
+        }
+        return target;
+    }
+
     private static String strictName(byte[] raw, String what) throws InvalidEntryException {
         try {
             return StandardCharsets.UTF_8.newDecoder().onMalformedInput(CodingErrorAction.REPORT)
@@ -255,7 +270,9 @@ final class SourceReaders {
                     if (format == null) {
                         throw new CatalogException(what + " has a control member '" + name + "' in an unsupported format");
                     }
-                    return parseControl(decompress(format, guard(ar, what), what), what);
+                    try (InputStream control = decompress(format, guard(ar, what), what)) {
+                        return parseControl(control, what);
+                    }
                 }
             }
         }
@@ -299,7 +316,9 @@ final class SourceReaders {
                     if (format == null) {
                         throw new CatalogException(what + " has a data member '" + name + "' in an unsupported format");
                     }
-                    readTar(decompress(format, guard(ar, what), what), what, writer, warn);
+                    try (InputStream data = decompress(format, guard(ar, what), what)) {
+                        readTar(data, what, writer, warn);
+                    }
                     return;
                 }
             }
@@ -361,7 +380,7 @@ final class SourceReaders {
                 int uid = (Integer) a.get("uid");
                 int gid = (Integer) a.get("gid");
                 if ((Boolean) a.get("isSymbolicLink")) {
-                    writer.symlink(name, Files.readSymbolicLink(child).toString(), uid, gid, seconds, nanos);
+                    writer.symlink(name, checkTarget(name, Files.readSymbolicLink(child).toString()), uid, gid, seconds, nanos);
                 } else if ((Boolean) a.get("isDirectory")) {
                     writer.directory(name, mode, uid, gid, seconds, nanos);
                     walk(child, name);

@@ -392,6 +392,22 @@ class ImporterTest {
     }
 
     @Test
+    void invalidUtf8NamesInADirectoryAreRejected() throws Exception {
+        Path dir = Files.createDirectories(work.resolve("rawnames-1"));
+        Archives.sh(dir, "printf x > \"$(printf 'bad\\377name')\"");
+        assertRejected(dir, "not valid UTF-8");
+    }
+
+    @Test
+    void invalidUtf8SymlinkTargetsAreRejected() throws Exception {
+        Path dir = Files.createDirectories(work.resolve("rawtarget-1"));
+        Archives.sh(dir, "ln -s \"$(printf 'to\\377where')\" link");
+        assertRejected(dir, "has a target that is not valid UTF-8");
+        Path tar = new Archives.Tar("ISO-8859-1").symlink("link", "caf\u00e9").write(work.resolve("rawtarget-2.tar"));
+        assertRejected(tar, "not valid UTF-8");
+    }
+
+    @Test
     void aZipBombStopsAtMaxSize() throws IOException {
         Path bomb = work.resolve("bomb-1.zip");
         Archives.Zip zip = new Archives.Zip(bomb);

@@ -51,7 +51,7 @@ public final class Cli {
     }
 
     /** One line for the user: the message, or the exception type when there is none. */
-    static String oneLine(Throwable e) {
+    public static String oneLine(Throwable e) {
         String message = e.getMessage();
         if (message == null || message.isBlank()) {
             message = e.getClass().getSimpleName() + (e.getCause() != null ? ": " + oneLine(e.getCause()) : "");

@@ -78,6 +78,7 @@ final class DiskCommands {
             Files.move(tmp, done, StandardCopyOption.ATOMIC_MOVE);
         } catch (IOException | RuntimeException e) {
             VmCommands.deleteTree(tmp);
+            deleteIfEmpty(vmDir);
             throw e;
         }
         for (String warning : disk.warnings()) {
@@ -93,6 +94,17 @@ final class DiskCommands {
             throw e;
         }
         return generation;
+    }
+
+    /** A failed first build leaves no trace, not even the VM's directory. */
+    private static void deleteIfEmpty(Path dir) {
+        try (var entries = Files.list(dir)) {
+            if (entries.findAny().isEmpty()) {
+                Files.delete(dir);
+            }
+        } catch (IOException ignored) {
+            // best effort: an empty directory is harmless
+        }
     }
 
     @Command(name = "build", description = "Synthesize a new disk generation from the VM's apps.")

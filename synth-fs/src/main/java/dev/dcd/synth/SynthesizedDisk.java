@@ -32,7 +32,31 @@ public record SynthesizedDisk(Path dir, RegionMap regionMap, long partitionOffse
     }
 
     public static long allocatedBytes(Path file) throws IOException {
-        Object blocks = java.nio.file.Files.getAttribute(file, "unix:blocks");
-        return ((Number) blocks).longValue() * 512;
+        try {
+            Object blocks = java.nio.file.Files.getAttribute(file, "unix:blocks");
+            return ((Number) blocks).longValue() * 512;
+        } catch (IllegalArgumentException | UnsupportedOperationException e) {
+            // JDK 17's "unix" view has no block count; stat(1) reports it (%b blocks of %B bytes).
+            return statBlocks(file);
+        }
+    }
+
+    private static long statBlocks(Path file) throws IOException {
+        Process p = new ProcessBuilder("stat", "-c", "%b %B", file.toString()).redirectErrorStream(true).start();
+        String out = new String(p.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.US_ASCII).trim();
+        try {
+            if (p.waitFor() != 0) {
+                throw new IOException("stat " + file + " failed: " + out);
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new IOException("interrupted while running stat on " + file, e);
+        }
+        String[] parts = out.split(" ");
+        try {
+            return Long.parseLong(parts[0]) * Long.parseLong(parts[1]);
+        } catch (RuntimeException e) {
+            throw new IOException("unexpected output from stat " + file + ": " + out);
+        }
     }
 }

@@ -1,0 +1,45 @@
+package dev.dcd.tests.catalog;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.nio.file.Path;
+import java.util.List;
+import java.util.Map;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/** {@code ./dcd demo} on a fresh home, twice: the second run reuses everything the first one made. */
+class DemoIT {
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    @TempDir
+    Path home;
+
+    @Test
+    void theDemoRunsTwiceInARowOnAFreshHome() throws Exception {
+        Map<String, String> env = Map.of("HOME", home.toString());
+        Dcd.Result first = Dcd.exec(Dcd.REPO, env, List.of("./dcd", "demo"));
+        assertEquals(0, first.code(), first.toString());
+        assertTrue(first.out().contains("imported greet@1.0.0 from a .tar.gz"), first.toString());
+        assertTrue(first.out().contains("imported handbook@0.3 from a .zip"), first.toString());
+        assertTrue(first.out().contains("imported webapp@2.1.0 from a directory"), first.toString());
+        assertTrue(first.out().contains("created VM demo"), first.toString());
+
+        Dcd.Result second = Dcd.exec(Dcd.REPO, env, List.of("./dcd", "demo"));
+        assertEquals(0, second.code(), second.toString());
+        assertTrue(second.out().contains("greet@1.0.0 is already imported, skipping"), second.toString());
+        assertTrue(second.out().contains("VM demo exists, reusing it"), second.toString());
+
+        Path dcdHome = home.resolve(".dcd");
+        JsonNode apps = JSON.readTree(Dcd.ok(dcdHome, "--json", "catalog", "list").out());
+        assertEquals(3, apps.size());
+        JsonNode vm = JSON.readTree(Dcd.ok(dcdHome, "--json", "vm", "show", "demo").out());
+        assertEquals(3, vm.get("apps").size());
+        String handbook = Dcd.ok(dcdHome, "catalog", "show", "handbook").out();
+        assertTrue(handbook.contains(" latest -> v0.3\n"), handbook);
+    }
+}
