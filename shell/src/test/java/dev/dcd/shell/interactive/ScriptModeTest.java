@@ -241,6 +241,17 @@ class ScriptModeTest {
     }
 
     @Test
+    void debugAddsTheStackTraceToTheOneLineError() throws IOException {
+        Path script = Files.writeString(temp.resolve("debug.dcd"), "vm show nosuchvm\n");
+        ShellFixture.Result plain = dcd.run(new ShellMain.Options(null, false, false, script.toString()), "");
+        assertEquals(1, plain.err().split("\n").length, plain.toString());
+        ShellFixture.Result debug = dcd.run(new ShellMain.Options(null, true, false, script.toString()), "");
+        assertEquals(1, debug.code(), debug.toString());
+        assertTrue(debug.err().contains("\tat dev.dcd.catalog.Catalog.requireVm"), debug.toString());
+        assertTrue(debug.err().endsWith(script + ":1: unknown VM 'nosuchvm' (see 'dcd vm list')\n"), debug.toString());
+    }
+
+    @Test
     void aMissingScriptIsAUsageError() {
         ShellFixture.Result r = dcd.run(new ShellMain.Options(null, false, false, temp.resolve("nope.dcd").toString()), "");
         assertEquals(2, r.code(), r.toString());
