@@ -55,9 +55,15 @@ public final class ShellSession implements Closeable {
     record Captured(int code, String out, String err) {
         /** The command's error message without the {@code dcd: } prefix, or a placeholder. */
         String firstErrorLine() {
+            // The command's own one-line error; with --debug a stack trace comes before it.
+            for (String line : err.split("\n")) {
+                if (line.startsWith("dcd: ")) {
+                    return line.substring(5);
+                }
+            }
             for (String line : err.split("\n")) {
                 if (!line.isBlank()) {
-                    return line.startsWith("dcd: ") ? line.substring(5) : line;
+                    return line;
                 }
             }
             return "exit code " + code + " without a message";
