@@ -189,6 +189,22 @@ class LineEditorTest {
     }
 
     @Test
+    void onExitTheShellNamesTheMountsItLeavesRunning() throws IOException {
+        Path records = Files.createDirectories(fixture.home.resolve("mounts"));
+        Files.writeString(records.resolve("old.pid"), "vm=old\nmountpoint=/mnt/old\npid=" + ProcessHandle.current().pid() + "\n");
+        java.util.SortedSet<String> atStart = Mounts.list(fixture.home);
+        assertTrue(atStart.contains("/mnt/old"), atStart.toString());
+        // Started during the session: one live serving process, one that has died (its record is stale).
+        Files.writeString(records.resolve("web1.pid"), "vm=web1\nmountpoint=/mnt/web1\npid=" + ProcessHandle.current().pid() + "\n");
+        Files.writeString(records.resolve("gone.pid"), "vm=gone\nmountpoint=/mnt/gone\npid=" + Integer.MAX_VALUE + "\n");
+        java.io.StringWriter said = new java.io.StringWriter();
+        try (Terminal terminal = terminal("", new ByteArrayOutputStream())) {
+            new InteractiveShell(terminal, session).reportMounts(atStart, new PrintWriter(said));
+        }
+        assertEquals("1 mount left running: /mnt/web1; use 'umount'\n", said.toString());
+    }
+
+    @Test
     void theMountTableYieldsDcdMountpointsOnly() {
         assertEquals(java.util.Set.of("/tmp/my mnt", "/mnt/web1"), Mounts.fromMountTable(java.util.List.of(
                 "dcd:web1 /tmp/my\\040mnt fuse.dcd rw,nosuid,nodev 0 0",
