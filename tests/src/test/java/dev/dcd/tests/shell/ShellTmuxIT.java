@@ -38,7 +38,7 @@ class ShellTmuxIT {
 
     private Tmux startShell(Path home) throws IOException, InterruptedException {
         String command = "env DCD_HOME='" + home + "' LC_ALL=C.UTF-8 TERM=xterm-256color java -jar '" + jar() + "'";
-        tmux = Tmux.start("dcd-it-" + ProcessHandle.current().pid() + "-" + temp.getFileName(), COLUMNS, 40, command);
+        tmux = Tmux.start(temp.resolve("tmux.sock"), COLUMNS, 40, command);
         // capture-pane drops trailing blanks, so the prompt "dcd> " reads as "dcd>".
         tmux.await("the first prompt", START, s -> lastLine(s).equals("dcd>"));
         return tmux;

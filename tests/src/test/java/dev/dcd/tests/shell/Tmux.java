@@ -2,6 +2,8 @@ package dev.dcd.tests.shell;
 
 import java.io.IOException;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
@@ -9,19 +11,20 @@ import java.util.concurrent.TimeUnit;
 import java.util.function.Predicate;
 
 /**
- * One tmux server of our own (its own socket), one session of a fixed size: send keys, read the screen.
+ * One tmux server of our own (its socket in the test's temp directory, so nothing outlives the test),
+ * one session of a fixed size: send keys, read the screen.
  * Waiting always polls the screen against a deadline instead of sleeping blindly.
  */
 final class Tmux implements AutoCloseable {
     static final String SESSION = "dcd";
-    private final String socket;
+    private final Path socket;
 
-    private Tmux(String socket) {
+    private Tmux(Path socket) {
         this.socket = socket;
     }
 
     /** Starts {@code command} (a shell command line) in a new detached session of the given size. */
-    static Tmux start(String socket, int columns, int rows, String command) throws IOException, InterruptedException {
+    static Tmux start(Path socket, int columns, int rows, String command) throws IOException, InterruptedException {
         Tmux tmux = new Tmux(socket);
         tmux.run("new-session", "-d", "-s", SESSION, "-x", String.valueOf(columns), "-y", String.valueOf(rows), command);
         // Keep the pane after the program exits so its last words and exit status can be read.
@@ -69,7 +72,7 @@ final class Tmux implements AutoCloseable {
     }
 
     private String run(String... args) throws IOException, InterruptedException {
-        List<String> command = new ArrayList<>(List.of("tmux", "-L", socket));
+        List<String> command = new ArrayList<>(List.of("tmux", "-S", socket.toString()));
         command.addAll(List.of(args));
         Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
         byte[] output = p.getInputStream().readAllBytes();
@@ -81,8 +84,9 @@ final class Tmux implements AutoCloseable {
 
     @Override
     public void close() throws IOException, InterruptedException {
-        Process p = new ProcessBuilder("tmux", "-L", socket, "kill-server").redirectErrorStream(true).start();
+        Process p = new ProcessBuilder("tmux", "-S", socket.toString(), "kill-server").redirectErrorStream(true).start();
         p.getInputStream().readAllBytes();
         p.waitFor(30, TimeUnit.SECONDS);
+        Files.deleteIfExists(socket);
     }
 }
