@@ -82,6 +82,9 @@ final class InteractiveShell {
             } catch (EndOfFileException e) {
                 break;
             }
+            if (line.strip().startsWith("#")) {
+                continue; // as in scripts, so a pasted script behaves the same
+            }
             List<String> words;
             try {
                 words = Words.split(Words.expand(line, session.context().env()));

@@ -143,7 +143,7 @@ class LineEditorTest {
     void theShellRunsCommandsKeepsGoingAfterErrorsShowsTheCurrentVmAndExitsOnEof() throws IOException {
         ByteArrayOutputStream screen = new ByteArrayOutputStream();
         ByteArrayOutputStream errors = new ByteArrayOutputStream();
-        String keys = "vm show nosuchvm\nuse web1\nassign greet\nvm show\n";
+        String keys = "vm show nosuchvm\n# a comment, as in scripts\nuse web1\nassign greet\nvm show\n";
         int code;
         try (Terminal terminal = terminal(keys, screen)) {
             code = ShellMain.interactive(new ShellMain.Options(fixture.home, false, false, null), terminal, errors,

@@ -34,7 +34,7 @@ final class Tmux implements AutoCloseable {
 
     /** Types text literally (no key names). */
     void type(String text) throws IOException, InterruptedException {
-        run("send-keys", "-t", SESSION, "-l", text);
+        run("send-keys", "-t", SESSION, "-l", "--", text);
     }
 
     /** Presses keys by tmux name: Tab, Enter, C-c, C-d, Up... */
@@ -67,8 +67,15 @@ final class Tmux implements AutoCloseable {
         return run("display-message", "-p", "-t", SESSION, "#{pane_dead}").strip().equals("1");
     }
 
+    /** The exit status of the program in the pane; tmux may report the pane dead a moment before its status. */
     int exitStatus() throws IOException, InterruptedException {
-        return Integer.parseInt(run("display-message", "-p", "-t", SESSION, "#{pane_dead_status}").strip());
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        String status = run("display-message", "-p", "-t", SESSION, "#{pane_dead_status}").strip();
+        while (status.isEmpty() && System.nanoTime() < deadline) {
+            Thread.sleep(50);
+            status = run("display-message", "-p", "-t", SESSION, "#{pane_dead_status}").strip();
+        }
+        return Integer.parseInt(status);
     }
 
     private String run(String... args) throws IOException, InterruptedException {
