@@ -22,18 +22,19 @@ import java.util.concurrent.Callable;
  * Expectations that turn a script into a test: each check prints {@code ok: ...} or fails like any command
  * (one line, exit 1), so a script stops at the first broken expectation and names its line.
  */
-@Command(name = "check", mixinStandardHelpOptions = true,
-        description = "Fail unless an expectation holds (for scripts that are tests).",
+@Command(name = "check", description = "Fail unless an expectation holds (for scripts that are tests).",
         customSynopsis = {
                 "check file PATH exists",
-                "check file PATH sha256 HEX",
-                "check fails COMMAND...",
-                "check exit N COMMAND...",
-                "check output COMMAND... contains TEXT"})
+                "       check file PATH sha256 HEX",
+                "       check fails COMMAND...",
+                "       check exit N COMMAND...",
+                "       check output COMMAND... contains TEXT"})
 final class CheckCommand implements Callable<Integer> {
     private final ShellSession session;
     @Spec
     CommandSpec spec;
+    @picocli.CommandLine.Option(names = {"-h", "--help"}, usageHelp = true, description = "Show this help message and exit.")
+    boolean help;
     @Parameters(arity = "1..*", paramLabel = "EXPECTATION")
     List<String> words;
 

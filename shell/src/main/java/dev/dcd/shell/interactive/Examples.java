@@ -43,7 +43,7 @@ final class Examples {
         m.put("umount", List.of("umount /mnt/web1"));
         m.put("use", List.of("use web1", "use", "use --none"));
         m.put("check", List.of("check file /mnt/web1/disk.img exists",
-                "check file /tmp/web1-export.img sha256 HEX   (HEX = the 64 hex digits of the expected digest)",
+                "check file /tmp/web1.img sha256 HEX     (HEX: 64 hex digits)",
                 "check fails vm create web1          (it exists already)",
                 "check exit 2 vm create",
                 "check output catalog list contains greet"));

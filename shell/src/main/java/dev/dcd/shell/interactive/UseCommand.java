@@ -7,14 +7,15 @@ import picocli.CommandLine.Parameters;
 
 import java.util.concurrent.Callable;
 
-@Command(name = "use", mixinStandardHelpOptions = true,
-        description = {"Set the current VM, shown in the prompt; commands that take a VM first may then omit it.",
+@Command(name = "use", description = {"Set the current VM, shown in the prompt; commands that take a VM first may then omit it.",
                 "'vm show' means 'vm show <current>', 'assign firefox' means 'vm assign <current> firefox'",
                 "(see 'help' for the exact rule). Without VM: print the current VM."})
 final class UseCommand implements Callable<Integer> {
     private final ShellSession session;
     @Parameters(arity = "0..1", paramLabel = "VM")
     String vm;
+    @Option(names = {"-h", "--help"}, usageHelp = true, description = "Show this help message and exit.")
+    boolean help;
     @Option(names = "--none", description = "forget the current VM")
     boolean none;
 
