@@ -58,7 +58,8 @@ final class DemoCommand implements Callable<Integer> {
         }
         List<Path> apps;
         try (Stream<Path> list = Files.list(dir)) {
-            apps = list.filter(Files::isDirectory).sorted().toList();
+            apps = list.filter(Files::isDirectory).filter(d -> !d.getFileName().toString().equals("scripts")) // dcd scripts, not an app
+                    .sorted().toList();
         }
         if (apps.isEmpty()) {
             throw new IllegalArgumentException("no sample apps in " + dir.toAbsolutePath());

@@ -13,6 +13,9 @@ public final class Main {
     }
 
     public static void main(String[] args) {
+        if (dev.dcd.shell.interactive.ShellMain.wants(args)) { // no command, 'shell' or --script FILE
+            System.exit(dev.dcd.shell.interactive.ShellMain.main(args));
+        }
         boolean terminal = System.console() != null;
         int code = run(args, System.out, System.err, System.getenv(), Clock.systemUTC(), terminal);
         System.exit(code);

@@ -61,38 +61,7 @@ final class Output {
         }
 
         void print(PrintWriter out) {
-            int[] width = new int[header.length];
-            for (int i = 0; i < header.length; i++) {
-                width[i] = header[i].length();
-                for (String[] row : rows) {
-                    width[i] = Math.max(width[i], row[i].length());
-                }
-            }
-            line(out, header, width);
-            for (String[] row : rows) {
-                line(out, row, width);
-            }
-            out.flush();
-        }
-
-        private void line(PrintWriter out, String[] cells, int[] width) {
-            StringBuilder b = new StringBuilder();
-            for (int i = 0; i < cells.length; i++) {
-                boolean last = i == cells.length - 1;
-                String cell = cells[i];
-                if (right[i]) {
-                    b.append(" ".repeat(width[i] - cell.length())).append(cell);
-                } else {
-                    b.append(cell);
-                    if (!last) {
-                        b.append(" ".repeat(width[i] - cell.length()));
-                    }
-                }
-                if (!last) {
-                    b.append("  ");
-                }
-            }
-            out.println(b.toString().stripTrailing());
+            dev.dcd.shell.Table.print(out, header, right, rows); // width-aware when out is a terminal
         }
     }
 }

@@ -1,6 +1,7 @@
 package dev.dcd.shell;
 
 import dev.dcd.backend.Progress;
+import me.tongfei.progressbar.ConsoleProgressBarConsumer;
 import me.tongfei.progressbar.ProgressBar;
 import me.tongfei.progressbar.ProgressBarBuilder;
 import me.tongfei.progressbar.ProgressBarStyle;
@@ -31,8 +32,15 @@ final class ProgressReporter implements Progress, AutoCloseable {
             if (!context.interactiveErr() || System.nanoTime() - start < DELAY_NANOS) {
                 return;
             }
-            bar = new ProgressBarBuilder().setTaskName(task).setInitialMax(total).setStyle(ProgressBarStyle.ASCII)
-                    .setUnit(" MiB", 1 << 20).showSpeed().continuousUpdate().build();
+            ProgressBarBuilder builder = new ProgressBarBuilder().setTaskName(task).setInitialMax(total)
+                    .setStyle(ProgressBarStyle.ASCII).setUnit(" MiB", 1 << 20).showSpeed().continuousUpdate();
+            int width = Table.width(context.err());
+            if (width > 0) {
+                // Inside the interactive shell: a fixed width keeps progressbar from opening (and closing)
+                // a second terminal that would take over the shell's Ctrl-C handler.
+                builder.setConsumer(new ConsoleProgressBarConsumer(System.err, width - 1));
+            }
+            bar = builder.build();
         }
         bar.stepTo(done);
     }

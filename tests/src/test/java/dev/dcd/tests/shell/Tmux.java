@@ -1,0 +1,99 @@
+package dev.dcd.tests.shell;
+
+import java.io.IOException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.TimeUnit;
+import java.util.function.Predicate;
+
+/**
+ * One tmux server of our own (its socket in the test's temp directory, so nothing outlives the test),
+ * one session of a fixed size: send keys, read the screen.
+ * Waiting always polls the screen against a deadline instead of sleeping blindly.
+ */
+final class Tmux implements AutoCloseable {
+    static final String SESSION = "dcd";
+    private final Path socket;
+
+    private Tmux(Path socket) {
+        this.socket = socket;
+    }
+
+    /** Starts {@code command} (a shell command line) in a new detached session of the given size. */
+    static Tmux start(Path socket, int columns, int rows, String command) throws IOException, InterruptedException {
+        Tmux tmux = new Tmux(socket);
+        tmux.run("new-session", "-d", "-s", SESSION, "-x", String.valueOf(columns), "-y", String.valueOf(rows), command);
+        // Keep the pane after the program exits so its last words and exit status can be read.
+        tmux.run("set-option", "-t", SESSION, "remain-on-exit", "on");
+        return tmux;
+    }
+
+    /** Types text literally (no key names). */
+    void type(String text) throws IOException, InterruptedException {
+        run("send-keys", "-t", SESSION, "-l", "--", text);
+    }
+
+    /** Presses keys by tmux name: Tab, Enter, C-c, C-d, Up... */
+    void press(String... keys) throws IOException, InterruptedException {
+        List<String> args = new ArrayList<>(List.of("send-keys", "-t", SESSION));
+        args.addAll(List.of(keys));
+        run(args.toArray(String[]::new));
+    }
+
+    String screen() throws IOException, InterruptedException {
+        return run("capture-pane", "-p", "-t", SESSION);
+    }
+
+    /** Polls the screen until {@code test} holds; fails with the screen when {@code timeout} passes first. */
+    String await(String what, Duration timeout, Predicate<String> test) throws IOException, InterruptedException {
+        long deadline = System.nanoTime() + timeout.toNanos();
+        String screen = screen();
+        while (!test.test(screen)) {
+            if (System.nanoTime() > deadline) {
+                throw new AssertionError("timed out after " + timeout + " waiting for " + what + "; screen:\n" + screen);
+            }
+            Thread.sleep(100);
+            screen = screen();
+        }
+        return screen;
+    }
+
+    /** True once the program in the pane has exited. */
+    boolean exited() throws IOException, InterruptedException {
+        return run("display-message", "-p", "-t", SESSION, "#{pane_dead}").strip().equals("1");
+    }
+
+    /** The exit status of the program in the pane; tmux may report the pane dead a moment before its status. */
+    int exitStatus() throws IOException, InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
+        String status = run("display-message", "-p", "-t", SESSION, "#{pane_dead_status}").strip();
+        while (status.isEmpty() && System.nanoTime() < deadline) {
+            Thread.sleep(50);
+            status = run("display-message", "-p", "-t", SESSION, "#{pane_dead_status}").strip();
+        }
+        return Integer.parseInt(status);
+    }
+
+    private String run(String... args) throws IOException, InterruptedException {
+        List<String> command = new ArrayList<>(List.of("tmux", "-S", socket.toString()));
+        command.addAll(List.of(args));
+        Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
+        byte[] output = p.getInputStream().readAllBytes();
+        if (!p.waitFor(30, TimeUnit.SECONDS) || p.exitValue() != 0) {
+            throw new IOException(String.join(" ", command) + " failed: " + new String(output, StandardCharsets.UTF_8));
+        }
+        return new String(output, StandardCharsets.UTF_8);
+    }
+
+    @Override
+    public void close() throws IOException, InterruptedException {
+        Process p = new ProcessBuilder("tmux", "-S", socket.toString(), "kill-server").redirectErrorStream(true).start();
+        p.getInputStream().readAllBytes();
+        p.waitFor(30, TimeUnit.SECONDS);
+        Files.deleteIfExists(socket);
+    }
+}
