@@ -126,6 +126,7 @@ public final class DynamicContentDisk implements ExtendedBlockDevice {
         private BlockCache cache;
         private Set<String> cachedBackends = Set.of();
         private ReadaheadConfig readahead = ReadaheadConfig.DEFAULT;
+        private Set<String> readaheadBackends;
 
         private Builder() {
         }
@@ -162,8 +163,21 @@ public final class DynamicContentDisk implements ExtendedBlockDevice {
             return this;
         }
 
+        /** Readahead for app data on every backend. */
         public Builder readahead(ReadaheadConfig config) {
             this.readahead = Objects.requireNonNull(config);
+            this.readaheadBackends = null;
+            return this;
+        }
+
+        /**
+         * Readahead only for app data on {@code backends}: prefetching pays for remote stores; on a local
+         * file the kernel's own readahead already does the job and an extra copy only costs (see the benchmark
+         * in docs/filter-chain.md).
+         */
+        public Builder readahead(ReadaheadConfig config, Set<String> backends) {
+            this.readahead = Objects.requireNonNull(config);
+            this.readaheadBackends = Set.copyOf(backends);
             return this;
         }
 
@@ -195,8 +209,14 @@ public final class DynamicContentDisk implements ExtendedBlockDevice {
             ReadaheadFilter ra = null;
             OverlayFilter overlay;
             try {
-                if (readahead.enabled()) {
-                    ra = new ReadaheadFilter(chain, map, readahead);
+                boolean[] prefetched = new boolean[slots.length];
+                boolean any = false;
+                for (int i = 0; i < slots.length; i++) {
+                    prefetched[i] = readaheadBackends == null || readaheadBackends.contains(vdiskLabels.get(i).backend());
+                    any |= prefetched[i];
+                }
+                if (readahead.enabled() && any) {
+                    ra = new ReadaheadFilter(chain, map, readahead, prefetched);
                     chain = ra;
                 }
                 overlay = OverlayFilter.open(chain, generationDir);

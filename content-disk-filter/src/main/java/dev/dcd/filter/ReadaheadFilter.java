@@ -32,6 +32,7 @@ final class ReadaheadFilter extends Filter {
     private static final int PER_STREAM = 2;
 
     private final RegionMap map;
+    private final boolean[] vdisks;
     private final ReadaheadConfig config;
     private final ExecutorService executor;
     private final Stream[] streams;
@@ -42,8 +43,14 @@ final class ReadaheadFilter extends Filter {
     final LongAdder hits = new LongAdder();
 
     ReadaheadFilter(ExtendedBlockDevice next, RegionMap map, ReadaheadConfig config) {
+        this(next, map, config, null);
+    }
+
+    /** {@code vdisks[i]} says whether reads of vdisk {@code i} are prefetched; null means all are. */
+    ReadaheadFilter(ExtendedBlockDevice next, RegionMap map, ReadaheadConfig config, boolean[] vdisks) {
         super(next);
         this.map = map;
+        this.vdisks = vdisks;
         this.config = config;
         AtomicInteger n = new AtomicInteger();
         this.executor = new ThreadPoolExecutor(config.threads(), config.threads(), 30, TimeUnit.SECONDS,
@@ -138,7 +145,7 @@ final class ReadaheadFilter extends Filter {
         }
         int index = map.indexOf(offset);
         RegionMap.Region region = map.region(index);
-        if (region.kind() != RegionMap.Kind.APP_DATA) {
+        if (region.kind() != RegionMap.Kind.APP_DATA || vdisks != null && !vdisks[region.vdisk()]) {
             next.read(offset, dst);
             return;
         }
