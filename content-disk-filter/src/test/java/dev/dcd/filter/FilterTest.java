@@ -14,7 +14,7 @@ import static org.junit.jupiter.api.Assertions.*;
 /** The base filter forwards every callback and every capability unless a subclass overrides it. */
 class FilterTest {
     /** A bottom device that records every call it receives. */
-    static final class Recorder implements ExtendedBlockDevice {
+    static class Recorder implements ExtendedBlockDevice {
         final List<String> calls = new ArrayList<>();
         Capabilities caps = new Capabilities(true, true, true, true, true);
 
