@@ -151,22 +151,38 @@ public final class FilterChainBench {
         for (Span s : spans) {
             bytes += s.length();
         }
-        for (int r = 0; r < rounds; r++) {
-            // Direct and chain alternate span by span, so both see the same machine load.
+        int n = spans.size();
+        // Two unmeasured rounds first: the chain's deeper call path needs the JIT's attention before it is timed.
+        for (int r = -2; r < rounds; r++) {
+            // Both sides alternate read by read, so they share the machine's load at a fine grain, and read
+            // different spans at each step (span s against span s + n/2), so neither finds the other's bytes in
+            // the CPU caches; over a round each side reads every byte once.
             long direct = 0;
             long through = 0;
-            for (Span s : spans) {
-                boolean chainFirst = (s.diskOffset() / MIB + r) % 2 == 0;
-                long t0 = System.nanoTime();
-                readSpan(chainFirst, disk, directChannel, s, buf);
-                long t1 = System.nanoTime();
-                readSpan(!chainFirst, disk, directChannel, s, buf);
-                long t2 = System.nanoTime();
-                direct += chainFirst ? t2 - t1 : t1 - t0;
-                through += chainFirst ? t1 - t0 : t2 - t1;
+            for (long pos = 0; pos < spans.get(0).length(); pos += MIB) {
+                for (int i = 0; i < n; i++) {
+                    Span d = spans.get(i);
+                    Span c = spans.get((i + n / 2) % n);
+                    boolean chainFirst = ((i + r) & 1) == 0;
+                    for (int k = 0; k < 2; k++) {
+                        boolean chainTurn = (k == 0) == chainFirst;
+                        Span s = chainTurn ? c : d;
+                        buf.clear().limit((int) Math.min(MIB, s.length() - pos));
+                        long t0 = System.nanoTime();
+                        if (chainTurn) {
+                            disk.read(s.diskOffset() + pos, buf);
+                            through += System.nanoTime() - t0;
+                        } else {
+                            FileBlockDevice.readFully(directChannel, s.vdiskOffset() + pos, buf, "vdisk");
+                            direct += System.nanoTime() - t0;
+                        }
+                    }
+                }
             }
-            peer[r] = bytes / (direct / 1e9) / MIB;
-            chain[r] = bytes / (through / 1e9) / MIB;
+            if (r >= 0) {
+                peer[r] = bytes / (direct / 1e9) / MIB;
+                chain[r] = bytes / (through / 1e9) / MIB;
+            }
         }
         double c = max(chain);
         double p = max(peer);
@@ -174,29 +190,7 @@ public final class FilterChainBench {
                 + "ratio %.2fx (target >= 0.9x)%n", label, c, p, c / p);
     }
 
-    private static void randomBatch(boolean chain, DynamicContentDisk disk, FileChannel direct, long[] diskOffsets,
-                                    long[] vdiskOffsets, int from, int to, ByteBuffer buf) throws IOException {
-        for (int i = from; i < to; i++) {
-            buf.clear();
-            if (chain) {
-                disk.read(diskOffsets[i], buf);
-            } else {
-                FileBlockDevice.readFully(direct, vdiskOffsets[i], buf, "vdisk");
-            }
-        }
-    }
 
-    private static void readSpan(boolean chain, DynamicContentDisk disk, FileChannel direct, Span s, ByteBuffer buf)
-            throws IOException {
-        for (long pos = 0; pos < s.length(); pos += MIB) {
-            buf.clear().limit((int) Math.min(MIB, s.length() - pos));
-            if (chain) {
-                disk.read(s.diskOffset() + pos, buf);
-            } else {
-                FileBlockDevice.readFully(direct, s.vdiskOffset() + pos, buf, "vdisk");
-            }
-        }
-    }
 
     private static void randomReads(String label, DynamicContentDisk disk, FileChannel directChannel, List<Span> spans,
                                     int rounds, int count) throws IOException {
@@ -212,25 +206,29 @@ public final class FilterChainBench {
         }
         double[] chain = new double[rounds];
         double[] peer = new double[rounds];
-        int batch = 1000;
-        for (int r = 0; r < rounds; r++) {
+        for (int r = -1; r < rounds; r++) {
+            // Alternating read by read, each side on a different block (i against i + count/2).
             long direct = 0;
             long through = 0;
-            for (int from = 0; from < count; from += batch) {
-                int to = Math.min(count, from + batch);
-                // Both sides read the same blocks; whichever goes second finds them in the CPU caches, so the
-                // order alternates batch by batch.
-                boolean chainFirst = (from / batch + r) % 2 == 0;
-                long t0 = System.nanoTime();
-                randomBatch(chainFirst, disk, directChannel, diskOffsets, vdiskOffsets, from, to, buf);
-                long t1 = System.nanoTime();
-                randomBatch(!chainFirst, disk, directChannel, diskOffsets, vdiskOffsets, from, to, buf);
-                long t2 = System.nanoTime();
-                direct += chainFirst ? t2 - t1 : t1 - t0;
-                through += chainFirst ? t1 - t0 : t2 - t1;
+            for (int i = 0; i < count; i++) {
+                int j = (i + count / 2) % count;
+                boolean chainFirst = ((i + r) & 1) == 0;
+                for (int k = 0; k < 2; k++) {
+                    buf.clear();
+                    long t0 = System.nanoTime();
+                    if ((k == 0) == chainFirst) {
+                        disk.read(diskOffsets[i], buf);
+                        through += System.nanoTime() - t0;
+                    } else {
+                        FileBlockDevice.readFully(directChannel, vdiskOffsets[j], buf, "vdisk");
+                        direct += System.nanoTime() - t0;
+                    }
+                }
             }
-            peer[r] = direct / (double) count;
-            chain[r] = through / (double) count;
+            if (r >= 0) {
+                peer[r] = direct / (double) count;
+                chain[r] = through / (double) count;
+            }
         }
         double c = min(chain);
         double p = min(peer);
