@@ -8,7 +8,6 @@ import dev.dcd.vdisk.VdiskFormat;
 
 import java.io.Closeable;
 import java.io.IOException;
-import java.io.UncheckedIOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
@@ -323,9 +322,5 @@ public final class BlockCache implements Closeable {
         } finally {
             index.close();
         }
-    }
-
-    static UncheckedIOException unchecked(IOException e) {
-        return new UncheckedIOException(e);
     }
 }

@@ -343,11 +343,10 @@ public final class OverlayFilter extends Filter {
     @Override
     public void zero(long offset, long length) throws IOException {
         BlockDevice.checkRange(this, offset, length);
-        ByteBuffer zeros = ByteBuffer.allocateDirect((int) Math.min(length, 1 << 20));
         long pos = offset;
         while (pos < offset + length) {
-            int n = (int) Math.min(zeros.capacity(), offset + length - pos);
-            zeros.clear().limit(n);
+            ByteBuffer zeros = Zeros.source(offset + length - pos);
+            int n = zeros.remaining();
             write(pos, zeros);
             pos += n;
         }

@@ -19,6 +19,11 @@ final class Zeros {
         }
     }
 
+    /** A read-only buffer of {@code min(length, 64 KiB)} zeros, for writing zeros without allocating. */
+    static ByteBuffer source(long length) {
+        return SOURCE.duplicate().limit((int) Math.min(length, SIZE));
+    }
+
     static boolean isZero(ByteBuffer b) {
         for (int i = b.position(); i < b.limit(); i++) {
             if (b.get(i) != 0) {

@@ -155,6 +155,26 @@ class DynamicContentDiskPropertyTest {
     }
 
     @Test
+    void randomOperationsMatchTheReferenceWhenAppDataComesThroughTheSharedCache() throws IOException {
+        Path dir = freshGeneration("cached");
+        Random random = new Random(99);
+        try (ReferenceImage ref = new ReferenceImage(materialized, temp.resolve("cached.ref"));
+             BlockCache cache = BlockCache.open(temp.resolve("cache"), 8L << 20)) {
+            for (int round = 0; round < 2; round++) {
+                try (DynamicContentDisk disk = DynamicContentDisk.builder().generationDir(dir).resolver(gen.resolver())
+                        .labels(gen.labels).cache(cache, java.util.Set.of("local")).build()) {
+                    for (int i = 0; i < 1500; i++) {
+                        step(random, disk, ref, 0, ref.size());
+                    }
+                    compareAll(disk, ref);
+                }
+            }
+            org.junit.jupiter.api.Assertions.assertTrue(cache.stats().hits() > 0 && cache.stats().evictions() > 0,
+                    cache.stats().toString());
+        }
+    }
+
+    @Test
     void concurrentWritersOnDisjointRangesMatchTheReference() throws Exception {
         Path dir = freshGeneration("threads");
         int threads = 4;
