@@ -114,10 +114,23 @@ final class ReadaheadFilter extends Filter {
             }
         }
 
-        /** True when the data is ready; false when the caller must read for itself. */
+        /**
+         * True when the data is ready; false when the caller must read for itself. Waits only for a fetch
+         * that is running: a queued one is cancelled, and a cancelled one is never waited for, because its
+         * task may still sit in the queue behind unrelated prefetches.
+         */
         boolean await() throws IOException {
-            if (state.compareAndSet(QUEUED, CANCELLED)) {
-                return false;
+            while (true) {
+                int s = state.get();
+                if (s == QUEUED) {
+                    if (state.compareAndSet(QUEUED, CANCELLED)) {
+                        return false;
+                    }
+                } else if (s == RUNNING) {
+                    break;
+                } else {
+                    return s == DONE;
+                }
             }
             try {
                 done.get();

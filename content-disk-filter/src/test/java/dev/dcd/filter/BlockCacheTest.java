@@ -77,6 +77,7 @@ class BlockCacheTest {
     }
 
     @Test
+    @SuppressWarnings("try")
     void readsThroughTheCacheAreExactAndASecondOpenServesThemWithTheBackendGone() throws Exception {
         Path dir = freshGeneration("persist");
         Path cacheDir = cacheRoot.resolve("cache");
