@@ -67,6 +67,40 @@ class OverlayFilterTest {
     }
 
     @Test
+    void concurrentPartialWritesSharingBlocksLoseNoUpdate() throws Exception {
+        int threads = 8;
+        int blocks = 64;
+        try (OverlayFilter overlay = open()) {
+            java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(threads);
+            try {
+                List<java.util.concurrent.Future<?>> futures = new java.util.ArrayList<>();
+                for (int t = 0; t < threads; t++) {
+                    int id = t;
+                    futures.add(pool.submit(() -> {
+                        // Thread t owns bytes [t*512, (t+1)*512) of every block: disjoint, but every block shared.
+                        for (int b = 0; b < blocks; b++) {
+                            write(overlay, (long) b * 4096 + id * 512, filled(512, id + 1));
+                        }
+                        return null;
+                    }));
+                }
+                for (var f : futures) {
+                    f.get();
+                }
+            } finally {
+                pool.shutdown();
+            }
+            byte[] got = read(overlay, 0, blocks * 4096);
+            for (int b = 0; b < blocks; b++) {
+                for (int t = 0; t < threads; t++) {
+                    int at = b * 4096 + t * 512;
+                    assertArrayEquals(filled(512, t + 1), Arrays.copyOfRange(got, at, at + 512), "block " + b + " thread " + t);
+                }
+            }
+        }
+    }
+
+    @Test
     void trimDropsWholeBlocksBackToTheLowerLayerAndLeavesPartialEdgesAlone() throws IOException {
         try (OverlayFilter overlay = open()) {
             write(overlay, 0, filled(5 * 4096, 9));
