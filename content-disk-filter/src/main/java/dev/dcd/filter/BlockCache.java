@@ -1,0 +1,326 @@
+package dev.dcd.filter;
+
+import dev.dcd.block.FileBlockDevice;
+import dev.dcd.vdisk.ChunkChecksums;
+import dev.dcd.vdisk.ContentId;
+import dev.dcd.vdisk.Manifest;
+import dev.dcd.vdisk.VdiskFormat;
+
+import java.io.Closeable;
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.channels.FileChannel;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayDeque;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Comparator;
+import java.util.Iterator;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.LongAdder;
+import java.util.zip.CRC32C;
+
+/**
+ * The host-wide cache of app vdisk chunks fetched from remote backends, shared by every VM: keyed by
+ * (content id, chunk index) with {@value VdiskFormat#CHECKSUM_CHUNK}-byte chunks. Vdisks are immutable, so
+ * an entry is never stale; it is only ever wrong if the disk under it rots, which is why every chunk is
+ * checked against the vdisk's CRC32C both before it is stored and every time it is served.
+ *
+ * <p>Storage (docs/cache-format.md): one slab file of fixed slots plus an index of fixed records, so the
+ * cache is bounded by construction and survives restarts; the vdisk manifests (for the checksums) are kept
+ * beside them so a cached chunk can be served while its backend is unreachable. Nothing is forced to disk:
+ * a torn slot or record fails its checksum at the next read and is simply fetched again.
+ */
+public final class BlockCache implements Closeable {
+    static final String SLAB = "chunks.slab";
+    static final String INDEX = "chunks.idx";
+    static final String MANIFESTS = "manifests";
+    static final int CHUNK = VdiskFormat.CHECKSUM_CHUNK;
+    static final byte[] MAGIC = "DCDCACH1".getBytes(StandardCharsets.US_ASCII);
+    static final int VERSION = 1;
+
+    // Index header field offsets.
+    static final int H_MAGIC = 0;          // 8 bytes
+    static final int H_VERSION = 8;        // u32
+    static final int H_CHUNK_SIZE = 12;    // u32
+    static final int H_SLOTS = 16;         // u64
+    static final int H_CRC = 60;           // u32: CRC32C of bytes [0, 60); bytes 24..59 are zero
+    static final int HEADER_SIZE = 64;
+
+    // Index record field offsets (record i describes slab slot i).
+    static final int R_CONTENT_ID = 0;     // 32 bytes
+    static final int R_CHUNK = 32;         // u32: chunk index within the vdisk's data region
+    static final int R_LENGTH = 36;        // u32: valid bytes in the slot (the last chunk may be short)
+    static final int R_SEQUENCE = 40;      // u64: insertion order, rebuilds the LRU order at open
+    static final int R_FLAGS = 48;         // u32: 1 = slot in use
+    static final int R_CRC = 60;           // u32: CRC32C of bytes [0, 60); bytes 52..59 are zero
+    static final int RECORD_SIZE = 64;
+    static final int USED = 1;
+
+    // Manifest file: u64 vdisk length, then the manifest exactly as encoded in the vdisk.
+    static final int M_LENGTH = 0;
+    static final int M_MANIFEST = 8;
+
+    private final Path dir;
+    private final long slots;
+    private final FileChannel slab;
+    private final FileChannel index;
+    /** LRU order, eldest first; guarded by {@code this}. */
+    private final LinkedHashMap<Key, Integer> entries = new LinkedHashMap<>(1024, 0.75f, true);
+    private final ArrayDeque<Integer> free = new ArrayDeque<>();
+    private final AtomicLong sequence = new AtomicLong();
+    private final ThreadLocal<ByteBuffer> record = ThreadLocal.withInitial(
+            () -> ByteBuffer.allocate(RECORD_SIZE).order(ByteOrder.LITTLE_ENDIAN));
+    private final LongAdder hits = new LongAdder();
+    private final LongAdder misses = new LongAdder();
+    private final LongAdder evictions = new LongAdder();
+    private final LongAdder corrupt = new LongAdder();
+
+    record Key(ContentId id, int chunk) {
+    }
+
+    /** Counters for {@code dcd stats}: served from cache, fetched, evicted, and cached chunks found corrupt. */
+    public record Stats(long hits, long misses, long evictions, long corrupt, long usedBytes, long capacityBytes) {
+    }
+
+    private BlockCache(Path dir, long slots, FileChannel slab, FileChannel index) {
+        this.dir = dir;
+        this.slots = slots;
+        this.slab = slab;
+        this.index = index;
+    }
+
+    /**
+     * Opens the cache in {@code dir}, creating it if needed, holding at most {@code maxBytes} of chunks.
+     * An existing cache with a different capacity is emptied: slots are addressed by number.
+     */
+    public static BlockCache open(Path dir, long maxBytes) throws IOException {
+        long slots = maxBytes / CHUNK;
+        if (slots < 1 || slots > Integer.MAX_VALUE) {
+            throw new IllegalArgumentException("cache size must be between 64 KiB and 128 TiB, not " + maxBytes + " bytes");
+        }
+        Files.createDirectories(dir.resolve(MANIFESTS));
+        FileChannel index = FileChannel.open(dir.resolve(INDEX), StandardOpenOption.CREATE, StandardOpenOption.READ,
+                StandardOpenOption.WRITE);
+        FileChannel slab = FileChannel.open(dir.resolve(SLAB), StandardOpenOption.CREATE, StandardOpenOption.READ,
+                StandardOpenOption.WRITE, StandardOpenOption.SPARSE);
+        BlockCache cache = new BlockCache(dir, slots, slab, index);
+        try {
+            cache.load();
+        } catch (IOException | RuntimeException e) {
+            cache.close();
+            throw e;
+        }
+        return cache;
+    }
+
+    private void load() throws IOException {
+        ByteBuffer head = ByteBuffer.allocate(HEADER_SIZE).order(ByteOrder.LITTLE_ENDIAN);
+        boolean valid = index.size() >= HEADER_SIZE;
+        if (valid) {
+            FileBlockDevice.readFully(index, 0, head, dir.resolve(INDEX).toString());
+            valid = Arrays.equals(Arrays.copyOf(head.array(), MAGIC.length), MAGIC)
+                    && head.getInt(H_CRC) == crc(head, H_CRC) && head.getInt(H_VERSION) == VERSION
+                    && head.getInt(H_CHUNK_SIZE) == CHUNK && head.getLong(H_SLOTS) == slots;
+        }
+        if (!valid) {
+            index.truncate(0);
+            slab.truncate(0);
+            head.clear();
+            head.put(MAGIC).putInt(H_VERSION, VERSION).putInt(H_CHUNK_SIZE, CHUNK).putLong(H_SLOTS, slots);
+            head.putInt(H_CRC, crc(head, H_CRC));
+            OverlayJournal.writeFully(index, head.position(0), 0);
+            for (int i = 0; i < slots; i++) {
+                free.add(i);
+            }
+            return;
+        }
+        record Loaded(Key key, int slot, long sequence) {
+        }
+        List<Loaded> loaded = new ArrayList<>();
+        boolean[] used = new boolean[(int) slots];
+        ByteBuffer buf = ByteBuffer.allocate(RECORD_SIZE * 1024).order(ByteOrder.LITTLE_ENDIAN);
+        long maxSequence = 0;
+        for (long first = 0; first < slots; first += 1024) {
+            long pos = HEADER_SIZE + first * RECORD_SIZE;
+            buf.clear();
+            int n = Math.max(0, index.read(buf, pos));
+            for (int r = 0; (r + 1) * RECORD_SIZE <= n && first + r < slots; r++) {
+                ByteBuffer rec = buf.duplicate().order(ByteOrder.LITTLE_ENDIAN).position(r * RECORD_SIZE)
+                        .limit((r + 1) * RECORD_SIZE).slice().order(ByteOrder.LITTLE_ENDIAN);
+                if (rec.getInt(R_FLAGS) != USED || rec.getInt(R_CRC) != crc(rec, R_CRC)) {
+                    continue;
+                }
+                byte[] id = new byte[ContentId.BYTES];
+                rec.get(R_CONTENT_ID, id);
+                int slot = (int) (first + r);
+                long seq = rec.getLong(R_SEQUENCE);
+                loaded.add(new Loaded(new Key(ContentId.of(id), rec.getInt(R_CHUNK)), slot, seq));
+                maxSequence = Math.max(maxSequence, seq);
+            }
+        }
+        loaded.sort(Comparator.comparingLong(Loaded::sequence));
+        for (Loaded l : loaded) {
+            Integer previous = entries.put(l.key(), l.slot());
+            if (previous != null) {
+                used[previous] = false;
+            }
+            used[l.slot()] = true;
+        }
+        for (int i = 0; i < slots; i++) {
+            if (!used[i]) {
+                free.add(i);
+            }
+        }
+        sequence.set(maxSequence);
+    }
+
+    public Path dir() {
+        return dir;
+    }
+
+    public synchronized Stats stats() {
+        return new Stats(hits.sum(), misses.sum(), evictions.sum(), corrupt.sum(), (long) entries.size() * CHUNK,
+                slots * CHUNK);
+    }
+
+    /** Bytes the slab file occupies on disk (its allocated blocks), for tests and {@code dcd stats}. */
+    public long slabFileBytes() throws IOException {
+        return slab.size();
+    }
+
+    /**
+     * Copies chunk {@code chunk} of {@code id} into {@code into} (cleared first) if it is cached and still
+     * matches {@code sums}. A cached chunk that fails its checksum is dropped and counted, never returned.
+     */
+    boolean get(ContentId id, int chunk, ChunkChecksums sums, ByteBuffer into) throws IOException {
+        Key key = new Key(id, chunk);
+        Integer slot;
+        synchronized (this) {
+            slot = entries.get(key);
+        }
+        if (slot == null) {
+            misses.increment();
+            return false;
+        }
+        into.clear().limit(sums.chunkLength(chunk));
+        FileBlockDevice.readFully(slab, (long) slot * CHUNK, into, dir.resolve(SLAB).toString());
+        into.flip();
+        if (sums.verify(chunk, into)) {
+            hits.increment();
+            return true;
+        }
+        synchronized (this) {
+            // If the slot was recycled while we read it this was a race, not rot; either way, refetch.
+            if (slot.equals(entries.get(key))) {
+                entries.remove(key);
+                free.add(slot);
+                corrupt.increment();
+            }
+        }
+        misses.increment();
+        return false;
+    }
+
+    /** Stores a chunk the caller has already verified; evicts the least recently used chunk when full. */
+    void put(ContentId id, int chunk, ByteBuffer data) throws IOException {
+        Key key = new Key(id, chunk);
+        int slot;
+        synchronized (this) {
+            if (entries.containsKey(key)) {
+                return;
+            }
+            if (free.isEmpty()) {
+                Iterator<Map.Entry<Key, Integer>> eldest = entries.entrySet().iterator();
+                if (!eldest.hasNext()) {
+                    return;
+                }
+                slot = eldest.next().getValue();
+                eldest.remove();
+                evictions.increment();
+            } else {
+                slot = free.poll();
+            }
+        }
+        boolean stored = false;
+        try {
+            OverlayJournal.writeFully(slab, data.duplicate(), (long) slot * CHUNK);
+            ByteBuffer rec = record.get();
+            rec.clear();
+            Arrays.fill(rec.array(), (byte) 0);
+            rec.put(R_CONTENT_ID, id.bytes()).putInt(R_CHUNK, chunk).putInt(R_LENGTH, data.remaining())
+                    .putLong(R_SEQUENCE, sequence.incrementAndGet()).putInt(R_FLAGS, USED);
+            rec.putInt(R_CRC, crc(rec, R_CRC));
+            OverlayJournal.writeFully(index, rec.position(0), HEADER_SIZE + (long) slot * RECORD_SIZE);
+            stored = true;
+        } finally {
+            synchronized (this) {
+                if (stored && !entries.containsKey(key)) {
+                    entries.put(key, slot);
+                } else {
+                    free.add(slot);
+                }
+            }
+        }
+    }
+
+    /** The manifest stored for {@code id} (and the vdisk's length), or null if absent or not matching the id. */
+    CachedManifest manifest(ContentId id) {
+        Path file = dir.resolve(MANIFESTS).resolve(id.hex() + ".manifest");
+        try {
+            if (!Files.exists(file)) {
+                return null;
+            }
+            byte[] bytes = Files.readAllBytes(file);
+            if (bytes.length < M_MANIFEST) {
+                return null;
+            }
+            long length = ByteBuffer.wrap(bytes).order(ByteOrder.LITTLE_ENDIAN).getLong(M_LENGTH);
+            Manifest manifest = Manifest.decode(Arrays.copyOfRange(bytes, M_MANIFEST, bytes.length));
+            return manifest.contentId().equals(id) ? new CachedManifest(manifest, length) : null;
+        } catch (IOException e) {
+            return null;
+        }
+    }
+
+    void storeManifest(ContentId id, Manifest manifest, long vdiskLength) throws IOException {
+        byte[] encoded = manifest.encode();
+        ByteBuffer out = ByteBuffer.allocate(M_MANIFEST + encoded.length).order(ByteOrder.LITTLE_ENDIAN);
+        out.putLong(M_LENGTH, vdiskLength).position(M_MANIFEST);
+        out.put(encoded);
+        Path file = dir.resolve(MANIFESTS).resolve(id.hex() + ".manifest");
+        Path tmp = Files.createTempFile(file.getParent(), "." + id.hex(), ".tmp");
+        try {
+            Files.write(tmp, out.array());
+            Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
+        } finally {
+            Files.deleteIfExists(tmp);
+        }
+    }
+
+    record CachedManifest(Manifest manifest, long vdiskLength) {
+    }
+
+    private static int crc(ByteBuffer b, int length) {
+        CRC32C c = new CRC32C();
+        c.update(b.duplicate().position(0).limit(length));
+        return (int) c.getValue();
+    }
+
+    @Override
+    public void close() throws IOException {
+        try {
+            slab.close();
+        } finally {
+            index.close();
+        }
+    }
+}

@@ -1,0 +1,145 @@
+package dev.dcd.filter;
+
+import dev.dcd.block.BlockDevice;
+import dev.dcd.block.Capabilities;
+import dev.dcd.synth.VdiskResolver;
+import dev.dcd.vdisk.AppVdisk;
+import dev.dcd.vdisk.ChunkChecksums;
+import dev.dcd.vdisk.ContentId;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+
+/**
+ * An app vdisk on a remote backend, read through the shared {@link BlockCache} in whole checksum chunks.
+ * The backend is opened only on the first miss, so a fully cached app keeps working while its backend is
+ * unreachable. Every chunk is verified against the manifest's CRC32C before it is cached or served; a chunk
+ * the backend returns wrong is an error naming app and backend, never data.
+ */
+final class CachedVdisk implements BlockDevice {
+    private final BlockCache cache;
+    private final ContentId id;
+    private final VdiskLabel label;
+    private final VdiskResolver resolver;
+    private final ThreadLocal<ByteBuffer> chunkBuffer = ThreadLocal.withInitial(
+            () -> ByteBuffer.allocateDirect(BlockCache.CHUNK));
+    private volatile BlockDevice backend;
+    private final ChunkChecksums sums;
+    private final long size;
+
+    private CachedVdisk(BlockCache cache, ContentId id, VdiskLabel label, VdiskResolver resolver, BlockDevice backend,
+                        ChunkChecksums sums, long size) {
+        this.cache = cache;
+        this.id = id;
+        this.label = label;
+        this.resolver = resolver;
+        this.backend = backend;
+        this.sums = sums;
+        this.size = size;
+    }
+
+    static CachedVdisk open(BlockCache cache, ContentId id, VdiskLabel label, VdiskResolver resolver) throws IOException {
+        BlockCache.CachedManifest known = cache.manifest(id);
+        if (known != null) {
+            return new CachedVdisk(cache, id, label, resolver, null, known.manifest().checksums(), known.vdiskLength());
+        }
+        BlockDevice device = resolver.open(id);
+        try {
+            AppVdisk vdisk = AppVdisk.open(device);
+            if (!vdisk.id().equals(id)) {
+                throw new IOException("backend returned vdisk " + vdisk.id().shortHex() + " for " + id.shortHex());
+            }
+            cache.storeManifest(id, vdisk.manifest(), device.size());
+            return new CachedVdisk(cache, id, label, resolver, device, vdisk.manifest().checksums(), device.size());
+        } catch (IOException | RuntimeException e) {
+            device.close();
+            throw e;
+        }
+    }
+
+    @Override
+    public long size() {
+        return size;
+    }
+
+    @Override
+    public Capabilities capabilities() {
+        return Capabilities.READ_ONLY;
+    }
+
+    private BlockDevice backend() throws IOException {
+        BlockDevice d = backend;
+        if (d == null) {
+            synchronized (this) {
+                d = backend;
+                if (d == null) {
+                    d = resolver.open(id);
+                    backend = d;
+                }
+            }
+        }
+        return d;
+    }
+
+    @Override
+    public void read(long offset, ByteBuffer dst) throws IOException {
+        BlockDevice.checkRange(this, offset, dst.remaining());
+        int limit = dst.limit();
+        long pos = offset;
+        try {
+            while (dst.position() < limit) {
+                int chunk = sums.chunkOf(pos);
+                if (chunk < 0) {
+                    // Header or manifest bytes: not part of the checksummed data, never cached.
+                    long stop = pos < sums.base() ? sums.base() : size;
+                    dst.limit((int) Math.min(limit, dst.position() + (stop - pos)));
+                    int before = dst.position();
+                    backend().read(pos, dst);
+                    pos += dst.position() - before;
+                    continue;
+                }
+                ByteBuffer data = chunk(chunk);
+                long chunkStart = sums.chunkStart(chunk);
+                int from = (int) (pos - chunkStart);
+                int n = Math.min(limit - dst.position(), data.limit() - from);
+                dst.limit(dst.position() + n);
+                dst.put(data.duplicate().position(from).limit(from + n));
+                pos += n;
+            }
+        } finally {
+            dst.limit(limit);
+        }
+    }
+
+    /** The verified bytes of one chunk, in this thread's buffer. */
+    private ByteBuffer chunk(int chunk) throws IOException {
+        ByteBuffer buf = chunkBuffer.get();
+        if (cache.get(id, chunk, sums, buf)) {
+            return buf;
+        }
+        buf.clear().limit(sums.chunkLength(chunk));
+        backend().read(sums.chunkStart(chunk), buf);
+        buf.flip();
+        if (!sums.verify(chunk, buf)) {
+            throw new AppReadException(label, "chunk " + chunk + " of vdisk " + id.shortHex() + " (vdisk bytes "
+                    + sums.chunkStart(chunk) + "..+" + sums.chunkLength(chunk)
+                    + ") does not match its CRC32C checksum; the backend copy is corrupt and was not served", null);
+        }
+        cache.put(id, chunk, buf);
+        return buf;
+    }
+
+    @Override
+    public String describe() {
+        return "cache(" + label.app() + "@" + label.backend() + ")";
+    }
+
+    @Override
+    public synchronized void close() throws IOException {
+        BlockDevice d = backend;
+        backend = null;
+        if (d != null) {
+            d.close();
+        }
+    }
+}

@@ -1,0 +1,234 @@
+package dev.dcd.filter;
+
+import dev.dcd.block.Capabilities;
+import dev.dcd.synth.RegionMap;
+import dev.dcd.synth.VdiskResolver;
+import dev.dcd.vdisk.ContentId;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Set;
+
+/**
+ * One VM's disk generation as a block device: the filter chain stats > cow > readahead > redirect, with the
+ * shared chunk cache wrapped around each remote app vdisk the redirect plugin reads from. The generation
+ * directory holds meta.img and regions.bin (from synth-fs) and, once the guest writes, overlay.data and
+ * overlay.map. docs/filter-chain.md describes the layers and their semantics.
+ */
+public final class DynamicContentDisk implements ExtendedBlockDevice {
+    public static final String META_IMAGE = "meta.img";
+    public static final String REGION_MAP = "regions.bin";
+
+    private final Path generationDir;
+    private final StatsFilter top;
+    private final OverlayFilter overlay;
+    private final ReadaheadFilter readahead;
+    private final RedirectPlugin redirect;
+
+    private DynamicContentDisk(Path generationDir, StatsFilter top, OverlayFilter overlay, ReadaheadFilter readahead,
+                               RedirectPlugin redirect) {
+        this.generationDir = generationDir;
+        this.top = top;
+        this.overlay = overlay;
+        this.readahead = readahead;
+        this.redirect = redirect;
+    }
+
+    public static Builder builder() {
+        return new Builder();
+    }
+
+    /** True when the generation in {@code generationDir} holds guest writes made durable by a flush. */
+    public static boolean hasWrites(Path generationDir) throws IOException {
+        return OverlayFilter.hasWrites(generationDir);
+    }
+
+    public Path generationDir() {
+        return generationDir;
+    }
+
+    public RegionMap regionMap() {
+        return redirect.map();
+    }
+
+    public StatsSnapshot stats() {
+        return top.snapshot();
+    }
+
+    /** Prefetches issued and foreground reads served from them, or zeros when readahead is off. */
+    public long[] readaheadCounters() {
+        return readahead == null ? new long[2] : new long[] {readahead.prefetches.sum(), readahead.hits.sum()};
+    }
+
+    @Override
+    public long size() {
+        return top.size();
+    }
+
+    @Override
+    public Capabilities capabilities() {
+        return top.capabilities();
+    }
+
+    @Override
+    public void read(long offset, ByteBuffer dst) throws IOException {
+        top.read(offset, dst);
+    }
+
+    @Override
+    public void write(long offset, ByteBuffer src) throws IOException {
+        top.write(offset, src);
+    }
+
+    @Override
+    public void flush() throws IOException {
+        top.flush();
+    }
+
+    @Override
+    public void trim(long offset, long length) throws IOException {
+        top.trim(offset, length);
+    }
+
+    @Override
+    public void zero(long offset, long length) throws IOException {
+        top.zero(offset, length);
+    }
+
+    @Override
+    public List<Extent> extents(long offset, long length) throws IOException {
+        return top.extents(offset, length);
+    }
+
+    @Override
+    public String describe() {
+        return top.describe();
+    }
+
+    @Override
+    public void close() throws IOException {
+        top.close();
+    }
+
+    /** Immutable configuration of one disk; {@link #build()} opens it. */
+    public static final class Builder {
+        private Path generationDir;
+        private VdiskResolver resolver;
+        private String vmId;
+        private final Map<ContentId, VdiskLabel> labels = new HashMap<>();
+        private BlockCache cache;
+        private Set<String> cachedBackends = Set.of();
+        private ReadaheadConfig readahead = ReadaheadConfig.DEFAULT;
+        private Set<String> readaheadBackends;
+
+        private Builder() {
+        }
+
+        public Builder generationDir(Path dir) {
+            this.generationDir = dir;
+            return this;
+        }
+
+        public Builder resolver(VdiskResolver resolver) {
+            this.resolver = resolver;
+            return this;
+        }
+
+        /** The VM this disk belongs to, for stats; defaults to the generation directory's parent name. */
+        public Builder vmId(String vmId) {
+            this.vmId = vmId;
+            return this;
+        }
+
+        /** App and backend names of the vdisks, for stats and errors; unlabelled vdisks show their short id. */
+        public Builder labels(Map<ContentId, VdiskLabel> labels) {
+            this.labels.putAll(labels);
+            return this;
+        }
+
+        /**
+         * Reads app vdisks whose backend is in {@code backends} through the shared {@code cache}; other
+         * backends (the local one, typically) are read directly.
+         */
+        public Builder cache(BlockCache cache, Set<String> backends) {
+            this.cache = cache;
+            this.cachedBackends = Set.copyOf(backends);
+            return this;
+        }
+
+        /** Readahead for app data on every backend. */
+        public Builder readahead(ReadaheadConfig config) {
+            this.readahead = Objects.requireNonNull(config);
+            this.readaheadBackends = null;
+            return this;
+        }
+
+        /**
+         * Readahead only for app data on {@code backends}: prefetching pays for remote stores; on a local
+         * file the kernel's own readahead already does the job and an extra copy only costs (see the benchmark
+         * in docs/filter-chain.md).
+         */
+        public Builder readahead(ReadaheadConfig config, Set<String> backends) {
+            this.readahead = Objects.requireNonNull(config);
+            this.readaheadBackends = Set.copyOf(backends);
+            return this;
+        }
+
+        public DynamicContentDisk build() throws IOException {
+            if (generationDir == null || resolver == null) {
+                throw new IllegalStateException("a dynamic content disk needs a generation directory and a resolver");
+            }
+            Path meta = generationDir.resolve(META_IMAGE);
+            Path regions = generationDir.resolve(REGION_MAP);
+            if (!Files.isRegularFile(meta) || !Files.isRegularFile(regions)) {
+                throw new IOException(generationDir + " is not a disk generation (needs " + META_IMAGE + " and "
+                        + REGION_MAP + ")");
+            }
+            RegionMap map = RegionMap.load(regions);
+            List<VdiskLabel> vdiskLabels = new ArrayList<>();
+            VdiskSlot[] slots = new VdiskSlot[map.vdisks().size()];
+            for (int i = 0; i < slots.length; i++) {
+                ContentId id = map.vdisks().get(i);
+                VdiskLabel label = labels.getOrDefault(id, new VdiskLabel(id.shortHex(), "unknown"));
+                vdiskLabels.add(label);
+                boolean cached = cache != null && cachedBackends.contains(label.backend());
+                BlockCache c = cache;
+                slots[i] = new VdiskSlot(id, label, resolver, cached
+                        ? (vid, l, r) -> CachedVdisk.open(c, vid, l, r)
+                        : (vid, l, r) -> r.open(vid));
+            }
+            RedirectPlugin redirect = new RedirectPlugin(map, meta, slots);
+            ExtendedBlockDevice chain = redirect;
+            ReadaheadFilter ra = null;
+            OverlayFilter overlay;
+            try {
+                boolean[] prefetched = new boolean[slots.length];
+                boolean any = false;
+                for (int i = 0; i < slots.length; i++) {
+                    prefetched[i] = readaheadBackends == null || readaheadBackends.contains(vdiskLabels.get(i).backend());
+                    any |= prefetched[i];
+                }
+                if (readahead.enabled() && any) {
+                    ra = new ReadaheadFilter(chain, map, readahead, prefetched);
+                    chain = ra;
+                }
+                overlay = OverlayFilter.open(chain, generationDir);
+            } catch (IOException | RuntimeException e) {
+                chain.close();
+                throw e;
+            }
+            String vm = vmId != null ? vmId
+                    : generationDir.toAbsolutePath().getParent() == null ? generationDir.toString()
+                    : generationDir.toAbsolutePath().getParent().getFileName().toString();
+            StatsFilter stats = new StatsFilter(overlay, vm, map, vdiskLabels, overlay::writtenBlocks);
+            return new DynamicContentDisk(generationDir, stats, overlay, ra, redirect);
+        }
+    }
+}

@@ -1,0 +1,82 @@
+package dev.dcd.filter;
+
+import dev.dcd.block.BlockDevice;
+
+import java.io.IOException;
+import java.util.List;
+
+/**
+ * A {@link BlockDevice} with the two nbdkit callbacks the shared interface lacks: {@code zero} and
+ * {@code extents}. Kept in this module so the shared interface stays as it is; whether a device really
+ * supports them is declared by {@link dev.dcd.block.Capabilities#zero()} and {@code extents()}.
+ */
+public interface ExtendedBlockDevice extends BlockDevice {
+
+    /** Makes {@code [offset, offset + length)} read as zeros, as if zeros had been written. */
+    default void zero(long offset, long length) throws IOException {
+        throw new UnsupportedOperationException("zero is not supported by " + describe());
+    }
+
+    /**
+     * Describes {@code [offset, offset + length)} as consecutive extents that together cover exactly that
+     * range, in order. A device without allocation knowledge reports one data extent.
+     */
+    default List<Extent> extents(long offset, long length) throws IOException {
+        BlockDevice.checkRange(this, offset, length);
+        return length == 0 ? List.of() : List.of(new Extent(offset, length, Extent.Type.DATA));
+    }
+
+    /** Lets any shared-interface device sit at the bottom of a chain. */
+    static ExtendedBlockDevice of(BlockDevice device) {
+        if (device instanceof ExtendedBlockDevice extended) {
+            return extended;
+        }
+        return new Filter(null) {
+            @Override
+            public long size() {
+                return device.size();
+            }
+
+            @Override
+            public dev.dcd.block.Capabilities capabilities() {
+                return device.capabilities().withZero(false).withExtents(false);
+            }
+
+            @Override
+            public void read(long offset, java.nio.ByteBuffer dst) throws IOException {
+                device.read(offset, dst);
+            }
+
+            @Override
+            public void write(long offset, java.nio.ByteBuffer src) throws IOException {
+                device.write(offset, src);
+            }
+
+            @Override
+            public void flush() throws IOException {
+                device.flush();
+            }
+
+            @Override
+            public void trim(long offset, long length) throws IOException {
+                device.trim(offset, length);
+            }
+
+            @Override
+            public List<Extent> extents(long offset, long length) throws IOException {
+                BlockDevice.checkRange(this, offset, length);
+                return length == 0 ? List.of() : List.of(new Extent(offset, length, Extent.Type.DATA));
+            }
+
+            @Override
+            public String describe() {
+                return device.describe();
+            }
+
+            @Override
+            public void close() throws IOException {
+                device.close();
+            }
+        };
+    }
+}

@@ -1,0 +1,289 @@
+package dev.dcd.filter;
+
+import dev.dcd.synth.RegionMap;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.util.ArrayDeque;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.ThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.LongAdder;
+
+/**
+ * Detects sequential reads inside one app-data region (one file's extent) and prefetches ahead of them on a
+ * small executor, with a window that doubles from {@code minWindow} to {@code maxWindow}. Prefetches never
+ * cross the extent, so reading one file does not drag in its neighbours.
+ *
+ * <p>A foreground read never queues behind unrelated prefetches: it waits only for a prefetch that covers
+ * its own range and is already running; a covering prefetch still queued is cancelled and the read goes
+ * straight down the chain. Everything below is read-only, so prefetched bytes never go stale.
+ */
+final class ReadaheadFilter extends Filter {
+    private static final int QUEUED = 0;
+    private static final int RUNNING = 1;
+    private static final int DONE = 2;
+    private static final int FAILED = 3;
+    private static final int CANCELLED = 4;
+    private static final int PER_STREAM = 2;
+
+    private final RegionMap map;
+    private final boolean[] vdisks;
+    private final ReadaheadConfig config;
+    private final ExecutorService executor;
+    private final Stream[] streams;
+    private final ArrayDeque<ByteBuffer> pool = new ArrayDeque<>();
+    private int allocated;
+    private long clock;
+    final LongAdder prefetches = new LongAdder();
+    final LongAdder hits = new LongAdder();
+
+    ReadaheadFilter(ExtendedBlockDevice next, RegionMap map, ReadaheadConfig config) {
+        this(next, map, config, null);
+    }
+
+    /** {@code vdisks[i]} says whether reads of vdisk {@code i} are prefetched; null means all are. */
+    ReadaheadFilter(ExtendedBlockDevice next, RegionMap map, ReadaheadConfig config, boolean[] vdisks) {
+        super(next);
+        this.map = map;
+        this.vdisks = vdisks;
+        this.config = config;
+        AtomicInteger n = new AtomicInteger();
+        this.executor = new ThreadPoolExecutor(config.threads(), config.threads(), 30, TimeUnit.SECONDS,
+                new LinkedBlockingQueue<>(), r -> {
+                    Thread t = new Thread(r, "dcd-readahead-" + n.incrementAndGet());
+                    t.setDaemon(true);
+                    return t;
+                });
+        ((ThreadPoolExecutor) executor).allowCoreThreadTimeOut(true);
+        this.streams = new Stream[config.streams()];
+        for (int i = 0; i < streams.length; i++) {
+            streams[i] = new Stream();
+        }
+    }
+
+    private static final class Stream {
+        long expected = -1;
+        long prefetchedTo;
+        long regionEnd;
+        int window;
+        long lastUse;
+        final ArrayDeque<Prefetch> inFlight = new ArrayDeque<>();
+    }
+
+    private final class Prefetch implements Runnable {
+        final long start;
+        final int length;
+        final ByteBuffer buffer;
+        final AtomicInteger state = new AtomicInteger(QUEUED);
+        /** One reference for the stream, one for the task, one per reader copying out. */
+        final AtomicInteger refs = new AtomicInteger(2);
+        final CompletableFuture<Void> done = new CompletableFuture<>();
+
+        Prefetch(long start, int length, ByteBuffer buffer) {
+            this.start = start;
+            this.length = length;
+            this.buffer = buffer;
+        }
+
+        boolean covers(long offset, int n) {
+            return offset >= start && offset + n <= start + length;
+        }
+
+        @Override
+        public void run() {
+            try {
+                if (!state.compareAndSet(QUEUED, RUNNING)) {
+                    return;
+                }
+                try {
+                    buffer.clear().limit(length);
+                    next.read(start, buffer);
+                    state.set(DONE);
+                } catch (IOException | RuntimeException e) {
+                    // The foreground read will go down the chain itself and report the error.
+                    state.set(FAILED);
+                }
+            } finally {
+                done.complete(null);
+                release(this);
+            }
+        }
+
+        /**
+         * True when the data is ready; false when the caller must read for itself. Waits only for a fetch
+         * that is running: a queued one is cancelled, and a cancelled one is never waited for, because its
+         * task may still sit in the queue behind unrelated prefetches.
+         */
+        boolean await() throws IOException {
+            while (true) {
+                int s = state.get();
+                if (s == QUEUED) {
+                    if (state.compareAndSet(QUEUED, CANCELLED)) {
+                        return false;
+                    }
+                } else if (s == RUNNING) {
+                    break;
+                } else {
+                    return s == DONE;
+                }
+            }
+            try {
+                done.get();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new java.io.InterruptedIOException("interrupted waiting for readahead");
+            } catch (ExecutionException e) {
+                return false;
+            }
+            return state.get() == DONE;
+        }
+    }
+
+    @Override
+    protected String filterName() {
+        return "readahead";
+    }
+
+    @Override
+    public void read(long offset, ByteBuffer dst) throws IOException {
+        int length = dst.remaining();
+        if (length == 0 || offset < 0 || offset + length > size()) {
+            next.read(offset, dst);
+            return;
+        }
+        int index = map.indexOf(offset);
+        RegionMap.Region region = map.region(index);
+        if (region.kind() != RegionMap.Kind.APP_DATA || vdisks != null && !vdisks[region.vdisk()]) {
+            next.read(offset, dst);
+            return;
+        }
+        Prefetch hit = track(offset, length, region.end());
+        if (hit == null) {
+            next.read(offset, dst);
+            return;
+        }
+        try {
+            if (hit.await()) {
+                int from = (int) (offset - hit.start);
+                dst.put(hit.buffer.duplicate().limit(from + length).position(from));
+                hits.increment();
+                return;
+            }
+        } finally {
+            release(hit);
+        }
+        next.read(offset, dst);
+    }
+
+    /** Updates the stream this read belongs to, issues prefetches, and returns a covering prefetch (referenced). */
+    private synchronized Prefetch track(long offset, int length, long regionEnd) {
+        clock++;
+        Stream s = null;
+        for (Stream candidate : streams) {
+            if (candidate.expected == offset) {
+                s = candidate;
+                break;
+            }
+            for (Prefetch p : candidate.inFlight) {
+                if (p.covers(offset, length)) {
+                    s = candidate;
+                    break;
+                }
+            }
+            if (s != null) {
+                break;
+            }
+        }
+        if (s == null) {
+            Stream oldest = streams[0];
+            for (Stream candidate : streams) {
+                if (candidate.lastUse < oldest.lastUse) {
+                    oldest = candidate;
+                }
+            }
+            drop(oldest, Long.MAX_VALUE);
+            oldest.expected = offset + length;
+            oldest.prefetchedTo = offset + length;
+            oldest.regionEnd = regionEnd;
+            oldest.window = config.minWindow();
+            oldest.lastUse = clock;
+            return null;
+        }
+        s.lastUse = clock;
+        Prefetch hit = null;
+        for (Prefetch p : s.inFlight) {
+            if (p.covers(offset, length)) {
+                hit = p;
+                p.refs.incrementAndGet();
+                break;
+            }
+        }
+        long end = offset + length;
+        drop(s, offset);
+        s.expected = end;
+        s.regionEnd = regionEnd;
+        if (s.prefetchedTo < end) {
+            s.prefetchedTo = end;
+        }
+        if (s.prefetchedTo - end < s.window && s.prefetchedTo < regionEnd && s.inFlight.size() < PER_STREAM) {
+            ByteBuffer buffer = takeBuffer();
+            if (buffer != null) {
+                int n = (int) Math.min(s.window, regionEnd - s.prefetchedTo);
+                Prefetch p = new Prefetch(s.prefetchedTo, n, buffer);
+                s.inFlight.add(p);
+                s.prefetchedTo += n;
+                s.window = Math.min(config.maxWindow(), s.window * 2);
+                prefetches.increment();
+                executor.execute(p);
+            }
+        }
+        return hit;
+    }
+
+    /** Drops the stream's prefetches that end at or before {@code before}; queued ones are cancelled. */
+    private void drop(Stream s, long before) {
+        while (!s.inFlight.isEmpty()) {
+            Prefetch p = s.inFlight.peek();
+            if (p.start + p.length > before) {
+                break;
+            }
+            s.inFlight.poll();
+            // A queued task that loses this race sees CANCELLED when it runs and only drops its reference.
+            p.state.compareAndSet(QUEUED, CANCELLED);
+            release(p);
+        }
+    }
+
+    private ByteBuffer takeBuffer() {
+        ByteBuffer b = pool.poll();
+        if (b == null && allocated < streams.length * PER_STREAM) {
+            allocated++;
+            b = ByteBuffer.allocateDirect(config.maxWindow());
+        }
+        return b;
+    }
+
+    private void release(Prefetch p) {
+        if (p.refs.decrementAndGet() == 0) {
+            synchronized (this) {
+                pool.add(p.buffer);
+            }
+        }
+    }
+
+    @Override
+    public void close() throws IOException {
+        executor.shutdownNow();
+        try {
+            executor.awaitTermination(10, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        super.close();
+    }
+}

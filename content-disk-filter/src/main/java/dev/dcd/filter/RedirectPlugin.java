@@ -1,0 +1,130 @@
+package dev.dcd.filter;
+
+import dev.dcd.block.BlockDevice;
+import dev.dcd.block.Capabilities;
+import dev.dcd.block.FileBlockDevice;
+import dev.dcd.synth.RegionMap;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.List;
+
+/**
+ * The bottom of the chain, nbdkit's "plugin": serves the synthesized disk by looking every byte up in the
+ * region map. Metadata comes from the generation's thin image, app data from the app vdisk at the mapped
+ * offset, zero regions are zeros. Read-only; the overlay above absorbs writes.
+ */
+final class RedirectPlugin implements ExtendedBlockDevice {
+    private static final int APP_DATA = RegionMap.Kind.APP_DATA.ordinal();
+    private static final int METADATA = RegionMap.Kind.METADATA.ordinal();
+
+    private final RegionMap map;
+    private final Path metaPath;
+    private final FileChannel meta;
+    private final VdiskSlot[] vdisks;
+    private final String name;
+
+    RedirectPlugin(RegionMap map, Path metaImage, VdiskSlot[] vdisks) throws IOException {
+        this.map = map;
+        this.metaPath = metaImage;
+        this.meta = FileChannel.open(metaImage, StandardOpenOption.READ);
+        this.vdisks = vdisks;
+        this.name = "redirect(" + metaImage.getParent().getFileName() + ")";
+        if (meta.size() < map.size()) {
+            meta.close();
+            throw new IOException(metaImage + " holds " + meta.size() + " bytes but the region map describes "
+                    + map.size());
+        }
+    }
+
+    RegionMap map() {
+        return map;
+    }
+
+    @Override
+    public long size() {
+        return map.size();
+    }
+
+    @Override
+    public Capabilities capabilities() {
+        return Capabilities.READ_ONLY.withExtents(true);
+    }
+
+    @Override
+    public void read(long offset, ByteBuffer dst) throws IOException {
+        int length = dst.remaining();
+        BlockDevice.checkRange(this, offset, length);
+        if (length == 0) {
+            return;
+        }
+        int limit = dst.limit();
+        long pos = offset;
+        int index = map.indexOf(pos);
+        try {
+            while (dst.position() < limit) {
+                RegionMap.Region r = map.region(index++);
+                int n = (int) Math.min(limit - dst.position(), r.end() - pos);
+                dst.limit(dst.position() + n);
+                int kind = r.kind().ordinal();
+                if (kind == APP_DATA) {
+                    vdisks[r.vdisk()].read(r.vdiskOffset() + (pos - r.start()), dst);
+                } else if (kind == METADATA) {
+                    FileBlockDevice.readFully(meta, pos, dst, metaPath.toString());
+                } else {
+                    Zeros.fill(dst, n);
+                }
+                pos += n;
+            }
+        } finally {
+            dst.limit(limit);
+        }
+    }
+
+    @Override
+    public List<Extent> extents(long offset, long length) throws IOException {
+        BlockDevice.checkRange(this, offset, length);
+        List<Extent> out = new ArrayList<>();
+        long pos = offset;
+        long end = offset + length;
+        int index = length == 0 ? 0 : map.indexOf(pos);
+        while (pos < end) {
+            RegionMap.Region r = map.region(index++);
+            long n = Math.min(end, r.end()) - pos;
+            Extent.Type type = r.kind() == RegionMap.Kind.ZERO ? Extent.Type.HOLE : Extent.Type.DATA;
+            if (!out.isEmpty() && out.get(out.size() - 1).type() == type) {
+                Extent last = out.remove(out.size() - 1);
+                out.add(new Extent(last.offset(), last.length() + n, type));
+            } else {
+                out.add(new Extent(pos, n, type));
+            }
+            pos += n;
+        }
+        return out;
+    }
+
+    @Override
+    public String describe() {
+        return name;
+    }
+
+    @Override
+    public void close() throws IOException {
+        IOException failure = null;
+        for (VdiskSlot slot : vdisks) {
+            try {
+                slot.close();
+            } catch (IOException e) {
+                failure = failure == null ? e : failure;
+            }
+        }
+        meta.close();
+        if (failure != null) {
+            throw failure;
+        }
+    }
+}

@@ -1,0 +1,84 @@
+package dev.dcd.filter;
+
+import dev.dcd.block.BlockDevice;
+import dev.dcd.synth.VdiskResolver;
+import dev.dcd.vdisk.ContentId;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+
+/**
+ * One app vdisk the region map refers to, opened on first use so that a disk whose backend is down still
+ * serves every other app. Any failure becomes an {@link AppReadException} naming the app and backend.
+ */
+final class VdiskSlot {
+    /** Opens the device the slot reads through (the backend's device, or the shared cache in front of it). */
+    @FunctionalInterface
+    interface Opener {
+        BlockDevice open(ContentId id, VdiskLabel label, VdiskResolver resolver) throws IOException;
+    }
+
+    private final ContentId id;
+    private final VdiskLabel label;
+    private final VdiskResolver resolver;
+    private final Opener opener;
+    private volatile BlockDevice device;
+    private boolean closed;
+
+    VdiskSlot(ContentId id, VdiskLabel label, VdiskResolver resolver, Opener opener) {
+        this.id = id;
+        this.label = label;
+        this.resolver = resolver;
+        this.opener = opener;
+    }
+
+    ContentId id() {
+        return id;
+    }
+
+    VdiskLabel label() {
+        return label;
+    }
+
+    void read(long offset, ByteBuffer dst) throws IOException {
+        BlockDevice d = device;
+        if (d == null) {
+            d = open();
+        }
+        int start = dst.position();
+        try {
+            d.read(offset, dst);
+        } catch (AppReadException e) {
+            throw e;
+        } catch (IOException | RuntimeException e) {
+            dst.position(start);
+            throw new AppReadException(label, "read of vdisk " + id.shortHex() + " at " + offset + " (+"
+                    + (dst.limit() - start) + ") failed: " + e.getMessage(), e);
+        }
+    }
+
+    private synchronized BlockDevice open() throws IOException {
+        if (closed) {
+            throw new IOException("disk is closed");
+        }
+        if (device == null) {
+            try {
+                device = opener.open(id, label, resolver);
+            } catch (AppReadException e) {
+                throw e;
+            } catch (IOException | RuntimeException e) {
+                throw new AppReadException(label, "cannot open vdisk " + id.shortHex() + ": " + e.getMessage(), e);
+            }
+        }
+        return device;
+    }
+
+    synchronized void close() throws IOException {
+        closed = true;
+        BlockDevice d = device;
+        device = null;
+        if (d != null) {
+            d.close();
+        }
+    }
+}

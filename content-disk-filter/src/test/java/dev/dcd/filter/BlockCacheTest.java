@@ -1,0 +1,228 @@
+package dev.dcd.filter;
+
+import dev.dcd.synth.RegionMap;
+import dev.dcd.vdisk.ContentId;
+import dev.dcd.vdisk.SealedVdisk;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardCopyOption;
+import java.nio.file.StandardOpenOption;
+import java.util.Set;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/** The shared chunk cache in front of remote app vdisks: verified, bounded, persistent. */
+class BlockCacheTest {
+    private static final String REMOTE = "remote1";
+
+    @TempDir
+    static Path temp;
+    static TestGeneration gen;
+    static Path materialized;
+
+    @TempDir
+    Path cacheRoot;
+
+    @BeforeAll
+    static void createGeneration() throws IOException {
+        gen = TestGeneration.create(temp, REMOTE, TestGeneration.Shape.SMALL, 9);
+        materialized = gen.materialize(temp.resolve("reference.raw"));
+    }
+
+    private Path freshGeneration(String name) throws IOException {
+        Path copy = cacheRoot.resolve(name);
+        Files.createDirectories(copy);
+        Files.copy(gen.dir.resolve(DynamicContentDisk.META_IMAGE), copy.resolve(DynamicContentDisk.META_IMAGE));
+        Files.copy(gen.dir.resolve(DynamicContentDisk.REGION_MAP), copy.resolve(DynamicContentDisk.REGION_MAP));
+        return copy;
+    }
+
+    private DynamicContentDisk open(Path dir, BlockCache cache) throws IOException {
+        return DynamicContentDisk.builder().generationDir(dir).resolver(gen.resolver()).labels(gen.labels)
+                .cache(cache, Set.of(REMOTE)).readahead(ReadaheadConfig.DISABLED).build();
+    }
+
+    private static void compareAll(DynamicContentDisk disk) throws IOException {
+        try (FileChannel ref = FileChannel.open(materialized, StandardOpenOption.READ)) {
+            int chunk = 1 << 20;
+            ByteBuffer a = ByteBuffer.allocate(chunk);
+            ByteBuffer b = ByteBuffer.allocate(chunk);
+            for (long pos = 0; pos < ref.size(); pos += chunk) {
+                a.clear();
+                b.clear();
+                dev.dcd.block.FileBlockDevice.readFully(ref, pos, a, "ref");
+                disk.read(pos, b);
+                assertArrayEquals(a.array(), b.array(), "bytes at " + pos);
+            }
+        }
+    }
+
+    /** Moves the backend's store away (and back when closed), as if the remote store were unreachable. */
+    private static AutoCloseable backendGone() throws IOException {
+        Path away = gen.storeDir.resolveSibling(gen.storeDir.getFileName() + ".away");
+        Files.move(gen.storeDir, away);
+        Files.createDirectories(gen.storeDir);
+        return () -> {
+            Files.delete(gen.storeDir);
+            Files.move(away, gen.storeDir);
+        };
+    }
+
+    @Test
+    @SuppressWarnings("try")
+    void readsThroughTheCacheAreExactAndASecondOpenServesThemWithTheBackendGone() throws Exception {
+        Path dir = freshGeneration("persist");
+        Path cacheDir = cacheRoot.resolve("cache");
+        try (BlockCache cache = BlockCache.open(cacheDir, 256L << 20); DynamicContentDisk disk = open(dir, cache)) {
+            compareAll(disk);
+            assertTrue(cache.stats().misses() > 0);
+        }
+        try (AutoCloseable gone = backendGone();
+             BlockCache cache = BlockCache.open(cacheDir, 256L << 20); DynamicContentDisk disk = open(dir, cache)) {
+            compareAll(disk);
+            assertEquals(0, cache.stats().misses(), "every chunk came from the cache");
+            assertTrue(cache.stats().hits() > 0);
+        }
+    }
+
+    @Test
+    void theCacheStaysWithinItsSizeByEvictingTheLeastRecentlyUsedChunks() throws IOException {
+        long max = 1 << 20;
+        try (BlockCache cache = BlockCache.open(cacheRoot.resolve("small"), max);
+             DynamicContentDisk disk = open(freshGeneration("evict"), cache)) {
+            compareAll(disk);
+            compareAll(disk);
+            BlockCache.Stats s = cache.stats();
+            assertTrue(s.evictions() > 0, "evicted " + s.evictions());
+            assertTrue(s.usedBytes() <= max, "uses " + s.usedBytes());
+            assertTrue(cache.slabFileBytes() <= max, "slab is " + cache.slabFileBytes());
+        }
+        // Recently used survives eviction of older chunks: reading one range twice in a row hits the second time.
+        try (BlockCache cache = BlockCache.open(cacheRoot.resolve("lru"), 4 * 65536);
+             DynamicContentDisk disk = open(freshGeneration("lru"), cache)) {
+            long appData = firstAppData();
+            disk.read(appData, ByteBuffer.allocate(4096));
+            long hits = cache.stats().hits();
+            disk.read(appData, ByteBuffer.allocate(4096));
+            assertEquals(hits + 1, cache.stats().hits());
+        }
+    }
+
+    private static long firstAppData() {
+        for (RegionMap.Region r : gen.map.regions()) {
+            if (r.kind() == RegionMap.Kind.APP_DATA) {
+                return r.start();
+            }
+        }
+        throw new AssertionError("no app data");
+    }
+
+    /** Where the first cached chunk lives: its index record's vdisk and chunk, and a disk range reading it. */
+    private record CachedChunk(ContentId id, int chunk, long diskOffset, int length, Path vdiskFile, long vdiskOffset) {
+    }
+
+    private static CachedChunk firstCachedChunk(Path cacheDir) throws IOException {
+        ByteBuffer rec = ByteBuffer.allocate(BlockCache.RECORD_SIZE).order(ByteOrder.LITTLE_ENDIAN);
+        try (FileChannel idx = FileChannel.open(cacheDir.resolve(BlockCache.INDEX), StandardOpenOption.READ)) {
+            dev.dcd.block.FileBlockDevice.readFully(idx, BlockCache.HEADER_SIZE, rec, "index");
+        }
+        assertEquals(BlockCache.USED, rec.getInt(BlockCache.R_FLAGS));
+        byte[] idBytes = new byte[32];
+        rec.get(BlockCache.R_CONTENT_ID, idBytes);
+        ContentId id = ContentId.of(idBytes);
+        int chunk = rec.getInt(BlockCache.R_CHUNK);
+        SealedVdisk vdisk = gen.vdisks.stream().filter(v -> v.id().equals(id)).findFirst().orElseThrow();
+        int vdiskIndex = gen.map.vdisks().indexOf(id);
+        long chunkStart = vdisk.manifest().checksums().chunkStart(chunk);
+        for (RegionMap.Region r : gen.map.regions()) {
+            if (r.kind() == RegionMap.Kind.APP_DATA && r.vdisk() == vdiskIndex
+                    && r.vdiskOffset() <= chunkStart && chunkStart < r.vdiskOffset() + r.length()) {
+                long disk = r.start() + (chunkStart - r.vdiskOffset());
+                int n = (int) Math.min(4096, r.end() - disk);
+                return new CachedChunk(id, chunk, disk, n, gen.vdiskFile(id), chunkStart);
+            }
+        }
+        throw new AssertionError("chunk start not mapped");
+    }
+
+    private static void flipByte(Path file, long at) throws IOException {
+        try (FileChannel c = FileChannel.open(file, StandardOpenOption.READ, StandardOpenOption.WRITE)) {
+            ByteBuffer b = ByteBuffer.allocate(1);
+            c.read(b, at);
+            b.put(0, (byte) (b.get(0) ^ 0x5a)).position(0);
+            c.write(b, at);
+        }
+    }
+
+    @Test
+    void aCorruptCachedChunkIsNeverServedAndIsFetchedAgainFromTheBackend() throws IOException {
+        Path dir = freshGeneration("rot");
+        Path cacheDir = cacheRoot.resolve("rot-cache");
+        try (BlockCache cache = BlockCache.open(cacheDir, 64L << 20); DynamicContentDisk disk = open(dir, cache)) {
+            compareAll(disk);
+        }
+        flipByte(cacheDir.resolve(BlockCache.SLAB), 0);
+        try (BlockCache cache = BlockCache.open(cacheDir, 64L << 20); DynamicContentDisk disk = open(dir, cache)) {
+            compareAll(disk);
+            assertEquals(1, cache.stats().corrupt());
+        }
+    }
+
+    @Test
+    void aChunkCorruptInTheCacheAndOnTheBackendIsAnErrorNamingAppAndBackend() throws IOException {
+        Path dir = freshGeneration("rot2");
+        Path cacheDir = cacheRoot.resolve("rot2-cache");
+        try (BlockCache cache = BlockCache.open(cacheDir, 64L << 20); DynamicContentDisk disk = open(dir, cache)) {
+            compareAll(disk);
+        }
+        CachedChunk c = firstCachedChunk(cacheDir);
+        Path backup = cacheRoot.resolve("vdisk.backup");
+        Files.copy(c.vdiskFile(), backup);
+        flipByte(cacheDir.resolve(BlockCache.SLAB), 10);
+        flipByte(c.vdiskFile(), c.vdiskOffset() + 10);
+        try (BlockCache cache = BlockCache.open(cacheDir, 64L << 20); DynamicContentDisk disk = open(dir, cache)) {
+            AppReadException e = assertThrows(AppReadException.class,
+                    () -> disk.read(c.diskOffset(), ByteBuffer.allocate(c.length())));
+            assertEquals(REMOTE, e.backend());
+            assertEquals(gen.labels.get(c.id()).app(), e.app());
+            assertTrue(e.getMessage().contains(gen.labels.get(c.id()).app()) && e.getMessage().contains(REMOTE),
+                    e.getMessage());
+            assertTrue(e.getMessage().contains("checksum"), e.getMessage());
+            // Still never served on a second try, and the bad chunk was not cached.
+            assertThrows(AppReadException.class, () -> disk.read(c.diskOffset(), ByteBuffer.allocate(c.length())));
+        } finally {
+            Files.copy(backup, c.vdiskFile(), StandardCopyOption.REPLACE_EXISTING);
+        }
+    }
+
+    @Test
+    void vdisksOnBackendsNotConfiguredForCachingAreReadDirectly() throws IOException {
+        try (BlockCache cache = BlockCache.open(cacheRoot.resolve("none"), 64L << 20);
+             DynamicContentDisk disk = DynamicContentDisk.builder().generationDir(freshGeneration("direct"))
+                     .resolver(gen.resolver()).labels(gen.labels).cache(cache, Set.of("some-other-backend")).build()) {
+            compareAll(disk);
+            assertEquals(0, cache.stats().hits() + cache.stats().misses());
+        }
+    }
+
+    @Test
+    void aCacheReopenedWithAnotherSizeStartsEmpty() throws IOException {
+        Path cacheDir = cacheRoot.resolve("resize");
+        try (BlockCache cache = BlockCache.open(cacheDir, 64L << 20); DynamicContentDisk disk = open(freshGeneration("rs"), cache)) {
+            compareAll(disk);
+            assertTrue(cache.stats().usedBytes() > 0);
+        }
+        try (BlockCache cache = BlockCache.open(cacheDir, 32L << 20)) {
+            assertEquals(0, cache.stats().usedBytes());
+        }
+        assertThrows(IllegalArgumentException.class, () -> BlockCache.open(cacheDir, 1000));
+    }
+}

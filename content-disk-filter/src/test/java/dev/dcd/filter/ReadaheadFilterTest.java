@@ -1,0 +1,161 @@
+package dev.dcd.filter;
+
+import dev.dcd.block.BlockDevice;
+import dev.dcd.block.Capabilities;
+import dev.dcd.synth.RegionMap;
+import dev.dcd.synth.RegionMapBuilder;
+import dev.dcd.vdisk.ContentId;
+import org.junit.jupiter.api.Test;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Random;
+import java.util.concurrent.CompletableFuture;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+class ReadaheadFilterTest {
+    private static final int SIZE = 32 << 20;
+    private static final byte[] DATA = TestGeneration.bytes(new Random(11), SIZE);
+    /** Two files' extents (app data) with metadata before and between them. */
+    private static final RegionMap MAP = new RegionMapBuilder(SIZE, List.of(ContentId.of(new byte[32])))
+            .metadata(0, 1 << 20)
+            .appData(1 << 20, 15 << 20, 0, 4096)
+            .appData(17 << 20, 15 << 20, 0, 64 << 20)
+            .build();
+
+    /** The bottom: serves DATA, counts reads, and can hold back reads that start at or after a gate. */
+    private static final class Lower implements ExtendedBlockDevice {
+        final AtomicInteger reads = new AtomicInteger();
+        volatile long gateFrom = Long.MAX_VALUE;
+        final CountDownLatch gate = new CountDownLatch(1);
+
+        @Override
+        public long size() {
+            return SIZE;
+        }
+
+        @Override
+        public Capabilities capabilities() {
+            return Capabilities.READ_ONLY;
+        }
+
+        @Override
+        public void read(long offset, ByteBuffer dst) throws IOException {
+            reads.incrementAndGet();
+            if (offset >= gateFrom) {
+                try {
+                    gate.await();
+                } catch (InterruptedException e) {
+                    throw new java.io.InterruptedIOException();
+                }
+            }
+            dst.put(DATA, (int) offset, dst.remaining());
+        }
+    }
+
+    private static byte[] read(BlockDevice d, long offset, int n) throws IOException {
+        ByteBuffer b = ByteBuffer.allocate(n);
+        d.read(offset, b);
+        return b.array();
+    }
+
+    @Test
+    void sequentialReadsOfOneExtentArePrefetchedAndServedFromThePrefetch() throws Exception {
+        Lower lower = new Lower();
+        try (ReadaheadFilter ra = new ReadaheadFilter(lower, MAP, ReadaheadConfig.DEFAULT)) {
+            for (long pos = 1 << 20; pos < 16 << 20; pos += 65536) {
+                assertArrayEquals(Arrays.copyOfRange(DATA, (int) pos, (int) pos + 65536), read(ra, pos, 65536));
+                Thread.sleep(1); // the reader consumes its data, as a real one does; prefetches run meanwhile
+            }
+            assertTrue(ra.prefetches.sum() > 3, "prefetches " + ra.prefetches.sum());
+            assertTrue(ra.hits.sum() > 120, "hits " + ra.hits.sum());
+            assertTrue(lower.reads.get() < 120, "the lower layer saw few large reads, not 240 small ones: " + lower.reads);
+        }
+    }
+
+    @Test
+    void prefetchesStopAtTheEndOfTheExtentAndNeverRunIntoTheNextFile() throws IOException {
+        Lower lower = new Lower();
+        lower.gateFrom = 16 << 20; // anything past the first extent would block forever
+        try (ReadaheadFilter ra = new ReadaheadFilter(lower, MAP, ReadaheadConfig.DEFAULT)) {
+            for (long pos = 15 << 20; pos < 16 << 20; pos += 32768) {
+                assertArrayEquals(Arrays.copyOfRange(DATA, (int) pos, (int) pos + 32768), read(ra, pos, 32768));
+            }
+        } finally {
+            lower.gate.countDown();
+        }
+    }
+
+    @Test
+    void metadataAndRandomReadsAreNotPrefetched() throws IOException {
+        Lower lower = new Lower();
+        try (ReadaheadFilter ra = new ReadaheadFilter(lower, MAP, ReadaheadConfig.DEFAULT)) {
+            for (long pos = 0; pos < 1 << 20; pos += 4096) {
+                read(ra, pos, 4096);
+            }
+            Random random = new Random(1);
+            for (int i = 0; i < 200; i++) {
+                read(ra, (1 << 20) + random.nextInt(14 << 20), 4096);
+            }
+            assertEquals(0, ra.prefetches.sum());
+        }
+    }
+
+    @Test
+    void aForegroundReadNeverWaitsBehindAQueuedPrefetch() throws Exception {
+        Lower lower = new Lower();
+        ReadaheadConfig oneThread = new ReadaheadConfig(true, 128 * 1024, 4 << 20, 4, 1);
+        try (ReadaheadFilter ra = new ReadaheadFilter(lower, MAP, oneThread)) {
+            // Stream A in the second file: its first prefetch blocks on the gate and occupies the only thread.
+            lower.gateFrom = 17 << 20;
+            lower.gateFrom = (17 << 20) + 8192;
+            read(ra, 17 << 20, 4096);
+            read(ra, (17 << 20) + 4096, 4096);      // sequential: prefetch [8K, 8K+128K) queued, starts, blocks
+            read(ra, (17 << 20) + 8192 - 4096, 4096); // re-read: no new stream
+            // Stream B in the first file: its prefetch is queued behind A's blocked one.
+            read(ra, 1 << 20, 4096);
+            read(ra, (1 << 20) + 4096, 4096);
+            assertTrue(ra.prefetches.sum() >= 2);
+            // B reads what its queued prefetch covers: it must cancel it and read directly, now.
+            CompletableFuture<byte[]> b = CompletableFuture.supplyAsync(() -> {
+                try {
+                    return read(ra, (1 << 20) + 8192, 4096);
+                } catch (IOException e) {
+                    throw new java.io.UncheckedIOException(e);
+                }
+            });
+            byte[] got = b.get(5, TimeUnit.SECONDS);
+            assertArrayEquals(Arrays.copyOfRange(DATA, (1 << 20) + 8192, (1 << 20) + 12288), got);
+            // The next read falls in the cancelled prefetch too, whose task is still queued: no waiting for it either.
+            CompletableFuture<byte[]> c = CompletableFuture.supplyAsync(() -> {
+                try {
+                    return read(ra, (1 << 20) + 12288, 4096);
+                } catch (IOException e) {
+                    throw new java.io.UncheckedIOException(e);
+                }
+            });
+            assertArrayEquals(Arrays.copyOfRange(DATA, (1 << 20) + 12288, (1 << 20) + 16384), c.get(5, TimeUnit.SECONDS));
+        } finally {
+            lower.gate.countDown();
+        }
+    }
+
+    @Test
+    void readaheadIsAPassThroughForEverythingButReads() throws IOException {
+        FilterTest.Recorder bottom = new FilterTest.Recorder();
+        try (ReadaheadFilter ra = new ReadaheadFilter(bottom, new RegionMapBuilder(1 << 20, List.of()).build(),
+                ReadaheadConfig.DEFAULT)) {
+            ra.write(1, ByteBuffer.allocate(2));
+            ra.flush();
+            ra.trim(3, 4);
+            assertEquals(bottom.capabilities(), ra.capabilities());
+        }
+        assertEquals(List.of("write 1 2", "flush", "trim 3 4", "close"), bottom.calls);
+    }
+}
