@@ -685,31 +685,41 @@ final class Ext4Builder {
         }
     }
 
-    /** Buffers one group's inode table; inodes arrive in increasing order, so each table is written once. */
+    /**
+     * Buffers a slice of one group's inode table; inodes arrive in increasing order, so each slice is
+     * written once. A slice is 1024 inodes (256 KiB): big writes, but under G1's humongous-object threshold
+     * (half a region, 512 KiB at small heaps), which a whole 2 MiB table was. Allocated once per synthesis,
+     * it then triggered a concurrent old-generation cycle almost every other synthesis.
+     */
     final class InodeTables {
-        private final byte[] buffer = new byte[geo.inodesPerGroup * Geometry.INODE_SIZE];
+        static final int SLICE_INODES = 1024;
+        private final byte[] buffer = new byte[Math.min(SLICE_INODES, geo.inodesPerGroup) * Geometry.INODE_SIZE];
+        private final int sliceInodes = buffer.length / Geometry.INODE_SIZE;
         private int group;
+        /** First slot of the group the buffer holds (a multiple of the slice size, so 4 KiB aligned). */
+        private int base;
         private int highest;
 
         void put(int ino, Inode inode) throws IOException {
             int g = (ino - 1) / geo.inodesPerGroup;
             int slot = (ino - 1) % geo.inodesPerGroup;
-            if (g != group) {
-                if (g < group) {
-                    image.write(block(geo.inodeTable(g)) + (long) slot * Geometry.INODE_SIZE, inode.encode(ino, fsSeed));
-                    return;
-                }
+            if (g < group || g == group && slot < base) {
+                image.write(block(geo.inodeTable(g)) + (long) slot * Geometry.INODE_SIZE, inode.encode(ino, fsSeed));
+                return;
+            }
+            if (g != group || slot >= base + sliceInodes) {
                 flush();
                 group = g;
+                base = slot - slot % sliceInodes;
             }
-            inode.encodeInto(buffer, slot * Geometry.INODE_SIZE, ino, fsSeed);
-            highest = Math.max(highest, slot + 1);
+            inode.encodeInto(buffer, (slot - base) * Geometry.INODE_SIZE, ino, fsSeed);
+            highest = Math.max(highest, slot - base + 1);
         }
 
         void flush() throws IOException {
             if (highest > 0) {
                 int length = (int) Geometry.roundUp((long) highest * Geometry.INODE_SIZE, BS);
-                image.write(block(geo.inodeTable(group)), ByteBuffer.wrap(buffer, 0, length));
+                image.write(block(geo.inodeTable(group)) + (long) base * Geometry.INODE_SIZE, ByteBuffer.wrap(buffer, 0, length));
                 java.util.Arrays.fill(buffer, 0, length, (byte) 0);
                 highest = 0;
             }

@@ -86,7 +86,8 @@ public final class Ext4SynthBench {
             content += v.manifest().contentBytes();
         }
         DiskSpec spec = DiskSpec.builder().vmId("bench").fsType(FsType.EXT4).diskSize(DISK).createdEpochSeconds(1_750_000_000L).build();
-        // Synthesis is single-threaded; the thread's CPU clock has nanosecond resolution (the process one has 10 ms).
+        // Synthesis runs on the calling thread (only the final fsync has a thread of its own); the thread's CPU clock
+        // has nanosecond resolution (the process one has 10 ms).
         var threads = ManagementFactory.getThreadMXBean();
         // The process clock counts every thread (the flush thread, GC, JIT) but ticks in 10 ms steps; its mean
         // over the rounds is still an unbiased per-synthesis figure.
