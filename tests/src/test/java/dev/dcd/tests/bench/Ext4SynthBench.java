@@ -34,14 +34,18 @@ import java.util.stream.Stream;
  * mvn -B -o -q -pl tests -am test-compile dependency:build-classpath -Dmdep.outputFile=target/cp.txt
  * java -Xmx256m -cp tests/target/test-classes:$(cat tests/target/cp.txt) dev.dcd.tests.bench.Ext4SynthBench [pkg...]
  * </pre>
- * {@code -Dbench.runs=N} sets the number of measured rounds (default 11), {@code -Dbench.skipMany=true} skips
+ * {@code -Dbench.runs=N} sets the number of measured rounds (default 11), {@code -Dbench.warmup=N} the dcd warm-up
+ * runs (default 200), {@code -Dbench.skipMany=true} skips
  * the 200k-file run.
  */
 public final class Ext4SynthBench {
     static final long DISK = 4L << 30;
     static final int RUNS = Integer.getInteger("bench.runs", 11);
-    /** Enough for C2 to finish compiling the synthesizer: with 10, JIT threads still burned CPU during the measured runs. */
-    static final int WARMUP = Integer.getInteger("bench.warmup", 40);
+    /**
+     * A long-running shell's JIT has settled; with 10 or 40 warm-up runs C2 was still compiling during the
+     * measured rounds (the whole-JVM CPU was 2-3x the synthesizing thread's; after 200 it is ~1.4x).
+     */
+    static final int WARMUP = Integer.getInteger("bench.warmup", 200);
     /** mke2fs warms up too: its first run reads the merged tree from disk, later ones from the page cache. */
     static final int PEER_WARMUP = 2;
 
