@@ -1,15 +1,19 @@
 package dev.dcd.synth;
 
 import java.io.BufferedInputStream;
-import java.io.BufferedOutputStream;
 import java.io.Closeable;
 import java.io.DataInputStream;
-import java.io.DataOutputStream;
 import java.io.EOFException;
 import java.io.IOException;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
+import java.nio.channels.FileChannel;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Collections;
@@ -139,55 +143,101 @@ public final class FileIndex {
         return new String(bytes, StandardCharsets.UTF_8);
     }
 
-    /** Streams nodes to disk as the synthesizer lays them out; memory stays flat however many files there are. */
+    /**
+     * Streams nodes to disk as the synthesizer lays them out; memory stays flat however many files there are.
+     * Records are encoded into one reusable buffer (big-endian, as {@link DataInputStream} reads them) and
+     * written in large chunks straight to the final file. The header, which needs the count, is written
+     * last over a zeroed placeholder, so a file left by a crash is never mistaken for a (short) index.
+     */
     public static final class Writer implements Closeable {
-        private final Path file;
-        private final Path tmp;
-        private final DataOutputStream out;
+        private static final int HEADER = MAGIC.length + Long.BYTES;
+        private static final int CHUNK = 1 << 16;
+
+        private final FileChannel channel;
+        private byte[] buf = new byte[CHUNK];
+        private int used;
         private long count;
+        private boolean closed;
 
         public Writer(Path file) throws IOException {
-            this.file = file;
-            this.tmp = file.resolveSibling(file.getFileName() + ".body");
-            this.out = new DataOutputStream(new BufferedOutputStream(Files.newOutputStream(tmp), 1 << 16));
+            this.channel = FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
+                    StandardOpenOption.TRUNCATE_EXISTING);
+            used = HEADER;   // zeros until close()
         }
 
         public void add(Node node) throws IOException {
-            out.writeByte(node.kind().ordinal());
-            writeString(node.path());
-            out.writeInt(node.mode());
-            out.writeInt(node.uid());
-            out.writeInt(node.gid());
-            out.writeLong(node.mtimeSeconds());
-            out.writeInt(node.mtimeNanos());
-            out.writeLong(node.size());
-            out.writeInt(node.linkCount());
-            out.writeLong(node.fileId());
-            writeString(node.target());
-            out.writeInt(node.extentCount());
-            for (long v : node.extents()) {
-                out.writeLong(v);
+            byte[] path = node.path().getBytes(StandardCharsets.UTF_8);
+            byte[] target = node.target().isEmpty() ? EMPTY : node.target().getBytes(StandardCharsets.UTF_8);
+            long[] extents = node.extents();
+            int need = 1 + 4 + path.length + 4 * 3 + 8 + 4 + 8 + 4 + 8 + 4 + target.length + 4 + 8 * extents.length;
+            if (used + need > buf.length) {
+                drain();
+                if (need > buf.length) {
+                    buf = new byte[need];
+                }
+            }
+            buf[used++] = (byte) node.kind().ordinal();
+            putBytes(path);
+            putInt(node.mode());
+            putInt(node.uid());
+            putInt(node.gid());
+            putLong(node.mtimeSeconds());
+            putInt(node.mtimeNanos());
+            putLong(node.size());
+            putInt(node.linkCount());
+            putLong(node.fileId());
+            putBytes(target);
+            putInt(node.extentCount());
+            for (long v : extents) {
+                putLong(v);
             }
             count++;
         }
 
-        private void writeString(String s) throws IOException {
-            byte[] bytes = s.getBytes(StandardCharsets.UTF_8);
-            out.writeInt(bytes.length);
-            out.write(bytes);
+        private void putBytes(byte[] b) {
+            putInt(b.length);
+            System.arraycopy(b, 0, buf, used, b.length);
+            used += b.length;
         }
 
-        /** Writes the header (which needs the count) and the body into the final file. */
+        private void putInt(int v) {
+            INT_BE.set(buf, used, v);
+            used += 4;
+        }
+
+        private void putLong(long v) {
+            LONG_BE.set(buf, used, v);
+            used += 8;
+        }
+
+        private void drain() throws IOException {
+            ByteBuffer b = ByteBuffer.wrap(buf, 0, used);
+            while (b.hasRemaining()) {
+                channel.write(b);
+            }
+            used = 0;
+        }
+
+        /** Writes the rest of the body, then the header with the count. */
         @Override
         public void close() throws IOException {
-            out.close();
-            try (DataOutputStream header = new DataOutputStream(new BufferedOutputStream(Files.newOutputStream(file), 1 << 16))) {
-                header.write(MAGIC);
-                header.writeLong(count);
-                Files.copy(tmp, header);
-            } finally {
-                Files.deleteIfExists(tmp);
+            if (closed) {
+                return;
+            }
+            closed = true;
+            try (channel) {
+                drain();
+                ByteBuffer header = ByteBuffer.allocate(HEADER);
+                header.put(MAGIC).putLong(count).flip();
+                long at = 0;
+                while (header.hasRemaining()) {
+                    at += channel.write(header, at);
+                }
             }
         }
     }
+
+    private static final byte[] EMPTY = new byte[0];
+    private static final VarHandle INT_BE = MethodHandles.byteArrayViewVarHandle(int[].class, ByteOrder.BIG_ENDIAN);
+    private static final VarHandle LONG_BE = MethodHandles.byteArrayViewVarHandle(long[].class, ByteOrder.BIG_ENDIAN);
 }

@@ -36,7 +36,8 @@ public final class MergedTree {
             if (node instanceof FsNode.Dir) {
                 counts[0]++;
             } else if (node instanceof FsNode.File f) {
-                if (seen.put(f, Boolean.TRUE) == null) {
+                // Only a file with several names can be met twice; don't hash the rest.
+                if (f.linkCount() <= 1 || seen.put(f, Boolean.TRUE) == null) {
                     counts[1]++;
                     counts[3] += f.size();
                 }
@@ -68,7 +69,11 @@ public final class MergedTree {
             }
         }
         FsNode.Dir root = new FsNode.Dir(null, ROOT_MODE, 0, 0, rootTime, 0, -1);
-        Map<FsNode, String> owners = new IdentityHashMap<>();
+        int entries = 0;
+        for (AppLayer layer : layers) {
+            entries += layer.manifest().entries().size();
+        }
+        Map<FsNode, String> owners = new IdentityHashMap<>(entries);
         List<String> conflicts = new ArrayList<>();
         for (int index : order) {
             addLayer(root, layers, index, owners, conflicts);
@@ -83,35 +88,57 @@ public final class MergedTree {
     private static void addLayer(FsNode.Dir root, List<AppLayer> layers, int index, Map<FsNode, String> owners,
                                  List<String> conflicts) {
         AppLayer layer = layers.get(index);
+        List<Entry> entries = layer.manifest().entries();
+        boolean hardlinks = false;
+        for (Entry e : entries) {
+            hardlinks |= e.isHardlink();
+        }
+        // Files first, so a hardlink sorted before its target still finds the one shared node. Without
+        // hardlinks (the common case) nothing looks a file up by path, so the map is not built.
         Map<String, FsNode.File> filesByPath = new HashMap<>();
-        Map<String, FsNode.Dir> dirs = new HashMap<>();
-        dirs.put("", root);
-        // Files first, so a hardlink sorted before its target still finds the one shared node.
-        for (Entry e : layer.manifest().entries()) {
-            if (e.isFile()) {
-                filesByPath.put(e.path(), new FsNode.File(e.mode(), e.uid(), e.gid(), e.mtimeSeconds(), e.mtimeNanos(),
-                        index, e.size(), e.dataOffset(), e.sha256()));
+        if (hardlinks) {
+            for (Entry e : entries) {
+                if (e.isFile()) {
+                    filesByPath.put(e.path(), newFile(e, index));
+                }
             }
         }
+        Map<String, FsNode.Dir> dirs = new HashMap<>();
+        dirs.put("", root);
+        // Consecutive entries mostly share a parent: remember the last one instead of hashing its path again.
+        String lastParentPath = "";
+        FsNode.Dir lastParent = root;
         // Manifest entries are sorted by path, so a directory always comes before what it holds.
-        for (Entry e : layer.manifest().entries()) {
-            if (e.path().isEmpty()) {
+        for (Entry e : entries) {
+            String path = e.path();
+            if (path.isEmpty()) {
                 continue;
             }
-            FsNode.Dir parent = dirs.get(e.parent());
-            if (parent == null) {
-                // The parent lost to another app's non-directory; that loss is already a conflict or an override.
-                continue;
+            int slash = path.lastIndexOf('/');
+            int parentLength = Math.max(slash, 0);
+            FsNode.Dir parent;
+            if (lastParentPath.length() == parentLength && path.regionMatches(0, lastParentPath, 0, parentLength)) {
+                parent = lastParent;
+            } else {
+                String parentPath = slash < 0 ? "" : path.substring(0, slash);
+                parent = dirs.get(parentPath);
+                if (parent == null) {
+                    // The parent lost to another app's non-directory; that loss is already a conflict or an override.
+                    continue;
+                }
+                lastParentPath = parentPath;
+                lastParent = parent;
             }
-            FsNode existing = parent.mutableChildren().get(e.name());
+            String name = slash < 0 ? path : path.substring(slash + 1);
+            FsNode existing = parent.mutableChildren().get(name);
             if (e.isDirectory()) {
                 if (existing instanceof FsNode.Dir dir) {
-                    dirs.put(e.path(), dir);
+                    dirs.put(path, dir);
                 } else if (existing == null) {
                     FsNode.Dir dir = new FsNode.Dir(parent, e.mode(), e.uid(), e.gid(), e.mtimeSeconds(), e.mtimeNanos(), index);
-                    parent.mutableChildren().put(e.name(), dir);
+                    parent.mutableChildren().put(name, dir);
                     owners.put(dir, layer.label());
-                    dirs.put(e.path(), dir);
+                    dirs.put(path, dir);
                 } else {
                     clash(layers, index, e.path(), existing, owners, conflicts);
                 }
@@ -119,7 +146,7 @@ public final class MergedTree {
             }
             FsNode node;
             if (e.isFile()) {
-                node = filesByPath.get(e.path());
+                node = hardlinks ? filesByPath.get(path) : newFile(e, index);
             } else if (e.isHardlink()) {
                 node = filesByPath.get(e.target());
             } else {
@@ -131,12 +158,17 @@ public final class MergedTree {
                 }
                 continue;
             }
-            parent.mutableChildren().put(e.name(), node);
+            parent.mutableChildren().put(name, node);
             owners.putIfAbsent(node, layer.label());
             if (node instanceof FsNode.File f) {
                 f.addLink();
             }
         }
+    }
+
+    private static FsNode.File newFile(Entry e, int index) {
+        return new FsNode.File(e.mode(), e.uid(), e.gid(), e.mtimeSeconds(), e.mtimeNanos(), index, e.size(), e.dataOffset(),
+                e.sha256());
     }
 
     private static void clash(List<AppLayer> layers, int index, String path, FsNode existing, Map<FsNode, String> owners,

@@ -192,7 +192,7 @@ final class Directory {
         b.putShort(at + 4, (short) recLen);
         b.put(at + 6, (byte) name.length);
         b.put(at + 7, (byte) type);
-        b.put(at + 8, name);
+        System.arraycopy(name, 0, b.array(), at + 8, name.length);
     }
 
     /** A linear block being filled; the last entry's rec_len stretches to the tail. */

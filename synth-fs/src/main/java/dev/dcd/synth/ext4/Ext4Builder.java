@@ -25,6 +25,8 @@ import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.UUID;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.FutureTask;
 
 /**
  * One synthesis run. Two passes over the merged tree in the same depth-first order: the first numbers
@@ -90,7 +92,11 @@ final class Ext4Builder {
     private Gpt.Layout layout;
     private Geometry geo;
     private long partOffset;
-    private Map<FsNode, Integer> inodeNumbers;
+    /** Each directory's entry names and inode numbers, from the numbering pass, in the order both passes visit. */
+    private List<DirPlan> plans;
+    private int nextPlan;
+    /** Inode numbers of files with several names; every other node is numbered once and never looked up. */
+    private final Map<FsNode.File, Integer> hardlinkInodes = new IdentityHashMap<>();
     private int lastIno;
     private long dataBlocksNeeded;
     private long metaBlocksNeeded;
@@ -120,8 +126,7 @@ final class Ext4Builder {
         if (tree.root().children().containsKey(LOST_FOUND)) {
             throw new SynthesisException("an app provides /" + LOST_FOUND + ", which ext4 reserves for e2fsck");
         }
-        inodeNumbers = new IdentityHashMap<>((int) Math.min(Integer.MAX_VALUE / 2,
-                tree.fileCount() + tree.directoryCount() + tree.symlinkCount()));
+        plans = new ArrayList<>((int) Math.min(Integer.MAX_VALUE / 2, tree.directoryCount()));
         lastIno = LOST_FOUND_INO;
         metaBlocksNeeded = LOST_FOUND_BLOCKS + 1;
         number(tree.root(), "");
@@ -146,24 +151,39 @@ final class Ext4Builder {
     /** Depth-first preorder numbering; also counts the blocks files and symlinks need (a lower bound for dirs). */
     private void number(FsNode.Dir d, String path) throws SynthesisException {
         long entryBytes = 24;
+        int n = d.children().size();
+        DirPlan plan = new DirPlan(new String[n], new FsNode[n], new byte[n][], new int[n]);
+        plans.add(plan);
+        int i = 0;
         for (Map.Entry<String, FsNode> e : d.children().entrySet()) {
             FsNode child = e.getValue();
-            int nameLength = e.getKey().getBytes(StandardCharsets.UTF_8).length;
-            if (nameLength > MAX_NAME) {
+            byte[] name = e.getKey().getBytes(StandardCharsets.UTF_8);
+            if (name.length > MAX_NAME) {
                 throw new SynthesisException("name longer than " + MAX_NAME + " bytes: /" + path + e.getKey());
             }
-            entryBytes += Directory.recLen(nameLength);
+            entryBytes += Directory.recLen(name.length);
             if (lastIno == Integer.MAX_VALUE) {
                 throw new SynthesisException("too many files for ext4");
             }
-            if (inodeNumbers.putIfAbsent(child, lastIno + 1) == null) {
-                lastIno++;
+            Integer shared = child instanceof FsNode.File f && f.linkCount() > 1 ? hardlinkInodes.get(f) : null;
+            int ino;
+            if (shared != null) {
+                ino = shared;
+            } else {
+                ino = ++lastIno;
                 if (child instanceof FsNode.File f) {
+                    if (f.linkCount() > 1) {
+                        hardlinkInodes.put(f, ino);
+                    }
                     dataBlocksNeeded += Geometry.ceilDiv(f.size(), BS);
                 } else if (child instanceof FsNode.Symlink s && targetBytes(s).length > FAST_SYMLINK_MAX) {
                     metaBlocksNeeded++;
                 }
             }
+            plan.names[i] = e.getKey();
+            plan.children[i] = child;
+            plan.nameBytes[i] = name;
+            plan.inos[i++] = ino;
             if (child instanceof FsNode.Dir sub) {
                 number(sub, path + e.getKey() + "/");
             }
@@ -235,8 +255,6 @@ final class Ext4Builder {
         index = new FileIndex.Writer(indexPath);
         writeDirectory(tree.root(), "", ROOT_INO, ROOT_INO);
         tables.flush();
-        index.close();
-        index = null;
 
         long usedInodes = lastIno;
         long freeBlocks = writeGroupMetadata(usedInodes);
@@ -256,14 +274,56 @@ final class Ext4Builder {
             }
         }
         image.addTo(regions);
-        image.force();
+        // The flush mostly waits on the device: finish files.idx and the region map meanwhile, and return
+        // only once meta.img is durable, as before.
+        ThinImage flushing = image;
+        FutureTask<Void> flush = new FutureTask<>(() -> {
+            flushing.force();
+            return null;
+        });
+        Thread flusher = new Thread(flush, "dcd-ext4-flush");
+        flusher.setDaemon(true);
+        flusher.start();
+        RegionMap map;
+        try {
+            index.close();
+            index = null;
+            map = regions.build();
+            map.save(regionsPath);
+        } finally {
+            awaitFlush(flush);
+        }
         image.close();
         image = null;
-        RegionMap map = regions.build();
-        map.save(regionsPath);
         progress.advance(tree.contentBytes());
         return new SynthesizedDisk(dir, map, partOffset, layout.partitionLength(), tree.fileCount(), tree.directoryCount() + 1,
                 appBytes, List.of());
+    }
+
+    private static void awaitFlush(FutureTask<Void> flush) throws IOException {
+        boolean interrupted = false;
+        try {
+            while (true) {
+                try {
+                    flush.get();
+                    return;
+                } catch (InterruptedException e) {
+                    interrupted = true;   // the flush cannot be abandoned half way; wait it out
+                } catch (ExecutionException e) {
+                    if (e.getCause() instanceof IOException io) {
+                        throw io;
+                    }
+                    if (e.getCause() instanceof RuntimeException re) {
+                        throw re;
+                    }
+                    throw new IOException("flushing the thin image failed", e.getCause());
+                }
+            }
+        } finally {
+            if (interrupted) {
+                Thread.currentThread().interrupt();
+            }
+        }
     }
 
     private long block(long b) {
@@ -290,12 +350,16 @@ final class Ext4Builder {
         int done = 0;
         while (done < blocks.length) {
             long[] run = alloc.next(blocks.length - done);
-            ByteBuffer buf = ByteBuffer.allocate((int) run[1] * BS);
-            for (int i = 0; i < run[1]; i++) {
-                buf.put(blocks[done + i]);
+            if (run[1] == 1) {
+                image.write(block(run[0]), blocks[done]);   // most directories: one block, no copy
+            } else {
+                ByteBuffer buf = ByteBuffer.allocate((int) run[1] * BS);
+                for (int i = 0; i < run[1]; i++) {
+                    buf.put(blocks[done + i]);
+                }
+                buf.flip();
+                image.write(block(run[0]), buf);
             }
-            buf.flip();
-            image.write(block(run[0]), buf);
             ext.add(run[0], run[1]);
             done += (int) run[1];
         }
@@ -346,7 +410,7 @@ final class Ext4Builder {
         in.links = 1;
         in.size = (long) blocks * BS;
         finishExtents(in, Superblock.JOURNAL_INO, ext);
-        tables.put(Superblock.JOURNAL_INO, in.encode(Superblock.JOURNAL_INO, fsSeed));
+        tables.put(Superblock.JOURNAL_INO, in);
         ByteBuffer ib = ByteBuffer.wrap(in.iblock).order(ByteOrder.LITTLE_ENDIAN);
         int[] backup = new int[17];
         for (int i = 0; i < 15; i++) {
@@ -364,17 +428,18 @@ final class Ext4Builder {
             entries.add(new Directory.Entry(LOST_FOUND.getBytes(StandardCharsets.UTF_8), LOST_FOUND_INO, Directory.FT_DIR));
             subdirs++;
         }
-        int[] childInodes = new int[d.children().size()];
-        int c = 0;
-        for (Map.Entry<String, FsNode> e : d.children().entrySet()) {
-            FsNode child = e.getValue();
+        DirPlan plan = plans.get(nextPlan);
+        plans.set(nextPlan++, null);   // consumed; lets a huge tree's names go as the layout proceeds
+        int[] childInodes = plan.inos;
+        FsNode[] children = plan.children;
+        for (int c = 0; c < children.length; c++) {
+            FsNode child = children[c];
             int type = child instanceof FsNode.Dir ? Directory.FT_DIR
                     : child instanceof FsNode.Symlink ? Directory.FT_SYMLINK : Directory.FT_REG;
             if (type == Directory.FT_DIR) {
                 subdirs++;
             }
-            childInodes[c] = inodeNumbers.get(child);
-            entries.add(new Directory.Entry(e.getKey().getBytes(StandardCharsets.UTF_8), childInodes[c++], type));
+            entries.add(new Directory.Entry(plan.nameBytes[c], childInodes[c], type));
         }
         Directory.Blocks blocks = Directory.build(entries, ino, parentIno, Inode.seed(fsSeed, ino), hashSeed, 1);
         entries = null;
@@ -393,11 +458,10 @@ final class Ext4Builder {
         }
 
         String prefix = path.isEmpty() ? "" : path + "/";
-        c = 0;
-        for (Map.Entry<String, FsNode> e : d.children().entrySet()) {
-            FsNode child = e.getValue();
-            String childPath = prefix + e.getKey();
-            int childIno = childInodes[c++];
+        for (int c = 0; c < children.length; c++) {
+            FsNode child = children[c];
+            String childPath = prefix + plan.names[c];
+            int childIno = childInodes[c];
             if (child instanceof FsNode.Dir sub) {
                 writeDirectory(sub, childPath, childIno, ino);
             } else if (child instanceof FsNode.File f) {
@@ -417,7 +481,7 @@ final class Ext4Builder {
         int links = 2 + subdirs;
         in.links = links > LINK_MAX ? 1 : links;
         finishExtents(in, ino, ext);
-        tables.put(ino, in.encode(ino, fsSeed));
+        tables.put(ino, in);
         dirsPerGroup[(ino - 1) / geo.inodesPerGroup]++;
         return in.links;
     }
@@ -438,7 +502,7 @@ final class Ext4Builder {
                 done += run[1];
             }
             finishExtents(in, ino, ext);
-            tables.put(ino, in.encode(ino, fsSeed));
+            tables.put(ino, in);
             extents = new long[ext.list.size() * 2];
             for (int i = 0; i < ext.list.size(); i++) {
                 extents[2 * i] = block(ext.list.get(i)[1]);
@@ -467,7 +531,7 @@ final class Ext4Builder {
             System.arraycopy(target, 0, data, 0, target.length);
             finishExtents(in, ino, writeBlocks(new byte[][] {data}));
         }
-        tables.put(ino, in.encode(ino, fsSeed));
+        tables.put(ino, in);
         index.add(new FileIndex.Node(path, FileIndex.Kind.SYMLINK, 0777, s.uid(), s.gid(), s.mtimeSeconds(),
                 s.mtimeNanos(), target.length, 1, ino, s.target(), new long[0]));
     }
@@ -567,13 +631,26 @@ final class Ext4Builder {
 
     // ---- helpers ----------------------------------------------------------------------------------------
 
+    /** Children in name order with their UTF-8 names and inode numbers; spares the layout pass the TreeMap walks. */
+    private record DirPlan(String[] names, FsNode[] children, byte[][] nameBytes, int[] inos) {
+    }
+
     /** Bump allocation over each group's free run (everything after its fixed metadata). */
     static final class Allocator {
         private final Geometry geo;
+        /** Per group: its first and its end block after the fixed run (computed once, asked for every file). */
+        private final long[] freeStart;
+        private final long[] groupEnd;
         private long cursor;
 
         Allocator(Geometry geo) {
             this.geo = geo;
+            freeStart = new long[geo.groups];
+            groupEnd = new long[geo.groups];
+            for (int g = 0; g < geo.groups; g++) {
+                freeStart[g] = geo.groupStart(g) + geo.overhead(g);
+                groupEnd[g] = geo.groupStart(g) + geo.groupBlocks(g);
+            }
         }
 
         /** The next run of at most {@code want} blocks (never crossing a group, never over an extent's limit). */
@@ -584,8 +661,8 @@ final class Ext4Builder {
                             + " MiB ext4 filesystem; choose a larger --size");
                 }
                 int g = (int) (cursor / Geometry.BLOCKS_PER_GROUP);
-                long free = geo.groupStart(g) + geo.overhead(g);
-                long end = geo.groupStart(g) + geo.groupBlocks(g);
+                long free = freeStart[g];
+                long end = groupEnd[g];
                 if (cursor < free) {
                     cursor = free;
                 }
@@ -608,31 +685,41 @@ final class Ext4Builder {
         }
     }
 
-    /** Buffers one group's inode table; inodes arrive in increasing order, so each table is written once. */
+    /**
+     * Buffers a slice of one group's inode table; inodes arrive in increasing order, so each slice is
+     * written once. A slice is 1024 inodes (256 KiB): big writes, but under G1's humongous-object threshold
+     * (half a region, 512 KiB at small heaps), which a whole 2 MiB table was. Allocated once per synthesis,
+     * it then triggered a concurrent old-generation cycle almost every other synthesis.
+     */
     final class InodeTables {
-        private final byte[] buffer = new byte[geo.inodesPerGroup * Geometry.INODE_SIZE];
+        static final int SLICE_INODES = 1024;
+        private final byte[] buffer = new byte[Math.min(SLICE_INODES, geo.inodesPerGroup) * Geometry.INODE_SIZE];
+        private final int sliceInodes = buffer.length / Geometry.INODE_SIZE;
         private int group;
+        /** First slot of the group the buffer holds (a multiple of the slice size, so 4 KiB aligned). */
+        private int base;
         private int highest;
 
-        void put(int ino, byte[] inode) throws IOException {
+        void put(int ino, Inode inode) throws IOException {
             int g = (ino - 1) / geo.inodesPerGroup;
             int slot = (ino - 1) % geo.inodesPerGroup;
-            if (g != group) {
-                if (g < group) {
-                    image.write(block(geo.inodeTable(g)) + (long) slot * Geometry.INODE_SIZE, inode);
-                    return;
-                }
+            if (g < group || g == group && slot < base) {
+                image.write(block(geo.inodeTable(g)) + (long) slot * Geometry.INODE_SIZE, inode.encode(ino, fsSeed));
+                return;
+            }
+            if (g != group || slot >= base + sliceInodes) {
                 flush();
                 group = g;
+                base = slot - slot % sliceInodes;
             }
-            System.arraycopy(inode, 0, buffer, slot * Geometry.INODE_SIZE, Geometry.INODE_SIZE);
-            highest = Math.max(highest, slot + 1);
+            inode.encodeInto(buffer, (slot - base) * Geometry.INODE_SIZE, ino, fsSeed);
+            highest = Math.max(highest, slot - base + 1);
         }
 
         void flush() throws IOException {
             if (highest > 0) {
                 int length = (int) Geometry.roundUp((long) highest * Geometry.INODE_SIZE, BS);
-                image.write(block(geo.inodeTable(group)), ByteBuffer.wrap(buffer, 0, length));
+                image.write(block(geo.inodeTable(group)) + (long) base * Geometry.INODE_SIZE, ByteBuffer.wrap(buffer, 0, length));
                 java.util.Arrays.fill(buffer, 0, length, (byte) 0);
                 highest = 0;
             }

@@ -55,34 +55,41 @@ final class Inode {
     long crtime;
 
     byte[] encode(int ino, int fsSeed) {
-        ByteBuffer b = ByteBuffer.allocate(Geometry.INODE_SIZE).order(ByteOrder.LITTLE_ENDIAN);
-        b.putShort(I_MODE, (short) mode);
-        b.putShort(I_UID, (short) uid);
-        b.putShort(I_UID_HIGH, (short) (uid >>> 16));
-        b.putShort(I_GID, (short) gid);
-        b.putShort(I_GID_HIGH, (short) (gid >>> 16));
-        b.putInt(I_SIZE_LO, (int) size);
-        b.putInt(I_SIZE_HIGH, (int) (size >>> 32));
-        b.putShort(I_LINKS, (short) links);
-        b.putInt(I_BLOCKS_LO, (int) blocks512);
-        b.putShort(I_BLOCKS_HIGH, (short) (blocks512 >>> 32));
-        b.putInt(I_FLAGS, flags);
-        b.put(I_BLOCK, iblock);
-        b.putInt(I_ATIME, (int) mtime);
-        b.putInt(I_ATIME_EXTRA, extra(mtime, mtimeNanos));
-        b.putInt(I_MTIME, (int) mtime);
-        b.putInt(I_MTIME_EXTRA, extra(mtime, mtimeNanos));
-        b.putInt(I_CTIME, (int) ctime);
-        b.putInt(I_CTIME_EXTRA, extra(ctime, 0));
-        b.putInt(I_CRTIME, (int) crtime);
-        b.putInt(I_CRTIME_EXTRA, extra(crtime, 0));
-        b.putShort(I_EXTRA_ISIZE, (short) EXTRA_ISIZE);
-        byte[] raw = b.array();
-        int crc = Crc32c.updateInt(Crc32c.updateInt(fsSeed, ino), 0 /* generation */);
-        crc = Crc32c.update(crc, raw);
-        b.putShort(I_CHECKSUM_LO, (short) crc);
-        b.putShort(I_CHECKSUM_HI, (short) (crc >>> 16));
+        byte[] raw = new byte[Geometry.INODE_SIZE];
+        encodeInto(raw, 0, ino, fsSeed);
         return raw;
+    }
+
+    /** Encodes straight into an inode table buffer at {@code off}, so a table is built without a copy per inode. */
+    void encodeInto(byte[] dst, int off, int ino, int fsSeed) {
+        java.util.Arrays.fill(dst, off, off + Geometry.INODE_SIZE, (byte) 0);
+        ByteBuffer b = ByteBuffer.wrap(dst).order(ByteOrder.LITTLE_ENDIAN);
+        b.putShort(off + I_MODE, (short) mode);
+        b.putShort(off + I_UID, (short) uid);
+        b.putShort(off + I_UID_HIGH, (short) (uid >>> 16));
+        b.putShort(off + I_GID, (short) gid);
+        b.putShort(off + I_GID_HIGH, (short) (gid >>> 16));
+        b.putInt(off + I_SIZE_LO, (int) size);
+        b.putInt(off + I_SIZE_HIGH, (int) (size >>> 32));
+        b.putShort(off + I_LINKS, (short) links);
+        b.putInt(off + I_BLOCKS_LO, (int) blocks512);
+        b.putShort(off + I_BLOCKS_HIGH, (short) (blocks512 >>> 32));
+        b.putInt(off + I_FLAGS, flags);
+        // Straight into the array: ByteBuffer's absolute bulk put is a byte loop on some JDKs.
+        System.arraycopy(iblock, 0, dst, off + I_BLOCK, I_BLOCK_LEN);
+        b.putInt(off + I_ATIME, (int) mtime);
+        b.putInt(off + I_ATIME_EXTRA, extra(mtime, mtimeNanos));
+        b.putInt(off + I_MTIME, (int) mtime);
+        b.putInt(off + I_MTIME_EXTRA, extra(mtime, mtimeNanos));
+        b.putInt(off + I_CTIME, (int) ctime);
+        b.putInt(off + I_CTIME_EXTRA, extra(ctime, 0));
+        b.putInt(off + I_CRTIME, (int) crtime);
+        b.putInt(off + I_CRTIME_EXTRA, extra(crtime, 0));
+        b.putShort(off + I_EXTRA_ISIZE, (short) EXTRA_ISIZE);
+        int crc = Crc32c.updateInt(Crc32c.updateInt(fsSeed, ino), 0 /* generation */);
+        crc = Crc32c.update(crc, dst, off, Geometry.INODE_SIZE);
+        b.putShort(off + I_CHECKSUM_LO, (short) crc);
+        b.putShort(off + I_CHECKSUM_HI, (short) (crc >>> 16));
     }
 
     /** Seconds beyond 32 bits go in the low two "epoch" bits, nanoseconds in the upper 30 bits. */

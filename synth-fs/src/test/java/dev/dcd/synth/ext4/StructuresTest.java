@@ -39,6 +39,29 @@ class StructuresTest {
     }
 
     @Test
+    void intrinsicCrcSteeredToAnySeedEqualsTheTableCrcForEveryLength() {
+        java.util.Random random = new java.util.Random(42);
+        byte[] data = new byte[5000];
+        random.nextBytes(data);
+        int[] seeds = {0, ~0, 0x80000000, 1, 0x12345678, random.nextInt(), random.nextInt(), random.nextInt()};
+        for (int seed : seeds) {
+            for (int len : new int[] {0, 1, 63, 64, 65, 256, 1020, 4084, 4092, 4096, 5000 - 7}) {
+                assertEquals(Crc32c.updateTable(seed, data, 7 % (5001 - len), len), Crc32c.update(seed, data, 7 % (5001 - len), len),
+                        "seed " + seed + " length " + len);
+            }
+        }
+    }
+
+    @Test
+    void forcingWordTakesTheAllOnesRegisterToTheTarget() {
+        for (int target : new int[] {0, ~0, 0xDEADBEEF, 0x80000001}) {
+            int w = Crc32c.forcing(target);
+            byte[] le = {(byte) w, (byte) (w >>> 8), (byte) (w >>> 16), (byte) (w >>> 24)};
+            assertEquals(target, Crc32c.updateTable(~0, le, 0, 4));
+        }
+    }
+
+    @Test
     void superblockChecksumCoversTheFirst1020BytesAndItsMagicIsInPlace() {
         Superblock sb = new Superblock();
         sb.blocks = 262144;
