@@ -76,9 +76,14 @@ final class DiskCommands {
         SynthesizedDisk disk;
         try (ProgressReporter progress = new ProgressReporter(context, "build", vm.sizeBytes())) {
             disk = Synthesizers.forType(type).synthesize(spec, layers, tmp, progress);
+            // The synthesizer forces meta.img; the catalog must never record a generation whose map or index
+            // a crash could still lose, so they reach the disk, and the rename too, before the commit below.
+            force(tmp.resolve(SynthesizedDisk.REGIONS));
+            force(tmp.resolve(dev.dcd.synth.FileIndex.FILE_NAME));
             // A leftover from a build that died before the catalog recorded it; never a recorded generation.
             VmCommands.deleteTree(done);
             Files.move(tmp, done, StandardCopyOption.ATOMIC_MOVE);
+            force(vmDir);
         } catch (IOException | RuntimeException e) {
             VmCommands.deleteTree(tmp);
             deleteIfEmpty(vmDir);
@@ -97,6 +102,14 @@ final class DiskCommands {
             throw e;
         }
         return generation;
+    }
+
+    private static void force(Path path) throws IOException {
+        if (Files.exists(path)) {
+            try (java.nio.channels.FileChannel channel = java.nio.channels.FileChannel.open(path, java.nio.file.StandardOpenOption.READ)) {
+                channel.force(true);
+            }
+        }
     }
 
     /** A failed first build leaves no trace, not even the VM's directory. */
