@@ -31,6 +31,10 @@ public final class Cli {
             return FAILED;
         });
         cl.setExitCodeExceptionMapper(ex -> ex instanceof CommandLine.ParameterException ? USAGE : FAILED);
+        VmMounts mounts = new VmMounts(context);
+        cl.addSubcommand(new dev.dcd.mount.MountCommand(mounts));
+        cl.addSubcommand(new dev.dcd.mount.UmountCommand(mounts));
+        cl.addSubcommand(new dev.dcd.mount.MountServeCommand(mounts));
         addHelpOptions(cl);
         return cl;
     }
@@ -84,7 +88,7 @@ public final class Cli {
     @CommandLine.Command(name = "dcd", mixinStandardHelpOptions = true, version = "dcd 0.1.0",
             description = "Dynamic content disks: import apps, assign them to VMs, synthesize disks.",
             subcommands = {BackendCommands.class, CatalogCommands.class, VmCommands.class, DiskCommands.class,
-                    DemoCommand.class, CommandLine.HelpCommand.class})
+                    StatsCommand.class, DemoCommand.class, CommandLine.HelpCommand.class})
     static final class DcdCommand implements Runnable {
         private final Context context;
         @CommandLine.Spec
@@ -104,6 +108,12 @@ public final class Cli {
                 description = "machine-readable output")
         void json(boolean json) {
             context.setJson(json);
+        }
+
+        @CommandLine.Option(names = "--cache-size", paramLabel = "SIZE", scope = CommandLine.ScopeType.INHERIT,
+                description = "shared block cache for remote backends, e.g. 4G (default: $DCD_CACHE_SIZE, else 2G)")
+        void cacheSize(String size) {
+            context.setCacheSize(dev.dcd.catalog.Sizes.parse(size));
         }
 
         @CommandLine.Option(names = "--debug", scope = CommandLine.ScopeType.INHERIT,

@@ -30,6 +30,8 @@ public final class Context implements Closeable {
     private boolean debug;
     private Catalog catalog;
     private final Map<String, Backend> backends = new LinkedHashMap<>();
+    private Long cacheSize;
+    static final long DEFAULT_CACHE_SIZE = 2L << 30;
 
     public Context(Map<String, String> env, PrintWriter out, PrintWriter err, Clock clock, boolean interactiveErr) {
         this.env = env;
@@ -133,6 +135,40 @@ public final class Context implements Closeable {
             throw new dev.dcd.catalog.CatalogException("vdisk " + id.shortHex() + " is not in the catalog");
         }
         return backend(users.get(0).backend()).open(id);
+    }
+
+    /**
+     * Closes the catalog but keeps open backends. RocksDB admits one process at a time, so a command that
+     * goes on working after reading the catalog (a mount serving for hours) lets go of it, and other dcd
+     * commands, including the mount's own serving process, can open it.
+     */
+    public void releaseCatalog() throws IOException {
+        if (catalog != null) {
+            catalog.close();
+            catalog = null;
+        }
+    }
+
+    /** Shared block cache size for remote backends: {@code --cache-size}, else $DCD_CACHE_SIZE, else 2 GiB. */
+    public long cacheSize() {
+        if (cacheSize != null) {
+            return cacheSize;
+        }
+        String fromEnv = env.get("DCD_CACHE_SIZE");
+        return fromEnv == null || fromEnv.isBlank() ? DEFAULT_CACHE_SIZE : dev.dcd.catalog.Sizes.parse(fromEnv);
+    }
+
+    public void setCacheSize(Long bytes) {
+        this.cacheSize = bytes;
+    }
+
+    /** True when {@code --cache-size} was given on this command line (a serving process must inherit it). */
+    public boolean cacheSizeGiven() {
+        return cacheSize != null;
+    }
+
+    public Path cacheDir() {
+        return home().resolve("cache");
     }
 
     @Override

@@ -5,8 +5,6 @@ import dev.dcd.catalog.Catalog;
 import dev.dcd.catalog.ImportRequest;
 import dev.dcd.catalog.Importer;
 import dev.dcd.catalog.Vm;
-import dev.dcd.synth.FsType;
-import dev.dcd.synth.Synthesizers;
 import org.apache.commons.compress.archivers.tar.TarArchiveEntry;
 import org.apache.commons.compress.archivers.tar.TarArchiveOutputStream;
 import org.apache.commons.compress.archivers.zip.ZipArchiveEntry;
@@ -34,7 +32,8 @@ import java.util.stream.Stream;
  * as a plain directory, creates VM {@code demo}, assigns the apps and shows the result. Safe to run again:
  * apps already imported are skipped and the VM is reused.
  */
-@Command(name = "demo", description = "Import the sample apps, create VM 'demo' and assign them (idempotent).")
+@Command(name = "demo", description = {"Import the sample apps, create VM 'demo', assign them, build its disk, mount it",
+        "under $DCD_HOME/mnt/demo and show it (idempotent)."})
 final class DemoCommand implements Callable<Integer> {
     static final String VM = "demo";
     /** Each sample is imported through a different path, so the demo exercises three readers. */
@@ -43,6 +42,8 @@ final class DemoCommand implements Callable<Integer> {
     private final Context context;
     @Option(names = "--samples", paramLabel = "DIR", description = "sample apps (default: $DCD_SAMPLES, else ./samples)")
     Path samples;
+    @Option(names = "--no-mount", description = "stop after building the disk (for machines without FUSE)")
+    boolean noMount;
     @Option(names = "--size", paramLabel = "SIZE", defaultValue = "1G", description = "size of the demo VM's disk (default: ${DEFAULT-VALUE})")
     String size;
 
@@ -103,26 +104,72 @@ final class DemoCommand implements Callable<Integer> {
         out.println();
         out.println("== VM " + VM);
         run("vm", "show", VM);
-        afterAssign();
+        afterAssign(!toAssign.isEmpty());
         return 0;
     }
 
     /**
-     * The hook for the next demo steps: build the disk, mount it and show its files. Building runs as soon as
-     * a synthesizer for the VM's filesystem is installed; mounting will follow the FUSE command.
+     * Builds the disk when there is none or the apps changed, mounts it under {@code $DCD_HOME/mnt/demo} and
+     * shows it: the file tree and e2fsck's verdict on the raw disk, both read through the FUSE mount.
      */
-    private void afterAssign() throws IOException {
+    private void afterAssign(boolean appsChanged) throws IOException {
         var out = context.out();
+        Vm vm = context.catalog().requireVm(VM);
+        Path mountpoint = context.home().resolve("mnt").resolve(VM);
+        Path mounted = StatsCommand.mountedVms(context.home()).get(VM);
         out.println();
-        try {
-            Synthesizers.forType(FsType.EXT4);
-        } catch (IllegalStateException e) {
-            out.println("== next: 'dcd disk build " + VM + "' once an ext4 synthesizer is installed (" + e.getMessage() + ")");
+        out.println("== disk");
+        if (vm.currentGeneration() == 0 || appsChanged) {
+            if (mounted != null) {
+                run("umount", mounted.toString());
+                mounted = null;
+            }
+            run("disk", "build", VM);
+        } else {
+            out.println("generation " + vm.currentGeneration() + " is up to date");
+        }
+        run("disk", "stat", VM);
+        long offset = context.catalog().requireVm(VM).current().map(Vm.Generation::partitionOffset).orElse(1L << 20);
+        context.releaseCatalog();
+        if (noMount) {
             return;
         }
-        out.println("== disk");
-        run("disk", "build", VM);
-        run("disk", "stat", VM);
+        out.println();
+        out.println("== mount");
+        if (mounted == null) {
+            Files.createDirectories(mountpoint);
+            run("mount", VM, mountpoint.toString());
+            mounted = mountpoint;
+        } else {
+            out.println(VM + " is already mounted at " + mounted);
+        }
+        out.println();
+        out.println("== ls -la " + mounted.resolve("files"));
+        show(List.of("ls", "-la", "--color=never", mounted.resolve("files").toString()));
+        out.println();
+        Path image = mounted.resolve("disk.img");
+        out.println("== e2fsck -fn " + image + " (the partition at byte " + offset + ")");
+        int fsck = show(List.of("e2fsck", "-fn", image + "?offset=" + offset));
+        if (fsck != 0) {
+            throw new IOException("e2fsck found problems in " + image + " (exit " + fsck + ")");
+        }
+        out.println();
+        out.println("The disk stays mounted: attach " + image + " to a VM or a loop device, browse "
+                + mounted.resolve("files") + ", and run 'dcd umount " + mounted + "' when done.");
+    }
+
+    /** Runs a tool and copies what it prints into this command's output. */
+    private int show(List<String> command) throws IOException {
+        Process process = new ProcessBuilder(command).redirectErrorStream(true).start();
+        String text = new String(process.getInputStream().readAllBytes(), java.nio.charset.StandardCharsets.UTF_8);
+        context.out().print(text);
+        context.out().flush();
+        try {
+            return process.waitFor();
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new java.io.InterruptedIOException("interrupted while running " + command.get(0));
+        }
     }
 
     private void run(String... args) throws IOException {

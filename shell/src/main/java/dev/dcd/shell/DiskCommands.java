@@ -6,6 +6,7 @@ import dev.dcd.catalog.Catalog;
 import dev.dcd.catalog.CatalogException;
 import dev.dcd.catalog.Sizes;
 import dev.dcd.catalog.Vm;
+import dev.dcd.filter.DynamicContentDisk;
 import dev.dcd.synth.AppLayer;
 import dev.dcd.synth.DiskMaterializer;
 import dev.dcd.synth.DiskSpec;
@@ -119,7 +120,14 @@ final class DiskCommands {
 
         @Override
         public Integer call() throws Exception {
+            Vm before = context.catalog().requireVm(vmName);
             Vm.Generation g = build(context, vmName);
+            if (before.currentGeneration() > 0
+                    && DynamicContentDisk.hasWrites(generationDir(context, vmName, before.currentGeneration()))) {
+                context.err().println("dcd: generation " + before.currentGeneration() + " holds guest writes; it is kept"
+                        + " with its overlay (see 'dcd disk generations " + vmName + "', delete with 'dcd disk discard "
+                        + vmName + " " + before.currentGeneration() + "')");
+            }
             if (context.json()) {
                 Output.json(context.out(), g);
             } else {
@@ -148,11 +156,12 @@ final class DiskCommands {
                 Output.json(context.out(), Map.of("current", vm.currentGeneration(), "generations", vm.generations()));
                 return 0;
             }
-            Output.Table table = new Output.Table("GEN", "CURRENT", "BUILT", "FILES", "APP DATA", "VIRTUAL", "ALLOCATED")
-                    .right(0, 3, 4, 5, 6);
+            Output.Table table = new Output.Table("GEN", "CURRENT", "BUILT", "FILES", "APP DATA", "VIRTUAL", "ALLOCATED",
+                    "GUEST WRITES").right(0, 3, 4, 5, 6);
             for (Vm.Generation g : vm.generations()) {
                 table.row(g.number(), g.number() == vm.currentGeneration() ? "*" : "", Output.time(g.builtAt()),
-                        g.fileCount(), Sizes.format(g.appBytes()), Sizes.format(g.virtualSize()), Sizes.format(g.allocatedBytes()));
+                        g.fileCount(), Sizes.format(g.appBytes()), Sizes.format(g.virtualSize()), Sizes.format(g.allocatedBytes()),
+                        DynamicContentDisk.hasWrites(generationDir(context, vmName, g.number())) ? "yes" : "no");
             }
             table.print(context.out());
             return 0;
@@ -178,6 +187,11 @@ final class DiskCommands {
             Catalog catalog = context.catalog();
             Vm vm = catalog.requireVm(vmName);
             generation(vm, number);
+            Path mountpoint = StatsCommand.mountedVms(context.home()).get(vmName);
+            if (mountpoint != null) {
+                throw new CatalogException("VM '" + vmName + "' is mounted at " + mountpoint + "; 'dcd umount "
+                        + mountpoint + "' before discarding a generation");
+            }
             if (number == vm.currentGeneration() && !force) {
                 throw new CatalogException("generation " + number + " is the current disk of VM '" + vmName
                         + "'; pass --force to discard it anyway");

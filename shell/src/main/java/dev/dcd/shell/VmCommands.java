@@ -196,6 +196,12 @@ final class VmCommands {
 
         @Override
         public Integer call() throws Exception {
+            context.catalog().requireVm(vmName);
+            Path mountpoint = StatsCommand.mountedVms(context.home()).get(vmName);
+            if (mountpoint != null) {
+                throw new dev.dcd.catalog.CatalogException("VM '" + vmName + "' is mounted at " + mountpoint
+                        + "; 'dcd umount " + mountpoint + "' first");
+            }
             context.catalog().removeVm(vmName);
             deleteTree(context.vmDir(vmName));
             context.out().println("removed VM " + vmName);

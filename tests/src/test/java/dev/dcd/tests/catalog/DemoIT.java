@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
+import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
 import java.util.Map;
@@ -35,6 +36,19 @@ class DemoIT {
         assertTrue(second.out().contains("VM demo exists, reusing it"), second.toString());
 
         Path dcdHome = home.resolve(".dcd");
+        Path mountpoint = dcdHome.resolve("mnt").resolve("demo");
+        try {
+            assertTrue(first.out().contains("built demo generation 1"), first.toString());
+            assertTrue(first.out().contains("mounted demo at " + mountpoint), first.toString());
+            assertTrue(first.out().contains("disk.img: 29/"), "e2fsck's summary of the mounted disk.img\n" + first);
+            assertTrue(first.out().contains(" README.md -> v0.3/index.md\n"), "ls of files/\n" + first);
+            assertTrue(second.out().contains("generation 1 is up to date"), second.toString());
+            assertTrue(second.out().contains("demo is already mounted at " + mountpoint), second.toString());
+            assertEquals(Files.readString(Dcd.REPO.resolve("samples/greet-1.0.0/bin/greet")),
+                    Files.readString(mountpoint.resolve("files/bin/greet")), "file content read through the mount");
+        } finally {
+            Dcd.exec(Dcd.REPO, env, List.of("./dcd", "umount", mountpoint.toString()));
+        }
         JsonNode apps = JSON.readTree(Dcd.ok(dcdHome, "--json", "catalog", "list").out());
         assertEquals(3, apps.size());
         JsonNode vm = JSON.readTree(Dcd.ok(dcdHome, "--json", "vm", "show", "demo").out());

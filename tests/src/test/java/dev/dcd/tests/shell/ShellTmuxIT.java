@@ -106,14 +106,32 @@ class ShellTmuxIT {
             assertTrue(line.stripTrailing().length() < COLUMNS, "table fits the terminal: " + line);
         }
 
-        // TODO(lead, after merging the ext4 synthesizer): expect "built web1 generation 1", then
-        //   'mount /tmp/...' + 'disk stat' table + 'umount' and the "mounts left running" line on exit.
-        //   On this branch the packaged jar has no synthesizer, so 'disk build' must fail with one line
-        //   and leave the shell at its prompt.
         t.type("build");
         t.press("Enter");
-        t.await("disk build finished or failed with one line", STEP,
-                s -> (s.contains("built web1 generation 1") || s.contains("dcd: ")) && lastLine(s).equals("dcd[web1]>"));
+        t.await("the disk is built", STEP, s -> s.contains("built web1 generation 1") && lastLine(s).equals("dcd[web1]>"));
+
+        Path mountpoint = temp.resolve("mnt");
+        Files.createDirectories(mountpoint);
+        try {
+            t.type("mount " + mountpoint);
+            t.press("Enter");
+            t.await("the disk is mounted", STEP, s -> s.contains("mounted web1 at " + mountpoint) && lastLine(s).equals("dcd[web1]>"));
+            assertEquals(Files.readString(repo().resolve("samples/greet-1.0.0/bin/greet")),
+                    Files.readString(mountpoint.resolve("files/bin/greet")), "a file read through the mount");
+
+            t.type("disk stat");
+            t.press("Enter");
+            String stat = t.await("the disk stat table", STEP, s -> s.contains("app_data") && lastLine(s).equals("dcd[web1]>"));
+            assertTrue(stat.contains("REGION    COUNT"), stat);
+
+            t.type("stats");
+            t.press("Enter");
+            String stats = t.await("live stats of the mount", STEP, s -> s.contains("greet@1.0.0") && lastLine(s).equals("dcd[web1]>"));
+            assertTrue(stats.contains("mounted at " + mountpoint), stats);
+        } finally {
+            new ProcessBuilder("java", "-jar", jar().toString(), "--home", home.toString(), "umount", mountpoint.toString())
+                    .inheritIO().start().waitFor();
+        }
 
         t.type("vm show nosuchvm");
         t.press("Enter");

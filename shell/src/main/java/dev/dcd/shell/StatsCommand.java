@@ -1,0 +1,109 @@
+package dev.dcd.shell;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import com.fasterxml.jackson.databind.node.ObjectNode;
+import dev.dcd.catalog.CatalogException;
+import dev.dcd.catalog.Sizes;
+import dev.dcd.filter.StatsSnapshot;
+import picocli.CommandLine.Command;
+import picocli.CommandLine.Parameters;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.file.DirectoryStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.Map;
+import java.util.Properties;
+import java.util.TreeMap;
+import java.util.concurrent.Callable;
+
+/**
+ * {@code dcd stats [VM]}: the live statistics of mounted VMs. The counters live in each mount's serving
+ * process, which publishes them as {@code MOUNTPOINT/stats.json}; this command reads that file.
+ */
+@Command(name = "stats", description = {"Show I/O statistics of mounted VMs: operations, bytes and latency per VM,",
+        "per app and per backend, and the shared block cache."})
+final class StatsCommand implements Callable<Integer> {
+    private static final ObjectMapper JSON = new ObjectMapper();
+    private final Context context;
+
+    @Parameters(index = "0", arity = "0..1", paramLabel = "VM", description = "one VM (default: every mounted VM)")
+    String vmName;
+
+    StatsCommand(Context context) {
+        this.context = context;
+    }
+
+    @Override
+    public Integer call() throws Exception {
+        Map<String, Path> mounted = mountedVms(context.home());
+        if (vmName != null) {
+            context.catalog().requireVm(vmName);
+            context.releaseCatalog();
+            Path mountpoint = mounted.get(vmName);
+            if (mountpoint == null) {
+                throw new CatalogException("VM '" + vmName + "' is not mounted; statistics exist while 'dcd mount "
+                        + vmName + " MOUNTPOINT' serves it");
+            }
+            mounted = Map.of(vmName, mountpoint);
+        }
+        ObjectNode all = JSON.createObjectNode();
+        for (Map.Entry<String, Path> e : mounted.entrySet()) {
+            all.set(e.getKey(), JSON.readTree(Files.readString(e.getValue().resolve("stats.json"))));
+        }
+        if (context.json()) {
+            context.out().println(JSON.writerWithDefaultPrettyPrinter().writeValueAsString(all));
+            return 0;
+        }
+        if (all.isEmpty()) {
+            context.out().println("no VM is mounted");
+            return 0;
+        }
+        var out = context.out();
+        for (Map.Entry<String, Path> e : mounted.entrySet()) {
+            JsonNode stats = all.get(e.getKey());
+            out.println("mounted at " + e.getValue() + ", generation " + stats.path("generation").asText("?"));
+            out.print(StatsSnapshot.fromJson(stats.get("disk").toString()).formatTable());
+            JsonNode cache = stats.get("cache");
+            if (cache != null) {
+                long hits = cache.path("hits").asLong();
+                long misses = cache.path("misses").asLong();
+                out.println("cache: " + hits + " hits, " + misses + " misses"
+                        + (hits + misses > 0 ? String.format(" (%.1f%% hit rate)", 100.0 * hits / (hits + misses)) : "")
+                        + ", " + cache.path("evictions").asLong() + " evictions, " + cache.path("corrupt").asLong()
+                        + " corrupt chunks dropped, " + Sizes.format(cache.path("usedBytes").asLong()) + " of "
+                        + Sizes.format(cache.path("capacityBytes").asLong()) + " used");
+            }
+            out.println();
+        }
+        return 0;
+    }
+
+    /** VM name to mountpoint, for every mount record whose serving process is alive. */
+    static Map<String, Path> mountedVms(Path home) throws IOException {
+        Map<String, Path> found = new TreeMap<>();
+        Path records = home.resolve("mounts");
+        if (!Files.isDirectory(records)) {
+            return found;
+        }
+        try (DirectoryStream<Path> files = Files.newDirectoryStream(records, "*.pid")) {
+            for (Path file : files) {
+                Properties p = new Properties();
+                try (InputStream in = Files.newInputStream(file)) {
+                    p.load(in);
+                } catch (IOException e) {
+                    continue;
+                }
+                String vm = p.getProperty("vm");
+                String mountpoint = p.getProperty("mountpoint");
+                long pid = Long.parseLong(p.getProperty("pid", "-1"));
+                if (vm != null && mountpoint != null && ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false)) {
+                    found.put(vm, Path.of(mountpoint));
+                }
+            }
+        }
+        return found;
+    }
+}

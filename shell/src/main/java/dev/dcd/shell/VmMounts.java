@@ -1,0 +1,259 @@
+package dev.dcd.shell;
+
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.dcd.backend.Backend;
+import dev.dcd.backend.Backends;
+import dev.dcd.block.BlockDevice;
+import dev.dcd.catalog.AppVersion;
+import dev.dcd.catalog.BackendEntry;
+import dev.dcd.catalog.Catalog;
+import dev.dcd.catalog.CatalogException;
+import dev.dcd.catalog.Sizes;
+import dev.dcd.catalog.Vm;
+import dev.dcd.filter.BlockCache;
+import dev.dcd.filter.DynamicContentDisk;
+import dev.dcd.filter.ReadaheadConfig;
+import dev.dcd.filter.VdiskLabel;
+import dev.dcd.mount.MountContext;
+import dev.dcd.mount.MountSource;
+import dev.dcd.mount.MountSourceFactory;
+import dev.dcd.synth.FileIndex;
+import dev.dcd.synth.RegionMap;
+import dev.dcd.synth.SynthesizedDisk;
+import dev.dcd.synth.VmdkDescriptor;
+import dev.dcd.vdisk.ContentId;
+
+import java.io.IOException;
+import java.nio.channels.FileChannel;
+import java.nio.channels.FileLock;
+import java.nio.channels.OverlappingFileLockException;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Set;
+
+/**
+ * Opens a VM's current disk generation as the full filter chain, for the FUSE mount. This is the one seam
+ * between the catalog and the mount: everything the chain needs is read from the catalog up front, then
+ * the catalog is released so other dcd commands keep working while the disk is served.
+ */
+final class VmMounts implements MountContext, MountSourceFactory {
+    private static final ObjectMapper JSON = new ObjectMapper();
+    private static final String LOCAL_SCHEME = "local";
+    static final String CACHE_LOCK = "lock";
+
+    private final Context context;
+
+    VmMounts(Context context) {
+        this.context = context;
+    }
+
+    @Override
+    public Path dcdHome() {
+        return context.home();
+    }
+
+    @Override
+    public MountSourceFactory sources() {
+        return this;
+    }
+
+    /** The serving process must see the same home and cache size as the command that started it. */
+    @Override
+    public List<String> relaunchPrefix() {
+        List<String> prefix = new ArrayList<>(MountContext.super.relaunchPrefix());
+        prefix.add("--home");
+        prefix.add(context.home().toString());
+        if (context.cacheSizeGiven()) {
+            prefix.add("--cache-size");
+            prefix.add(Long.toString(context.cacheSize()));
+        }
+        if (context.debug()) {
+            prefix.add("--debug");
+        }
+        return prefix;
+    }
+
+    @Override
+    public MountSource open(String vmName) throws IOException {
+        Catalog catalog = context.catalog();
+        Vm vm = catalog.requireVm(vmName);
+        Vm.Generation generation = DiskCommands.generation(vm, null);
+        Path dir = DiskCommands.generationDir(context, vmName, generation.number());
+        RegionMap map = RegionMap.load(dir.resolve(SynthesizedDisk.REGIONS));
+        Map<ContentId, VdiskLabel> labels = new HashMap<>();
+        Map<ContentId, Backend> backendOf = new HashMap<>();
+        Set<String> remote = new HashSet<>();
+        for (ContentId id : map.vdisks()) {
+            List<AppVersion> users = catalog.usersOf(id);
+            if (users.isEmpty()) {
+                throw new CatalogException("VM '" + vmName + "' generation " + generation.number() + " uses vdisk "
+                        + id.shortHex() + ", which is no longer in the catalog; rebuild with 'dcd disk build " + vmName + "'");
+            }
+            AppVersion app = users.get(0);
+            labels.put(id, new VdiskLabel(app.label(), app.backend()));
+            backendOf.put(id, context.backend(app.backend()));
+            BackendEntry entry = catalog.requireBackend(app.backend());
+            if (!LOCAL_SCHEME.equals(Backends.parse(entry.uri()).getScheme())) {
+                remote.add(app.backend());
+            }
+        }
+        context.releaseCatalog();
+
+        SharedCache cache = remote.isEmpty() ? null : SharedCache.open(context.cacheDir(), context.cacheSize(), vmName);
+        DynamicContentDisk disk;
+        try {
+            DynamicContentDisk.Builder builder = DynamicContentDisk.builder()
+                    .generationDir(dir)
+                    .vmId(vmName)
+                    .labels(labels)
+                    .resolver(id -> {
+                        Backend backend = backendOf.get(id);
+                        if (backend == null) {
+                            throw new IOException("vdisk " + id.shortHex() + " is not part of VM " + vmName);
+                        }
+                        return backend.open(id);
+                    })
+                    // Readahead pays off where a request costs a round trip; on a local file it only adds work.
+                    .readahead(ReadaheadConfig.DEFAULT, remote);
+            if (cache != null) {
+                builder.cache(cache.cache(), remote);
+            }
+            disk = builder.build();
+        } catch (IOException | RuntimeException e) {
+            if (cache != null) {
+                cache.close();
+            }
+            throw e;
+        }
+        FileIndex files = FileIndex.load(dir.resolve(FileIndex.FILE_NAME));
+        String vmdk = VmdkDescriptor.monolithicFlat(map.size(), "disk.img", vmName + "/gen-" + generation.number()).render();
+        String description = "vm " + vmName + ": " + vm.fsType() + ", " + Sizes.format(map.size()) + ", generation "
+                + generation.number() + ", " + generation.fileCount() + " files";
+        return new Source(disk, files, vmdk, description, cache, generation, vm.fsType());
+    }
+
+    /** The shared block cache; the first serving process owns it, later ones fall back to a cache of their own. */
+    record SharedCache(BlockCache cache, FileChannel lockChannel, FileLock lock) {
+        static SharedCache open(Path dir, long size, String vm) throws IOException {
+            Files.createDirectories(dir);
+            FileChannel channel = FileChannel.open(dir.resolve(CACHE_LOCK), StandardOpenOption.CREATE, StandardOpenOption.WRITE);
+            FileLock lock;
+            try {
+                lock = channel.tryLock();
+            } catch (OverlappingFileLockException e) {
+                lock = null;
+            }
+            if (lock != null) {
+                return new SharedCache(BlockCache.open(dir, size), channel, lock);
+            }
+            channel.close();
+            // Another process serves from the shared cache; its slot index lives in that process, so this one
+            // keeps its own rather than racing it. Still keyed by content id, still never stale.
+            Path own = dir.resolve("vm-" + vm);
+            System.err.println("dcd: the shared cache in " + dir + " is in use by another mount; VM " + vm
+                    + " uses " + own);
+            return new SharedCache(BlockCache.open(own, size), null, null);
+        }
+
+        void close() {
+            try {
+                cache.close();
+                if (lockChannel != null) {
+                    lockChannel.close();
+                }
+            } catch (IOException e) {
+                System.err.println("dcd: closing the block cache: " + e.getMessage());
+            }
+        }
+    }
+
+    private static final class Source implements MountSource {
+        private final DynamicContentDisk disk;
+        private final FileIndex files;
+        private final String vmdk;
+        private final String description;
+        private final SharedCache cache;
+        private final Vm.Generation generation;
+        private final String fsType;
+
+        Source(DynamicContentDisk disk, FileIndex files, String vmdk, String description, SharedCache cache,
+               Vm.Generation generation, String fsType) {
+            this.disk = disk;
+            this.files = files;
+            this.vmdk = vmdk;
+            this.description = description;
+            this.cache = cache;
+            this.generation = generation;
+            this.fsType = fsType;
+        }
+
+        @Override
+        public BlockDevice disk() {
+            return disk;
+        }
+
+        @Override
+        public FileIndex files() {
+            return files;
+        }
+
+        @Override
+        public String vmdkDescriptor() {
+            return vmdk;
+        }
+
+        @Override
+        public byte[] statsJson() {
+            Map<String, Object> all = new LinkedHashMap<>();
+            all.put("generation", generation.number());
+            all.put("fs", fsType);
+            try {
+                all.put("disk", JSON.readTree(disk.stats().toJson()));
+            } catch (IOException e) {
+                all.put("disk", e.getMessage());
+            }
+            if (cache != null) {
+                all.put("cache", cache.cache().stats());
+            }
+            try {
+                return (JSON.writerWithDefaultPrettyPrinter().writeValueAsString(all) + "\n").getBytes(StandardCharsets.UTF_8);
+            } catch (IOException e) {
+                return ("{\"error\": \"" + e.getMessage() + "\"}\n").getBytes(StandardCharsets.UTF_8);
+            }
+        }
+
+        @Override
+        public String describe() {
+            return description;
+        }
+
+        @Override
+        public long partitionOffset() {
+            return generation.partitionOffset();
+        }
+
+        @Override
+        public long createdEpochSeconds() {
+            return generation.builtAt() / 1000;
+        }
+
+        @Override
+        public void close() throws IOException {
+            try {
+                disk.close();
+            } finally {
+                if (cache != null) {
+                    cache.close();
+                }
+            }
+        }
+    }
+}
