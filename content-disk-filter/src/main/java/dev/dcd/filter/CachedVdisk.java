@@ -21,8 +21,17 @@ final class CachedVdisk implements BlockDevice {
     private final ContentId id;
     private final VdiskLabel label;
     private final VdiskResolver resolver;
-    private final ThreadLocal<ByteBuffer> chunkBuffer = ThreadLocal.withInitial(
-            () -> ByteBuffer.allocateDirect(BlockCache.CHUNK));
+    /**
+     * This thread's last verified chunk. Sequential requests that do not start on chunk boundaries (128 KiB
+     * FUSE reads of a file whose data is 4 KiB-aligned) share a chunk with the request before; keeping it
+     * saves reading and checking it again. Content ids name immutable data, so a kept chunk never goes stale.
+     */
+    private final ThreadLocal<Memo> memo = ThreadLocal.withInitial(Memo::new);
+
+    private static final class Memo {
+        int chunk = -1;
+        final ByteBuffer buf = ByteBuffer.allocateDirect(BlockCache.CHUNK);
+    }
     /** Largest run of missing chunks fetched in one backend read (16 MiB, the largest readahead window). */
     static final int MAX_RUN_CHUNKS = 256;
     private volatile BlockDevice backend;
@@ -100,10 +109,30 @@ final class CachedVdisk implements BlockDevice {
                     pos += dst.position() - before;
                     continue;
                 }
-                ByteBuffer buf = chunkBuffer.get();
-                if (cache.get(id, chunk, sums, buf)) {
-                    pos += copy(buf, sums.chunkStart(chunk), pos, dst, limit);
-                    continue;
+                long chunkStart = sums.chunkStart(chunk);
+                int chunkLength = sums.chunkLength(chunk);
+                if (pos == chunkStart && limit - dst.position() >= chunkLength) {
+                    // The whole chunk lands in dst: a hit is read and verified in place, no copy.
+                    ByteBuffer slice = dst.slice(dst.position(), chunkLength);
+                    if (cache.get(id, chunk, sums, slice)) {
+                        dst.position(dst.position() + chunkLength);
+                        pos += chunkLength;
+                        continue;
+                    }
+                } else {
+                    Memo m = memo.get();
+                    if (m.chunk != chunk) {
+                        m.chunk = -1;
+                        if (cache.get(id, chunk, sums, m.buf)) {
+                            m.chunk = chunk;
+                        }
+                    } else {
+                        cache.countHits(1);
+                    }
+                    if (m.chunk == chunk) {
+                        pos += copy(m.buf, chunkStart, pos, dst, limit);
+                        continue;
+                    }
                 }
                 // A miss: fetch it together with the following missing chunks this read also needs, in one
                 // backend read, so a remote backend can serve a large (readahead) read with parallel requests
@@ -119,6 +148,21 @@ final class CachedVdisk implements BlockDevice {
         } finally {
             dst.limit(limit);
         }
+    }
+
+    /** True when every chunk of the vdisk range has a cache entry (not verified here; reads verify). */
+    boolean resident(long offset, long length) {
+        int first = sums.chunkOf(offset);
+        int last = sums.chunkOf(offset + length - 1);
+        if (first < 0 || last < 0) {
+            return false;
+        }
+        for (int c = first; c <= last; c++) {
+            if (!cache.contains(id, c)) {
+                return false;
+            }
+        }
+        return true;
     }
 
     /** Copies what {@code dst} wants of one verified chunk held in {@code data}; returns the bytes copied. */
@@ -141,7 +185,9 @@ final class CachedVdisk implements BlockDevice {
         long length = sums.chunkStart(first + count - 1) + sums.chunkLength(first + count - 1) - start;
         ByteBuffer all;
         if (count == 1) {
-            all = chunkBuffer.get();
+            Memo m = memo.get();
+            m.chunk = -1;
+            all = m.buf;
             all.clear().limit((int) length);
         } else {
             all = ByteBuffer.allocate((int) length);
@@ -163,6 +209,9 @@ final class CachedVdisk implements BlockDevice {
                 int n = copy(data, sums.chunkStart(c), pos + copied, dst, limit);
                 copied += n;
             }
+        }
+        if (count == 1) {
+            memo.get().chunk = first;
         }
         return copied;
     }

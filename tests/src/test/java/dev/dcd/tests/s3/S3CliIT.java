@@ -8,10 +8,7 @@ import org.junit.jupiter.api.io.TempDir;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
-import java.util.Map;
-import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
@@ -23,7 +20,6 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * but dcd's own one-line errors (no SLF4J notice from the AWS SDK, no stack trace, no secret).
  */
 class S3CliIT {
-    private static final Path JAR = Path.of(System.getProperty("dcd.jar", "../shell/target/dcd.jar")).toAbsolutePath();
     private static final String BUCKET = "dcd-cli";
 
     @TempDir
@@ -33,7 +29,6 @@ class S3CliIT {
 
     @BeforeAll
     static void startS3Proxy() throws IOException {
-        assertTrue(Files.isRegularFile(JAR), "dcd.jar is built by the shell module: " + JAR);
         server = S3ProxyServer.start(Files.createDirectories(dir.resolve("s3proxy")));
         server.createBucket(BUCKET);
         home = dir.resolve("home");
@@ -46,33 +41,8 @@ class S3CliIT {
         }
     }
 
-    record Result(int code, String out, String err, long millis) {
-        @Override
-        public String toString() {
-            return "exit " + code + " after " + millis + " ms\n--- stdout\n" + out + "--- stderr\n" + err;
-        }
-    }
-
-    static Result dcd(String... args) throws IOException, InterruptedException {
-        List<String> command = new ArrayList<>(List.of(
-                Path.of(System.getProperty("java.home"), "bin", "java").toString(), "-jar", JAR.toString(),
-                "--home", home.toString()));
-        command.addAll(List.of(args));
-        ProcessBuilder pb = new ProcessBuilder(command);
-        Map<String, String> env = pb.environment();
-        env.remove("DCD_HOME");
-        env.put("AWS_ACCESS_KEY_ID", server.identity());
-        env.put("AWS_SECRET_ACCESS_KEY", server.credential());
-        Path out = Files.createTempFile(dir, "out", ".txt");
-        Path err = Files.createTempFile(dir, "err", ".txt");
-        long start = System.nanoTime();
-        Process p = pb.redirectOutput(out.toFile()).redirectError(err.toFile()).start();
-        if (!p.waitFor(120, TimeUnit.SECONDS)) {
-            p.destroyForcibly();
-            throw new AssertionError(String.join(" ", args) + " timed out");
-        }
-        return new Result(p.exitValue(), Files.readString(out), Files.readString(err),
-                (System.nanoTime() - start) / 1_000_000);
+    private static DcdJar.Result dcd(String... args) throws IOException, InterruptedException {
+        return new DcdJar(home, server, dir.resolve("io")).run(args);
     }
 
     private static String uri() {
@@ -80,30 +50,30 @@ class S3CliIT {
                 + "&deadline-ms=3000";
     }
 
-    private static void assertNoSecret(Result r) {
+    private static void assertNoSecret(DcdJar.Result r) {
         assertFalse(r.out().contains(server.credential()) || r.err().contains(server.credential()), r.toString());
     }
 
     @Test
     void backendCheckAgainstARunningS3ProxyIsOkWithLatencyAndStderrStaysEmpty() throws Exception {
-        Result added = dcd("backend", "add", "up", uri());
+        DcdJar.Result added = dcd("backend", "add", "up", uri());
         assertEquals(0, added.code(), added.toString());
         assertEquals("", added.err(), added.toString());
 
         Path app = Files.createDirectories(dir.resolve("hello-1.0/bin"));
         Files.writeString(app.resolve("hello"), "#!/bin/sh\necho hello\n");
-        Result imported = dcd("catalog", "import", app.getParent().toString(), "--backend", "up");
+        DcdJar.Result imported = dcd("catalog", "import", app.getParent().toString(), "--backend", "up");
         assertEquals(0, imported.code(), imported.toString());
         assertEquals("", imported.err(), "the first S3 use prints nothing on stderr (no SLF4J notice): " + imported);
 
-        Result check = dcd("backend", "check", "up");
+        DcdJar.Result check = dcd("backend", "check", "up");
         assertEquals(0, check.code(), check.toString());
         assertEquals("", check.err(), check.toString());
         assertTrue(check.out().matches("(?s)up: ok, [0-9.]+ ms, .*bucket reachable \\(HeadBucket \\d+ ms\\).*"
                 + "probe put/get ok; probe delete ok, 1 vdisk\\(s\\)\\n"), check.out());
         assertNoSecret(check);
 
-        Result list = dcd("backend", "list");
+        DcdJar.Result list = dcd("backend", "list");
         assertEquals(0, list.code(), list.toString());
         assertTrue(list.out().contains("up") && list.out().contains("s3://" + BUCKET), list.out());
         assertEquals("", list.err());
@@ -111,11 +81,11 @@ class S3CliIT {
 
     @Test
     void backendCheckAgainstAStoppedS3ProxyFailsInSecondsWithOneClearLine() throws Exception {
-        Result added = dcd("backend", "add", "down", uri().replace("/vdisks?", "/other?"));
+        DcdJar.Result added = dcd("backend", "add", "down", uri().replace("/vdisks?", "/other?"));
         assertEquals(0, added.code(), added.toString());
         server.stop();
         try {
-            Result check = dcd("backend", "check", "down");
+            DcdJar.Result check = dcd("backend", "check", "down");
             assertEquals(1, check.code(), check.toString());
             assertTrue(check.out().startsWith("down: FAILED, "), check.toString());
             List<String> lines = check.err().lines().toList();
@@ -128,7 +98,7 @@ class S3CliIT {
 
             Path app = Files.createDirectories(dir.resolve("down-1.0"));
             Files.writeString(app.resolve("f"), "x");
-            Result imported = dcd("catalog", "import", app.toString(), "--backend", "down");
+            DcdJar.Result imported = dcd("catalog", "import", app.toString(), "--backend", "down");
             assertEquals(1, imported.code(), imported.toString());
             List<String> errLines = imported.err().lines().toList();
             assertEquals(1, errLines.size(), "one line on stderr: " + imported);
@@ -137,7 +107,7 @@ class S3CliIT {
         } finally {
             server.restart();
         }
-        Result again = dcd("backend", "check", "down");
+        DcdJar.Result again = dcd("backend", "check", "down");
         assertEquals(0, again.code(), again.toString());
         assertEquals("", again.err(), again.toString());
     }
