@@ -249,9 +249,9 @@ final class ReadaheadFilter extends Filter {
         }
         while (s.prefetchedTo - end < s.window && s.prefetchedTo < regionEnd
                 && residency.resident(s.prefetchedTo, Math.min(s.window, regionEnd - s.prefetchedTo))) {
-            // Already cached: the stream moves on without fetching; reads of it go straight to the cache.
+            // Already cached: the stream moves on without fetching; reads of it go straight to the cache. The
+            // window does not grow, so the stream never runs far ahead of its reader on cached data alone.
             s.prefetchedTo += Math.min(s.window, regionEnd - s.prefetchedTo);
-            s.window = Math.min(config.maxWindow(), s.window * 2);
             skipped.increment();
         }
         if (s.prefetchedTo - end < s.window && s.prefetchedTo < regionEnd && s.inFlight.size() < PER_STREAM) {
