@@ -109,8 +109,14 @@ class S3ChainBench {
             double[] coldRatio = new double[rounds];
             double[] warmRatio = new double[rounds];
             for (int r = 0; r < rounds; r++) {
+                Cpu before = Cpu.now(server);
                 naive[r] = naive(server, key, dataOffset, bytes, naiveRequest, sha);
+                Cpu middle = Cpu.now(server);
                 Pass pass = chainColdAndWarm(dcd, dir, remoteFile, request, sha);
+                String cpu = String.format(Locale.ROOT, "cpu naive: client %.2f s, s3proxy %.2f s; chain cold+warm: "
+                                + "client %.2f s, s3proxy %.2f s (cold alone: %.2f s wall)",
+                        middle.client(before), middle.server(before), Cpu.now(server).client(middle),
+                        Cpu.now(server).server(middle), pass.cold / 1e9);
                 cold[r] = pass.cold;
                 warm[r] = pass.warm;
                 local[r] = local(dcd, localFile, request, sha);
@@ -121,6 +127,7 @@ class S3ChainBench {
                         mibPerSecond(bytes, naive[r]), mibPerSecond(bytes, cold[r]), coldRatio[r],
                         mibPerSecond(bytes, warm[r]), mibPerSecond(bytes, local[r]), warmRatio[r]));
                 report.add("  " + lastReadahead);
+                report.add("  " + cpu);
             }
             report.add(String.format(Locale.ROOT, "median: naive %.1f MiB/s, cold %.1f MiB/s, warm %.1f MiB/s, "
                             + "local %.1f MiB/s; cold/naive median of ratios %.2fx (min %.2fx, max %.2fx), "
@@ -232,6 +239,25 @@ class S3ChainBench {
             }
         }
         return digest.getValue();
+    }
+
+    /** CPU time used so far by this JVM and by the S3Proxy process, to show where the time goes. */
+    private record Cpu(long clientNanos, long serverNanos) {
+        static Cpu now(S3ProxyServer server) {
+            long client = ((com.sun.management.OperatingSystemMXBean)
+                    java.lang.management.ManagementFactory.getOperatingSystemMXBean()).getProcessCpuTime();
+            long serverCpu = ProcessHandle.of(server.pid()).flatMap(p -> p.info().totalCpuDuration())
+                    .map(java.time.Duration::toNanos).orElse(-1L);
+            return new Cpu(client, serverCpu);
+        }
+
+        double client(Cpu before) {
+            return (clientNanos - before.clientNanos) / 1e9;
+        }
+
+        double server(Cpu before) {
+            return (serverNanos - before.serverNanos) / 1e9;
+        }
     }
 
     private static double mibPerSecond(long bytes, long nanos) {

@@ -58,9 +58,9 @@ class S3EndToEndIT {
         write(app, "bin/server", 300 * 1024 + 17, random);
         write(app, "etc/config.txt", 1234, random);
         for (int i = 0; i < 8; i++) {
-            // part02..04 (12 MiB) lie between the warm and the cold files of the outage test: more than the
-            // readahead can have prefetched (two windows of 4 MiB) past the last warm file.
-            int mib = i >= 2 && i <= 4 ? 4 : 1 + i % 3;
+            // part02..04 (48 MiB) lie between the warm and the cold files of the outage test: more than the
+            // readahead can have prefetched (two windows of at most 16 MiB) past the last warm file.
+            int mib = i >= 2 && i <= 4 ? 16 : 1 + i % 3;
             write(app, String.format("data/part%02d.bin", i), mib * 1024 * 1024 + 4096 * i + 5, random);
         }
         Path other = Files.createDirectories(dir.resolve("src/blob-2.0"));
@@ -73,7 +73,7 @@ class S3EndToEndIT {
                 + "&region=us-east-1&path-style=true&deadline-ms=3000");
         dcd.ok("catalog", "import", app.toString(), "--backend", BACKEND);
         dcd.ok("catalog", "import", other.toString(), "--backend", BACKEND);
-        dcd.ok("vm", "create", "web", "--size", "128M");
+        dcd.ok("vm", "create", "web", "--size", "192M");
         dcd.ok("vm", "assign", "web", "web@1.0");
         dcd.ok("disk", "build", "web");
         dcd.ok("vm", "create", "blobs", "--size", "64M");
@@ -143,7 +143,7 @@ class S3EndToEndIT {
     void everyFileReadThroughTheCachedChainHasItsSourceSha256AndTheSecondPassComesFromTheCache() throws IOException {
         Map<String, FileIndex.Node> files = webFiles();
         assertEquals(expected.keySet(), files.keySet());
-        try (S3Home view = view(); BlockCache cache = BlockCache.open(Files.createTempDirectory(dir, "cache"), 64L << 20);
+        try (S3Home view = view(); BlockCache cache = BlockCache.open(Files.createTempDirectory(dir, "cache"), 128L << 20);
              DynamicContentDisk disk = openWeb(view, cache)) {
             for (var e : files.entrySet()) {
                 assertEquals(expected.get(e.getKey()), S3Home.sha256(disk, e.getValue(), FUSE_REQUEST), e.getKey());
@@ -176,9 +176,9 @@ class S3EndToEndIT {
         assertEquals(List.of("data/part05.bin", "data/part06.bin", "data/part07.bin"), cold);
         assertEquals(List.of("bin/server", "data/part00.bin", "data/part01.bin"), warm);
         long lastWarmEnd = files.get("data/part01.bin").extentOffset(0) + files.get("data/part01.bin").size();
-        assertTrue(files.get("data/part05.bin").extentOffset(0) - lastWarmEnd > 10L << 20,
+        assertTrue(files.get("data/part05.bin").extentOffset(0) - lastWarmEnd > 40L << 20,
                 "the cold files lie beyond any readahead of the warm ones");
-        try (S3Home view = view(); BlockCache cache = BlockCache.open(Files.createTempDirectory(dir, "cache"), 64L << 20);
+        try (S3Home view = view(); BlockCache cache = BlockCache.open(Files.createTempDirectory(dir, "cache"), 128L << 20);
              DynamicContentDisk disk = openWeb(view, cache)) {
             for (String path : warm) {
                 assertEquals(expected.get(path), S3Home.sha256(disk, files.get(path), FUSE_REQUEST), path);
@@ -218,7 +218,7 @@ class S3EndToEndIT {
     void aFullyCachedAppStartsAndReadsWithS3DownInANewChainOverTheSameCache() throws Exception {
         Map<String, FileIndex.Node> files = webFiles();
         Path cacheDir = Files.createTempDirectory(dir, "cache");
-        try (S3Home view = view(); BlockCache cache = BlockCache.open(cacheDir, 64L << 20);
+        try (S3Home view = view(); BlockCache cache = BlockCache.open(cacheDir, 128L << 20);
              DynamicContentDisk disk = openWeb(view, cache)) {
             for (var e : files.entrySet()) {
                 S3Home.sha256(disk, e.getValue(), FUSE_REQUEST);
@@ -226,7 +226,7 @@ class S3EndToEndIT {
         }
         server.stop();
         try (S3Home fresh = view();
-             BlockCache cache = BlockCache.open(cacheDir, 64L << 20);
+             BlockCache cache = BlockCache.open(cacheDir, 128L << 20);
              DynamicContentDisk disk = fresh.open("web", cache, Set.of(BACKEND), ReadaheadConfig.DEFAULT, Set.of(BACKEND))) {
             for (var e : files.entrySet()) {
                 assertEquals(expected.get(e.getKey()), S3Home.sha256(disk, e.getValue(), FUSE_REQUEST), e.getKey());

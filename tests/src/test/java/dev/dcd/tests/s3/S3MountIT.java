@@ -44,8 +44,8 @@ class S3MountIT {
         dcd = new DcdJar(home, server, dir.resolve("io"));
         Path app = Files.createDirectories(dir.resolve("src/web-1.0"));
         Random random = new Random(7);
-        // Warm files first, then 12 MiB nobody reads (more than readahead can reach), then the cold ones.
-        String[][] files = {{"a/warm1", "1"}, {"a/warm2", "2"}, {"b/gap1", "4"}, {"b/gap2", "4"}, {"b/gap3", "4"},
+        // Warm files first, then 48 MiB nobody reads (more than readahead can reach), then the cold ones.
+        String[][] files = {{"a/warm1", "1"}, {"a/warm2", "2"}, {"b/gap1", "16"}, {"b/gap2", "16"}, {"b/gap3", "16"},
                 {"c/cold1", "2"}, {"c/cold2", "3"}};
         for (String[] f : files) {
             byte[] bytes = new byte[Integer.parseInt(f[1]) * 1024 * 1024 + 333];
