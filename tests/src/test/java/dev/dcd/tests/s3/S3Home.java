@@ -96,7 +96,7 @@ public final class S3Home implements Closeable {
         return FileIndex.load(currentGeneration(vm).resolve(FileIndex.FILE_NAME));
     }
 
-    /** The object file S3Proxy's filesystem provider keeps for this app's vdisk. */
+    /** The catalog's record of an app version ({@code APP@VER}). */
     public AppVersion app(String spec) throws IOException {
         try (Catalog catalog = openCatalog()) {
             return catalog.resolve(spec);
