@@ -291,11 +291,15 @@ public final class Catalog implements Closeable {
     }
 
     public Vm createVm(String name, String fsType, long sizeBytes) throws IOException {
+        return createVm(name, fsType, sizeBytes, Vm.SYMLINKS_SKIP);
+    }
+
+    public Vm createVm(String name, String fsType, long sizeBytes, String symlinks) throws IOException {
         Names.checkName("VM", name);
         if (vm(name).isPresent()) {
             throw new CatalogException("VM '" + name + "' already exists");
         }
-        Vm vm = new Vm(name, fsType, sizeBytes, clock.instant().getEpochSecond(), List.of(), 0, List.of());
+        Vm vm = new Vm(name, fsType, sizeBytes, clock.instant().getEpochSecond(), List.of(), 0, List.of(), symlinks);
         try (Batch batch = new Batch()) {
             batch.putJson(VM + name, vm);
             batch.commit();

@@ -12,13 +12,21 @@ import java.util.Optional;
  * @param createdAt          epoch seconds; becomes the filesystem creation time, so rebuilds are reproducible
  * @param apps               assigned apps in assignment order
  * @param currentGeneration  0 until the first build
+ * @param symlinks           what a FAT32 disk does with symlinks, which FAT cannot hold: {@code skip} (with a
+ *                           warning) or {@code copy} (the target's content); null in older records means skip
  */
 public record Vm(String name, String fsType, long sizeBytes, long createdAt, List<Assignment> apps,
-                 int currentGeneration, List<Generation> generations) {
+                 int currentGeneration, List<Generation> generations, String symlinks) {
+    public static final String SYMLINKS_SKIP = "skip";
+    public static final String SYMLINKS_COPY = "copy";
 
     public Vm {
         apps = List.copyOf(apps);
         generations = List.copyOf(generations);
+        symlinks = symlinks == null ? SYMLINKS_SKIP : symlinks;
+        if (!symlinks.equals(SYMLINKS_SKIP) && !symlinks.equals(SYMLINKS_COPY)) {
+            throw new IllegalArgumentException("unknown symlink policy '" + symlinks + "' (expected skip or copy)");
+        }
     }
 
     /** An app pinned to one version, with the priority that settles path conflicts (higher wins). */
@@ -69,24 +77,24 @@ public record Vm(String name, String fsType, long sizeBytes, long createdAt, Lis
         if (!replaced) {
             list.add(assignment);
         }
-        return new Vm(name, fsType, sizeBytes, createdAt, list, currentGeneration, generations);
+        return new Vm(name, fsType, sizeBytes, createdAt, list, currentGeneration, generations, symlinks);
     }
 
     public Vm withoutAssignment(String app) {
         List<Assignment> list = new ArrayList<>(apps);
         list.removeIf(a -> a.app().equals(app));
-        return new Vm(name, fsType, sizeBytes, createdAt, list, currentGeneration, generations);
+        return new Vm(name, fsType, sizeBytes, createdAt, list, currentGeneration, generations, symlinks);
     }
 
     public Vm withGeneration(Generation generation) {
         List<Generation> list = new ArrayList<>(generations);
         list.add(generation);
-        return new Vm(name, fsType, sizeBytes, createdAt, apps, generation.number(), list);
+        return new Vm(name, fsType, sizeBytes, createdAt, apps, generation.number(), list, symlinks);
     }
 
     public Vm withoutGeneration(int number) {
         List<Generation> list = new ArrayList<>(generations);
         list.removeIf(g -> g.number() == number);
-        return new Vm(name, fsType, sizeBytes, createdAt, apps, number == currentGeneration ? 0 : currentGeneration, list);
+        return new Vm(name, fsType, sizeBytes, createdAt, apps, number == currentGeneration ? 0 : currentGeneration, list, symlinks);
     }
 }

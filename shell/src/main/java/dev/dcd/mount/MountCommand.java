@@ -42,7 +42,7 @@ public final class MountCommand implements Callable<Integer> {
             new MountService(context, spec.commandLine().getOut()).mount(vm, mountpoint, foreground, allowOther);
             return 0;
         } catch (MountException e) {
-            spec.commandLine().getErr().println("dcd mount: " + e.getMessage());
+            spec.commandLine().getErr().println("dcd: " + e.getMessage());
             return 1;
         }
     }

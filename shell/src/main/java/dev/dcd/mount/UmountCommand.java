@@ -30,7 +30,7 @@ public final class UmountCommand implements Callable<Integer> {
             new MountService(context, spec.commandLine().getOut()).umount(mountpoint);
             return 0;
         } catch (MountException e) {
-            spec.commandLine().getErr().println("dcd umount: " + e.getMessage());
+            spec.commandLine().getErr().println("dcd: " + e.getMessage());
             return 1;
         }
     }

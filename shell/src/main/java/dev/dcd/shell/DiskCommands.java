@@ -64,7 +64,9 @@ final class DiskCommands {
         }
         FsType type = FsType.parse(vm.fsType());
         DiskSpec spec = DiskSpec.builder().vmId(vm.name()).fsType(type).diskSize(vm.sizeBytes())
-                .createdEpochSeconds(vm.createdAt()).build();
+                .createdEpochSeconds(vm.createdAt())
+                .symlinkPolicy(Vm.SYMLINKS_COPY.equals(vm.symlinks()) ? DiskSpec.SymlinkPolicy.COPY_TARGET : DiskSpec.SymlinkPolicy.SKIP)
+                .build();
         int number = vm.nextGenerationNumber();
         Path vmDir = context.vmDir(vmName);
         Path tmp = vmDir.resolve("gen-" + number + ".tmp");

@@ -35,6 +35,9 @@ final class VmCommands {
         String fs;
         @Option(names = "--size", paramLabel = "SIZE", defaultValue = "8G", description = "virtual disk size, like 8G or 512M (default: ${DEFAULT-VALUE})")
         String size;
+        @Option(names = "--symlinks", paramLabel = "skip|copy", description = {"FAT32 only: skip symlinks with a warning (default),",
+                "or copy the content of a target that is a regular file"})
+        String symlinks;
 
         Create(Context context) {
             this.context = context;
@@ -47,7 +50,14 @@ final class VmCommands {
             if (bytes < MIN_SIZE || bytes % 4096 != 0) {
                 throw new IllegalArgumentException("disk size must be a multiple of 4 KiB and at least 16M, got " + size);
             }
-            Vm vm = context.catalog().createVm(name, type.id(), bytes);
+            if (symlinks != null && type != FsType.FAT32) {
+                throw new IllegalArgumentException("--symlinks applies to fat32 disks only; ext4 keeps symlinks as they are");
+            }
+            String policy = symlinks == null ? Vm.SYMLINKS_SKIP : symlinks;
+            if (!policy.equals(Vm.SYMLINKS_SKIP) && !policy.equals(Vm.SYMLINKS_COPY)) {
+                throw new IllegalArgumentException("unknown --symlinks '" + policy + "' (expected skip or copy)");
+            }
+            Vm vm = context.catalog().createVm(name, type.id(), bytes, policy);
             if (context.json()) {
                 Output.json(context.out(), vm);
             } else {
@@ -166,7 +176,8 @@ final class VmCommands {
             }
             var out = context.out();
             out.println("VM " + vm.name() + ": " + vm.fsType() + ", " + Sizes.format(vm.sizeBytes()) + ", created "
-                    + Output.time(vm.createdAt() * 1000));
+                    + Output.time(vm.createdAt() * 1000)
+                    + (FsType.FAT32.id().equals(vm.fsType()) ? ", symlinks: " + vm.symlinks() : ""));
             out.println("current generation: " + (vm.currentGeneration() == 0 ? "none (run 'dcd disk build " + vm.name() + "')"
                     : vm.currentGeneration()) + ", " + vm.generations().size() + " generation(s) kept");
             if (vm.apps().isEmpty()) {
