@@ -230,6 +230,21 @@ public final class BlockCache implements Closeable {
         return false;
     }
 
+    /** Whether the chunk has an entry (not verified, not counted): lets a miss extend into a run of misses. */
+    synchronized boolean contains(ContentId id, int chunk) {
+        return entries.containsKey(new Key(id, chunk));
+    }
+
+    /** Counts hits served from a reader's copy of a chunk it got from {@link #get} just before. */
+    void countHits(int n) {
+        hits.add(n);
+    }
+
+    /** Counts misses found with {@link #contains} rather than {@link #get}. */
+    void countMisses(int n) {
+        misses.add(n);
+    }
+
     /** Stores a chunk the caller has already verified; evicts the least recently used chunk when full. */
     void put(ContentId id, int chunk, ByteBuffer data) throws IOException {
         Key key = new Key(id, chunk);

@@ -216,7 +216,7 @@ public final class DynamicContentDisk implements ExtendedBlockDevice {
                     any |= prefetched[i];
                 }
                 if (readahead.enabled() && any) {
-                    ra = new ReadaheadFilter(chain, map, readahead, prefetched);
+                    ra = new ReadaheadFilter(chain, map, readahead, prefetched, redirect::resident);
                     chain = ra;
                 }
                 overlay = OverlayFilter.open(chain, generationDir);

@@ -32,6 +32,8 @@ final class ReadaheadFilter extends Filter {
     private static final int PER_STREAM = 2;
 
     private final RegionMap map;
+    private final Residency residency;
+    final LongAdder skipped = new LongAdder();
     private final boolean[] vdisks;
     private final ReadaheadConfig config;
     private final ExecutorService executor;
@@ -48,7 +50,22 @@ final class ReadaheadFilter extends Filter {
 
     /** {@code vdisks[i]} says whether reads of vdisk {@code i} are prefetched; null means all are. */
     ReadaheadFilter(ExtendedBlockDevice next, RegionMap map, ReadaheadConfig config, boolean[] vdisks) {
+        this(next, map, config, vdisks, (offset, length) -> false);
+    }
+
+    /** Says whether a disk range can be read without a backend request (all of it in the shared cache). */
+    interface Residency {
+        boolean resident(long offset, long length);
+    }
+
+    /**
+     * {@code residency} lets the stream skip windows that are already in the shared cache: a prefetch of
+     * cached data only adds a copy and a thread hand-off to what a direct read from the cache costs.
+     */
+    ReadaheadFilter(ExtendedBlockDevice next, RegionMap map, ReadaheadConfig config, boolean[] vdisks,
+                    Residency residency) {
         super(next);
+        this.residency = residency;
         this.map = map;
         this.vdisks = vdisks;
         this.config = config;
@@ -229,6 +246,13 @@ final class ReadaheadFilter extends Filter {
         s.regionEnd = regionEnd;
         if (s.prefetchedTo < end) {
             s.prefetchedTo = end;
+        }
+        while (s.prefetchedTo - end < s.window && s.prefetchedTo < regionEnd
+                && residency.resident(s.prefetchedTo, Math.min(s.window, regionEnd - s.prefetchedTo))) {
+            // Already cached: the stream moves on without fetching; reads of it go straight to the cache. The
+            // window does not grow, so the stream never runs far ahead of its reader on cached data alone.
+            s.prefetchedTo += Math.min(s.window, regionEnd - s.prefetchedTo);
+            skipped.increment();
         }
         if (s.prefetchedTo - end < s.window && s.prefetchedTo < regionEnd && s.inFlight.size() < PER_STREAM) {
             ByteBuffer buffer = takeBuffer();

@@ -127,4 +127,16 @@ final class RedirectPlugin implements ExtendedBlockDevice {
             throw failure;
         }
     }
+
+    /** True when the range lies in one app-data region whose bytes are all in the shared cache. */
+    boolean resident(long offset, long length) {
+        if (offset < 0 || length <= 0 || offset + length > map.size()) {
+            return false;
+        }
+        RegionMap.Region region = map.region(map.indexOf(offset));
+        if (region.kind() != RegionMap.Kind.APP_DATA || offset + length > region.end()) {
+            return false;
+        }
+        return vdisks[region.vdisk()].resident(region.vdiskOffset() + (offset - region.start()), length);
+    }
 }

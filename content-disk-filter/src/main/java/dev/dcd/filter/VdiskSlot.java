@@ -40,6 +40,11 @@ final class VdiskSlot {
         return label;
     }
 
+    /** True when every byte of the range is in the shared cache already (reading it costs no backend request). */
+    boolean resident(long offset, long length) {
+        return device instanceof CachedVdisk c && c.resident(offset, length);
+    }
+
     void read(long offset, ByteBuffer dst) throws IOException {
         BlockDevice d = device;
         if (d == null) {

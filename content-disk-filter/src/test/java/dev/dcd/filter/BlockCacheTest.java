@@ -203,6 +203,98 @@ class BlockCacheTest {
         }
     }
 
+    /** The backend devices of {@code gen}, recording the length of every read they serve. */
+    private static dev.dcd.synth.VdiskResolver recording(java.util.List<Integer> reads) {
+        return id -> {
+            dev.dcd.block.BlockDevice d = gen.resolver().open(id);
+            return new dev.dcd.block.BlockDevice() {
+                public long size() { return d.size(); }
+                public dev.dcd.block.Capabilities capabilities() { return d.capabilities(); }
+                public void read(long offset, ByteBuffer dst) throws IOException {
+                    synchronized (reads) {
+                        reads.add(dst.remaining());
+                    }
+                    d.read(offset, dst);
+                }
+                public void write(long offset, ByteBuffer src) throws IOException { d.write(offset, src); }
+                public void flush() throws IOException { d.flush(); }
+                public void trim(long offset, long length) throws IOException { d.trim(offset, length); }
+                public String describe() { return d.describe(); }
+                public void close() throws IOException { d.close(); }
+            };
+        };
+    }
+
+    /** The first app data region of at least {@code bytes}. */
+    private static RegionMap.Region bigRegion(long bytes) {
+        return gen.map.regions().stream().filter(r -> r.kind() == RegionMap.Kind.APP_DATA && r.length() >= bytes)
+                .findFirst().orElseThrow();
+    }
+
+    @Test
+    void aLargeReadOfMissingChunksIsOneBackendReadAndEveryChunkIsVerifiedAndCached() throws IOException {
+        RegionMap.Region region = bigRegion(2L << 20);
+        java.util.List<Integer> reads = new java.util.ArrayList<>();
+        try (BlockCache cache = BlockCache.open(cacheRoot.resolve("run"), 64L << 20);
+             DynamicContentDisk disk = DynamicContentDisk.builder().generationDir(freshGeneration("run"))
+                     .resolver(recording(reads)).labels(gen.labels).cache(cache, Set.of(REMOTE))
+                     .readahead(ReadaheadConfig.DISABLED).build();
+             FileChannel ref = FileChannel.open(materialized, StandardOpenOption.READ)) {
+            ByteBuffer small = ByteBuffer.allocate(4096);
+            disk.read(region.start(), small);
+            synchronized (reads) {
+                reads.clear();
+            }
+            long at = region.start() + 65536 + 4096;
+            ByteBuffer got = ByteBuffer.allocate(1 << 20);
+            disk.read(at, got);
+            ByteBuffer want = ByteBuffer.allocate(1 << 20);
+            dev.dcd.block.FileBlockDevice.readFully(ref, at, want, "ref");
+            assertArrayEquals(want.array(), got.array());
+            // Chunk 0 of the region came with the first read; the rest of the MiB is one read of its chunks.
+            assertEquals(1, reads.size(), "backend reads: " + reads);
+            assertTrue(reads.get(0) >= 1 << 20, "backend reads: " + reads);
+            long misses = cache.stats().misses();
+            disk.read(at, got.clear());
+            assertArrayEquals(want.array(), got.array());
+            assertEquals(misses, cache.stats().misses(), "all of it was cached");
+            assertEquals(1, reads.size(), "the second read did not go to the backend: " + reads);
+        }
+    }
+
+    @Test
+    void aBadChunkInTheMiddleOfALargeMissFailsTheReadAfterCachingTheGoodChunksBeforeIt() throws IOException {
+        RegionMap.Region region = bigRegion(2L << 20);
+        ContentId id = gen.map.vdisks().get(region.vdisk());
+        long badDiskOffset = region.start() + (1 << 20) / 2 + 100;
+        Path vdisk = gen.vdiskFile(id);
+        Path backup = cacheRoot.resolve("run-bad.backup");
+        Files.copy(vdisk, backup);
+        flipByte(vdisk, region.vdiskOffset() + (badDiskOffset - region.start()));
+        try (BlockCache cache = BlockCache.open(cacheRoot.resolve("run-bad"), 64L << 20);
+             DynamicContentDisk disk = open(freshGeneration("run-bad"), cache)) {
+            AppReadException e = assertThrows(AppReadException.class,
+                    () -> disk.read(region.start(), ByteBuffer.allocate(1 << 20)));
+            assertEquals(REMOTE, e.backend());
+            assertTrue(e.getMessage().contains("checksum") && e.getMessage().contains("not served"), e.getMessage());
+            long used = cache.stats().usedBytes();
+            assertTrue(used > 0 && used < 1 << 20, "good chunks before the bad one cached, the rest not: " + used);
+            assertThrows(AppReadException.class, () -> disk.read(region.start(), ByteBuffer.allocate(1 << 20)));
+            // Repaired in place (the open backend device keeps its file).
+            flipByte(vdisk, region.vdiskOffset() + (badDiskOffset - region.start()));
+            ByteBuffer got = ByteBuffer.allocate(1 << 20);
+            disk.read(region.start(), got);
+            try (FileChannel ref = FileChannel.open(materialized, StandardOpenOption.READ)) {
+                ByteBuffer want = ByteBuffer.allocate(1 << 20);
+                dev.dcd.block.FileBlockDevice.readFully(ref, region.start(), want, "ref");
+                assertArrayEquals(want.array(), got.array());
+            }
+            assertEquals(0, cache.stats().corrupt(), "nothing bad was ever cached");
+        } finally {
+            Files.copy(backup, vdisk, StandardCopyOption.REPLACE_EXISTING);
+        }
+    }
+
     @Test
     void vdisksOnBackendsNotConfiguredForCachingAreReadDirectly() throws IOException {
         try (BlockCache cache = BlockCache.open(cacheRoot.resolve("none"), 64L << 20);

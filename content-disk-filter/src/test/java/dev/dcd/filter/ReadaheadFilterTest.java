@@ -80,6 +80,27 @@ class ReadaheadFilterTest {
     }
 
     @Test
+    void windowsAlreadyInTheCacheAreSkippedAndReadDirectlyWhileTheRestIsPrefetched() throws Exception {
+        Lower lower = new Lower();
+        // The first 8 MiB of the extent count as cached, the rest not.
+        long cachedUpTo = 9L << 20;
+        try (ReadaheadFilter ra = new ReadaheadFilter(lower, MAP, ReadaheadConfig.DEFAULT, null,
+                (offset, length) -> offset + length <= cachedUpTo)) {
+            for (long pos = 1 << 20; pos < cachedUpTo - (1 << 20); pos += 65536) {
+                assertArrayEquals(Arrays.copyOfRange(DATA, (int) pos, (int) pos + 65536), read(ra, pos, 65536));
+            }
+            assertEquals(0, ra.prefetches.sum(), "nothing cached was prefetched");
+            assertTrue(ra.skipped.sum() > 0, "cached windows were skipped");
+            for (long pos = cachedUpTo - (1 << 20); pos < 16 << 20; pos += 65536) {
+                assertArrayEquals(Arrays.copyOfRange(DATA, (int) pos, (int) pos + 65536), read(ra, pos, 65536));
+                Thread.sleep(1);
+            }
+            assertTrue(ra.prefetches.sum() > 0, "past the cached part the stream prefetches again");
+            assertTrue(ra.hits.sum() > 0, "hits " + ra.hits.sum());
+        }
+    }
+
+    @Test
     void prefetchesStopAtTheEndOfTheExtentAndNeverRunIntoTheNextFile() throws IOException {
         Lower lower = new Lower();
         lower.gateFrom = 16 << 20; // anything past the first extent would block forever

@@ -1,0 +1,286 @@
+package dev.dcd.tests.bench;
+
+import dev.dcd.filter.BlockCache;
+import dev.dcd.filter.DynamicContentDisk;
+import dev.dcd.filter.ReadaheadConfig;
+import dev.dcd.synth.FileIndex;
+import dev.dcd.tests.s3.S3Home;
+import dev.dcd.tests.s3.S3ProxyServer;
+import org.junit.jupiter.api.Test;
+import software.amazon.awssdk.core.sync.ResponseTransformer;
+import software.amazon.awssdk.services.s3.S3Client;
+import software.amazon.awssdk.services.s3.model.GetObjectResponse;
+
+import java.io.IOException;
+import java.io.OutputStream;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Locale;
+import java.util.Random;
+import java.util.Set;
+import java.util.stream.Stream;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+/**
+ * One 256 MiB file of an app imported to S3 (S3Proxy) through the real command tree, read front to back in
+ * 128 KiB requests (what FUSE sends) through the full chain of its VM's disk: stats, cow, readahead for the
+ * S3 backend, redirect, the shared cache. In the same run, against the same S3Proxy, rounds interleaved:
+ *
+ * <ul>
+ * <li>cold (new cache, new backend: nothing of the vdisk in dcd) against the named peer, a naive single-stream
+ *     loop of 1 MiB ranged GETs of the same bytes (AWS SDK, Apache client) - target >= 3x;</li>
+ * <li>warm (a second pass over the same chain, served by the cache) against the same file imported to the
+ *     local backend and read through its VM's chain (page cache warm, no dcd cache, as configured for local
+ *     backends) - target >= 0.8x.</li>
+ * </ul>
+ * Every pass checks the CRC32C of all it read against the source file's (hardware-assisted, so the check costs
+ * little next to the reads; sha256 would cost as much as the transfers measured). A benchmark, not a timed test: it reports, it does not assert a
+ * speed.
+ *
+ * <pre>
+ * mvn -B -o -pl tests -am verify -Dit.test=S3ChainBench -Dtest=NONE -Dsurefire.failIfNoSpecifiedTests=false
+ * </pre>
+ * Knobs: {@code -Dbench.mib=256}, {@code -Dbench.rounds=5}, {@code -Dbench.request-kib=128},
+ * {@code -Dbench.naive-kib=1024}, {@code -Dbench.uri-extra=&piece-kib=1024} (extra S3 URI parameters),
+ * {@code -Dbench.ra-min-kib}, {@code -Dbench.ra-max-kib}, {@code -Dbench.ra-threads} (readahead instead of the product's
+ * default). Output also in {@code tests/target/bench/s3-chain.txt}.
+ */
+class S3ChainBench {
+    private static final int MIB = 1 << 20;
+    private static final String BUCKET = "dcd-chain-bench";
+    private static final String S3 = "s3";
+    /** The product's readahead unless -Dbench.ra-min-kib / -Dbench.ra-max-kib / -Dbench.ra-threads override it. */
+    private static final ReadaheadConfig READAHEAD = new ReadaheadConfig(true,
+            Integer.getInteger("bench.ra-min-kib", ReadaheadConfig.DEFAULT.minWindow() / 1024) * 1024,
+            Integer.getInteger("bench.ra-max-kib", ReadaheadConfig.DEFAULT.maxWindow() / 1024) * 1024,
+            ReadaheadConfig.DEFAULT.streams(),
+            Integer.getInteger("bench.ra-threads", ReadaheadConfig.DEFAULT.threads()));
+
+    @Test
+    void coldAndWarmSequentialReadThroughTheFullChain() throws Exception {
+        int mib = Integer.getInteger("bench.mib", 256);
+        int rounds = Integer.getInteger("bench.rounds", 5);
+        int request = Integer.getInteger("bench.request-kib", 128) * 1024;
+        int naiveRequest = Integer.getInteger("bench.naive-kib", 1024) * 1024;
+        Path dir = Files.createTempDirectory("dcd-s3-chain-bench");
+        List<String> report = new ArrayList<>();
+        try (S3ProxyServer server = S3ProxyServer.start(Files.createDirectories(dir.resolve("server")));
+             S3Home dcd = new S3Home(dir.resolve("home"))) {
+            server.exportCredentialsAsSystemProperties();
+            server.createBucket(BUCKET);
+            Path app = Files.createDirectories(dir.resolve("src/big-1"));
+            long sha = writeRandom(app.resolve("big.bin"), (long) mib * MIB);
+            dcd.ok("backend", "add", S3, "s3://" + BUCKET + "/apps?endpoint=" + server.endpoint()
+                    + "&region=us-east-1&path-style=true" + System.getProperty("bench.uri-extra", ""));
+            long t0 = System.nanoTime();
+            dcd.ok("catalog", "import", app.toString(), "--name", "big", "--version", "1", "--backend", S3);
+            long importNanos = System.nanoTime() - t0;
+            dcd.ok("catalog", "import", app.toString(), "--name", "bigl", "--version", "1");
+            for (String[] vm : new String[][] {{"remote", "big@1"}, {"local", "bigl@1"}}) {
+                dcd.ok("vm", "create", vm[0], "--size", (mib + 64) + "M");
+                dcd.ok("vm", "assign", vm[0], vm[1]);
+                dcd.ok("disk", "build", vm[0]);
+            }
+            FileIndex.Node remoteFile = dcd.index("remote").get("big.bin");
+            FileIndex.Node localFile = dcd.index("local").get("big.bin");
+            String key = "apps/" + dcd.app("big@1").contentId() + ".vdisk";
+            long dataOffset = vdiskOffsetOf(dcd, "remote", remoteFile);
+            long bytes = remoteFile.size();
+            report.add(String.format(Locale.ROOT, "file %d MiB, chain requests %d KiB, naive GETs %d KiB, %d rounds, "
+                    + "readahead %s, uri extra '%s', import to s3 %.1f MiB/s", mib, request / 1024, naiveRequest / 1024,
+                    rounds, READAHEAD, System.getProperty("bench.uri-extra", ""), mibPerSecond(bytes, importNanos)));
+
+            // Warm-up of every path (JIT, connections), not recorded.
+            naive(server, key, dataOffset, Math.min(bytes, 64L * MIB), naiveRequest, null);
+            Pass warmup = chainColdAndWarm(dcd, dir, remoteFile, request, null);
+            local(dcd, localFile, request, null);
+            report.add(String.format(Locale.ROOT, "warm-up: cold %.1f MiB/s, warm %.1f MiB/s",
+                    mibPerSecond(bytes, warmup.cold), mibPerSecond(bytes, warmup.warm)));
+
+            long[] naive = new long[rounds];
+            long[] cold = new long[rounds];
+            long[] warm = new long[rounds];
+            long[] local = new long[rounds];
+            double[] coldRatio = new double[rounds];
+            double[] warmRatio = new double[rounds];
+            for (int r = 0; r < rounds; r++) {
+                Cpu before = Cpu.now(server);
+                naive[r] = naive(server, key, dataOffset, bytes, naiveRequest, sha);
+                Cpu middle = Cpu.now(server);
+                Pass pass = chainColdAndWarm(dcd, dir, remoteFile, request, sha);
+                String cpu = String.format(Locale.ROOT, "cpu naive: client %.2f s, s3proxy %.2f s; chain cold+warm: "
+                                + "client %.2f s, s3proxy %.2f s (cold alone: %.2f s wall)",
+                        middle.client(before), middle.server(before), Cpu.now(server).client(middle),
+                        Cpu.now(server).server(middle), pass.cold / 1e9);
+                cold[r] = pass.cold;
+                warm[r] = pass.warm;
+                local[r] = local(dcd, localFile, request, sha);
+                coldRatio[r] = (double) naive[r] / cold[r];
+                warmRatio[r] = (double) local[r] / warm[r];
+                report.add(String.format(Locale.ROOT, "round %d: naive GET loop %.1f MiB/s, chain cold %.1f MiB/s "
+                                + "(%.2fx); chain warm %.1f MiB/s, local chain %.1f MiB/s (%.2fx)", r + 1,
+                        mibPerSecond(bytes, naive[r]), mibPerSecond(bytes, cold[r]), coldRatio[r],
+                        mibPerSecond(bytes, warm[r]), mibPerSecond(bytes, local[r]), warmRatio[r]));
+                report.add("  " + lastReadahead);
+                report.add("  " + cpu);
+            }
+            report.add(String.format(Locale.ROOT, "median: naive %.1f MiB/s, cold %.1f MiB/s, warm %.1f MiB/s, "
+                            + "local %.1f MiB/s; cold/naive median of ratios %.2fx (min %.2fx, max %.2fx), "
+                            + "warm/local median of ratios %.2fx (min %.2fx, max %.2fx); load average %.1f on %d cpus",
+                    mibPerSecond(bytes, median(naive)), mibPerSecond(bytes, median(cold)),
+                    mibPerSecond(bytes, median(warm)), mibPerSecond(bytes, median(local)),
+                    median(coldRatio), min(coldRatio), max(coldRatio),
+                    median(warmRatio), min(warmRatio), max(warmRatio),
+                    java.lang.management.ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage(),
+                    Runtime.getRuntime().availableProcessors()));
+        } finally {
+            try (Stream<Path> files = Files.walk(dir)) {
+                files.sorted((a, b) -> b.compareTo(a)).forEach(p -> p.toFile().delete());
+            }
+        }
+        String text = String.join("\n", report) + "\n";
+        System.out.print("S3ChainBench\n" + text);
+        Path out = Path.of("target", "bench");
+        Files.createDirectories(out);
+        Files.writeString(out.resolve("s3-chain.txt"), text, StandardCharsets.UTF_8);
+    }
+
+    private static String lastReadahead = "";
+
+    private record Pass(long cold, long warm) {
+    }
+
+    /** A new cache and new backends (cold), the file read twice through the same chain. */
+    private static Pass chainColdAndWarm(S3Home dcd, Path dir, FileIndex.Node file, int request, Long sha)
+            throws IOException {
+        Path cacheDir = Files.createTempDirectory(dir, "cache");
+        try (S3Home view = new S3Home(dcd.home());
+             BlockCache cache = BlockCache.open(cacheDir, file.size() + 64L * MIB);
+             DynamicContentDisk disk = view.open("remote", cache, Set.of(S3), READAHEAD, Set.of(S3))) {
+            long start = System.nanoTime();
+            long first = S3Home.crc32c(disk, file, request);
+            long cold = System.nanoTime() - start;
+            start = System.nanoTime();
+            long second = S3Home.crc32c(disk, file, request);
+            long warm = System.nanoTime() - start;
+            if (sha != null) {
+                assertEquals(sha.longValue(), first, "cold pass");
+                assertEquals(sha.longValue(), second, "warm pass");
+            }
+            long[] ra = disk.readaheadCounters();
+            lastReadahead = "readahead prefetches " + ra[0] + ", hits " + ra[1] + ", cache " + cache.stats();
+            return new Pass(cold, warm);
+        } finally {
+            try (Stream<Path> files = Files.walk(cacheDir)) {
+                files.sorted((a, b) -> b.compareTo(a)).forEach(p -> p.toFile().delete());
+            }
+        }
+    }
+
+    /** The same file on the local backend, through its VM's chain as configured for local backends. */
+    private static long local(S3Home dcd, FileIndex.Node file, int request, Long sha) throws IOException {
+        try (S3Home view = new S3Home(dcd.home());
+             DynamicContentDisk disk = view.open("local", null, Set.of(), READAHEAD, Set.of(S3))) {
+            long start = System.nanoTime();
+            long read = S3Home.crc32c(disk, file, request);
+            long nanos = System.nanoTime() - start;
+            if (sha != null) {
+                assertEquals(sha.longValue(), read, "local pass");
+            }
+            return nanos;
+        }
+    }
+
+    /** One ranged GET after another over the file's bytes in the vdisk object, hashed like the chain's reads. */
+    private static long naive(S3ProxyServer server, String key, long from, long length, int request, Long sha)
+            throws Exception {
+        java.util.zip.CRC32C digest = new java.util.zip.CRC32C();
+        try (S3Client client = server.client()) {
+            long start = System.nanoTime();
+            for (long offset = 0; offset < length; offset += request) {
+                long first = from + offset;
+                long last = from + Math.min(length, offset + request) - 1;
+                byte[] got = client.getObject(b -> b.bucket(BUCKET).key(key).range("bytes=" + first + "-" + last),
+                        ResponseTransformer.<GetObjectResponse>toBytes()).asByteArrayUnsafe();
+                assertEquals(last - first + 1, got.length);
+                digest.update(got);
+            }
+            long nanos = System.nanoTime() - start;
+            if (sha != null) {
+                assertEquals(sha.longValue(), digest.getValue(), "naive pass");
+            }
+            return nanos;
+        }
+    }
+
+    /** Where the file's bytes start in its vdisk: the region map entry of its first disk extent. */
+    private static long vdiskOffsetOf(S3Home dcd, String vm, FileIndex.Node file) throws IOException {
+        var map = dev.dcd.synth.RegionMap.load(dcd.currentGeneration(vm).resolve(DynamicContentDisk.REGION_MAP));
+        var region = map.find(file.extentOffset(0));
+        return region.vdiskOffset() + (file.extentOffset(0) - region.start());
+    }
+
+    /** Writes {@code size} random bytes; returns their CRC32C. */
+    private static long writeRandom(Path file, long size) throws Exception {
+        java.util.zip.CRC32C digest = new java.util.zip.CRC32C();
+        Random random = new Random(7);
+        byte[] block = new byte[4 * MIB];
+        try (OutputStream out = Files.newOutputStream(file)) {
+            for (long done = 0; done < size; done += block.length) {
+                random.nextBytes(block);
+                int n = (int) Math.min(block.length, size - done);
+                out.write(block, 0, n);
+                digest.update(block, 0, n);
+            }
+        }
+        return digest.getValue();
+    }
+
+    /** CPU time used so far by this JVM and by the S3Proxy process, to show where the time goes. */
+    private record Cpu(long clientNanos, long serverNanos) {
+        static Cpu now(S3ProxyServer server) {
+            long client = ((com.sun.management.OperatingSystemMXBean)
+                    java.lang.management.ManagementFactory.getOperatingSystemMXBean()).getProcessCpuTime();
+            long serverCpu = ProcessHandle.of(server.pid()).flatMap(p -> p.info().totalCpuDuration())
+                    .map(java.time.Duration::toNanos).orElse(-1L);
+            return new Cpu(client, serverCpu);
+        }
+
+        double client(Cpu before) {
+            return (clientNanos - before.clientNanos) / 1e9;
+        }
+
+        double server(Cpu before) {
+            return (serverNanos - before.serverNanos) / 1e9;
+        }
+    }
+
+    private static double mibPerSecond(long bytes, long nanos) {
+        return bytes / (double) MIB / (nanos / 1e9);
+    }
+
+    private static long median(long[] values) {
+        long[] sorted = values.clone();
+        Arrays.sort(sorted);
+        return sorted[sorted.length / 2];
+    }
+
+    private static double median(double[] values) {
+        double[] sorted = values.clone();
+        Arrays.sort(sorted);
+        return sorted[sorted.length / 2];
+    }
+
+    private static double min(double[] values) {
+        return Arrays.stream(values).min().orElse(0);
+    }
+
+    private static double max(double[] values) {
+        return Arrays.stream(values).max().orElse(0);
+    }
+}
