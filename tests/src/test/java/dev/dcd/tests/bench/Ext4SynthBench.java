@@ -1,5 +1,7 @@
 package dev.dcd.tests.bench;
 
+import static dev.dcd.tests.bench.BenchMath.median;
+
 import dev.dcd.backend.Progress;
 import dev.dcd.synth.AppLayer;
 import dev.dcd.synth.DiskSpec;
@@ -215,12 +217,6 @@ public final class Ext4SynthBench {
         } finally {
             run("losetup", "--detach", loop);
         }
-    }
-
-    private static long median(long[] v) {
-        long[] s = v.clone();
-        Arrays.sort(s);
-        return s[s.length / 2];
     }
 
     private static long allocated(Path file) throws Exception {

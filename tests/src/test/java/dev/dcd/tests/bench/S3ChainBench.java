@@ -1,5 +1,8 @@
 package dev.dcd.tests.bench;
 
+import static dev.dcd.tests.bench.BenchMath.median;
+import static dev.dcd.tests.bench.BenchMath.mibPerSecond;
+
 import dev.dcd.filter.BlockCache;
 import dev.dcd.filter.DynamicContentDisk;
 import dev.dcd.filter.ReadaheadConfig;
@@ -51,7 +54,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
  * default). Output also in {@code tests/target/bench/s3-chain.txt}.
  */
 class S3ChainBench {
-    private static final int MIB = 1 << 20;
+    private static final int MIB = BenchMath.MIB;
     private static final String BUCKET = "dcd-chain-bench";
     private static final String S3 = "s3";
     /** The product's readahead unless -Dbench.ra-min-kib / -Dbench.ra-max-kib / -Dbench.ra-threads override it. */
@@ -109,14 +112,14 @@ class S3ChainBench {
             double[] coldRatio = new double[rounds];
             double[] warmRatio = new double[rounds];
             for (int r = 0; r < rounds; r++) {
-                Cpu before = Cpu.now(server);
+                ProcessCpu before = ProcessCpu.now(server);
                 naive[r] = naive(server, key, dataOffset, bytes, naiveRequest, sha);
-                Cpu middle = Cpu.now(server);
+                ProcessCpu middle = ProcessCpu.now(server);
                 Pass pass = chainColdAndWarm(dcd, dir, remoteFile, request, sha);
                 String cpu = String.format(Locale.ROOT, "cpu naive: client %.2f s, s3proxy %.2f s; chain cold+warm: "
                                 + "client %.2f s, s3proxy %.2f s (cold alone: %.2f s wall)",
-                        middle.client(before), middle.server(before), Cpu.now(server).client(middle),
-                        Cpu.now(server).server(middle), pass.cold / 1e9);
+                        middle.client(before), middle.server(before), ProcessCpu.now(server).client(middle),
+                        ProcessCpu.now(server).server(middle), pass.cold / 1e9);
                 cold[r] = pass.cold;
                 warm[r] = pass.warm;
                 local[r] = local(dcd, localFile, request, sha);
@@ -241,40 +244,6 @@ class S3ChainBench {
         return digest.getValue();
     }
 
-    /** CPU time used so far by this JVM and by the S3Proxy process, to show where the time goes. */
-    private record Cpu(long clientNanos, long serverNanos) {
-        static Cpu now(S3ProxyServer server) {
-            long client = ((com.sun.management.OperatingSystemMXBean)
-                    java.lang.management.ManagementFactory.getOperatingSystemMXBean()).getProcessCpuTime();
-            long serverCpu = ProcessHandle.of(server.pid()).flatMap(p -> p.info().totalCpuDuration())
-                    .map(java.time.Duration::toNanos).orElse(-1L);
-            return new Cpu(client, serverCpu);
-        }
-
-        double client(Cpu before) {
-            return (clientNanos - before.clientNanos) / 1e9;
-        }
-
-        double server(Cpu before) {
-            return (serverNanos - before.serverNanos) / 1e9;
-        }
-    }
-
-    private static double mibPerSecond(long bytes, long nanos) {
-        return bytes / (double) MIB / (nanos / 1e9);
-    }
-
-    private static long median(long[] values) {
-        long[] sorted = values.clone();
-        Arrays.sort(sorted);
-        return sorted[sorted.length / 2];
-    }
-
-    private static double median(double[] values) {
-        double[] sorted = values.clone();
-        Arrays.sort(sorted);
-        return sorted[sorted.length / 2];
-    }
 
     private static double min(double[] values) {
         return Arrays.stream(values).min().orElse(0);

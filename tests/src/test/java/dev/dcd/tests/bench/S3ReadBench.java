@@ -1,5 +1,8 @@
 package dev.dcd.tests.bench;
 
+import static dev.dcd.tests.bench.BenchMath.median;
+import static dev.dcd.tests.bench.BenchMath.mibPerSecond;
+
 import dev.dcd.backend.Backend;
 import dev.dcd.backend.Backends;
 import dev.dcd.block.BlockDevice;
@@ -46,7 +49,7 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
  * from the page cache in both paths alike.
  */
 class S3ReadBench {
-    private static final int MIB = 1 << 20;
+    private static final int MIB = BenchMath.MIB;
     private static final String BUCKET = "dcd-bench";
     private static final String PREFIX = "bench";
 
@@ -88,11 +91,11 @@ class S3ReadBench {
             long[] device = new long[rounds];
             double[] ratios = new double[rounds];
             for (int r = 0; r < rounds; r++) {
-                Cpu before = Cpu.now(server);
+                ProcessCpu before = ProcessCpu.now(server);
                 naive[r] = naive(server, key, vdisk.length(), sample);
-                Cpu middle = Cpu.now(server);
+                ProcessCpu middle = ProcessCpu.now(server);
                 device[r] = device(uri, vdisk, readMib, vdisk.length(), sample);
-                Cpu after = Cpu.now(server);
+                ProcessCpu after = ProcessCpu.now(server);
                 ratios[r] = (double) naive[r] / device[r];
                 report.add(String.format(Locale.ROOT, "round %d: naive 1 MiB GET loop %.1f MiB/s (%.2f s; cpu client %.2f s, "
                                 + "s3proxy %.2f s), dcd device %.1f MiB/s (%.2f s; cpu client %.2f s, s3proxy %.2f s), ratio %.2fx",
@@ -200,32 +203,4 @@ class S3ReadBench {
         }
     }
 
-    /** CPU time used so far by this JVM and by the S3Proxy process, to show where the time goes. */
-    private record Cpu(long clientNanos, long serverNanos) {
-        static Cpu now(S3ProxyServer server) {
-            long client = ((com.sun.management.OperatingSystemMXBean)
-                    java.lang.management.ManagementFactory.getOperatingSystemMXBean()).getProcessCpuTime();
-            long serverCpu = ProcessHandle.of(server.pid()).flatMap(p -> p.info().totalCpuDuration())
-                    .map(java.time.Duration::toNanos).orElse(-1L);
-            return new Cpu(client, serverCpu);
-        }
-
-        double client(Cpu before) {
-            return (clientNanos - before.clientNanos) / 1e9;
-        }
-
-        double server(Cpu before) {
-            return (serverNanos - before.serverNanos) / 1e9;
-        }
-    }
-
-    private static double mibPerSecond(long bytes, long nanos) {
-        return bytes / (double) MIB / (nanos / 1e9);
-    }
-
-    private static long median(long[] values) {
-        long[] sorted = values.clone();
-        Arrays.sort(sorted);
-        return sorted[sorted.length / 2];
-    }
 }

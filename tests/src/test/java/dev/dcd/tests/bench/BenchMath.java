@@ -1,0 +1,28 @@
+package dev.dcd.tests.bench;
+
+import java.util.Arrays;
+
+/** The arithmetic every benchmark here reports with: medians of rounds and throughput. */
+final class BenchMath {
+    static final int MIB = 1 << 20;
+
+    private BenchMath() {
+    }
+
+    /** The upper median: with an even count, the larger middle value, so a figure is always one measured round. */
+    static long median(long[] values) {
+        long[] sorted = values.clone();
+        Arrays.sort(sorted);
+        return sorted[sorted.length / 2];
+    }
+
+    static double median(double[] values) {
+        double[] sorted = values.clone();
+        Arrays.sort(sorted);
+        return sorted[sorted.length / 2];
+    }
+
+    static double mibPerSecond(long bytes, long nanos) {
+        return bytes / (double) MIB / (nanos / 1e9);
+    }
+}
