@@ -79,7 +79,8 @@ public final class MountService {
         out.println("serving " + source.describe() + " at " + mountpoint + " (Ctrl-C unmounts)");
         out.flush();
         try {
-            Mounter.serve(source, mountpoint, MountOptions.builder(vm).allowOther(allowOther).build(), System.err);
+            Mounter.serve(source, mountpoint, MountOptions.builder(vm).allowOther(allowOther)
+                    .singleThreaded(source.localOnly()).build(), System.err);
         } catch (RuntimeException e) {
             throw new MountException("cannot mount " + vm + " at " + mountpoint + ": " + e.getMessage(), e);
         } finally {
@@ -131,7 +132,8 @@ public final class MountService {
         long pid = ProcessHandle.current().pid();
         Runtime.getRuntime().addShutdownHook(new Thread(() -> deleteRecordIfOwned(vm, pid)));
         try {
-            Mounter.serve(source, mountpoint, MountOptions.builder(vm).allowOther(allowOther).build(), System.err);
+            Mounter.serve(source, mountpoint, MountOptions.builder(vm).allowOther(allowOther)
+                    .singleThreaded(source.localOnly()).build(), System.err);
             System.err.println("dcd-fuse: " + mountpoint + " unmounted");
         } catch (RuntimeException e) {
             throw new MountException("cannot mount " + vm + " at " + mountpoint + ": " + e.getMessage(), e);

@@ -37,6 +37,17 @@ public interface MountSource extends Closeable {
         return 0;
     }
 
+    /**
+     * True when every read is served from local files, with no backend round trip to overlap. Such a mount
+     * runs libfuse's single-threaded loop on the serving JVM's own thread: libfuse's worker threads are native,
+     * and jffi attaches a native thread to the JVM and detaches it again around each of its first 1000
+     * callbacks, about 100-150 us each time, so a fresh multithreaded mount pays that on thousands of
+     * requests. Where reads wait on a remote backend the overlap of the multithreaded loop is worth far more.
+     */
+    default boolean localOnly() {
+        return false;
+    }
+
     /** Releases the disk; called once when the mount ends. */
     @Override
     default void close() throws IOException {

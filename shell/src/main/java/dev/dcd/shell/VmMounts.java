@@ -200,6 +200,12 @@ final class VmMounts implements MountContext, MountSourceFactory {
             return disk;
         }
 
+        /** No shared cache means no remote backend: every app vdisk is a local file. */
+        @Override
+        public boolean localOnly() {
+            return cache == null;
+        }
+
         @Override
         public FileIndex files() {
             return files;

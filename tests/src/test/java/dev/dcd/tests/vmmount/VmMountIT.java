@@ -221,6 +221,9 @@ class VmMountIT {
         Files.createDirectories(mountpoint);
         VmCli.Result r = dcdOk(home, "mount", vm, mountpoint.toString());
         assertTrue(r.out().startsWith("mounted " + vm + " at "), r.toString());
+        // Every app here is on the local backend, so the mount runs libfuse's single-threaded loop (docs/fuse.md).
+        Path log = Path.of(r.out().strip().replaceFirst("(?s).*, log (.*)\\)$", "$1"));
+        assertTrue(Files.readString(log).contains(" with -s -o "), log.toString());
         cleanups.add(() -> {
             quietly("java", "-jar", VmCli.JAR.toString(), "--home", home.toString(), "umount", mountpoint.toString());
             quietly("fusermount", "-u", "-z", mountpoint.toString());
