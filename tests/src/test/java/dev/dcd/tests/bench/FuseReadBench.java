@@ -1,5 +1,7 @@
 package dev.dcd.tests.bench;
 
+import static dev.dcd.tests.bench.FuseReads.*;
+
 import dev.dcd.block.BlockDevice;
 import dev.dcd.block.Capabilities;
 import dev.dcd.mount.FileMountSource;
@@ -238,90 +240,9 @@ class FuseReadBench {
     }
 
     /** A mix like an application tree: many small files and a few large ones, deterministic content. */
-    private static long makeTree(Path tree, int mib) throws IOException {
-        Random random = new Random(1);
-        long budget = (long) mib << 20;
-        long smallBudget = budget / 4;
-        long total = 0;
-        int i = 0;
-        while (total < smallBudget) {
-            Path dir = Files.createDirectories(tree.resolve("lib/d" + (i / 100)));
-            byte[] b = new byte[1024 + random.nextInt(96 * 1024)];
-            random.nextBytes(b);
-            Files.write(dir.resolve("s" + i + ".so"), b);
-            total += b.length;
-            i++;
-        }
-        byte[] big = new byte[8 << 20];
-        int j = 0;
-        while (total < budget) {
-            random.nextBytes(big);
-            Files.write(Files.createDirectories(tree.resolve("data")).resolve("b" + j + ".bin"), big);
-            total += big.length;
-            j++;
-        }
-        return total;
-    }
-
-    private static List<String> list(Path tree) throws IOException {
-        try (Stream<Path> s = Files.walk(tree)) {
-            return s.filter(Files::isRegularFile).map(p -> tree.relativize(p).toString()).sorted().toList();
-        }
-    }
-
-    interface Pass {
-        void run() throws Exception;
-    }
-
-    private static double mibPerSecond(long bytes, Pass pass) throws Exception {
-        long t0 = System.nanoTime();
-        pass.run();
-        return bytes / 1048576.0 / ((System.nanoTime() - t0) / 1e9);
-    }
-
-    /** Reads every file to the end with 1 MiB reads; {@code readers} threads take files in turn. */
-    private static void readAll(Path root, List<String> files, int readers) throws Exception {
-        ExecutorService pool = Executors.newFixedThreadPool(readers);
-        try {
-            List<Future<Long>> parts = new ArrayList<>();
-            for (int r = 0; r < readers; r++) {
-                int first = r;
-                parts.add(pool.submit(() -> {
-                    ByteBuffer buf = ByteBuffer.allocateDirect(1 << 20);
-                    long n = 0;
-                    for (int k = first; k < files.size(); k += readers) {
-                        try (FileChannel ch = FileChannel.open(root.resolve(files.get(k)), StandardOpenOption.READ)) {
-                            int got;
-                            while ((got = ch.read(buf.clear())) > 0) {
-                                n += got;
-                            }
-                        }
-                    }
-                    return n;
-                }));
-            }
-            for (Future<Long> f : parts) {
-                f.get();
-            }
-        } finally {
-            pool.shutdown();
-        }
-    }
-
-    private static void dropCaches() throws IOException {
-        BenchSupport.ok("sync");
-        Files.writeString(Path.of("/proc/sys/vm/drop_caches"), "3");
-    }
-
     private static long jsonLong(String json, String key) {
         java.util.regex.Matcher m = java.util.regex.Pattern.compile("\"" + key + "\":(\\d+)").matcher(json);
         return m.find() ? Long.parseLong(m.group(1)) : -1;
-    }
-
-    private static double median(List<Double> values) {
-        double[] v = values.stream().mapToDouble(Double::doubleValue).toArray();
-        Arrays.sort(v);
-        return v.length % 2 == 1 ? v[v.length / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
     }
 
     private static void close(Mounter.Mount m) {
