@@ -36,8 +36,25 @@ class ShellTmuxIT {
         return Path.of(System.getProperty("dcd.repo", "..")).toAbsolutePath().normalize();
     }
 
+    private Path statusFile() {
+        return temp.resolve("exit-status");
+    }
+
+    /** The status the pane's shell saw when dcd ended (written just before the pane closes). */
+    private int exitStatus() throws IOException, InterruptedException {
+        long deadline = System.nanoTime() + java.util.concurrent.TimeUnit.SECONDS.toNanos(10);
+        while (!Files.exists(statusFile()) && System.nanoTime() < deadline) {
+            Thread.sleep(50);
+        }
+        assertTrue(Files.exists(statusFile()), "dcd's exit status was recorded; screen:\n" + tmux.screen());
+        return Integer.parseInt(Files.readString(statusFile()).strip());
+    }
+
     private Tmux startShell(Path home) throws IOException, InterruptedException {
-        String command = "env DCD_HOME='" + home + "' LC_ALL=C.UTF-8 TERM=xterm-256color java -jar '" + jar() + "'";
+        // The pane's shell records the exit status itself: $? is 128+N when a signal ended the JVM, so the
+        // check below stays strict without depending on when tmux reaps the pane.
+        String command = "env DCD_HOME='" + home + "' LC_ALL=C.UTF-8 TERM=xterm-256color java -jar '" + jar() + "'; echo $? > '"
+                + statusFile() + "'";
         tmux = Tmux.start(temp.resolve("tmux.sock"), COLUMNS, 40, command);
         // capture-pane drops trailing blanks, so the prompt "dcd> " reads as "dcd>".
         tmux.await("the first prompt", START, s -> lastLine(s).equals("dcd>"));
@@ -150,7 +167,7 @@ class ShellTmuxIT {
                 throw new AssertionError(e);
             }
         });
-        assertEquals(0, t.exitStatus(), "like sh, the shell exits with the status of its last command ('use')");
+        assertEquals(0, exitStatus(), "like sh, the shell exits with the status of its last command ('use')");
         String history = Files.readString(home.resolve("history"));
         assertTrue(history.contains("use web1") && history.contains("vm create web1 --size 64M"), history);
     }

@@ -67,17 +67,6 @@ final class Tmux implements AutoCloseable {
         return run("display-message", "-p", "-t", SESSION, "#{pane_dead}").strip().equals("1");
     }
 
-    /** The exit status of the program in the pane; tmux may report the pane dead a moment before its status. */
-    int exitStatus() throws IOException, InterruptedException {
-        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(10);
-        String status = run("display-message", "-p", "-t", SESSION, "#{pane_dead_status}").strip();
-        while (status.isEmpty() && System.nanoTime() < deadline) {
-            Thread.sleep(50);
-            status = run("display-message", "-p", "-t", SESSION, "#{pane_dead_status}").strip();
-        }
-        return Integer.parseInt(status);
-    }
-
     private String run(String... args) throws IOException, InterruptedException {
         List<String> command = new ArrayList<>(List.of("tmux", "-S", socket.toString()));
         command.addAll(List.of(args));
