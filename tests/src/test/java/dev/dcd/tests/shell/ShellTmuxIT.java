@@ -36,8 +36,17 @@ class ShellTmuxIT {
         return Path.of(System.getProperty("dcd.repo", "..")).toAbsolutePath().normalize();
     }
 
-    private Path statusFile() {
-        return temp.resolve("exit-status");
+    /**
+     * Outside the @TempDir: when a test ends with the shell still running, tmux's kill-server makes the pane's
+     * shell write this file late, and a late write must not race JUnit's removal of the temp directory.
+     */
+    private Path statusDir;
+
+    private Path statusFile() throws IOException {
+        if (statusDir == null) {
+            statusDir = Files.createTempDirectory("dcd-tmux-status");
+        }
+        return statusDir.resolve("exit-status");
     }
 
     /** The status the pane's shell saw when dcd ended (written just before the pane closes). */
@@ -65,6 +74,17 @@ class ShellTmuxIT {
     void stopTmux() throws IOException, InterruptedException {
         if (tmux != null) {
             tmux.close();
+        }
+        if (statusDir != null) {
+            // Best effort, for the reason above; a status written after this is a stray file in /tmp.
+            try (var files = Files.list(statusDir)) {
+                for (Path f : files.toList()) {
+                    Files.deleteIfExists(f);
+                }
+                Files.deleteIfExists(statusDir);
+            } catch (IOException e) {
+                // left for the system's tmp cleaner
+            }
         }
     }
 
