@@ -325,7 +325,7 @@ public final class MountService {
         return readRecord(recordFile(vm));
     }
 
-    private Optional<Record> readRecord(Path file) throws MountException {
+    private static Optional<Record> readRecord(Path file) throws MountException {
         Properties p = new Properties();
         try (var in = Files.newInputStream(file)) {
             p.load(in);
@@ -340,6 +340,28 @@ public final class MountService {
         } catch (RuntimeException e) {
             return Optional.empty();
         }
+    }
+
+    /**
+     * VM name to mountpoint for every mount whose serving process is alive, from the records under
+     * {@code home/mounts}. Unreadable records are skipped: one being written right now is not a mount yet.
+     */
+    public static java.util.SortedMap<String, Path> liveMounts(Path home) throws IOException {
+        java.util.SortedMap<String, Path> found = new java.util.TreeMap<>();
+        Path dir = home.resolve("mounts");
+        if (!Files.isDirectory(dir)) {
+            return found;
+        }
+        try (DirectoryStream<Path> files = Files.newDirectoryStream(dir, "*.pid")) {
+            for (Path f : files) {
+                try {
+                    readRecord(f).filter(Record::alive).ifPresent(r -> found.put(r.vm(), r.mountpoint()));
+                } catch (MountException e) {
+                    // skipped, as above
+                }
+            }
+        }
+        return found;
     }
 
     List<Record> recordsAt(Path mountpoint) throws MountException {

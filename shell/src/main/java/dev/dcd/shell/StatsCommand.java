@@ -6,17 +6,14 @@ import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.dcd.catalog.CatalogException;
 import dev.dcd.catalog.Sizes;
 import dev.dcd.filter.StatsSnapshot;
+import dev.dcd.mount.MountService;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Parameters;
 
 import java.io.IOException;
-import java.io.InputStream;
-import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.Map;
-import java.util.Properties;
-import java.util.TreeMap;
 import java.util.concurrent.Callable;
 
 /**
@@ -81,29 +78,8 @@ final class StatsCommand implements Callable<Integer> {
         return 0;
     }
 
-    /** VM name to mountpoint, for every mount record whose serving process is alive. */
+    /** VM name to mountpoint, for every mount whose serving process is alive. */
     static Map<String, Path> mountedVms(Path home) throws IOException {
-        Map<String, Path> found = new TreeMap<>();
-        Path records = home.resolve("mounts");
-        if (!Files.isDirectory(records)) {
-            return found;
-        }
-        try (DirectoryStream<Path> files = Files.newDirectoryStream(records, "*.pid")) {
-            for (Path file : files) {
-                Properties p = new Properties();
-                try (InputStream in = Files.newInputStream(file)) {
-                    p.load(in);
-                } catch (IOException e) {
-                    continue;
-                }
-                String vm = p.getProperty("vm");
-                String mountpoint = p.getProperty("mountpoint");
-                long pid = Long.parseLong(p.getProperty("pid", "-1"));
-                if (vm != null && mountpoint != null && ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false)) {
-                    found.put(vm, Path.of(mountpoint));
-                }
-            }
-        }
-        return found;
+        return MountService.liveMounts(home);
     }
 }

@@ -1,12 +1,9 @@
 package dev.dcd.shell.interactive;
 
 import java.io.IOException;
-import java.io.InputStream;
-import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
-import java.util.Properties;
 import java.util.SortedSet;
 import java.util.TreeSet;
 
@@ -28,25 +25,10 @@ final class Mounts {
         } catch (IOException | RuntimeException e) {
             // no mount table (not Linux): the records below still tell
         }
-        Path records = home.resolve("mounts");
-        if (Files.isDirectory(records)) {
-            try (DirectoryStream<Path> files = Files.newDirectoryStream(records, "*.pid")) {
-                for (Path file : files) {
-                    Properties p = new Properties();
-                    try (InputStream in = Files.newInputStream(file)) {
-                        p.load(in);
-                        String mountpoint = p.getProperty("mountpoint");
-                        long pid = Long.parseLong(p.getProperty("pid", "-1"));
-                        if (mountpoint != null && ProcessHandle.of(pid).map(ProcessHandle::isAlive).orElse(false)) {
-                            found.add(mountpoint);
-                        }
-                    } catch (IOException | RuntimeException e) {
-                        // a record being written or removed right now: skip it
-                    }
-                }
-            } catch (IOException e) {
-                // unreadable records directory: the mount table above still tells
-            }
+        try {
+            found.addAll(dev.dcd.mount.MountService.liveMounts(home).values().stream().map(Path::toString).toList());
+        } catch (IOException e) {
+            // unreadable records directory: the mount table above still tells
         }
         return found;
     }
