@@ -98,20 +98,7 @@ class FuseReadBench {
             roots.put("kernel ext4 on loop over dcd disk.img", kernelMp);
 
             List<String> relative = list(tree);
-            // One unrecorded pass per path so that the JIT has compiled dcd's read path before it is timed.
-            for (Path root : roots.values()) {
-                readAll(root, relative, 1);
-            }
-            for (int round = 0; round < ROUNDS; round++) {
-                for (Map.Entry<String, Path> e : roots.entrySet()) {
-                    dropCaches();
-                    seq.computeIfAbsent(e.getKey(), k -> new ArrayList<>()).add(mibPerSecond(total, () -> readAll(e.getValue(), relative, 1)));
-                    dropCaches();
-                    par.computeIfAbsent(e.getKey(), k -> new ArrayList<>()).add(mibPerSecond(total, () -> readAll(e.getValue(), relative, 4)));
-                    // Straight after the cold pass: whatever the page cache kept is reused on the next open.
-                    warm.computeIfAbsent(e.getKey(), k -> new ArrayList<>()).add(mibPerSecond(total, () -> readAll(e.getValue(), relative, 1)));
-                }
-            }
+            measureRounds(roots, relative, total, ROUNDS, seq, par, warm);
             requestSizes = Files.readString(dcdMp.resolve("stats.json")).strip();
         } finally {
             for (int i = cleanups.size() - 1; i >= 0; i--) {

@@ -102,4 +102,26 @@ final class FuseReads {
         Arrays.sort(v);
         return v.length % 2 == 1 ? v[v.length / 2] : (v[v.length / 2 - 1] + v[v.length / 2]) / 2;
     }
+
+    /**
+     * One unrecorded pass per path, so the serving JVM has compiled its read path, then {@code rounds}
+     * rounds interleaving the paths: cold with one reader, cold with four, and a warm re-read straight after.
+     */
+    static void measureRounds(java.util.Map<String, Path> roots, List<String> files, long total, int rounds,
+                              java.util.Map<String, List<Double>> seq, java.util.Map<String, List<Double>> par,
+                              java.util.Map<String, List<Double>> warm) throws Exception {
+        for (Path root : roots.values()) {
+            readAll(root, files, 1);
+        }
+        for (int round = 0; round < rounds; round++) {
+            for (java.util.Map.Entry<String, Path> e : roots.entrySet()) {
+                dropCaches();
+                seq.computeIfAbsent(e.getKey(), k -> new ArrayList<>()).add(mibPerSecond(total, () -> readAll(e.getValue(), files, 1)));
+                dropCaches();
+                par.computeIfAbsent(e.getKey(), k -> new ArrayList<>()).add(mibPerSecond(total, () -> readAll(e.getValue(), files, 4)));
+                // Straight after the cold pass: whatever the page cache kept is reused on the next open.
+                warm.computeIfAbsent(e.getKey(), k -> new ArrayList<>()).add(mibPerSecond(total, () -> readAll(e.getValue(), files, 1)));
+            }
+        }
+    }
 }

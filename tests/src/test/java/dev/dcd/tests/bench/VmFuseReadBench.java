@@ -92,19 +92,7 @@ class VmFuseReadBench {
             roots.put("fuse2fs -o ro (mke2fs -d image)", fuse2fsMp);
             roots.put("dcd mount VM: files/", dcdMp.resolve("files"));
             roots.put("kernel ext4 on loop over dcd disk.img", kernelMp);
-            // One unrecorded pass per path: the serving JVM compiles its read path before it is timed.
-            for (Path root : roots.values()) {
-                readAll(root, relative, 1);
-            }
-            for (int round = 0; round < ROUNDS; round++) {
-                for (Map.Entry<String, Path> e : roots.entrySet()) {
-                    dropCaches();
-                    seq.computeIfAbsent(e.getKey(), k -> new ArrayList<>()).add(mibPerSecond(total, () -> readAll(e.getValue(), relative, 1)));
-                    dropCaches();
-                    par.computeIfAbsent(e.getKey(), k -> new ArrayList<>()).add(mibPerSecond(total, () -> readAll(e.getValue(), relative, 4)));
-                    warm.computeIfAbsent(e.getKey(), k -> new ArrayList<>()).add(mibPerSecond(total, () -> readAll(e.getValue(), relative, 1)));
-                }
-            }
+            measureRounds(roots, relative, total, ROUNDS, seq, par, warm);
             JsonNode stats = JSON.readTree(Files.readString(dcdMp.resolve("stats.json")));
             JsonNode read = null;
             for (JsonNode op : stats.get("disk").get("ops")) {
