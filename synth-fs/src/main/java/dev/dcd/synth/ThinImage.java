@@ -89,7 +89,7 @@ public final class ThinImage implements Closeable {
     }
 
     public void force() throws IOException {
-        channel.force(true);
+        channel.force(false);
     }
 
     @Override
