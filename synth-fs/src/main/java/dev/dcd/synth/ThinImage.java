@@ -88,6 +88,10 @@ public final class ThinImage implements Closeable {
         }
     }
 
+    /**
+     * Makes every written byte durable. fdatasync suffices: the image is a new file, and what it skips (the
+     * file's times) is not needed to read the data back; its size and block allocation are, and are synced.
+     */
     public void force() throws IOException {
         channel.force(false);
     }

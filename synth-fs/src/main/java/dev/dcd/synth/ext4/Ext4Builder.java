@@ -25,8 +25,6 @@ import java.util.IdentityHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.UUID;
-import java.util.concurrent.ExecutionException;
-import java.util.concurrent.FutureTask;
 
 /**
  * One synthesis run. Two passes over the merged tree in the same depth-first order: the first numbers
@@ -310,56 +308,19 @@ final class Ext4Builder {
             }
         }
         image.addTo(regions);
-        // The flush mostly waits on the device: finish files.idx and the region map meanwhile, and return
-        // only once meta.img is durable, as before.
-        ThinImage flushing = image;
-        FutureTask<Void> flush = new FutureTask<>(() -> {
-            flushing.force();
-            return null;
-        });
-        Thread flusher = new Thread(flush, "dcd-ext4-flush");
-        flusher.setDaemon(true);
-        flusher.start();
-        RegionMap map;
-        try {
-            index.close();
-            index = null;
-            map = regions.build();
-            map.save(regionsPath);
-        } finally {
-            awaitFlush(flush);
-        }
+        index.close();
+        index = null;
+        RegionMap map = regions.build();
+        map.save(regionsPath);
+        // meta.img is durable before synthesize returns. The sync runs on this thread: overlapping it with the
+        // ~0.3 ms of files.idx and region map work above on a second thread measured 0.5 ms slower (thread start
+        // and two wake-ups on a busy machine cost more than the overlap saves).
+        image.force();
         image.close();
         image = null;
         progress.advance(tree.contentBytes());
         return new SynthesizedDisk(dir, map, partOffset, layout.partitionLength(), tree.fileCount(), tree.directoryCount() + 1,
                 appBytes, List.of());
-    }
-
-    private static void awaitFlush(FutureTask<Void> flush) throws IOException {
-        boolean interrupted = false;
-        try {
-            while (true) {
-                try {
-                    flush.get();
-                    return;
-                } catch (InterruptedException e) {
-                    interrupted = true;   // the flush cannot be abandoned half way; wait it out
-                } catch (ExecutionException e) {
-                    if (e.getCause() instanceof IOException io) {
-                        throw io;
-                    }
-                    if (e.getCause() instanceof RuntimeException re) {
-                        throw re;
-                    }
-                    throw new IOException("flushing the thin image failed", e.getCause());
-                }
-            }
-        } finally {
-            if (interrupted) {
-                Thread.currentThread().interrupt();
-            }
-        }
     }
 
     private long block(long b) {
