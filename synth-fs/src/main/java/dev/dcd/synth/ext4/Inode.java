@@ -1,6 +1,7 @@
 package dev.dcd.synth.ext4;
 
-import java.nio.ByteBuffer;
+import java.lang.invoke.MethodHandles;
+import java.lang.invoke.VarHandle;
 import java.nio.ByteOrder;
 
 /** One 256-byte ext4 inode with 32 bytes of extra fields (nanosecond times, creation time, checksum high half). */
@@ -60,37 +61,42 @@ final class Inode {
         return raw;
     }
 
-    /** Encodes straight into an inode table buffer at {@code off}, so a table is built without a copy per inode. */
+    /**
+     * Encodes straight into an inode table buffer at {@code off}, so a table is built without a copy per inode.
+     * The 256 bytes at {@code off} must be zero (a new array, or a table slice cleared after its write): only
+     * the fields in use are stored.
+     */
     void encodeInto(byte[] dst, int off, int ino, int fsSeed) {
-        java.util.Arrays.fill(dst, off, off + Geometry.INODE_SIZE, (byte) 0);
-        ByteBuffer b = ByteBuffer.wrap(dst).order(ByteOrder.LITTLE_ENDIAN);
-        b.putShort(off + I_MODE, (short) mode);
-        b.putShort(off + I_UID, (short) uid);
-        b.putShort(off + I_UID_HIGH, (short) (uid >>> 16));
-        b.putShort(off + I_GID, (short) gid);
-        b.putShort(off + I_GID_HIGH, (short) (gid >>> 16));
-        b.putInt(off + I_SIZE_LO, (int) size);
-        b.putInt(off + I_SIZE_HIGH, (int) (size >>> 32));
-        b.putShort(off + I_LINKS, (short) links);
-        b.putInt(off + I_BLOCKS_LO, (int) blocks512);
-        b.putShort(off + I_BLOCKS_HIGH, (short) (blocks512 >>> 32));
-        b.putInt(off + I_FLAGS, flags);
-        // Straight into the array: ByteBuffer's absolute bulk put is a byte loop on some JDKs.
+        // Little-endian array views rather than a ByteBuffer per inode: this runs for every inode of the disk.
+        SHORT.set(dst, off + I_MODE, (short) mode);
+        SHORT.set(dst, off + I_UID, (short) uid);
+        SHORT.set(dst, off + I_UID_HIGH, (short) (uid >>> 16));
+        SHORT.set(dst, off + I_GID, (short) gid);
+        SHORT.set(dst, off + I_GID_HIGH, (short) (gid >>> 16));
+        INT.set(dst, off + I_SIZE_LO, (int) size);
+        INT.set(dst, off + I_SIZE_HIGH, (int) (size >>> 32));
+        SHORT.set(dst, off + I_LINKS, (short) links);
+        INT.set(dst, off + I_BLOCKS_LO, (int) blocks512);
+        SHORT.set(dst, off + I_BLOCKS_HIGH, (short) (blocks512 >>> 32));
+        INT.set(dst, off + I_FLAGS, flags);
         System.arraycopy(iblock, 0, dst, off + I_BLOCK, I_BLOCK_LEN);
-        b.putInt(off + I_ATIME, (int) mtime);
-        b.putInt(off + I_ATIME_EXTRA, extra(mtime, mtimeNanos));
-        b.putInt(off + I_MTIME, (int) mtime);
-        b.putInt(off + I_MTIME_EXTRA, extra(mtime, mtimeNanos));
-        b.putInt(off + I_CTIME, (int) ctime);
-        b.putInt(off + I_CTIME_EXTRA, extra(ctime, 0));
-        b.putInt(off + I_CRTIME, (int) crtime);
-        b.putInt(off + I_CRTIME_EXTRA, extra(crtime, 0));
-        b.putShort(off + I_EXTRA_ISIZE, (short) EXTRA_ISIZE);
-        int crc = Crc32c.updateInt(Crc32c.updateInt(fsSeed, ino), 0 /* generation */);
-        crc = Crc32c.update(crc, dst, off, Geometry.INODE_SIZE);
-        b.putShort(off + I_CHECKSUM_LO, (short) crc);
-        b.putShort(off + I_CHECKSUM_HI, (short) (crc >>> 16));
+        int mtimeExtra = extra(mtime, mtimeNanos);
+        INT.set(dst, off + I_ATIME, (int) mtime);
+        INT.set(dst, off + I_ATIME_EXTRA, mtimeExtra);
+        INT.set(dst, off + I_MTIME, (int) mtime);
+        INT.set(dst, off + I_MTIME_EXTRA, mtimeExtra);
+        INT.set(dst, off + I_CTIME, (int) ctime);
+        INT.set(dst, off + I_CTIME_EXTRA, extra(ctime, 0));
+        INT.set(dst, off + I_CRTIME, (int) crtime);
+        INT.set(dst, off + I_CRTIME_EXTRA, extra(crtime, 0));
+        SHORT.set(dst, off + I_EXTRA_ISIZE, (short) EXTRA_ISIZE);
+        int crc = Crc32c.update(seed(fsSeed, ino), dst, off, Geometry.INODE_SIZE);
+        SHORT.set(dst, off + I_CHECKSUM_LO, (short) crc);
+        SHORT.set(dst, off + I_CHECKSUM_HI, (short) (crc >>> 16));
     }
+
+    private static final VarHandle SHORT = MethodHandles.byteArrayViewVarHandle(short[].class, ByteOrder.LITTLE_ENDIAN);
+    private static final VarHandle INT = MethodHandles.byteArrayViewVarHandle(int[].class, ByteOrder.LITTLE_ENDIAN);
 
     /** Seconds beyond 32 bits go in the low two "epoch" bits, nanoseconds in the upper 30 bits. */
     static int extra(long seconds, int nanos) {
