@@ -69,14 +69,9 @@ public final class MergedTree {
             }
         }
         FsNode.Dir root = new FsNode.Dir(null, ROOT_MODE, 0, 0, rootTime, 0, -1);
-        int entries = 0;
-        for (AppLayer layer : layers) {
-            entries += layer.manifest().entries().size();
-        }
-        Map<FsNode, String> owners = new IdentityHashMap<>(entries);
         List<String> conflicts = new ArrayList<>();
         for (int index : order) {
-            addLayer(root, layers, index, owners, conflicts);
+            addLayer(root, layers, index, conflicts);
         }
         if (!conflicts.isEmpty()) {
             throw new SynthesisException(conflicts.size() + " path(s) are provided by more than one app; give one "
@@ -85,8 +80,7 @@ public final class MergedTree {
         return new MergedTree(layers, root);
     }
 
-    private static void addLayer(FsNode.Dir root, List<AppLayer> layers, int index, Map<FsNode, String> owners,
-                                 List<String> conflicts) {
+    private static void addLayer(FsNode.Dir root, List<AppLayer> layers, int index, List<String> conflicts) {
         AppLayer layer = layers.get(index);
         List<Entry> entries = layer.manifest().entries();
         boolean hardlinks = false;
@@ -130,17 +124,17 @@ public final class MergedTree {
                 lastParent = parent;
             }
             String name = slash < 0 ? path : path.substring(slash + 1);
-            FsNode existing = parent.mutableChildren().get(name);
+            Map<String, FsNode> children = parent.mutableChildren();
             if (e.isDirectory()) {
+                FsNode existing = children.get(name);
                 if (existing instanceof FsNode.Dir dir) {
                     dirs.put(path, dir);
                 } else if (existing == null) {
                     FsNode.Dir dir = new FsNode.Dir(parent, e.mode(), e.uid(), e.gid(), e.mtimeSeconds(), e.mtimeNanos(), index);
-                    parent.mutableChildren().put(name, dir);
-                    owners.put(dir, layer.label());
+                    children.put(name, dir);
                     dirs.put(path, dir);
                 } else {
-                    clash(layers, index, e.path(), existing, owners, conflicts);
+                    clash(layers, index, e.path(), existing, conflicts);
                 }
                 continue;
             }
@@ -152,14 +146,14 @@ public final class MergedTree {
             } else {
                 node = new FsNode.Symlink(e.uid(), e.gid(), e.mtimeSeconds(), e.mtimeNanos(), index, e.target());
             }
+            // One walk of the name-ordered map both looks the name up and, when it is free, takes it.
+            FsNode existing = children.putIfAbsent(name, node);
             if (existing != null) {
                 if (!same(existing, node)) {
-                    clash(layers, index, e.path(), existing, owners, conflicts);
+                    clash(layers, index, e.path(), existing, conflicts);
                 }
                 continue;
             }
-            parent.mutableChildren().put(name, node);
-            owners.putIfAbsent(node, layer.label());
             if (node instanceof FsNode.File f) {
                 f.addLink();
             }
@@ -171,13 +165,14 @@ public final class MergedTree {
                 e.sha256());
     }
 
-    private static void clash(List<AppLayer> layers, int index, String path, FsNode existing, Map<FsNode, String> owners,
-                              List<String> conflicts) {
+    private static void clash(List<AppLayer> layers, int index, String path, FsNode existing, List<String> conflicts) {
         int existingPriority = existing.layer() < 0 ? Integer.MIN_VALUE : layers.get(existing.layer()).priority();
         if (existingPriority > layers.get(index).priority()) {
             return;
         }
-        conflicts.add("/" + path + " (" + owners.getOrDefault(existing, "?") + " and " + layers.get(index).label() + ")");
+        // A node's layer is the app that placed it, so its owner needs no map of every node.
+        String owner = existing.layer() < 0 ? "?" : layers.get(existing.layer()).label();
+        conflicts.add("/" + path + " (" + owner + " and " + layers.get(index).label() + ")");
     }
 
     private static boolean same(FsNode a, FsNode b) {
