@@ -92,10 +92,10 @@ public final class Ext4SynthBench {
             content += v.manifest().contentBytes();
         }
         DiskSpec spec = DiskSpec.builder().vmId("bench").fsType(FsType.EXT4).diskSize(DISK).createdEpochSeconds(1_750_000_000L).build();
-        // Synthesis runs on the calling thread (only the final fsync has a thread of its own); the thread's CPU clock
-        // has nanosecond resolution (the process one has 10 ms).
+        // Synthesis runs on the calling thread, its final fdatasync included; the thread's CPU clock has nanosecond
+        // resolution (the process one has 10 ms).
         var threads = ManagementFactory.getThreadMXBean();
-        // The process clock counts every thread (the flush thread, GC, JIT) but ticks in 10 ms steps; its mean
+        // The process clock counts every thread (GC, JIT) but ticks in 10 ms steps; its mean
         // over the rounds is still an unbiased per-synthesis figure.
         var os = (com.sun.management.OperatingSystemMXBean) ManagementFactory.getOperatingSystemMXBean();
         for (int i = 0; i < WARMUP; i++) {   // a long-running dcd shell synthesizes with a warm JIT
