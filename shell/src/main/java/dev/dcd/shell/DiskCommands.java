@@ -76,10 +76,8 @@ final class DiskCommands {
         SynthesizedDisk disk;
         try (ProgressReporter progress = new ProgressReporter(context, "build", vm.sizeBytes())) {
             disk = Synthesizers.forType(type).synthesize(spec, layers, tmp, progress);
-            // The synthesizer forces meta.img; the catalog must never record a generation whose map or index
-            // a crash could still lose, so they reach the disk, and the rename too, before the commit below.
-            force(tmp.resolve(SynthesizedDisk.REGIONS));
-            force(tmp.resolve(dev.dcd.synth.FileIndex.FILE_NAME));
+            // The synthesizer returns with its files on stable storage; the rename reaches it too before the
+            // catalog records the generation below, so no crash leaves a recorded generation half there.
             // A leftover from a build that died before the catalog recorded it; never a recorded generation.
             VmCommands.deleteTree(done);
             Files.move(tmp, done, StandardCopyOption.ATOMIC_MOVE);

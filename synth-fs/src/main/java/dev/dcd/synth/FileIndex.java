@@ -218,7 +218,7 @@ public final class FileIndex {
             used = 0;
         }
 
-        /** Writes the rest of the body, then the header with the count. */
+        /** Writes the rest of the body, then the header with the count, and syncs the file (data and size). */
         @Override
         public void close() throws IOException {
             if (closed) {
@@ -233,6 +233,7 @@ public final class FileIndex {
                 while (header.hasRemaining()) {
                     at += channel.write(header, at);
                 }
+                channel.force(false);
             }
         }
     }

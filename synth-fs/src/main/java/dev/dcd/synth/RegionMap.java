@@ -6,8 +6,10 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
+import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
@@ -119,7 +121,16 @@ public final class RegionMap {
         for (int i = 0; i < starts.length; i++) {
             b.putLong(starts[i]).putLong(lengths[i]).put(kinds[i]).putInt(vdiskIndexes[i]).putLong(vdiskOffsets[i]);
         }
-        Files.write(file, b.array());
+        // A generation is only recorded once its map is on stable storage: a map lost in a crash would make
+        // every app read of a recorded generation fail. fdatasync covers a new file's data and size.
+        b.flip();
+        try (FileChannel channel = FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
+                StandardOpenOption.TRUNCATE_EXISTING)) {
+            while (b.hasRemaining()) {
+                channel.write(b);
+            }
+            channel.force(false);
+        }
     }
 
     public static RegionMap load(Path file) throws IOException {

@@ -19,6 +19,8 @@ public interface Synthesizer {
      * @throws SynthesisException for anything the user can fix: conflicts, names the filesystem forbids,
      *                            apps that do not fit. {@code dir} may be left half-written; callers build in a
      *                            temporary directory and rename it.
+     *                            When it returns, every file it wrote in {@code dir} is on stable storage (data
+     *                            and size); making the rename durable is the caller's part.
      */
     SynthesizedDisk synthesize(DiskSpec spec, List<AppLayer> layers, Path dir, Progress progress) throws IOException;
 }
