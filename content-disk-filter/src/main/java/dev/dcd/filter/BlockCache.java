@@ -8,6 +8,7 @@ import dev.dcd.vdisk.VdiskFormat;
 
 import java.io.Closeable;
 import java.io.IOException;
+import java.lang.invoke.VarHandle;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
@@ -25,14 +26,17 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.AtomicLongArray;
 import java.util.concurrent.atomic.LongAdder;
 import java.util.zip.CRC32C;
 
 /**
  * The host-wide cache of app vdisk chunks fetched from remote backends, shared by every VM: keyed by
  * (content id, chunk index) with {@value VdiskFormat#CHECKSUM_CHUNK}-byte chunks. Vdisks are immutable, so
- * an entry is never stale; it is only ever wrong if the disk under it rots, which is why every chunk is
- * checked against the vdisk's CRC32C both before it is stored and every time it is served.
+ * an entry is never stale; it is only ever wrong if the bytes under it change, which is why every chunk is
+ * checked against the vdisk's CRC32C before it is stored and again the first time it is read back from the slab
+ * after every fill and every open (later reads of the same fill are trusted while its slot is provably
+ * unchanged: see {@link #get}).
  *
  * <p>Storage (docs/cache-format.md): one slab file of fixed slots plus an index of fixed records, so the
  * cache is bounded by construction and survives restarts; the vdisk manifests (for the checksums) are kept
@@ -83,6 +87,22 @@ public final class BlockCache implements Closeable {
     private final LongAdder misses = new LongAdder();
     private final LongAdder evictions = new LongAdder();
     private final LongAdder corrupt = new LongAdder();
+    /**
+     * Per slot, a number bumped (under {@code this}) whenever the slot stops holding what it held: taken for a
+     * fill (free or evicted) or dropped as corrupt. A reader takes it with the lookup and reads it again after
+     * its {@code pread}; equal values prove the bytes it read are the fill it looked up, like a seqlock.
+     */
+    private final AtomicLongArray generations;
+    /**
+     * Per slot, guarded by {@code this}: whether the slot's current fill has been read back from the slab and
+     * matched its CRC32C. Cleared with every generation bump; all false after {@link #open}.
+     */
+    private final boolean[] verified;
+    /** Hits served without recomputing the CRC32C (the fill was verified on an earlier read), for tests. */
+    final LongAdder trustedHits = new LongAdder();
+    /** Runs between a hit's lookup and its read of the slab; tests use it to recycle the slot in that window. */
+    volatile Runnable afterLookup = () -> {
+    };
 
     record Key(ContentId id, int chunk) {
     }
@@ -96,6 +116,8 @@ public final class BlockCache implements Closeable {
         this.slots = slots;
         this.slab = slab;
         this.index = index;
+        this.generations = new AtomicLongArray((int) slots);
+        this.verified = new boolean[(int) slots];
     }
 
     /**
@@ -200,34 +222,69 @@ public final class BlockCache implements Closeable {
     /**
      * Copies chunk {@code chunk} of {@code id} into {@code into} (cleared first) if it is cached and still
      * matches {@code sums}. A cached chunk that fails its checksum is dropped and counted, never returned.
+     *
+     * <p>The first read of a fill from the slab is checked against the CRC32C; once a read of it has matched,
+     * later reads of the same fill are served without recomputing it, as long as the slot's generation is the
+     * same before and after the {@code pread} (any recycle in between bumps it, and the read falls back to the
+     * check). The slab's bytes are then exactly the ones that matched, unless something outside dcd rewrote the
+     * file; the local backend serves its vdisk files on the same terms (docs/cache-format.md).
      */
     boolean get(ContentId id, int chunk, ChunkChecksums sums, ByteBuffer into) throws IOException {
         Key key = new Key(id, chunk);
-        Integer slot;
+        int slot;
+        long generation;
+        boolean trusted;
         synchronized (this) {
-            slot = entries.get(key);
+            Integer found = entries.get(key);
+            if (found == null) {
+                misses.increment();
+                return false;
+            }
+            slot = found;
+            generation = generations.get(slot);
+            trusted = verified[slot];
         }
-        if (slot == null) {
-            misses.increment();
-            return false;
-        }
+        afterLookup.run();
         into.clear().limit(sums.chunkLength(chunk));
         FileBlockDevice.readFully(slab, (long) slot * CHUNK, into, dir.resolve(SLAB).toString());
         into.flip();
+        // The slab reads above must not be reordered after the second generation read (seqlock discipline).
+        VarHandle.acquireFence();
+        boolean unchanged = generations.get(slot) == generation;
+        if (trusted && unchanged) {
+            trustedHits.increment();
+            hits.increment();
+            return true;
+        }
         if (sums.verify(chunk, into)) {
+            if (unchanged) {
+                synchronized (this) {
+                    // Only if no recycle began since the lookup: then what matched is the slot's current fill.
+                    if (generations.get(slot) == generation) {
+                        verified[slot] = true;
+                    }
+                }
+            }
             hits.increment();
             return true;
         }
         synchronized (this) {
             // If the slot was recycled while we read it this was a race, not rot; either way, refetch.
-            if (slot.equals(entries.get(key))) {
+            if (generations.get(slot) == generation) {
                 entries.remove(key);
+                retire(slot);
                 free.add(slot);
                 corrupt.increment();
             }
         }
         misses.increment();
         return false;
+    }
+
+    /** The slot stops holding its fill: readers that looked it up before will not trust what they read. */
+    private void retire(int slot) {
+        generations.incrementAndGet(slot);
+        verified[slot] = false;
     }
 
     /** Whether the chunk has an entry (not verified, not counted): lets a miss extend into a run of misses. */
@@ -264,6 +321,7 @@ public final class BlockCache implements Closeable {
             } else {
                 slot = free.poll();
             }
+            retire(slot);
         }
         boolean stored = false;
         try {
