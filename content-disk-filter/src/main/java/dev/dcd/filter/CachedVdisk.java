@@ -34,6 +34,13 @@ final class CachedVdisk implements BlockDevice {
     }
     /** Largest run of missing chunks fetched in one backend read (16 MiB, the largest readahead window). */
     static final int MAX_RUN_CHUNKS = 256;
+    /**
+     * This thread's buffer for runs of missing chunks, kept between fetches and grown as needed (at most
+     * {@link #MAX_RUN_CHUNKS} chunks). Direct, so storing its chunks in the slab is one {@code pwrite} without
+     * the JDK's copy to a temporary direct buffer, and reused, so a 16 MiB readahead miss does not allocate and
+     * zero 16 MiB each time. Only threads that fetch runs (readahead's) grow it past a few chunks.
+     */
+    private static final ThreadLocal<ByteBuffer[]> RUN_BUFFER = ThreadLocal.withInitial(() -> new ByteBuffer[1]);
     private volatile BlockDevice backend;
     private final ChunkChecksums sums;
     private final long size;
@@ -190,7 +197,7 @@ final class CachedVdisk implements BlockDevice {
             all = m.buf;
             all.clear().limit((int) length);
         } else {
-            all = ByteBuffer.allocate((int) length);
+            all = runBuffer((int) length);
         }
         cache.countMisses(count - 1);
         backend().read(start, all);
@@ -214,6 +221,16 @@ final class CachedVdisk implements BlockDevice {
             memo.get().chunk = first;
         }
         return copied;
+    }
+
+    /** This thread's run buffer, cleared and limited to {@code length} bytes. */
+    private static ByteBuffer runBuffer(int length) {
+        ByteBuffer[] held = RUN_BUFFER.get();
+        if (held[0] == null || held[0].capacity() < length) {
+            int capacity = Math.min(MAX_RUN_CHUNKS * BlockCache.CHUNK, Integer.highestOneBit(length - 1) << 1);
+            held[0] = ByteBuffer.allocateDirect(Math.max(capacity, length));
+        }
+        return held[0].clear().limit(length);
     }
 
     @Override
