@@ -281,6 +281,35 @@ public final class BlockCache implements Closeable {
         return false;
     }
 
+    /**
+     * Reads {@code dst.remaining()} bytes at {@code from} within a cached chunk straight into {@code dst}, but
+     * only if the chunk's fill has already matched its CRC32C on an earlier read and its slot is unchanged
+     * around this read (see {@link #get}); false otherwise, and the caller reads the whole chunk through
+     * {@link #get} instead (what {@code dst} got is then to be overwritten). Lets a request that needs part of
+     * a chunk read just that part.
+     */
+    boolean getTrusted(ContentId id, int chunk, int from, ByteBuffer dst) throws IOException {
+        int slot;
+        long generation;
+        synchronized (this) {
+            Integer found = entries.get(new Key(id, chunk));
+            if (found == null || !verified[found]) {
+                return false;
+            }
+            slot = found;
+            generation = generations.get(slot);
+        }
+        afterLookup.run();
+        FileBlockDevice.readFully(slab, (long) slot * CHUNK + from, dst, dir.resolve(SLAB).toString());
+        VarHandle.acquireFence();
+        if (generations.get(slot) != generation) {
+            return false;
+        }
+        trustedHits.increment();
+        hits.increment();
+        return true;
+    }
+
     /** The slot stops holding its fill: readers that looked it up before will not trust what they read. */
     private void retire(int slot) {
         generations.incrementAndGet(slot);

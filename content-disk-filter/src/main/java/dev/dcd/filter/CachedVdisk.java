@@ -128,15 +128,22 @@ final class CachedVdisk implements BlockDevice {
                     }
                 } else {
                     Memo m = memo.get();
-                    if (m.chunk != chunk) {
-                        m.chunk = -1;
-                        if (cache.get(id, chunk, sums, m.buf)) {
-                            m.chunk = chunk;
-                        }
-                    } else {
-                        cache.countHits(1);
-                    }
                     if (m.chunk == chunk) {
+                        cache.countHits(1);
+                        pos += copy(m.buf, chunkStart, pos, dst, limit);
+                        continue;
+                    }
+                    // Part of a chunk whose fill already checked out: read just that part, in place.
+                    int from = (int) (pos - chunkStart);
+                    int n = Math.min(limit - dst.position(), chunkLength - from);
+                    if (cache.getTrusted(id, chunk, from, dst.slice(dst.position(), n))) {
+                        dst.position(dst.position() + n);
+                        pos += n;
+                        continue;
+                    }
+                    m.chunk = -1;
+                    if (cache.get(id, chunk, sums, m.buf)) {
+                        m.chunk = chunk;
                         pos += copy(m.buf, chunkStart, pos, dst, limit);
                         continue;
                     }
@@ -154,6 +161,34 @@ final class CachedVdisk implements BlockDevice {
             }
         } finally {
             dst.limit(limit);
+        }
+    }
+
+    /**
+     * Brings the chunks of a vdisk range into the cache without copying them anywhere (readahead of a cached
+     * backend): runs of missing chunks are fetched in one backend read each and verified before they are stored,
+     * as on a miss. The reader that follows finds them in the cache.
+     */
+    void fill(long offset, long length) throws IOException {
+        int first = sums.chunkOf(offset);
+        int last = sums.chunkOf(offset + length - 1);
+        if (first < 0 || last < 0) {
+            return;
+        }
+        ByteBuffer nothing = ByteBuffer.allocate(0);
+        int c = first;
+        while (c <= last) {
+            if (cache.contains(id, c)) {
+                c++;
+                continue;
+            }
+            int run = 1;
+            while (c + run <= last && run < MAX_RUN_CHUNKS && !cache.contains(id, c + run)) {
+                run++;
+            }
+            cache.countMisses(1);
+            fetch(c, run, sums.chunkStart(c), nothing, 0);
+            c += run;
         }
     }
 
