@@ -105,6 +105,11 @@ final class CachedVdisk implements BlockDevice {
         BlockDevice.checkRange(this, offset, dst.remaining());
         int limit = dst.limit();
         long pos = offset;
+        if (dst.hasRemaining() && sums.chunkOf(pos) >= 0 && cache.getTrustedRun(id, sums, pos, dst.slice(dst.position(), dst.remaining()))) {
+            // Warm and stored in order: one pread, like a local vdisk.
+            dst.position(limit);
+            return;
+        }
         try {
             while (dst.position() < limit) {
                 int chunk = sums.chunkOf(pos);

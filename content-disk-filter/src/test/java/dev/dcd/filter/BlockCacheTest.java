@@ -258,6 +258,52 @@ class BlockCacheTest {
     }
 
     @Test
+    void verifiedChunksInConsecutiveSlotsAreReadWithOnePreadUnlessOneIsRecycledMeanwhile() throws IOException {
+        SealedVdisk vdisk = gen.vdisks.get(0);
+        var sums = vdisk.manifest().checksums();
+        ByteBuffer[] data = {chunkBytes(vdisk, 0), chunkBytes(vdisk, 1), chunkBytes(vdisk, 2), chunkBytes(vdisk, 3)};
+        ByteBuffer expected = ByteBuffer.allocate(2 * BlockCache.CHUNK);
+        expected.put(data[0].duplicate().position(100)).put(data[1].duplicate())
+                .put(data[2].duplicate().limit(100)).flip();
+        long pos = sums.chunkStart(0) + 100;
+        try (BlockCache cache = BlockCache.open(cacheRoot.resolve("run"), 3L * BlockCache.CHUNK)) {
+            ByteBuffer into = ByteBuffer.allocateDirect(BlockCache.CHUNK);
+            ByteBuffer run = ByteBuffer.allocateDirect(2 * BlockCache.CHUNK);
+            for (int c = 0; c < 3; c++) {
+                cache.put(vdisk.id(), c, data[c].duplicate());
+            }
+            assertFalse(cache.getTrustedRun(vdisk.id(), sums, pos, run.clear()), "not read back yet: not trusted");
+            for (int c = 0; c < 3; c++) {
+                assertTrue(cache.get(vdisk.id(), c, sums, into), "first read of chunk " + c + " verifies it");
+            }
+            assertTrue(cache.getTrustedRun(vdisk.id(), sums, pos, run.clear()));
+            assertEquals(expected, run.flip());
+            assertEquals(3, cache.trustedHits.sum());
+            // Chunk 0 is now the least recently used: storing chunk 3 in the window recycles its slot.
+            cache.afterLookup = () -> {
+                cache.afterLookup = () -> {
+                };
+                try {
+                    cache.put(vdisk.id(), 3, data[3].duplicate());
+                } catch (IOException e) {
+                    throw new java.io.UncheckedIOException(e);
+                }
+            };
+            assertFalse(cache.getTrustedRun(vdisk.id(), sums, pos, run.clear()), "a slot of the run was recycled");
+            assertEquals(3, cache.trustedHits.sum());
+        }
+        // Chunks stored out of order do not sit in consecutive slots: read chunk by chunk.
+        try (BlockCache cache = BlockCache.open(cacheRoot.resolve("unordered"), 3L * BlockCache.CHUNK)) {
+            ByteBuffer into = ByteBuffer.allocateDirect(BlockCache.CHUNK);
+            for (int c : new int[] {1, 0, 2}) {
+                cache.put(vdisk.id(), c, data[c].duplicate());
+                assertTrue(cache.get(vdisk.id(), c, sums, into));
+            }
+            assertFalse(cache.getTrustedRun(vdisk.id(), sums, pos, ByteBuffer.allocateDirect(2 * BlockCache.CHUNK)));
+        }
+    }
+
+    @Test
     void concurrentHitsAndRecyclesOfATinyCacheServeOnlyTheChunksAskedFor() throws Exception {
         SealedVdisk vdisk = gen.vdisks.get(0);
         var sums = vdisk.manifest().checksums();
