@@ -107,8 +107,12 @@ public final class BlockCache implements Closeable {
     record Key(ContentId id, int chunk) {
     }
 
-    /** Counters for {@code dcd stats}: served from cache, fetched, evicted, and cached chunks found corrupt. */
-    public record Stats(long hits, long misses, long evictions, long corrupt, long usedBytes, long capacityBytes) {
+    /**
+     * Counters for {@code dcd stats}: served from cache (of which {@code trusted} without recomputing the CRC32C,
+     * their fill having been checked before), fetched, evicted, and cached chunks found corrupt.
+     */
+    public record Stats(long hits, long trusted, long misses, long evictions, long corrupt, long usedBytes,
+                        long capacityBytes) {
     }
 
     private BlockCache(Path dir, long slots, FileChannel slab, FileChannel index) {
@@ -210,7 +214,7 @@ public final class BlockCache implements Closeable {
     }
 
     public synchronized Stats stats() {
-        return new Stats(hits.sum(), misses.sum(), evictions.sum(), corrupt.sum(), (long) entries.size() * CHUNK,
+        return new Stats(hits.sum(), trustedHits.sum(), misses.sum(), evictions.sum(), corrupt.sum(), (long) entries.size() * CHUNK,
                 slots * CHUNK);
     }
 
