@@ -386,32 +386,71 @@ public final class BlockCache implements Closeable {
 
     /** Stores a chunk the caller has already verified; evicts the least recently used chunk when full. */
     void put(ContentId id, int chunk, ByteBuffer data) throws IOException {
-        Key key = new Key(id, chunk);
-        int slot;
+        putRun(id, chunk, new ByteBuffer[] {data});
+    }
+
+    /**
+     * Stores consecutive chunks {@code first, first + 1, ...} the caller has already verified, taking all their
+     * slots under one hold of the lock: a fill of free slots then stores them in consecutive slots even while
+     * other threads fill too, which lets a later request read them back with one {@code pread}
+     * ({@link #getTrustedRun}). Chunks already cached are skipped; evicts the least recently used when full.
+     */
+    void putRun(ContentId id, int first, ByteBuffer[] chunks) throws IOException {
+        int[] slotOf = new int[chunks.length];
         synchronized (this) {
-            if (entries.containsKey(key)) {
-                return;
+            for (int i = 0; i < chunks.length; i++) {
+                slotOf[i] = entries.containsKey(new Key(id, first + i)) ? -1 : takeSlot();
             }
-            if (free.isEmpty()) {
-                Iterator<Map.Entry<Key, Integer>> eldest = entries.entrySet().iterator();
-                if (!eldest.hasNext()) {
-                    return;
-                }
-                slot = eldest.next().getValue();
-                eldest.remove();
-                evictions.increment();
-            } else {
-                slot = free.poll();
-            }
-            retire(slot);
         }
+        IOException failure = null;
+        for (int i = 0; i < chunks.length; i++) {
+            if (slotOf[i] < 0) {
+                continue;
+            }
+            if (failure != null) {
+                synchronized (this) {
+                    free.add(slotOf[i]);
+                }
+                continue;
+            }
+            try {
+                store(new Key(id, first + i), slotOf[i], chunks[i]);
+            } catch (IOException e) {
+                failure = e;
+            }
+        }
+        if (failure != null) {
+            throw failure;
+        }
+    }
+
+    /** A free slot, or the least recently used entry's, its generation bumped; -1 if the cache has no slot. */
+    private int takeSlot() {
+        int slot;
+        if (free.isEmpty()) {
+            Iterator<Map.Entry<Key, Integer>> eldest = entries.entrySet().iterator();
+            if (!eldest.hasNext()) {
+                return -1;
+            }
+            slot = eldest.next().getValue();
+            eldest.remove();
+            evictions.increment();
+        } else {
+            slot = free.poll();
+        }
+        retire(slot);
+        return slot;
+    }
+
+    /** Writes a chunk and its index record into a slot taken for it, then maps it (or frees the slot). */
+    private void store(Key key, int slot, ByteBuffer data) throws IOException {
         boolean stored = false;
         try {
             OverlayJournal.writeFully(slab, data.duplicate(), (long) slot * CHUNK);
             ByteBuffer rec = record.get();
             rec.clear();
             Arrays.fill(rec.array(), (byte) 0);
-            rec.put(R_CONTENT_ID, id.bytes()).putInt(R_CHUNK, chunk).putInt(R_LENGTH, data.remaining())
+            rec.put(R_CONTENT_ID, key.id().bytes()).putInt(R_CHUNK, key.chunk()).putInt(R_LENGTH, data.remaining())
                     .putLong(R_SEQUENCE, sequence.incrementAndGet()).putInt(R_FLAGS, USED);
             rec.putInt(R_CRC, crc(rec, R_CRC));
             OverlayJournal.writeFully(index, rec.position(0), HEADER_SIZE + (long) slot * RECORD_SIZE);

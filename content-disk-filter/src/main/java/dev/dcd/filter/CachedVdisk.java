@@ -246,20 +246,28 @@ final class CachedVdisk implements BlockDevice {
         all.flip();
         // A device that verified every chunk before returning it (S3's) has done this check on these very bytes.
         boolean verified = device instanceof ChunkVerifiedDevice;
-        long copied = 0;
-        for (int c = first; c < first + count; c++) {
+        // The good chunks up to the first bad one are cached (in one go, so they get consecutive slots) and served.
+        ByteBuffer[] good = new ByteBuffer[count];
+        int n = 0;
+        while (n < count) {
+            int c = first + n;
             int at = (int) (sums.chunkStart(c) - start);
             ByteBuffer data = all.duplicate().position(at).limit(at + sums.chunkLength(c)).slice();
             if (!verified && !sums.verify(c, data)) {
-                throw new AppReadException(label, "chunk " + c + " of vdisk " + id.shortHex() + " (vdisk bytes "
-                        + sums.chunkStart(c) + "..+" + sums.chunkLength(c)
-                        + ") does not match its CRC32C checksum; the backend copy is corrupt and was not served", null);
+                break;
             }
-            cache.put(id, c, data);
-            if (dst.position() < limit) {
-                int n = copy(data, sums.chunkStart(c), pos + copied, dst, limit);
-                copied += n;
-            }
+            good[n++] = data;
+        }
+        cache.putRun(id, first, n == count ? good : java.util.Arrays.copyOf(good, n));
+        long copied = 0;
+        for (int i = 0; i < n && dst.position() < limit; i++) {
+            copied += copy(good[i], sums.chunkStart(first + i), pos + copied, dst, limit);
+        }
+        if (n < count) {
+            int c = first + n;
+            throw new AppReadException(label, "chunk " + c + " of vdisk " + id.shortHex() + " (vdisk bytes "
+                    + sums.chunkStart(c) + "..+" + sums.chunkLength(c)
+                    + ") does not match its CRC32C checksum; the backend copy is corrupt and was not served", null);
         }
         if (count == 1) {
             memo.get().chunk = first;

@@ -304,6 +304,50 @@ class BlockCacheTest {
     }
 
     @Test
+    void runsStoredByConcurrentFillsKeepConsecutiveSlotsAndReadBackWithOnePread() throws Exception {
+        SealedVdisk vdisk = gen.vdisks.get(0);
+        var sums = vdisk.manifest().checksums();
+        int per = 4;
+        assertTrue(sums.chunkCount() >= 2 * per + 1, "the test vdisk has enough chunks");
+        ByteBuffer[] data = new ByteBuffer[2 * per];
+        for (int c = 0; c < data.length; c++) {
+            data[c] = chunkBytes(vdisk, c);
+        }
+        try (BlockCache cache = BlockCache.open(cacheRoot.resolve("runs"), 16L * BlockCache.CHUNK)) {
+            var pool = java.util.concurrent.Executors.newFixedThreadPool(2);
+            try {
+                var a = pool.submit(() -> {
+                    cache.putRun(vdisk.id(), 0, java.util.Arrays.copyOfRange(data, 0, per));
+                    return null;
+                });
+                var b = pool.submit(() -> {
+                    cache.putRun(vdisk.id(), per, java.util.Arrays.copyOfRange(data, per, 2 * per));
+                    return null;
+                });
+                a.get();
+                b.get();
+            } finally {
+                pool.shutdownNow();
+            }
+            ByteBuffer into = ByteBuffer.allocateDirect(BlockCache.CHUNK);
+            for (int c = 0; c < data.length; c++) {
+                assertTrue(cache.get(vdisk.id(), c, sums, into), "chunk " + c + " cached and verified");
+            }
+            for (int run = 0; run < 2; run++) {
+                int first = run * per;
+                ByteBuffer all = ByteBuffer.allocateDirect(per * BlockCache.CHUNK);
+                assertTrue(cache.getTrustedRun(vdisk.id(), sums, sums.chunkStart(first), all),
+                        "run " + run + " sits in consecutive slots");
+                all.flip();
+                for (int i = 0; i < per; i++) {
+                    assertEquals(data[first + i], all.duplicate().position(i * BlockCache.CHUNK)
+                            .limit((i + 1) * BlockCache.CHUNK), "chunk " + (first + i));
+                }
+            }
+        }
+    }
+
+    @Test
     void concurrentHitsAndRecyclesOfATinyCacheServeOnlyTheChunksAskedFor() throws Exception {
         SealedVdisk vdisk = gen.vdisks.get(0);
         var sums = vdisk.manifest().checksums();
