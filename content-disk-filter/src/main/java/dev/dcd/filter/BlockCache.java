@@ -214,8 +214,8 @@ public final class BlockCache implements Closeable {
     }
 
     public synchronized Stats stats() {
-        return new Stats(hits.sum(), trustedHits.sum(), misses.sum(), evictions.sum(), corrupt.sum(), (long) entries.size() * CHUNK,
-                slots * CHUNK);
+        return new Stats(hits.sum(), trustedHits.sum(), misses.sum(), evictions.sum(), corrupt.sum(),
+                (long) entries.size() * CHUNK, slots * CHUNK);
     }
 
     /** Bytes the slab file occupies on disk (its allocated blocks), for tests and {@code dcd stats}. */

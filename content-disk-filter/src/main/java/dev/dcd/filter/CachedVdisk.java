@@ -10,6 +10,7 @@ import dev.dcd.vdisk.ContentId;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.util.Arrays;
 
 /**
  * An app vdisk on a remote backend, read through the shared {@link BlockCache} in whole checksum chunks.
@@ -105,7 +106,8 @@ final class CachedVdisk implements BlockDevice {
         BlockDevice.checkRange(this, offset, dst.remaining());
         int limit = dst.limit();
         long pos = offset;
-        if (dst.hasRemaining() && sums.chunkOf(pos) >= 0 && cache.getTrustedRun(id, sums, pos, dst.slice(dst.position(), dst.remaining()))) {
+        if (dst.hasRemaining() && sums.chunkOf(pos) >= 0
+                && cache.getTrustedRun(id, sums, pos, dst.slice(dst.position(), dst.remaining()))) {
             // Warm and stored in order: one pread, like a local vdisk.
             dst.position(limit);
             return;
@@ -258,7 +260,7 @@ final class CachedVdisk implements BlockDevice {
             }
             good[n++] = data;
         }
-        cache.putRun(id, first, n == count ? good : java.util.Arrays.copyOf(good, n));
+        cache.putRun(id, first, n == count ? good : Arrays.copyOf(good, n));
         long copied = 0;
         for (int i = 0; i < n && dst.position() < limit; i++) {
             copied += copy(good[i], sums.chunkStart(first + i), pos + copied, dst, limit);
