@@ -8,6 +8,7 @@ import dev.dcd.vdisk.VdiskFormat;
 
 import java.io.Closeable;
 import java.io.IOException;
+import java.lang.invoke.VarHandle;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.channels.FileChannel;
@@ -25,14 +26,17 @@ import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.AtomicLongArray;
 import java.util.concurrent.atomic.LongAdder;
 import java.util.zip.CRC32C;
 
 /**
  * The host-wide cache of app vdisk chunks fetched from remote backends, shared by every VM: keyed by
  * (content id, chunk index) with {@value VdiskFormat#CHECKSUM_CHUNK}-byte chunks. Vdisks are immutable, so
- * an entry is never stale; it is only ever wrong if the disk under it rots, which is why every chunk is
- * checked against the vdisk's CRC32C both before it is stored and every time it is served.
+ * an entry is never stale; it is only ever wrong if the bytes under it change, which is why every chunk is
+ * checked against the vdisk's CRC32C before it is stored and again the first time it is read back from the slab
+ * after every fill and every open (later reads of the same fill are trusted while its slot is provably
+ * unchanged: see {@link #get}).
  *
  * <p>Storage (docs/cache-format.md): one slab file of fixed slots plus an index of fixed records, so the
  * cache is bounded by construction and survives restarts; the vdisk manifests (for the checksums) are kept
@@ -83,12 +87,32 @@ public final class BlockCache implements Closeable {
     private final LongAdder misses = new LongAdder();
     private final LongAdder evictions = new LongAdder();
     private final LongAdder corrupt = new LongAdder();
+    /**
+     * Per slot, a number bumped (under {@code this}) whenever the slot stops holding what it held: taken for a
+     * fill (free or evicted) or dropped as corrupt. A reader takes it with the lookup and reads it again after
+     * its {@code pread}; equal values prove the bytes it read are the fill it looked up, like a seqlock.
+     */
+    private final AtomicLongArray generations;
+    /**
+     * Per slot, guarded by {@code this}: whether the slot's current fill has been read back from the slab and
+     * matched its CRC32C. Cleared with every generation bump; all false after {@link #open}.
+     */
+    private final boolean[] verified;
+    /** Hits served without recomputing the CRC32C (the fill was verified on an earlier read), for tests. */
+    final LongAdder trustedHits = new LongAdder();
+    /** Runs between a hit's lookup and its read of the slab; tests use it to recycle the slot in that window. */
+    volatile Runnable afterLookup = () -> {
+    };
 
     record Key(ContentId id, int chunk) {
     }
 
-    /** Counters for {@code dcd stats}: served from cache, fetched, evicted, and cached chunks found corrupt. */
-    public record Stats(long hits, long misses, long evictions, long corrupt, long usedBytes, long capacityBytes) {
+    /**
+     * Counters for {@code dcd stats}: served from cache (of which {@code trusted} without recomputing the CRC32C,
+     * their fill having been checked before), fetched, evicted, and cached chunks found corrupt.
+     */
+    public record Stats(long hits, long trusted, long misses, long evictions, long corrupt, long usedBytes,
+                        long capacityBytes) {
     }
 
     private BlockCache(Path dir, long slots, FileChannel slab, FileChannel index) {
@@ -96,6 +120,8 @@ public final class BlockCache implements Closeable {
         this.slots = slots;
         this.slab = slab;
         this.index = index;
+        this.generations = new AtomicLongArray((int) slots);
+        this.verified = new boolean[(int) slots];
     }
 
     /**
@@ -188,8 +214,8 @@ public final class BlockCache implements Closeable {
     }
 
     public synchronized Stats stats() {
-        return new Stats(hits.sum(), misses.sum(), evictions.sum(), corrupt.sum(), (long) entries.size() * CHUNK,
-                slots * CHUNK);
+        return new Stats(hits.sum(), trustedHits.sum(), misses.sum(), evictions.sum(), corrupt.sum(),
+                (long) entries.size() * CHUNK, slots * CHUNK);
     }
 
     /** Bytes the slab file occupies on disk (its allocated blocks), for tests and {@code dcd stats}. */
@@ -200,34 +226,147 @@ public final class BlockCache implements Closeable {
     /**
      * Copies chunk {@code chunk} of {@code id} into {@code into} (cleared first) if it is cached and still
      * matches {@code sums}. A cached chunk that fails its checksum is dropped and counted, never returned.
+     *
+     * <p>The first read of a fill from the slab is checked against the CRC32C; once a read of it has matched,
+     * later reads of the same fill are served without recomputing it, as long as the slot's generation is the
+     * same before and after the {@code pread} (any recycle in between bumps it, and the read falls back to the
+     * check). The slab's bytes are then exactly the ones that matched, unless something outside dcd rewrote the
+     * file; the local backend serves its vdisk files on the same terms (docs/cache-format.md).
      */
     boolean get(ContentId id, int chunk, ChunkChecksums sums, ByteBuffer into) throws IOException {
         Key key = new Key(id, chunk);
-        Integer slot;
+        int slot;
+        long generation;
+        boolean trusted;
         synchronized (this) {
-            slot = entries.get(key);
+            Integer found = entries.get(key);
+            if (found == null) {
+                misses.increment();
+                return false;
+            }
+            slot = found;
+            generation = generations.get(slot);
+            trusted = verified[slot];
         }
-        if (slot == null) {
-            misses.increment();
-            return false;
-        }
+        afterLookup.run();
         into.clear().limit(sums.chunkLength(chunk));
         FileBlockDevice.readFully(slab, (long) slot * CHUNK, into, dir.resolve(SLAB).toString());
         into.flip();
+        // The slab reads above must not be reordered after the second generation read (seqlock discipline).
+        VarHandle.acquireFence();
+        boolean unchanged = generations.get(slot) == generation;
+        if (trusted && unchanged) {
+            trustedHits.increment();
+            hits.increment();
+            return true;
+        }
         if (sums.verify(chunk, into)) {
+            if (unchanged) {
+                synchronized (this) {
+                    // Only if no recycle began since the lookup: then what matched is the slot's current fill.
+                    if (generations.get(slot) == generation) {
+                        verified[slot] = true;
+                    }
+                }
+            }
             hits.increment();
             return true;
         }
         synchronized (this) {
             // If the slot was recycled while we read it this was a race, not rot; either way, refetch.
-            if (slot.equals(entries.get(key))) {
+            if (generations.get(slot) == generation) {
                 entries.remove(key);
+                retire(slot);
                 free.add(slot);
                 corrupt.increment();
             }
         }
         misses.increment();
         return false;
+    }
+
+    /**
+     * Reads {@code dst.remaining()} bytes at {@code from} within a cached chunk straight into {@code dst}, but
+     * only if the chunk's fill has already matched its CRC32C on an earlier read and its slot is unchanged
+     * around this read (see {@link #get}); false otherwise, and the caller reads the whole chunk through
+     * {@link #get} instead (what {@code dst} got is then to be overwritten). Lets a request that needs part of
+     * a chunk read just that part.
+     */
+    boolean getTrusted(ContentId id, int chunk, int from, ByteBuffer dst) throws IOException {
+        int slot;
+        long generation;
+        synchronized (this) {
+            Integer found = entries.get(new Key(id, chunk));
+            if (found == null || !verified[found]) {
+                return false;
+            }
+            slot = found;
+            generation = generations.get(slot);
+        }
+        afterLookup.run();
+        FileBlockDevice.readFully(slab, (long) slot * CHUNK + from, dst, dir.resolve(SLAB).toString());
+        VarHandle.acquireFence();
+        if (generations.get(slot) != generation) {
+            return false;
+        }
+        trustedHits.increment();
+        hits.increment();
+        return true;
+    }
+
+    /** Longest run of chunks {@link #getTrustedRun} reads at once (a 1 MiB request spans at most 17). */
+    static final int MAX_TRUSTED_RUN = 32;
+
+    /**
+     * Reads {@code dst.remaining()} bytes of the vdisk's data at {@code pos} with one {@code pread}, when every
+     * chunk they touch is a verified fill and the chunks sit in consecutive slots (as a sequential fill of free
+     * slots leaves them), each slot unchanged around the read (see {@link #get}). False otherwise, and the
+     * caller reads chunk by chunk instead (what {@code dst} got is then to be overwritten). A warm sequential
+     * request then costs what a read of a local vdisk file costs: one {@code pread}.
+     */
+    boolean getTrustedRun(ContentId id, ChunkChecksums sums, long pos, ByteBuffer dst) throws IOException {
+        int length = dst.remaining();
+        int first = sums.chunkOf(pos);
+        int last = sums.chunkOf(pos + length - 1);
+        if (first < 0 || last < 0 || last - first >= MAX_TRUSTED_RUN) {
+            return false;
+        }
+        int count = last - first + 1;
+        long[] seen = new long[count];
+        int firstSlot;
+        synchronized (this) {
+            Integer found = entries.get(new Key(id, first));
+            if (found == null || !verified[found]) {
+                return false;
+            }
+            firstSlot = found;
+            for (int i = 0; i < count; i++) {
+                int slot = firstSlot + i;
+                if (i > 0 && (slot >= slots || !Integer.valueOf(slot).equals(entries.get(new Key(id, first + i)))
+                        || !verified[slot])) {
+                    return false;
+                }
+                seen[i] = generations.get(slot);
+            }
+        }
+        afterLookup.run();
+        FileBlockDevice.readFully(slab, (long) firstSlot * CHUNK + (pos - sums.chunkStart(first)), dst,
+                dir.resolve(SLAB).toString());
+        VarHandle.acquireFence();
+        for (int i = 0; i < count; i++) {
+            if (generations.get(firstSlot + i) != seen[i]) {
+                return false;
+            }
+        }
+        trustedHits.add(count);
+        hits.add(count);
+        return true;
+    }
+
+    /** The slot stops holding its fill: readers that looked it up before will not trust what they read. */
+    private void retire(int slot) {
+        generations.incrementAndGet(slot);
+        verified[slot] = false;
     }
 
     /** Whether the chunk has an entry (not verified, not counted): lets a miss extend into a run of misses. */
@@ -247,31 +386,71 @@ public final class BlockCache implements Closeable {
 
     /** Stores a chunk the caller has already verified; evicts the least recently used chunk when full. */
     void put(ContentId id, int chunk, ByteBuffer data) throws IOException {
-        Key key = new Key(id, chunk);
-        int slot;
+        putRun(id, chunk, new ByteBuffer[] {data});
+    }
+
+    /**
+     * Stores consecutive chunks {@code first, first + 1, ...} the caller has already verified, taking all their
+     * slots under one hold of the lock: a fill of free slots then stores them in consecutive slots even while
+     * other threads fill too, which lets a later request read them back with one {@code pread}
+     * ({@link #getTrustedRun}). Chunks already cached are skipped; evicts the least recently used when full.
+     */
+    void putRun(ContentId id, int first, ByteBuffer[] chunks) throws IOException {
+        int[] slotOf = new int[chunks.length];
         synchronized (this) {
-            if (entries.containsKey(key)) {
-                return;
-            }
-            if (free.isEmpty()) {
-                Iterator<Map.Entry<Key, Integer>> eldest = entries.entrySet().iterator();
-                if (!eldest.hasNext()) {
-                    return;
-                }
-                slot = eldest.next().getValue();
-                eldest.remove();
-                evictions.increment();
-            } else {
-                slot = free.poll();
+            for (int i = 0; i < chunks.length; i++) {
+                slotOf[i] = entries.containsKey(new Key(id, first + i)) ? -1 : takeSlot();
             }
         }
+        IOException failure = null;
+        for (int i = 0; i < chunks.length; i++) {
+            if (slotOf[i] < 0) {
+                continue;
+            }
+            if (failure != null) {
+                synchronized (this) {
+                    free.add(slotOf[i]);
+                }
+                continue;
+            }
+            try {
+                store(new Key(id, first + i), slotOf[i], chunks[i]);
+            } catch (IOException e) {
+                failure = e;
+            }
+        }
+        if (failure != null) {
+            throw failure;
+        }
+    }
+
+    /** A free slot, or the least recently used entry's, its generation bumped; -1 if the cache has no slot. */
+    private int takeSlot() {
+        int slot;
+        if (free.isEmpty()) {
+            Iterator<Map.Entry<Key, Integer>> eldest = entries.entrySet().iterator();
+            if (!eldest.hasNext()) {
+                return -1;
+            }
+            slot = eldest.next().getValue();
+            eldest.remove();
+            evictions.increment();
+        } else {
+            slot = free.poll();
+        }
+        retire(slot);
+        return slot;
+    }
+
+    /** Writes a chunk and its index record into a slot taken for it, then maps it (or frees the slot). */
+    private void store(Key key, int slot, ByteBuffer data) throws IOException {
         boolean stored = false;
         try {
             OverlayJournal.writeFully(slab, data.duplicate(), (long) slot * CHUNK);
             ByteBuffer rec = record.get();
             rec.clear();
             Arrays.fill(rec.array(), (byte) 0);
-            rec.put(R_CONTENT_ID, id.bytes()).putInt(R_CHUNK, chunk).putInt(R_LENGTH, data.remaining())
+            rec.put(R_CONTENT_ID, key.id().bytes()).putInt(R_CHUNK, key.chunk()).putInt(R_LENGTH, data.remaining())
                     .putLong(R_SEQUENCE, sequence.incrementAndGet()).putInt(R_FLAGS, USED);
             rec.putInt(R_CRC, crc(rec, R_CRC));
             OverlayJournal.writeFully(index, rec.position(0), HEADER_SIZE + (long) slot * RECORD_SIZE);

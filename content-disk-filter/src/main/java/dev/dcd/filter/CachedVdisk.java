@@ -2,6 +2,7 @@ package dev.dcd.filter;
 
 import dev.dcd.block.BlockDevice;
 import dev.dcd.block.Capabilities;
+import dev.dcd.block.ChunkVerifiedDevice;
 import dev.dcd.synth.VdiskResolver;
 import dev.dcd.vdisk.AppVdisk;
 import dev.dcd.vdisk.ChunkChecksums;
@@ -9,6 +10,7 @@ import dev.dcd.vdisk.ContentId;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.util.Arrays;
 
 /**
  * An app vdisk on a remote backend, read through the shared {@link BlockCache} in whole checksum chunks.
@@ -34,6 +36,13 @@ final class CachedVdisk implements BlockDevice {
     }
     /** Largest run of missing chunks fetched in one backend read (16 MiB, the largest readahead window). */
     static final int MAX_RUN_CHUNKS = 256;
+    /**
+     * This thread's buffer for runs of missing chunks, kept between fetches and grown as needed (at most
+     * {@link #MAX_RUN_CHUNKS} chunks). Direct, so storing its chunks in the slab is one {@code pwrite} without
+     * the JDK's copy to a temporary direct buffer, and reused, so a 16 MiB readahead miss does not allocate and
+     * zero 16 MiB each time. Only threads that fetch runs (readahead's) grow it past a few chunks.
+     */
+    private static final ThreadLocal<ByteBuffer[]> RUN_BUFFER = ThreadLocal.withInitial(() -> new ByteBuffer[1]);
     private volatile BlockDevice backend;
     private final ChunkChecksums sums;
     private final long size;
@@ -97,6 +106,12 @@ final class CachedVdisk implements BlockDevice {
         BlockDevice.checkRange(this, offset, dst.remaining());
         int limit = dst.limit();
         long pos = offset;
+        if (dst.hasRemaining() && sums.chunkOf(pos) >= 0
+                && cache.getTrustedRun(id, sums, pos, dst.slice(dst.position(), dst.remaining()))) {
+            // Warm and stored in order: one pread, like a local vdisk.
+            dst.position(limit);
+            return;
+        }
         try {
             while (dst.position() < limit) {
                 int chunk = sums.chunkOf(pos);
@@ -121,15 +136,22 @@ final class CachedVdisk implements BlockDevice {
                     }
                 } else {
                     Memo m = memo.get();
-                    if (m.chunk != chunk) {
-                        m.chunk = -1;
-                        if (cache.get(id, chunk, sums, m.buf)) {
-                            m.chunk = chunk;
-                        }
-                    } else {
-                        cache.countHits(1);
-                    }
                     if (m.chunk == chunk) {
+                        cache.countHits(1);
+                        pos += copy(m.buf, chunkStart, pos, dst, limit);
+                        continue;
+                    }
+                    // Part of a chunk whose fill already checked out: read just that part, in place.
+                    int from = (int) (pos - chunkStart);
+                    int n = Math.min(limit - dst.position(), chunkLength - from);
+                    if (cache.getTrusted(id, chunk, from, dst.slice(dst.position(), n))) {
+                        dst.position(dst.position() + n);
+                        pos += n;
+                        continue;
+                    }
+                    m.chunk = -1;
+                    if (cache.get(id, chunk, sums, m.buf)) {
+                        m.chunk = chunk;
                         pos += copy(m.buf, chunkStart, pos, dst, limit);
                         continue;
                     }
@@ -147,6 +169,34 @@ final class CachedVdisk implements BlockDevice {
             }
         } finally {
             dst.limit(limit);
+        }
+    }
+
+    /**
+     * Brings the chunks of a vdisk range into the cache without copying them anywhere (readahead of a cached
+     * backend): runs of missing chunks are fetched in one backend read each and verified before they are stored,
+     * as on a miss. The reader that follows finds them in the cache.
+     */
+    void fill(long offset, long length) throws IOException {
+        int first = sums.chunkOf(offset);
+        int last = sums.chunkOf(offset + length - 1);
+        if (first < 0 || last < 0) {
+            return;
+        }
+        ByteBuffer nothing = ByteBuffer.allocate(0);
+        int c = first;
+        while (c <= last) {
+            if (cache.contains(id, c)) {
+                c++;
+                continue;
+            }
+            int run = 1;
+            while (c + run <= last && run < MAX_RUN_CHUNKS && !cache.contains(id, c + run)) {
+                run++;
+            }
+            cache.countMisses(1);
+            fetch(c, run, sums.chunkStart(c), nothing, 0);
+            c += run;
         }
     }
 
@@ -190,30 +240,51 @@ final class CachedVdisk implements BlockDevice {
             all = m.buf;
             all.clear().limit((int) length);
         } else {
-            all = ByteBuffer.allocate((int) length);
+            all = runBuffer((int) length);
         }
         cache.countMisses(count - 1);
-        backend().read(start, all);
+        BlockDevice device = backend();
+        device.read(start, all);
         all.flip();
-        long copied = 0;
-        for (int c = first; c < first + count; c++) {
+        // A device that verified every chunk before returning it (S3's) has done this check on these very bytes.
+        boolean verified = device instanceof ChunkVerifiedDevice;
+        // The good chunks up to the first bad one are cached (in one go, so they get consecutive slots) and served.
+        ByteBuffer[] good = new ByteBuffer[count];
+        int n = 0;
+        while (n < count) {
+            int c = first + n;
             int at = (int) (sums.chunkStart(c) - start);
             ByteBuffer data = all.duplicate().position(at).limit(at + sums.chunkLength(c)).slice();
-            if (!sums.verify(c, data)) {
-                throw new AppReadException(label, "chunk " + c + " of vdisk " + id.shortHex() + " (vdisk bytes "
-                        + sums.chunkStart(c) + "..+" + sums.chunkLength(c)
-                        + ") does not match its CRC32C checksum; the backend copy is corrupt and was not served", null);
+            if (!verified && !sums.verify(c, data)) {
+                break;
             }
-            cache.put(id, c, data);
-            if (dst.position() < limit) {
-                int n = copy(data, sums.chunkStart(c), pos + copied, dst, limit);
-                copied += n;
-            }
+            good[n++] = data;
+        }
+        cache.putRun(id, first, n == count ? good : Arrays.copyOf(good, n));
+        long copied = 0;
+        for (int i = 0; i < n && dst.position() < limit; i++) {
+            copied += copy(good[i], sums.chunkStart(first + i), pos + copied, dst, limit);
+        }
+        if (n < count) {
+            int c = first + n;
+            throw new AppReadException(label, "chunk " + c + " of vdisk " + id.shortHex() + " (vdisk bytes "
+                    + sums.chunkStart(c) + "..+" + sums.chunkLength(c)
+                    + ") does not match its CRC32C checksum; the backend copy is corrupt and was not served", null);
         }
         if (count == 1) {
             memo.get().chunk = first;
         }
         return copied;
+    }
+
+    /** This thread's run buffer, cleared and limited to {@code length} bytes. */
+    private static ByteBuffer runBuffer(int length) {
+        ByteBuffer[] held = RUN_BUFFER.get();
+        if (held[0] == null || held[0].capacity() < length) {
+            int capacity = Math.min(MAX_RUN_CHUNKS * BlockCache.CHUNK, Integer.highestOneBit(length - 1) << 1);
+            held[0] = ByteBuffer.allocateDirect(Math.max(capacity, length));
+        }
+        return held[0].clear().limit(length);
     }
 
     @Override

@@ -216,7 +216,18 @@ public final class DynamicContentDisk implements ExtendedBlockDevice {
                     any |= prefetched[i];
                 }
                 if (readahead.enabled() && any) {
-                    ra = new ReadaheadFilter(chain, map, readahead, prefetched, redirect::resident);
+                    ra = new ReadaheadFilter(chain, map, readahead, prefetched, redirect::resident,
+                            new ReadaheadFilter.Filler() {
+                                @Override
+                                public boolean fills(long offset) {
+                                    return redirect.fills(offset);
+                                }
+
+                                @Override
+                                public void fill(long offset, long length) throws IOException {
+                                    redirect.fill(offset, length);
+                                }
+                            });
                     chain = ra;
                 }
                 overlay = OverlayFilter.open(chain, generationDir);

@@ -33,6 +33,7 @@ final class ReadaheadFilter extends Filter {
 
     private final RegionMap map;
     private final Residency residency;
+    private final Filler filler;
     final LongAdder skipped = new LongAdder();
     private final boolean[] vdisks;
     private final ReadaheadConfig config;
@@ -50,7 +51,7 @@ final class ReadaheadFilter extends Filter {
 
     /** {@code vdisks[i]} says whether reads of vdisk {@code i} are prefetched; null means all are. */
     ReadaheadFilter(ExtendedBlockDevice next, RegionMap map, ReadaheadConfig config, boolean[] vdisks) {
-        this(next, map, config, vdisks, (offset, length) -> false);
+        this(next, map, config, vdisks, (offset, length) -> false, NO_FILLER);
     }
 
     /** Says whether a disk range can be read without a backend request (all of it in the shared cache). */
@@ -59,13 +60,42 @@ final class ReadaheadFilter extends Filter {
     }
 
     /**
+     * Prefetches into the shared cache instead of into a buffer of this filter, for app data read through the
+     * cache: the window's chunks are fetched and stored, and the reader then reads them from the cache like any
+     * hit. That spares copying every prefetched byte into a readahead buffer and out again, and makes the
+     * reader's first read of each chunk (the one that checks the slab against the CRC32C) happen during the cold
+     * pass, not the next one.
+     */
+    interface Filler {
+        /** Whether app data at this disk offset is read through the shared cache. */
+        boolean fills(long offset);
+
+        /** Brings {@code [offset, offset + length)}, inside one region, into the shared cache. */
+        void fill(long offset, long length) throws IOException;
+    }
+
+    static final Filler NO_FILLER = new Filler() {
+        @Override
+        public boolean fills(long offset) {
+            return false;
+        }
+
+        @Override
+        public void fill(long offset, long length) {
+            throw new IllegalStateException("no cache to fill");
+        }
+    };
+
+    /**
      * {@code residency} lets the stream skip windows that are already in the shared cache: a prefetch of
      * cached data only adds a copy and a thread hand-off to what a direct read from the cache costs.
+     * {@code filler} prefetches cached app data into the cache itself.
      */
     ReadaheadFilter(ExtendedBlockDevice next, RegionMap map, ReadaheadConfig config, boolean[] vdisks,
-                    Residency residency) {
+                    Residency residency, Filler filler) {
         super(next);
         this.residency = residency;
+        this.filler = filler;
         this.map = map;
         this.vdisks = vdisks;
         this.config = config;
@@ -95,6 +125,7 @@ final class ReadaheadFilter extends Filter {
     private final class Prefetch implements Runnable {
         final long start;
         final int length;
+        /** Where the bytes go; null when the prefetch fills the shared cache instead. */
         final ByteBuffer buffer;
         final AtomicInteger state = new AtomicInteger(QUEUED);
         /** One reference for the stream, one for the task, one per reader copying out. */
@@ -118,8 +149,12 @@ final class ReadaheadFilter extends Filter {
                     return;
                 }
                 try {
-                    buffer.clear().limit(length);
-                    next.read(start, buffer);
+                    if (buffer == null) {
+                        filler.fill(start, length);
+                    } else {
+                        buffer.clear().limit(length);
+                        next.read(start, buffer);
+                    }
                     state.set(DONE);
                 } catch (IOException | RuntimeException e) {
                     // The foreground read will go down the chain itself and report the error.
@@ -185,11 +220,16 @@ final class ReadaheadFilter extends Filter {
             return;
         }
         try {
-            if (hit.await()) {
+            boolean ready = hit.await();
+            if (ready && hit.buffer != null) {
                 int from = (int) (offset - hit.start);
                 dst.put(hit.buffer.duplicate().limit(from + length).position(from));
                 hits.increment();
                 return;
+            }
+            if (ready) {
+                // Filled into the shared cache: the read below is served from it.
+                hits.increment();
             }
         } finally {
             release(hit);
@@ -255,8 +295,9 @@ final class ReadaheadFilter extends Filter {
             skipped.increment();
         }
         if (s.prefetchedTo - end < s.window && s.prefetchedTo < regionEnd && s.inFlight.size() < PER_STREAM) {
-            ByteBuffer buffer = takeBuffer();
-            if (buffer != null) {
+            boolean intoCache = filler.fills(s.prefetchedTo);
+            ByteBuffer buffer = intoCache ? null : takeBuffer();
+            if (intoCache || buffer != null) {
                 int n = (int) Math.min(s.window, regionEnd - s.prefetchedTo);
                 Prefetch p = new Prefetch(s.prefetchedTo, n, buffer);
                 s.inFlight.add(p);
@@ -293,7 +334,7 @@ final class ReadaheadFilter extends Filter {
     }
 
     private void release(Prefetch p) {
-        if (p.refs.decrementAndGet() == 0) {
+        if (p.refs.decrementAndGet() == 0 && p.buffer != null) {
             synchronized (this) {
                 pool.add(p.buffer);
             }

@@ -128,6 +128,24 @@ final class RedirectPlugin implements ExtendedBlockDevice {
         }
     }
 
+    /** True when the byte at {@code offset} is app data read through the shared cache (prefetched by filling it). */
+    boolean fills(long offset) {
+        if (offset < 0 || offset >= map.size()) {
+            return false;
+        }
+        RegionMap.Region region = map.region(map.indexOf(offset));
+        return region.kind() == RegionMap.Kind.APP_DATA && vdisks[region.vdisk()].fills();
+    }
+
+    /** Brings the app data of a range inside one region into the shared cache (see {@link #fills}). */
+    void fill(long offset, long length) throws IOException {
+        RegionMap.Region region = map.region(map.indexOf(offset));
+        long n = Math.min(length, region.end() - offset);
+        if (region.kind() == RegionMap.Kind.APP_DATA && n > 0) {
+            vdisks[region.vdisk()].fill(region.vdiskOffset() + (offset - region.start()), n);
+        }
+    }
+
     /** True when the range lies in one app-data region whose bytes are all in the shared cache. */
     boolean resident(long offset, long length) {
         if (offset < 0 || length <= 0 || offset + length > map.size()) {

@@ -45,6 +45,26 @@ final class VdiskSlot {
         return device instanceof CachedVdisk c && c.resident(offset, length);
     }
 
+    /** True when the slot is open and read through the shared cache, so {@link #fill} can prefetch into it. */
+    boolean fills() {
+        return device instanceof CachedVdisk;
+    }
+
+    /** Brings a range into the shared cache without copying it out; errors name app and backend like reads. */
+    void fill(long offset, long length) throws IOException {
+        if (!(device instanceof CachedVdisk c)) {
+            return;
+        }
+        try {
+            c.fill(offset, length);
+        } catch (AppReadException e) {
+            throw e;
+        } catch (IOException | RuntimeException e) {
+            throw new AppReadException(label, "prefetch of vdisk " + id.shortHex() + " at " + offset + " (+" + length
+                    + ") failed: " + e.getMessage(), e);
+        }
+    }
+
     void read(long offset, ByteBuffer dst) throws IOException {
         BlockDevice d = device;
         if (d == null) {

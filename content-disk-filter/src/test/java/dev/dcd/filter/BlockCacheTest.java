@@ -177,6 +177,221 @@ class BlockCacheTest {
     }
 
     @Test
+    void aSlotDamagedRightAfterItsFillIsCaughtByItsFirstRead() throws IOException {
+        SealedVdisk vdisk = gen.vdisks.get(0);
+        var sums = vdisk.manifest().checksums();
+        ByteBuffer a = chunkBytes(vdisk, 0);
+        try (BlockCache cache = BlockCache.open(cacheRoot.resolve("rot-fresh"), BlockCache.CHUNK)) {
+            ByteBuffer into = ByteBuffer.allocateDirect(BlockCache.CHUNK);
+            cache.put(vdisk.id(), 0, a.duplicate());
+            // Damaged in the page cache, through another descriptor, before any read of the slab (one slot: slot 0).
+            flipByte(cache.dir().resolve(BlockCache.SLAB), 100);
+            assertFalse(cache.get(vdisk.id(), 0, sums, into), "the damaged fill is not served");
+            assertEquals(1, cache.stats().corrupt());
+            cache.put(vdisk.id(), 0, a.duplicate());
+            assertTrue(cache.get(vdisk.id(), 0, sums, into), "a good fill verifies");
+            assertTrue(cache.get(vdisk.id(), 0, sums, into), "and is trusted after that");
+            assertEquals(a, into);
+            assertEquals(1, cache.trustedHits.sum());
+        }
+    }
+
+    @Test
+    void aSlotDamagedWhileTheCacheWasClosedIsCaughtAfterTheRestartEvenIfItWasTrustedBefore() throws IOException {
+        Path dir = freshGeneration("rot-restart");
+        Path cacheDir = cacheRoot.resolve("rot-restart-cache");
+        try (BlockCache cache = BlockCache.open(cacheDir, 64L << 20); DynamicContentDisk disk = open(dir, cache)) {
+            compareAll(disk);
+            compareAll(disk);
+            compareAll(disk);
+            assertTrue(cache.trustedHits.sum() > 0, "the third pass trusted fills the second verified");
+        }
+        flipByte(cacheDir.resolve(BlockCache.SLAB), 3 * BlockCache.CHUNK + 17);
+        try (BlockCache cache = BlockCache.open(cacheDir, 64L << 20); DynamicContentDisk disk = open(dir, cache)) {
+            compareAll(disk);
+            assertEquals(1, cache.stats().corrupt(), "nothing is trusted across a restart");
+        }
+    }
+
+    /** Chunk {@code chunk} of the generation's first vdisk, read from the backend's file. */
+    private static ByteBuffer chunkBytes(SealedVdisk vdisk, int chunk) throws IOException {
+        var sums = vdisk.manifest().checksums();
+        ByteBuffer b = ByteBuffer.allocateDirect(sums.chunkLength(chunk));
+        try (FileChannel f = FileChannel.open(gen.vdiskFile(vdisk.id()), StandardOpenOption.READ)) {
+            dev.dcd.block.FileBlockDevice.readFully(f, sums.chunkStart(chunk), b, "vdisk");
+        }
+        return b.flip();
+    }
+
+    @Test
+    void aTrustedSlotRecycledBetweenLookupAndReadIsNotServedAsTheChunkLookedUp() throws IOException {
+        SealedVdisk vdisk = gen.vdisks.get(0);
+        var sums = vdisk.manifest().checksums();
+        ByteBuffer a = chunkBytes(vdisk, 0);
+        ByteBuffer b = chunkBytes(vdisk, 1);
+        assertNotEquals(a, b);
+        // One slot: storing chunk 1 must evict chunk 0 and overwrite its bytes in place.
+        try (BlockCache cache = BlockCache.open(cacheRoot.resolve("one-slot"), BlockCache.CHUNK)) {
+            ByteBuffer into = ByteBuffer.allocateDirect(BlockCache.CHUNK);
+            cache.put(vdisk.id(), 0, a.duplicate());
+            assertTrue(cache.get(vdisk.id(), 0, sums, into), "first read: verified");
+            assertTrue(cache.get(vdisk.id(), 0, sums, into), "second read: trusted");
+            assertEquals(a, into);
+            assertEquals(1, cache.trustedHits.sum());
+            cache.afterLookup = () -> {
+                cache.afterLookup = () -> {
+                };
+                try {
+                    cache.put(vdisk.id(), 1, b.duplicate());
+                } catch (IOException e) {
+                    throw new java.io.UncheckedIOException(e);
+                }
+            };
+            into.clear();
+            boolean served = cache.get(vdisk.id(), 0, sums, into);
+            assertFalse(served, "the slot now holds chunk 1: a miss, so the chunk is fetched again");
+            assertEquals(1, cache.trustedHits.sum(), "a recycled slot is never trusted");
+            assertEquals(0, cache.stats().corrupt(), "a race, not rot");
+            assertTrue(cache.get(vdisk.id(), 1, sums, into), "chunk 1 is cached and verifies");
+            assertEquals(b, into);
+        }
+    }
+
+    @Test
+    void verifiedChunksInConsecutiveSlotsAreReadWithOnePreadUnlessOneIsRecycledMeanwhile() throws IOException {
+        SealedVdisk vdisk = gen.vdisks.get(0);
+        var sums = vdisk.manifest().checksums();
+        ByteBuffer[] data = {chunkBytes(vdisk, 0), chunkBytes(vdisk, 1), chunkBytes(vdisk, 2), chunkBytes(vdisk, 3)};
+        ByteBuffer expected = ByteBuffer.allocate(2 * BlockCache.CHUNK);
+        expected.put(data[0].duplicate().position(100)).put(data[1].duplicate())
+                .put(data[2].duplicate().limit(100)).flip();
+        long pos = sums.chunkStart(0) + 100;
+        try (BlockCache cache = BlockCache.open(cacheRoot.resolve("run"), 3L * BlockCache.CHUNK)) {
+            ByteBuffer into = ByteBuffer.allocateDirect(BlockCache.CHUNK);
+            ByteBuffer run = ByteBuffer.allocateDirect(2 * BlockCache.CHUNK);
+            for (int c = 0; c < 3; c++) {
+                cache.put(vdisk.id(), c, data[c].duplicate());
+            }
+            assertFalse(cache.getTrustedRun(vdisk.id(), sums, pos, run.clear()), "not read back yet: not trusted");
+            for (int c = 0; c < 3; c++) {
+                assertTrue(cache.get(vdisk.id(), c, sums, into), "first read of chunk " + c + " verifies it");
+            }
+            assertTrue(cache.getTrustedRun(vdisk.id(), sums, pos, run.clear()));
+            assertEquals(expected, run.flip());
+            assertEquals(3, cache.trustedHits.sum());
+            // Chunk 0 is now the least recently used: storing chunk 3 in the window recycles its slot.
+            cache.afterLookup = () -> {
+                cache.afterLookup = () -> {
+                };
+                try {
+                    cache.put(vdisk.id(), 3, data[3].duplicate());
+                } catch (IOException e) {
+                    throw new java.io.UncheckedIOException(e);
+                }
+            };
+            assertFalse(cache.getTrustedRun(vdisk.id(), sums, pos, run.clear()), "a slot of the run was recycled");
+            assertEquals(3, cache.trustedHits.sum());
+        }
+        // Chunks stored out of order do not sit in consecutive slots: read chunk by chunk.
+        try (BlockCache cache = BlockCache.open(cacheRoot.resolve("unordered"), 3L * BlockCache.CHUNK)) {
+            ByteBuffer into = ByteBuffer.allocateDirect(BlockCache.CHUNK);
+            for (int c : new int[] {1, 0, 2}) {
+                cache.put(vdisk.id(), c, data[c].duplicate());
+                assertTrue(cache.get(vdisk.id(), c, sums, into));
+            }
+            assertFalse(cache.getTrustedRun(vdisk.id(), sums, pos, ByteBuffer.allocateDirect(2 * BlockCache.CHUNK)));
+        }
+    }
+
+    @Test
+    void runsStoredByConcurrentFillsKeepConsecutiveSlotsAndReadBackWithOnePread() throws Exception {
+        SealedVdisk vdisk = gen.vdisks.get(0);
+        var sums = vdisk.manifest().checksums();
+        int per = 4;
+        assertTrue(sums.chunkCount() >= 2 * per + 1, "the test vdisk has enough chunks");
+        ByteBuffer[] data = new ByteBuffer[2 * per];
+        for (int c = 0; c < data.length; c++) {
+            data[c] = chunkBytes(vdisk, c);
+        }
+        try (BlockCache cache = BlockCache.open(cacheRoot.resolve("runs"), 16L * BlockCache.CHUNK)) {
+            var pool = java.util.concurrent.Executors.newFixedThreadPool(2);
+            try {
+                var a = pool.submit(() -> {
+                    cache.putRun(vdisk.id(), 0, java.util.Arrays.copyOfRange(data, 0, per));
+                    return null;
+                });
+                var b = pool.submit(() -> {
+                    cache.putRun(vdisk.id(), per, java.util.Arrays.copyOfRange(data, per, 2 * per));
+                    return null;
+                });
+                a.get();
+                b.get();
+            } finally {
+                pool.shutdownNow();
+            }
+            ByteBuffer into = ByteBuffer.allocateDirect(BlockCache.CHUNK);
+            for (int c = 0; c < data.length; c++) {
+                assertTrue(cache.get(vdisk.id(), c, sums, into), "chunk " + c + " cached and verified");
+            }
+            for (int run = 0; run < 2; run++) {
+                int first = run * per;
+                ByteBuffer all = ByteBuffer.allocateDirect(per * BlockCache.CHUNK);
+                assertTrue(cache.getTrustedRun(vdisk.id(), sums, sums.chunkStart(first), all),
+                        "run " + run + " sits in consecutive slots");
+                all.flip();
+                for (int i = 0; i < per; i++) {
+                    assertEquals(data[first + i], all.duplicate().position(i * BlockCache.CHUNK)
+                            .limit((i + 1) * BlockCache.CHUNK), "chunk " + (first + i));
+                }
+            }
+        }
+    }
+
+    @Test
+    void concurrentHitsAndRecyclesOfATinyCacheServeOnlyTheChunksAskedFor() throws Exception {
+        SealedVdisk vdisk = gen.vdisks.get(0);
+        var sums = vdisk.manifest().checksums();
+        int chunks = Math.min(8, sums.chunkCount() - 1);
+        ByteBuffer[] data = new ByteBuffer[chunks];
+        for (int c = 0; c < chunks; c++) {
+            data[c] = chunkBytes(vdisk, c);
+        }
+        try (BlockCache cache = BlockCache.open(cacheRoot.resolve("tiny"), 3L * BlockCache.CHUNK)) {
+            var pool = java.util.concurrent.Executors.newFixedThreadPool(4);
+            try {
+                var results = new java.util.ArrayList<java.util.concurrent.Future<Integer>>();
+                for (int t = 0; t < 4; t++) {
+                    long seed = t;
+                    results.add(pool.submit(() -> {
+                        java.util.Random random = new java.util.Random(seed);
+                        ByteBuffer into = ByteBuffer.allocateDirect(BlockCache.CHUNK);
+                        int served = 0;
+                        for (int i = 0; i < 3000; i++) {
+                            int c = random.nextInt(chunks);
+                            if (cache.get(vdisk.id(), c, sums, into)) {
+                                assertEquals(data[c], into, "chunk " + c);
+                                served++;
+                            } else {
+                                cache.put(vdisk.id(), c, data[c].duplicate());
+                            }
+                        }
+                        return served;
+                    }));
+                }
+                int served = 0;
+                for (var r : results) {
+                    served += r.get();
+                }
+                assertTrue(served > 0 && cache.trustedHits.sum() > 0, "hits " + served + ", trusted "
+                        + cache.trustedHits.sum());
+                assertEquals(0, cache.stats().corrupt(), "races are not rot: " + cache.stats());
+            } finally {
+                pool.shutdownNow();
+            }
+        }
+    }
+
+    @Test
     void aChunkCorruptInTheCacheAndOnTheBackendIsAnErrorNamingAppAndBackend() throws IOException {
         Path dir = freshGeneration("rot2");
         Path cacheDir = cacheRoot.resolve("rot2-cache");

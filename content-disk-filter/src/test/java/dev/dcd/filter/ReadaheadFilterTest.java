@@ -85,7 +85,7 @@ class ReadaheadFilterTest {
         // The first 8 MiB of the extent count as cached, the rest not.
         long cachedUpTo = 9L << 20;
         try (ReadaheadFilter ra = new ReadaheadFilter(lower, MAP, ReadaheadConfig.DEFAULT, null,
-                (offset, length) -> offset + length <= cachedUpTo)) {
+                (offset, length) -> offset + length <= cachedUpTo, ReadaheadFilter.NO_FILLER)) {
             for (long pos = 1 << 20; pos < cachedUpTo - (1 << 20); pos += 65536) {
                 assertArrayEquals(Arrays.copyOfRange(DATA, (int) pos, (int) pos + 65536), read(ra, pos, 65536));
             }
@@ -164,6 +164,41 @@ class ReadaheadFilterTest {
             assertArrayEquals(Arrays.copyOfRange(DATA, (1 << 20) + 12288, (1 << 20) + 16384), c.get(5, TimeUnit.SECONDS));
         } finally {
             lower.gate.countDown();
+        }
+    }
+
+    @Test
+    void appDataReadThroughTheCacheIsPrefetchedIntoTheCacheAndThenReadFromBelow() throws Exception {
+        Lower lower = new Lower();
+        List<long[]> fills = java.util.Collections.synchronizedList(new java.util.ArrayList<>());
+        ReadaheadFilter.Filler filler = new ReadaheadFilter.Filler() {
+            @Override
+            public boolean fills(long offset) {
+                return true;
+            }
+
+            @Override
+            public void fill(long offset, long length) {
+                fills.add(new long[] {offset, length});
+            }
+        };
+        try (ReadaheadFilter ra = new ReadaheadFilter(lower, MAP, ReadaheadConfig.DEFAULT, null,
+                (offset, length) -> false, filler)) {
+            int reads = 0;
+            for (long pos = 1 << 20; pos < 16 << 20; pos += 131072) {
+                assertArrayEquals(Arrays.copyOfRange(DATA, (int) pos, (int) pos + 131072), read(ra, pos, 131072));
+                reads++;
+                Thread.sleep(1);
+            }
+            assertTrue(ra.prefetches.sum() > 0 && fills.size() == ra.prefetches.sum(),
+                    "every prefetch filled the cache: " + fills.size() + " of " + ra.prefetches.sum());
+            assertEquals(reads, lower.reads.get(), "every read went below (to the cache), none into a buffer");
+            long filledTo = 2 << 20;
+            for (long[] f : fills) {
+                assertTrue(f[0] >= 1 << 20 && f[0] + f[1] <= 16 << 20, "fills stay in the extent");
+                filledTo = Math.max(filledTo, f[0] + f[1]);
+            }
+            assertEquals(16 << 20, filledTo, "the stream filled ahead to the end of the extent");
         }
     }
 

@@ -4,6 +4,7 @@ import dev.dcd.backend.Backend;
 import dev.dcd.backend.BackendException;
 import dev.dcd.backend.Progress;
 import dev.dcd.block.BlockDevice;
+import dev.dcd.block.ChunkVerifiedDevice;
 import dev.dcd.block.Capabilities;
 import dev.dcd.vdisk.AppVdisk;
 import dev.dcd.vdisk.ChunkChecksums;
@@ -476,7 +477,7 @@ final class S3Backend implements Backend {
      * the shared {@link ChunkReader} in verified chunks. A device built without checksums serves only the two
      * ends, which is all {@link AppVdisk#open} needs while the checksums are being learned.
      */
-    static final class S3Device implements BlockDevice {
+    static final class S3Device implements ChunkVerifiedDevice {
         private final String backend;
         private final String key;
         private final long size;
