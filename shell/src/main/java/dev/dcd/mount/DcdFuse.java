@@ -14,6 +14,7 @@ import ru.serce.jnrfuse.FuseFillDir;
 import ru.serce.jnrfuse.FuseStubFS;
 import ru.serce.jnrfuse.struct.FileStat;
 import ru.serce.jnrfuse.struct.FuseFileInfo;
+import ru.serce.jnrfuse.struct.FuseOperations;
 import ru.serce.jnrfuse.struct.Statvfs;
 import ru.serce.jnrfuse.struct.Timespec;
 
@@ -21,6 +22,7 @@ import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
+import java.nio.file.Path;
 import java.util.Arrays;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.atomic.AtomicLong;
@@ -586,6 +588,22 @@ public final class DcdFuse extends FuseStubFS {
             sb.append(" <- ").append(c);
         }
         return sb.toString();
+    }
+
+    /** The callback table jnr-fuse built for this file system; {@link FuseLoop} hands it to {@code fuse_setup}. */
+    FuseOperations operations() {
+        return fuseOperations;
+    }
+
+    /**
+     * Records the mount as jnr-fuse's own {@code mount} would, so that its {@code umount()} (our shutdown hook)
+     * lazily unmounts {@code mountpoint}.
+     */
+    void markMounted(Path mountpoint) {
+        if (!mounted.compareAndSet(false, true)) {
+            throw new IllegalStateException("already mounted at " + mountPoint);
+        }
+        mountPoint = mountpoint;
     }
 
     /** Tells jnr-fuse the mount has ended by other means (an external unmount), so its hook does nothing. */

@@ -11,10 +11,19 @@ import java.util.Objects;
 public final class MountOptions {
     /** The kernel never sends more than this per read or write with libfuse2 (32 pages). */
     public static final int MAX_IO = 128 * 1024;
+    /**
+     * Loop threads for a mount whose reads are all local files: enough for one reader's request plus the
+     * kernel's async readahead of the next ones, and a few readers, on a small machine (docs/fuse.md).
+     */
+    public static final int LOCAL_THREADS = 4;
+    /** Loop threads when reads wait on a remote backend: enough to overlap the kernel's background reads (12). */
+    public static final int REMOTE_THREADS = 16;
+    /** More would only be idle threads, each with a request buffer: the kernel sends at most 12 background reads. */
+    static final int MAX_THREADS = 64;
 
     private final String vm;
     private final boolean allowOther;
-    private final boolean singleThreaded;
+    private final int threads;
     private final boolean keepCacheForFiles;
     private final int cacheTimeoutSeconds;
     private final boolean debug;
@@ -22,7 +31,7 @@ public final class MountOptions {
     private MountOptions(Builder b) {
         this.vm = Objects.requireNonNull(b.vm, "vm");
         this.allowOther = b.allowOther;
-        this.singleThreaded = b.singleThreaded;
+        this.threads = b.threads;
         this.keepCacheForFiles = b.keepCacheForFiles;
         this.cacheTimeoutSeconds = b.cacheTimeoutSeconds;
         this.debug = b.debug;
@@ -40,8 +49,9 @@ public final class MountOptions {
         return allowOther;
     }
 
-    public boolean singleThreaded() {
-        return singleThreaded;
+    /** How many Java threads run the FUSE request loop ({@link FuseLoop}); 1 serializes every request. */
+    public int threads() {
+        return threads;
     }
 
     public boolean keepCacheForFiles() {
@@ -57,7 +67,8 @@ public final class MountOptions {
     }
 
     /**
-     * The libfuse2 command line after the mountpoint (jnr-fuse adds the program name, -f and the mountpoint).
+     * The libfuse2 options after the mountpoint ({@link Mounter} adds the program name, -f and the mountpoint).
+     * Never -s: the loop's concurrency is {@link #threads()}, not libfuse's.
      *
      * @param mountingUid the uid that mounts; root needs no allow_root to reach its own mount
      * @param userAllowOther whether /etc/fuse.conf lets non-root users pass allow_other/allow_root
@@ -87,9 +98,6 @@ public final class MountOptions {
             opts.add("allow_root");
         }
         List<String> args = new ArrayList<>();
-        if (singleThreaded) {
-            args.add("-s");
-        }
         args.add("-o");
         args.add(String.join(",", opts));
         return args;
@@ -98,7 +106,7 @@ public final class MountOptions {
     public static final class Builder {
         private final String vm;
         private boolean allowOther;
-        private boolean singleThreaded;
+        private int threads = LOCAL_THREADS;
         private boolean keepCacheForFiles = true;
         private int cacheTimeoutSeconds = 3600;
         private boolean debug;
@@ -112,8 +120,11 @@ public final class MountOptions {
             return this;
         }
 
-        public Builder singleThreaded(boolean value) {
-            this.singleThreaded = value;
+        public Builder threads(int value) {
+            if (value < 1 || value > MAX_THREADS) {
+                throw new IllegalArgumentException("FUSE loop threads must be 1 to " + MAX_THREADS + ": " + value);
+            }
+            this.threads = value;
             return this;
         }
 

@@ -80,13 +80,18 @@ public final class MountService {
         out.flush();
         try {
             Mounter.serve(source, mountpoint, MountOptions.builder(vm).allowOther(allowOther)
-                    .singleThreaded(source.localOnly()).build(), System.err);
+                    .threads(loopThreads(source)).build(), System.err);
         } catch (RuntimeException e) {
             throw new MountException("cannot mount " + vm + " at " + mountpoint + ": " + e.getMessage(), e);
         } finally {
             close(source);
             deleteRecordIfOwned(vm, pid);
         }
+    }
+
+    /** Local files answer in microseconds; a remote backend's round trips are worth overlapping more widely. */
+    static int loopThreads(MountSource source) {
+        return source.localOnly() ? MountOptions.LOCAL_THREADS : MountOptions.REMOTE_THREADS;
     }
 
     private void startDetached(String vm, Path mountpoint, boolean allowOther) throws MountException {
@@ -133,7 +138,7 @@ public final class MountService {
         Runtime.getRuntime().addShutdownHook(new Thread(() -> deleteRecordIfOwned(vm, pid)));
         try {
             Mounter.serve(source, mountpoint, MountOptions.builder(vm).allowOther(allowOther)
-                    .singleThreaded(source.localOnly()).build(), System.err);
+                    .threads(loopThreads(source)).build(), System.err);
             System.err.println("dcd-fuse: " + mountpoint + " unmounted");
         } catch (RuntimeException e) {
             throw new MountException("cannot mount " + vm + " at " + mountpoint + ": " + e.getMessage(), e);

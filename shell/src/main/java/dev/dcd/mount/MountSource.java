@@ -39,10 +39,7 @@ public interface MountSource extends Closeable {
 
     /**
      * True when every read is served from local files, with no backend round trip to overlap. Such a mount
-     * runs libfuse's single-threaded loop on the serving JVM's own thread: libfuse's worker threads are native,
-     * and jffi attaches a native thread to the JVM and detaches it again around each of its first 1000
-     * callbacks, about 100-150 us each time, so a fresh multithreaded mount pays that on thousands of
-     * requests. Where reads wait on a remote backend the overlap of the multithreaded loop is worth far more.
+     * runs {@link MountOptions#LOCAL_THREADS} loop threads, others {@link MountOptions#REMOTE_THREADS}.
      */
     default boolean localOnly() {
         return false;

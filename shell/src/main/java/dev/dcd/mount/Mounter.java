@@ -5,20 +5,26 @@ import java.io.PrintStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
+import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.atomic.AtomicReference;
 
-/** Mounts a {@link MountSource} with libfuse2 through jnr-fuse, with the options of {@link MountOptions}. */
+/**
+ * Mounts a {@link MountSource} with libfuse2 (jnr-fuse's callbacks, our {@link FuseLoop}), with the options of
+ * {@link MountOptions}.
+ */
 public final class Mounter {
     static final Duration READY_TIMEOUT = Duration.ofSeconds(30);
     private static final Duration UNMOUNT_TIMEOUT = Duration.ofSeconds(10);
+    /** argv[0] for libfuse: the name in its own messages. */
+    private static final String PROGRAM_NAME = "dcd";
 
     private Mounter() {
     }
 
     /**
-     * Serves on the calling thread until the mount ends: an external {@code fusermount -u}, or SIGINT/SIGTERM
-     * (jnr-fuse's shutdown hook unmounts).
+     * Serves on the calling thread (and the loop's other threads) until the mount ends: an external
+     * {@code fusermount -u}, or SIGINT/SIGTERM (the shutdown hook unmounts lazily).
      */
     public static void serve(MountSource source, Path mountpoint, MountOptions options, PrintStream log) {
         if (!java.nio.charset.Charset.defaultCharset().equals(java.nio.charset.StandardCharsets.UTF_8)) {
@@ -27,12 +33,18 @@ public final class Mounter {
         }
         DcdFuse fuse = new DcdFuse(source, options.keepCacheForFiles(), Ids.uid(), Ids.gid(), log);
         List<String> args = options.fuseArgs(Ids.uid(), Ids.userAllowOther());
-        log.println("dcd-fuse: mounting " + source.describe() + " at " + mountpoint + " with " + String.join(" ", args));
-        try {
-            fuse.mount(mountpoint, true, options.debug(), args.toArray(String[]::new));
-        } finally {
-            fuse.markUnmounted();
+        log.println("dcd-fuse: mounting " + source.describe() + " at " + mountpoint + " with " + String.join(" ", args)
+                + " on " + options.threads() + " loop thread" + (options.threads() == 1 ? "" : "s"));
+        List<String> argv = new ArrayList<>();
+        argv.add(PROGRAM_NAME);
+        // Foreground always: libfuse must never fork a JVM. The serving process is detached by MountService.
+        argv.add("-f");
+        if (options.debug()) {
+            argv.add("-d");
         }
+        argv.add(mountpoint.toString());
+        argv.addAll(args);
+        FuseLoop.serve(fuse, mountpoint, argv, options.threads(), "dcd-fuse-" + options.vm(), log);
     }
 
     /** A mount served by a thread of this JVM; for tests, benchmarks and {@code --foreground}. */

@@ -7,12 +7,13 @@ import java.util.List;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertThrows;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 class MountOptionsTest {
 
     @Test
-    void defaultsAreMultithreadedWithBigRequestsAndOnlyTheOwnerAndRootMayEnter() {
+    void defaultsAreBigRequestsAndOnlyTheOwnerAndRootMayEnter() {
         List<String> args = MountOptions.builder("web1").build().fuseArgs(0, false);
         assertEquals("-o", args.get(0));
         List<String> opts = List.of(args.get(1).split(","));
@@ -37,8 +38,16 @@ class MountOptionsTest {
     }
 
     @Test
-    void singleThreadedAddsDashS() {
-        assertEquals("-s", MountOptions.builder("v").singleThreaded(true).build().fuseArgs(0, false).get(0));
+    void theLoopRunsOnLocalThreadsByDefaultAndTheCountIsBounded() {
+        assertEquals(MountOptions.LOCAL_THREADS, MountOptions.builder("v").build().threads());
+        assertEquals(1, MountOptions.builder("v").threads(1).build().threads());
+        assertThrows(IllegalArgumentException.class, () -> MountOptions.builder("v").threads(0));
+        assertThrows(IllegalArgumentException.class, () -> MountOptions.builder("v").threads(MountOptions.MAX_THREADS + 1));
+    }
+
+    @Test
+    void libfuseIsNeverToldToRunItsOwnLoopSingleThreaded() {
+        assertFalse(MountOptions.builder("v").threads(1).build().fuseArgs(0, false).contains("-s"));
     }
 
     @Test

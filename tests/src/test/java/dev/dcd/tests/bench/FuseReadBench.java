@@ -68,9 +68,9 @@ class FuseReadBench {
             Mounter.Mount dcd = Mounter.start(FileMountSource.open("bench", built.image(), index, descriptor), dcdMp,
                     MountOptions.builder("bench").build(), log);
             cleanups.add(() -> close(dcd));
-            Path dcdSingleMp = Files.createDirectories(tmp.resolve("dcd-s"));
-            Mounter.Mount dcdSingle = Mounter.start(FileMountSource.open("bench-s", built.image(), index, descriptor),
-                    dcdSingleMp, MountOptions.builder("bench-s").singleThreaded(true).build(), log);
+            Path dcdSingleMp = Files.createDirectories(tmp.resolve("dcd-1"));
+            Mounter.Mount dcdSingle = Mounter.start(FileMountSource.open("bench-1", built.image(), index, descriptor),
+                    dcdSingleMp, MountOptions.builder("bench-1").threads(1).build(), log);
             cleanups.add(() -> close(dcdSingle));
             Path dcdNoCacheMp = Files.createDirectories(tmp.resolve("dcd-nocache"));
             Mounter.Mount dcdNoCache = Mounter.start(FileMountSource.open("bench-nc", built.image(), index, descriptor),
@@ -92,8 +92,8 @@ class FuseReadBench {
 
             Map<String, Path> roots = new LinkedHashMap<>();
             roots.put("fuse2fs -o ro", fuse2fsMp);
-            roots.put("dcd files/ (default: mt, keep_cache)", dcdMp.resolve("files"));
-            roots.put("dcd files/ -s", dcdSingleMp.resolve("files"));
+            roots.put("dcd files/ (default: " + MountOptions.LOCAL_THREADS + " threads, keep_cache)", dcdMp.resolve("files"));
+            roots.put("dcd files/ 1 loop thread", dcdSingleMp.resolve("files"));
             roots.put("dcd files/ no keep_cache", dcdNoCacheMp.resolve("files"));
             roots.put("kernel ext4 on loop over dcd disk.img", kernelMp);
 
@@ -131,10 +131,10 @@ class FuseReadBench {
 
     /**
      * The serving thread model where it matters: every device read waits {@code bench.latencyMicros} (default
-     * 1000), as a remote backend would. Four readers, cold; default multithreaded loop against -s.
+     * 1000), as a remote backend would. Four readers, cold; the loop on the remote, the local and one thread.
      */
     @Test
-    void latencyBoundReadsMultithreadedVersusSingleThreaded() throws Exception {
+    void latencyBoundReadsOverlapWithMoreLoopThreads() throws Exception {
         long latencyNanos = Long.getLong("bench.latencyMicros", 1000) * 1000;
         Path tree = tmp.resolve("tree");
         long total = makeTree(tree, 64);
@@ -142,26 +142,29 @@ class FuseReadBench {
         FileIndex index = FileIndex.load(built.index());
         String descriptor = Files.readString(built.descriptor());
         List<String> relative = list(tree);
-        Map<String, List<Double>> results = new LinkedHashMap<>();
-        for (boolean single : new boolean[] {false, true}) {
-            String name = single ? "-s" : "multithreaded";
-            Path mp = Files.createDirectories(tmp.resolve(single ? "s" : "mt"));
-            MountSource slow = new Slowed(FileMountSource.open(name, built.image(), index, descriptor), latencyNanos);
-            try (Mounter.Mount m = Mounter.start(slow, mp, MountOptions.builder("lat-" + (single ? "s" : "mt"))
-                    .singleThreaded(single).build(), System.err)) {
+        Map<Integer, List<Double>> results = new LinkedHashMap<>();
+        for (int threads : new int[] {MountOptions.REMOTE_THREADS, MountOptions.LOCAL_THREADS, 1}) {
+            Path mp = Files.createDirectories(tmp.resolve("t" + threads));
+            MountSource slow = new Slowed(FileMountSource.open("lat-" + threads, built.image(), index, descriptor),
+                    latencyNanos);
+            try (Mounter.Mount m = Mounter.start(slow, mp, MountOptions.builder("lat-" + threads).threads(threads).build(),
+                    System.err)) {
                 Path files = m.mountpoint().resolve("files");
                 readAll(files, relative, 4);
                 for (int round = 0; round < ROUNDS; round++) {
                     dropCaches();
-                    results.computeIfAbsent(name, k -> new ArrayList<>())
+                    results.computeIfAbsent(threads, k -> new ArrayList<>())
                             .add(mibPerSecond(total, () -> readAll(files, relative, 4)));
                 }
             }
         }
-        String report = String.format("FuseReadBench latency: %d files, %.0f MiB, %d us per device read, 4 readers, cold,"
-                        + " median MiB/s: multithreaded %.1f, -s %.1f (%.2fx); all: %s%n", relative.size(),
-                total / 1048576.0, latencyNanos / 1000, median(results.get("multithreaded")), median(results.get("-s")),
-                median(results.get("multithreaded")) / median(results.get("-s")), results);
+        double one = median(results.get(1));
+        StringBuilder report = new StringBuilder(String.format(
+                "FuseReadBench latency: %d files, %.0f MiB, %d us per device read, 4 readers, cold, median MiB/s by loop"
+                        + " threads:", relative.size(), total / 1048576.0, latencyNanos / 1000));
+        results.forEach((threads, mibs) -> report.append(String.format(" %d: %.1f (%.2fx of 1);", threads, median(mibs),
+                median(mibs) / one)));
+        report.append(" all: ").append(results).append('\n');
         System.out.print(report);
         Path out = Path.of("target", "bench", "fuse-read-latency.txt");
         Files.createDirectories(out.getParent());

@@ -2,6 +2,7 @@ package dev.dcd.tests.vmmount;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.dcd.mount.MountOptions;
 import dev.dcd.synth.Gpt;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
@@ -221,9 +222,9 @@ class VmMountIT {
         Files.createDirectories(mountpoint);
         VmCli.Result r = dcdOk(home, "mount", vm, mountpoint.toString());
         assertTrue(r.out().startsWith("mounted " + vm + " at "), r.toString());
-        // Every app here is on the local backend, so the mount runs libfuse's single-threaded loop (docs/fuse.md).
+        // Every app here is on the local backend, so the mount runs the local number of loop threads (docs/fuse.md).
         Path log = Path.of(r.out().strip().replaceFirst("(?s).*, log (.*)\\)$", "$1"));
-        assertTrue(Files.readString(log).contains(" with -s -o "), log.toString());
+        assertTrue(Files.readString(log).contains(" on " + MountOptions.LOCAL_THREADS + " loop threads"), log.toString());
         cleanups.add(() -> {
             quietly("java", "-jar", VmCli.JAR.toString(), "--home", home.toString(), "umount", mountpoint.toString());
             quietly("fusermount", "-u", "-z", mountpoint.toString());
