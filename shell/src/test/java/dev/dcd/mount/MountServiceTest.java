@@ -1,5 +1,7 @@
 package dev.dcd.mount;
 
+import dev.dcd.block.BlockDevice;
+import dev.dcd.synth.FileIndex;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -71,5 +73,45 @@ class MountServiceTest {
         Path mp = Files.createDirectories(tmp.resolve("mp"));
         MountException e = assertThrows(MountException.class, () -> service().umount(mp));
         assertEquals(mp.toRealPath() + " is not mounted", e.getMessage());
+    }
+    @Test
+    void aVmWithOnlyLocalAppsGetsTheLocalLoopThreadsAndAnyOtherTheRemoteOnes() {
+        assertEquals(MountOptions.LOCAL_THREADS, MountService.loopThreads(sourceThatIsLocalOnly(true)));
+        assertEquals(MountOptions.REMOTE_THREADS, MountService.loopThreads(sourceThatIsLocalOnly(false)));
+    }
+
+    /** Only {@code localOnly()} is asked; nothing here is mounted or read. */
+    private static MountSource sourceThatIsLocalOnly(boolean localOnly) {
+        return new MountSource() {
+            @Override
+            public BlockDevice disk() {
+                throw new UnsupportedOperationException();
+            }
+
+            @Override
+            public FileIndex files() {
+                throw new UnsupportedOperationException();
+            }
+
+            @Override
+            public String vmdkDescriptor() {
+                throw new UnsupportedOperationException();
+            }
+
+            @Override
+            public byte[] statsJson() {
+                throw new UnsupportedOperationException();
+            }
+
+            @Override
+            public String describe() {
+                return "test source";
+            }
+
+            @Override
+            public boolean localOnly() {
+                return localOnly;
+            }
+        };
     }
 }
