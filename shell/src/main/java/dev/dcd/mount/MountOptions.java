@@ -12,8 +12,9 @@ public final class MountOptions {
     /** The kernel never sends more than this per read or write with libfuse2 (32 pages). */
     public static final int MAX_IO = 128 * 1024;
     /**
-     * Loop threads for a mount whose reads are all local files: enough for one reader's request plus the
-     * kernel's async readahead of the next ones, and a few readers, on a small machine (docs/fuse.md).
+     * Loop threads for a mount whose reads are all local files. Several readers (or a loop device over
+     * disk.img) overlap their device reads; for one cold reader 1, 2, 4 and 8 measured within the noise of
+     * this 2-core machine (docs/fuse.md).
      */
     public static final int LOCAL_THREADS = 4;
     /** Loop threads when reads wait on a remote backend: enough to overlap the kernel's background reads (12). */
