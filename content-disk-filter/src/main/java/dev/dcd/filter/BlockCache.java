@@ -285,35 +285,6 @@ public final class BlockCache implements Closeable {
         return false;
     }
 
-    /**
-     * Reads {@code dst.remaining()} bytes at {@code from} within a cached chunk straight into {@code dst}, but
-     * only if the chunk's fill has already matched its CRC32C on an earlier read and its slot is unchanged
-     * around this read (see {@link #get}); false otherwise, and the caller reads the whole chunk through
-     * {@link #get} instead (what {@code dst} got is then to be overwritten). Lets a request that needs part of
-     * a chunk read just that part.
-     */
-    boolean getTrusted(ContentId id, int chunk, int from, ByteBuffer dst) throws IOException {
-        int slot;
-        long generation;
-        synchronized (this) {
-            Integer found = entries.get(new Key(id, chunk));
-            if (found == null || !verified[found]) {
-                return false;
-            }
-            slot = found;
-            generation = generations.get(slot);
-        }
-        afterLookup.run();
-        FileBlockDevice.readFully(slab, (long) slot * CHUNK + from, dst, dir.resolve(SLAB).toString());
-        VarHandle.acquireFence();
-        if (generations.get(slot) != generation) {
-            return false;
-        }
-        trustedHits.increment();
-        hits.increment();
-        return true;
-    }
-
     /** Longest run of chunks {@link #getTrustedRun} reads at once (a 1 MiB request spans at most 17). */
     static final int MAX_TRUSTED_RUN = 32;
 
@@ -321,8 +292,9 @@ public final class BlockCache implements Closeable {
      * Reads {@code dst.remaining()} bytes of the vdisk's data at {@code pos} with one {@code pread}, when every
      * chunk they touch is a verified fill and the chunks sit in consecutive slots (as a sequential fill of free
      * slots leaves them), each slot unchanged around the read (see {@link #get}). False otherwise, and the
-     * caller reads chunk by chunk instead (what {@code dst} got is then to be overwritten). A warm sequential
-     * request then costs what a read of a local vdisk file costs: one {@code pread}.
+     * caller reads chunk by chunk instead (what {@code dst} got is then to be overwritten). Serves part of one
+     * chunk as well. A warm sequential request then costs what a read of a local vdisk file costs: one
+     * {@code pread}.
      */
     boolean getTrustedRun(ContentId id, ChunkChecksums sums, long pos, ByteBuffer dst) throws IOException {
         int length = dst.remaining();

@@ -144,7 +144,7 @@ final class CachedVdisk implements BlockDevice {
                     // Part of a chunk whose fill already checked out: read just that part, in place.
                     int from = (int) (pos - chunkStart);
                     int n = Math.min(limit - dst.position(), chunkLength - from);
-                    if (cache.getTrusted(id, chunk, from, dst.slice(dst.position(), n))) {
+                    if (cache.getTrustedRun(id, sums, pos, dst.slice(dst.position(), n))) {
                         dst.position(dst.position() + n);
                         pos += n;
                         continue;
@@ -160,12 +160,7 @@ final class CachedVdisk implements BlockDevice {
                 // backend read, so a remote backend can serve a large (readahead) read with parallel requests
                 // instead of one round trip per 64 KiB.
                 long end = Math.min(pos + (limit - dst.position()), sums.base() + sums.length());
-                int last = sums.chunkOf(end - 1);
-                int run = 1;
-                while (chunk + run <= last && run < MAX_RUN_CHUNKS && !cache.contains(id, chunk + run)) {
-                    run++;
-                }
-                pos += fetch(chunk, run, pos, dst, limit);
+                pos += fetch(chunk, missingRun(chunk, sums.chunkOf(end - 1)), pos, dst, limit);
             }
         } finally {
             dst.limit(limit);
@@ -190,14 +185,20 @@ final class CachedVdisk implements BlockDevice {
                 c++;
                 continue;
             }
-            int run = 1;
-            while (c + run <= last && run < MAX_RUN_CHUNKS && !cache.contains(id, c + run)) {
-                run++;
-            }
+            int run = missingRun(c, last);
             cache.countMisses(1);
             fetch(c, run, sums.chunkStart(c), nothing, 0);
             c += run;
         }
+    }
+
+    /** Chunks from {@code first} (a miss) up to {@code last} that one backend read fetches: the first and the uncached ones after it. */
+    private int missingRun(int first, int last) {
+        int run = 1;
+        while (first + run <= last && run < MAX_RUN_CHUNKS && !cache.contains(id, first + run)) {
+            run++;
+        }
+        return run;
     }
 
     /** True when every chunk of the vdisk range has a cache entry (not verified here; reads verify). */
