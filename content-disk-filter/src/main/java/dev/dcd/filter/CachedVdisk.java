@@ -37,12 +37,21 @@ final class CachedVdisk implements BlockDevice {
     /** Largest run of missing chunks fetched in one backend read (16 MiB, the largest readahead window). */
     static final int MAX_RUN_CHUNKS = 256;
     /**
-     * This thread's buffer for runs of missing chunks, kept between fetches and grown as needed (at most
-     * {@link #MAX_RUN_CHUNKS} chunks). Direct, so storing its chunks in the slab is one {@code pwrite} without
-     * the JDK's copy to a temporary direct buffer, and reused, so a 16 MiB readahead miss does not allocate and
-     * zero 16 MiB each time. Only threads that fetch runs (readahead's) grow it past a few chunks.
+     * Buffers for runs of missing chunks, each {@link #MAX_RUN_CHUNKS} chunks, shared by all threads and vdisks
+     * and kept between fetches (at most {@link #POOLED_RUN_BUFFERS}). Direct, so storing their chunks in the slab
+     * is one write without the JDK's copy to a temporary direct buffer. Shared and kept rather than one per
+     * thread: readahead threads come and go (they time out when idle, and each disk has its own), and a new
+     * 16 MiB buffer per new thread is memory the kernel must clear, and on a VM whose host takes back freed guest
+     * memory, also fault in again (perf: about a third as much time as the slab writes themselves).
      */
-    private static final ThreadLocal<ByteBuffer[]> RUN_BUFFER = ThreadLocal.withInitial(() -> new ByteBuffer[1]);
+    private static final java.util.concurrent.ConcurrentLinkedDeque<ByteBuffer> RUN_BUFFERS =
+            new java.util.concurrent.ConcurrentLinkedDeque<>();
+    static final int POOLED_RUN_BUFFERS = 4;
+    /** Runs up to this size (a foreground miss of a few chunks) use a buffer of their thread instead. */
+    static final int SMALL_RUN_BYTES = 1 << 20;
+    private static final ThreadLocal<ByteBuffer> SMALL_RUN = ThreadLocal.withInitial(
+            () -> ByteBuffer.allocateDirect(SMALL_RUN_BYTES));
+    private static final java.util.concurrent.atomic.AtomicInteger POOLED = new java.util.concurrent.atomic.AtomicInteger();
     private volatile BlockDevice backend;
     private final ChunkChecksums sums;
     private final long size;
@@ -235,14 +244,29 @@ final class CachedVdisk implements BlockDevice {
         long start = sums.chunkStart(first);
         long length = sums.chunkStart(first + count - 1) + sums.chunkLength(first + count - 1) - start;
         ByteBuffer all;
+        ByteBuffer pooled = null;
         if (count == 1) {
             Memo m = memo.get();
             m.chunk = -1;
             all = m.buf;
             all.clear().limit((int) length);
+        } else if (length <= SMALL_RUN_BYTES) {
+            all = SMALL_RUN.get().clear().limit((int) length);
         } else {
-            all = runBuffer((int) length);
+            pooled = takeRunBuffer();
+            all = pooled.clear().limit((int) length);
         }
+        try {
+            return fetchInto(all, first, count, start, pos, dst, limit);
+        } finally {
+            if (pooled != null) {
+                giveRunBuffer(pooled);
+            }
+        }
+    }
+
+    private long fetchInto(ByteBuffer all, int first, int count, long start, long pos, ByteBuffer dst, int limit)
+            throws IOException {
         cache.countMisses(count - 1);
         BlockDevice device = backend();
         device.read(start, all);
@@ -278,14 +302,22 @@ final class CachedVdisk implements BlockDevice {
         return copied;
     }
 
-    /** This thread's run buffer, cleared and limited to {@code length} bytes. */
-    private static ByteBuffer runBuffer(int length) {
-        ByteBuffer[] held = RUN_BUFFER.get();
-        if (held[0] == null || held[0].capacity() < length) {
-            int capacity = Math.min(MAX_RUN_CHUNKS * BlockCache.CHUNK, Integer.highestOneBit(length - 1) << 1);
-            held[0] = ByteBuffer.allocateDirect(Math.max(capacity, length));
+    private static ByteBuffer takeRunBuffer() {
+        ByteBuffer b = RUN_BUFFERS.pollFirst();
+        if (b != null) {
+            POOLED.decrementAndGet();
+            return b;
         }
-        return held[0].clear().limit(length);
+        return ByteBuffer.allocateDirect(MAX_RUN_CHUNKS * BlockCache.CHUNK);
+    }
+
+    private static void giveRunBuffer(ByteBuffer b) {
+        if (POOLED.incrementAndGet() <= POOLED_RUN_BUFFERS) {
+            // Most recently used first: the buffer most likely still in the CPU's caches is taken next.
+            RUN_BUFFERS.addFirst(b);
+        } else {
+            POOLED.decrementAndGet();
+        }
     }
 
     @Override

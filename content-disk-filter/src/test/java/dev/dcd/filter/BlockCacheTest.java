@@ -304,6 +304,41 @@ class BlockCacheTest {
     }
 
     @Test
+    void aRunWithChunksAlreadyCachedIsStoredAroundThemAndEveryChunkAndRecordSurvivesAReopen() throws IOException {
+        SealedVdisk vdisk = gen.vdisks.get(0);
+        var sums = vdisk.manifest().checksums();
+        int n = sums.chunkCount();
+        assertTrue(n >= 4, "the test vdisk has enough chunks");
+        assertTrue(sums.chunkLength(n - 1) <= BlockCache.CHUNK);
+        ByteBuffer[] data = new ByteBuffer[n];
+        for (int c = 0; c < n; c++) {
+            data[c] = chunkBytes(vdisk, c);
+        }
+        Path dir = cacheRoot.resolve("gathered");
+        try (BlockCache cache = BlockCache.open(dir, (n + 4L) * BlockCache.CHUNK)) {
+            // Chunk 2 first: the run's slots are then not one block, and the write must go around the gap.
+            cache.put(vdisk.id(), 2, data[2].duplicate());
+            ByteBuffer[] run = new ByteBuffer[n];
+            for (int c = 0; c < n; c++) {
+                run[c] = data[c].duplicate();
+            }
+            cache.putRun(vdisk.id(), 0, run);
+            for (ByteBuffer b : run) {
+                assertEquals(0, b.position(), "the caller's buffers are left as they were");
+            }
+        }
+        try (BlockCache cache = BlockCache.open(dir, (n + 4L) * BlockCache.CHUNK)) {
+            ByteBuffer into = ByteBuffer.allocateDirect(BlockCache.CHUNK);
+            for (int c = 0; c < n; c++) {
+                assertTrue(cache.get(vdisk.id(), c, sums, into), "chunk " + c + " found and verified after reopen");
+                assertEquals(data[c], into, "chunk " + c);
+            }
+            assertEquals(0, cache.stats().corrupt());
+            assertEquals((long) n * BlockCache.CHUNK, cache.stats().usedBytes(), "one slot per chunk, none lost");
+        }
+    }
+
+    @Test
     void runsStoredByConcurrentFillsKeepConsecutiveSlotsAndReadBackWithOnePread() throws Exception {
         SealedVdisk vdisk = gen.vdisks.get(0);
         var sums = vdisk.manifest().checksums();

@@ -53,6 +53,18 @@ class S3ConfigTest {
     }
 
     @Test
+    void readsAreFetchedInEightMibPiecesByDefault() {
+        S3Config c = parse("s3://bucket/p");
+        assertEquals(8 << 20, c.pieceBytes());
+        assertEquals(8 << 20, c.minPieceBytes());
+        assertEquals(256 << 10, c.fetchBytes());
+        S3Config small = parse("s3://bucket/p?min-piece-kib=1024");
+        assertEquals(1 << 20, small.minPieceBytes());
+        assertEquals(8 << 20, small.pieceBytes());
+        assertTrue(rejection("s3://bucket/p?min-piece-kib=4096&piece-kib=1024").contains("min-piece-kib <= piece-kib"));
+    }
+
+    @Test
     void tuningParametersAreParsedAndBounded() {
         S3Config c = parse("s3://bucket/p?retries=2&deadline-ms=1500&backoff-ms=10&part-mib=5&upload-parallelism=2"
                 + "&piece-kib=1024&fetch-kib=128&read-parallelism=4&buffer-mib=0&max-connections=8&profile=ci-user");
@@ -62,6 +74,7 @@ class S3ConfigTest {
         assertEquals(5 << 20, c.partBytes());
         assertEquals(2, c.uploadParallelism());
         assertEquals(1 << 20, c.pieceBytes());
+        assertEquals(1 << 20, c.minPieceBytes(), "without min-piece-kib, the smallest piece follows piece-kib down");
         assertEquals(128 << 10, c.fetchBytes());
         assertEquals(4, c.readParallelism());
         assertEquals(0, c.bufferBytes());
