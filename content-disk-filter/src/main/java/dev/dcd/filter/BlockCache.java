@@ -406,6 +406,108 @@ public final class BlockCache implements Closeable {
         }
     }
 
+    /**
+     * Slots taken ahead for chunks {@code [first, first + slotOf.length)} of a vdisk that arrive later, in pieces
+     * and from several threads ({@link #storeReserved}): the slots are taken in one go, so they are consecutive
+     * as with {@link #putRun}. {@code slotOf[i]} is -1 for a chunk that was cached already or has been stored.
+     */
+    static final class Reservation {
+        final ContentId id;
+        final int first;
+        final int[] slotOf;
+
+        private Reservation(ContentId id, int first, int[] slotOf) {
+            this.id = id;
+            this.first = first;
+            this.slotOf = slotOf;
+        }
+
+        /** Whether every chunk is cached already: nothing to fetch. */
+        boolean empty() {
+            for (int s : slotOf) {
+                if (s >= 0) {
+                    return false;
+                }
+            }
+            return true;
+        }
+    }
+
+    /** Takes slots for the chunks of {@code [first, first + count)} not cached yet; {@link #release} ends it. */
+    Reservation reserve(ContentId id, int first, int count) {
+        int[] slotOf = new int[count];
+        synchronized (this) {
+            for (int i = 0; i < count; i++) {
+                slotOf[i] = entries.containsKey(new Key(id, first + i)) ? -1 : takeSlot();
+            }
+        }
+        return new Reservation(id, first, slotOf);
+    }
+
+    /**
+     * Stores verified chunks {@code firstChunk, ...} held back to back in {@code data} (each {@link #CHUNK} bytes
+     * but the vdisk's last) into their reserved slots, a run of consecutive slots with one write. Chunks the
+     * reservation does not hold a slot for are skipped. Threads may store disjoint chunks of one reservation at
+     * once.
+     */
+    void storeReserved(Reservation r, int firstChunk, ByteBuffer data) throws IOException {
+        int n = (data.remaining() + CHUNK - 1) / CHUNK;
+        int from = firstChunk - r.first;
+        if (from < 0 || from + n > r.slotOf.length) {
+            throw new IllegalArgumentException("chunks [" + firstChunk + ", +" + n + ") outside the reservation");
+        }
+        ByteBuffer[] chunks = new ByteBuffer[n];
+        int[] slotOf = new int[n];
+        for (int i = 0; i < n; i++) {
+            int at = data.position() + i * CHUNK;
+            chunks[i] = data.slice(at, Math.min(CHUNK, data.limit() - at));
+            slotOf[i] = r.slotOf[from + i];
+            // Handed over: from here store() maps the slot or frees it, whatever happens.
+            r.slotOf[from + i] = -1;
+        }
+        int i = 0;
+        IOException failure = null;
+        while (i < n) {
+            if (slotOf[i] < 0) {
+                i++;
+                continue;
+            }
+            int end = i + 1;
+            while (end < n && slotOf[end] == slotOf[end - 1] + 1) {
+                end++;
+            }
+            if (failure == null) {
+                try {
+                    store(r.id, firstChunk, slotOf, chunks, i, end);
+                } catch (IOException e) {
+                    failure = e;
+                }
+            } else {
+                synchronized (this) {
+                    for (int k = i; k < end; k++) {
+                        free.add(slotOf[k]);
+                    }
+                }
+            }
+            i = end;
+        }
+        if (failure != null) {
+            throw failure;
+        }
+    }
+
+    /** Gives back the slots of chunks never stored (the fetch failed or stopped early). */
+    void release(Reservation r) {
+        synchronized (this) {
+            for (int i = 0; i < r.slotOf.length; i++) {
+                if (r.slotOf[i] >= 0) {
+                    free.add(r.slotOf[i]);
+                    r.slotOf[i] = -1;
+                }
+            }
+        }
+    }
+
     /** A free slot, or the least recently used entry's, its generation bumped; -1 if the cache has no slot. */
     private int takeSlot() {
         int slot;

@@ -195,9 +195,36 @@ final class CachedVdisk implements BlockDevice {
                 continue;
             }
             int run = missingRun(c, last);
-            cache.countMisses(1);
-            fetch(c, run, sums.chunkStart(c), nothing, 0);
+            if (backend() instanceof ChunkVerifiedDevice streaming) {
+                stream(streaming, c, run);
+            } else {
+                cache.countMisses(1);
+                fetch(c, run, sums.chunkStart(c), nothing, 0);
+            }
             c += run;
+        }
+    }
+
+    /**
+     * Fills a run from a device that verifies as it goes, chunks going into their slots as they arrive: no
+     * buffer for the whole run, so each byte is written to memory once on its way to the slab instead of three
+     * times (into a fetch buffer, into the run buffer, into the page cache), which on two cores shared with the
+     * server is what a cold read's speed comes down to.
+     */
+    private void stream(ChunkVerifiedDevice device, int first, int count) throws IOException {
+        BlockCache.Reservation reservation = cache.reserve(id, first, count);
+        try {
+            int missing = 0;
+            for (int s : reservation.slotOf) {
+                missing += s >= 0 ? 1 : 0;
+            }
+            if (missing == 0) {
+                return;
+            }
+            cache.countMisses(missing);
+            device.streamChunks(first, count, (chunk, data) -> cache.storeReserved(reservation, chunk, data));
+        } finally {
+            cache.release(reservation);
         }
     }
 

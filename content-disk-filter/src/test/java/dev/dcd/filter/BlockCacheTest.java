@@ -338,6 +338,88 @@ class BlockCacheTest {
         }
     }
 
+    /** A vdisk file served like S3's devices: chunks verified and handed over as they arrive, in small batches. */
+    private static final class StreamingDevice implements dev.dcd.block.ChunkVerifiedDevice {
+        final dev.dcd.block.BlockDevice file;
+        final dev.dcd.vdisk.ChunkChecksums sums;
+        final java.util.concurrent.atomic.AtomicInteger streamed = new java.util.concurrent.atomic.AtomicInteger();
+        volatile int failAtChunk = -1;
+
+        StreamingDevice(Path path, dev.dcd.vdisk.ChunkChecksums sums) throws IOException {
+            this.file = dev.dcd.block.FileBlockDevice.openReadOnly(path);
+            this.sums = sums;
+        }
+
+        @Override
+        public void streamChunks(int first, int count, ChunkSink sink) throws IOException {
+            for (int c = first; c < first + count; c += 3) {
+                int n = Math.min(3, first + count - c);
+                if (failAtChunk >= c && failAtChunk < c + n) {
+                    throw new IOException("connection reset at chunk " + failAtChunk);
+                }
+                long start = sums.chunkStart(c);
+                ByteBuffer batch = ByteBuffer.allocate((int) (sums.chunkStart(c + n - 1) + sums.chunkLength(c + n - 1) - start));
+                file.read(start, batch);
+                streamed.addAndGet(n);
+                sink.accept(c, batch.flip());
+            }
+        }
+
+        @Override
+        public long size() {
+            return file.size();
+        }
+
+        @Override
+        public dev.dcd.block.Capabilities capabilities() {
+            return dev.dcd.block.Capabilities.READ_ONLY;
+        }
+
+        @Override
+        public void read(long offset, ByteBuffer dst) throws IOException {
+            file.read(offset, dst);
+        }
+
+        @Override
+        public void close() throws IOException {
+            file.close();
+        }
+    }
+
+    @Test
+    void aFillFromADeviceThatVerifiesAsItStreamsStoresEachChunkAsItComesAndGivesBackTheSlotsOfThoseThatNeverCame()
+            throws IOException {
+        SealedVdisk vdisk = gen.vdisks.get(0);
+        var sums = vdisk.manifest().checksums();
+        int n = sums.chunkCount();
+        assertTrue(n >= 12, "the test vdisk has enough chunks");
+        Path path = gen.vdiskFile(vdisk.id());
+        // Two spare slots: had the failed fill kept its four unused slots, the second could not hold every chunk.
+        try (BlockCache cache = BlockCache.open(cacheRoot.resolve("streamed"), (n + 2L) * BlockCache.CHUNK)) {
+            StreamingDevice failing = new StreamingDevice(path, sums);
+            failing.failAtChunk = 7;
+            try (CachedVdisk v = CachedVdisk.open(cache, vdisk.id(), gen.labels.get(vdisk.id()), id -> failing)) {
+                assertThrows(IOException.class, () -> v.fill(sums.chunkStart(0), sums.chunkStart(10) - sums.chunkStart(0)));
+            }
+            // Chunks 0-5 came before the cut and stay; the slots taken for 6-9 are free again.
+            assertEquals(6L * BlockCache.CHUNK, cache.stats().usedBytes());
+            StreamingDevice device = new StreamingDevice(path, sums);
+            try (CachedVdisk v = CachedVdisk.open(cache, vdisk.id(), gen.labels.get(vdisk.id()), id -> device)) {
+                v.fill(sums.chunkStart(0), sums.chunkStart(n - 1) + sums.chunkLength(n - 1) - sums.chunkStart(0));
+                assertEquals(n - 6, device.streamed.get(), "only the missing chunks are fetched");
+                assertEquals((long) n * BlockCache.CHUNK, cache.stats().usedBytes());
+                ByteBuffer into = ByteBuffer.allocateDirect(BlockCache.CHUNK);
+                for (int c = 0; c < n; c++) {
+                    assertTrue(cache.get(vdisk.id(), c, sums, into), "chunk " + c + " cached and matching its CRC32C");
+                    assertEquals(chunkBytes(vdisk, c), into, "chunk " + c);
+                }
+                ByteBuffer run = ByteBuffer.allocateDirect(4 * BlockCache.CHUNK);
+                assertTrue(cache.getTrustedRun(vdisk.id(), sums, sums.chunkStart(6), run),
+                        "a streamed run sits in consecutive slots, read back with one pread");
+            }
+        }
+    }
+
     @Test
     void runsStoredByConcurrentFillsKeepConsecutiveSlotsAndReadBackWithOnePread() throws Exception {
         SealedVdisk vdisk = gen.vdisks.get(0);

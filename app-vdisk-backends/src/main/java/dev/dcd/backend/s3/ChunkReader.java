@@ -1,7 +1,9 @@
 package dev.dcd.backend.s3;
 
 import dev.dcd.backend.BackendException;
+import dev.dcd.block.ChunkVerifiedDevice;
 import dev.dcd.vdisk.ChunkChecksums;
+import dev.dcd.vdisk.VdiskFormat;
 
 import java.io.IOException;
 import java.io.InterruptedIOException;
@@ -32,6 +34,38 @@ final class ChunkReader {
         void fetch(String key, long offset, byte[] into, long deadlineNanos) throws IOException, InterruptedException;
     }
 
+    /**
+     * Streams a byte range of object {@code key} into {@code range}, retrying transient failures until the
+     * deadline; each attempt asks for {@code [range.next(), range.end())}, so a retry resumes after what was
+     * already taken.
+     */
+    @FunctionalInterface
+    interface RangeStreamer {
+        void stream(String key, ResumableRange range, long deadlineNanos) throws IOException, InterruptedException;
+    }
+
+    /** The consuming end of a streamed range: where the next attempt starts, and what reads an attempt's body. */
+    interface ResumableRange {
+        long next();
+
+        long end();
+
+        void consume(java.io.InputStream in) throws IOException;
+    }
+
+    /** The sink failed (the cache's disk, say): not the network's fault, so never retried. Carries the cause. */
+    static final class SinkFailure extends S3Errors.Permanent {
+        SinkFailure(IOException cause) {
+            super(cause.getMessage() == null ? cause.getClass().getSimpleName() : cause.getMessage());
+            initCause(cause);
+        }
+    }
+
+    /** Chunks a streaming reader collects before handing them on: small enough to stay in the CPU's L2 cache. */
+    static final int STREAM_BATCH_CHUNKS = 8;
+    private static final ThreadLocal<byte[]> STREAM_BATCH = ThreadLocal.withInitial(
+            () -> new byte[STREAM_BATCH_CHUNKS * VdiskFormat.CHECKSUM_CHUNK]);
+
     /** An open object's data region: where its chunks are and what they must hash to. */
     record Target(String key, ChunkChecksums sums) {
     }
@@ -48,6 +82,7 @@ final class ChunkReader {
 
     private final String backend;
     private final RangeFetcher fetcher;
+    private final RangeStreamer streamer;
     private final Executor executor;
     private final FetchPlanner.Shape shape;
     private final int bufferChunks;
@@ -60,8 +95,14 @@ final class ChunkReader {
     private boolean closed;
 
     ChunkReader(String backend, RangeFetcher fetcher, Executor executor, FetchPlanner.Shape shape, int bufferChunks) {
+        this(backend, fetcher, null, executor, shape, bufferChunks);
+    }
+
+    ChunkReader(String backend, RangeFetcher fetcher, RangeStreamer streamer, Executor executor, FetchPlanner.Shape shape,
+                int bufferChunks) {
         this.backend = backend;
         this.fetcher = fetcher;
+        this.streamer = streamer;
         this.executor = executor;
         this.shape = shape;
         this.bufferChunks = bufferChunks;
@@ -158,6 +199,161 @@ final class ChunkReader {
             long from = Math.max(pos, chunkStart);
             long to = Math.min(end, chunkStart + chunk.remaining());
             dst.put(chunk.duplicate().position((int) (from - chunkStart)).limit((int) (to - chunkStart)));
+        }
+    }
+
+    /**
+     * Hands chunks {@code [first, first + count)} to {@code sink} as they arrive, verified, in batches of up to
+     * {@link #STREAM_BATCH_CHUNKS}: the run is cut into pieces as for a read, fetched in parallel on the shared
+     * pool, each read from its response straight through one small buffer per thread. Nothing goes through the
+     * in-flight table or the recent buffer: this serves cache fills, which the cache itself keeps from
+     * overlapping; a foreground read of the same chunks meanwhile fetches its own copy. Returns once every piece
+     * has ended; the first failure is thrown then, naming the backend.
+     */
+    void stream(Target target, int first, int count, ChunkVerifiedDevice.ChunkSink sink, long deadlineNanos)
+            throws IOException {
+        ChunkChecksums sums = target.sums();
+        if (count <= 0 || first < 0 || first + count > sums.chunkCount()) {
+            throw new IllegalArgumentException("bad chunk run [" + first + ", +" + count + ") of " + sums.chunkCount());
+        }
+        if (streamer == null) {
+            throw new IllegalStateException("this reader cannot stream");
+        }
+        synchronized (lock) {
+            if (closed) {
+                throw new BackendException(backend, target.key(), "backend is closed");
+            }
+        }
+        List<FetchPlanner.Piece> pieces = new ArrayList<>();
+        FetchPlanner.split(first, first + count, shape, pieces);
+        List<CompletableFuture<Void>> done = new ArrayList<>();
+        for (FetchPlanner.Piece piece : pieces) {
+            CompletableFuture<Void> f = new CompletableFuture<>();
+            done.add(f);
+            try {
+                executor.execute(() -> {
+                    try {
+                        streamPiece(target, piece, sink, deadlineNanos);
+                        f.complete(null);
+                    } catch (Throwable t) {
+                        f.completeExceptionally(t);
+                    }
+                });
+            } catch (RejectedExecutionException e) {
+                f.completeExceptionally(new ChunkFailure("backend is closed", e));
+            }
+        }
+        Throwable failure = null;
+        boolean interrupted = false;
+        for (CompletableFuture<Void> f : done) {
+            while (true) {
+                try {
+                    f.get();
+                    break;
+                } catch (InterruptedException e) {
+                    // Pieces still running would call the sink after we returned: wait them out.
+                    interrupted = true;
+                } catch (ExecutionException e) {
+                    if (failure == null) {
+                        failure = e.getCause();
+                    }
+                    break;
+                }
+            }
+        }
+        if (interrupted) {
+            Thread.currentThread().interrupt();
+        }
+        if (failure != null) {
+            throw streamFailure(target, failure);
+        }
+        if (interrupted) {
+            throw new InterruptedIOException("interrupted while reading " + target.key() + " from backend '" + backend + "'");
+        }
+    }
+
+    /** The sink's own error as it was; anything else as a backend error naming the object. */
+    private IOException streamFailure(Target target, Throwable failure) {
+        for (Throwable c = failure; c != null; c = c.getCause()) {
+            if (c instanceof SinkFailure sf && sf.getCause() instanceof IOException cause) {
+                return cause;
+            }
+            if (c.getCause() == c) {
+                break;
+            }
+        }
+        String message = failure instanceof S3Backend.S3Failure s3 ? s3.detail()
+                : failure.getMessage() == null ? failure.getClass().getSimpleName() : failure.getMessage();
+        return new BackendException(backend, target.key(), message, failure);
+    }
+
+    private void streamPiece(Target target, FetchPlanner.Piece piece, ChunkVerifiedDevice.ChunkSink sink,
+                             long deadlineNanos) throws IOException, InterruptedException {
+        ChunkChecksums sums = target.sums();
+        PieceStream range = new PieceStream(sums, piece, sink);
+        streamer.stream(target.key(), range, deadlineNanos);
+        if (range.nextChunk != piece.end()) {
+            throw new ChunkFailure("read of bytes [" + range.next() + ", " + range.end() + ") ended early", null);
+        }
+    }
+
+    /** One piece's progress: the next chunk to hand over, so a retried GET starts there. */
+    private final class PieceStream implements ResumableRange {
+        private final ChunkChecksums sums;
+        private final FetchPlanner.Piece piece;
+        private final ChunkVerifiedDevice.ChunkSink sink;
+        int nextChunk;
+
+        PieceStream(ChunkChecksums sums, FetchPlanner.Piece piece, ChunkVerifiedDevice.ChunkSink sink) {
+            this.sums = sums;
+            this.piece = piece;
+            this.sink = sink;
+            this.nextChunk = piece.first();
+        }
+
+        @Override
+        public long next() {
+            return sums.chunkStart(nextChunk);
+        }
+
+        @Override
+        public long end() {
+            return sums.chunkStart(piece.end() - 1) + sums.chunkLength(piece.end() - 1);
+        }
+
+        @Override
+        public void consume(java.io.InputStream in) throws IOException {
+            gets.incrementAndGet();
+            byte[] batch = STREAM_BATCH.get();
+            while (nextChunk < piece.end()) {
+                int n = Math.min(STREAM_BATCH_CHUNKS, piece.end() - nextChunk);
+                int length = (int) (sums.chunkStart(nextChunk + n - 1) + sums.chunkLength(nextChunk + n - 1)
+                        - sums.chunkStart(nextChunk));
+                int done = 0;
+                while (done < length) {
+                    int r = in.read(batch, done, length - done);
+                    if (r < 0) {
+                        throw new java.io.EOFException("response ended " + (length - done) + " bytes early");
+                    }
+                    done += r;
+                }
+                fetchedBytes.addAndGet(length);
+                for (int i = 0; i < n; i++) {
+                    int c = nextChunk + i;
+                    int at = (int) (sums.chunkStart(c) - sums.chunkStart(nextChunk));
+                    if (!sums.verify(c, ByteBuffer.wrap(batch, at, sums.chunkLength(c)))) {
+                        throw new S3Errors.Permanent("chunk " + c + " (bytes [" + sums.chunkStart(c) + ", "
+                                + (sums.chunkStart(c) + sums.chunkLength(c)) + ")) failed its CRC32C check; the object "
+                                + "is corrupt and the data was not served");
+                    }
+                }
+                try {
+                    sink.accept(nextChunk, ByteBuffer.wrap(batch, 0, length).asReadOnlyBuffer());
+                } catch (IOException e) {
+                    throw new SinkFailure(e);
+                }
+                nextChunk += n;
+            }
         }
     }
 

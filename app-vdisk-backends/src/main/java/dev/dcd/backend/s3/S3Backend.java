@@ -109,7 +109,7 @@ final class S3Backend implements Backend {
         this.readPool = Executors.newFixedThreadPool(config.readParallelism(), daemon("dcd-s3-read-" + name));
         this.uploadPool = Executors.newFixedThreadPool(config.uploadParallelism(), daemon("dcd-s3-upload-" + name));
         int chunk = VdiskFormat.CHECKSUM_CHUNK;
-        this.chunks = new ChunkReader(name, this::getRange, readPool, new FetchPlanner.Shape(config.fetchBytes() / chunk,
+        this.chunks = new ChunkReader(name, this::getRange, this::streamRange, readPool, new FetchPlanner.Shape(config.fetchBytes() / chunk,
                 config.minPieceBytes() / chunk, config.pieceBytes() / chunk, config.readParallelism()),
                 config.bufferBytes() / chunk);
         this.uploader = new S3Uploader(this, uploadPool);
@@ -256,6 +256,25 @@ final class S3Backend implements Backend {
             };
             s3.getObject(b -> b.bucket(config.bucket()).key(key).range("bytes=" + offset + "-" + last)
                     .overrideConfiguration(timeouts), intoArray);
+            return null;
+        });
+    }
+
+    /** Ranged GETs of what is left of {@code range}, its body read by the range itself, retried until the deadline. */
+    void streamRange(String key, ChunkReader.ResumableRange range, long deadlineNanos) throws IOException {
+        call(key, "GET of bytes [" + range.next() + ", " + range.end() + ")", deadlineNanos, timeouts -> {
+            long offset = range.next();
+            long last = range.end() - 1;
+            if (offset > last) {
+                return null;
+            }
+            ResponseTransformer<GetObjectResponse, Void> consume = (response, in) -> {
+                checkRange(response, offset, last);
+                range.consume(in);
+                return null;
+            };
+            s3.getObject(b -> b.bucket(config.bucket()).key(key).range("bytes=" + offset + "-" + last)
+                    .overrideConfiguration(timeouts), consume);
             return null;
         });
     }
@@ -543,6 +562,17 @@ final class S3Backend implements Backend {
                 }
                 pos += n;
             }
+        }
+
+        @Override
+        public void streamChunks(int first, int count, ChunkSink sink) throws IOException {
+            if (closed) {
+                throw new BackendException(backend, key, "device is closed");
+            }
+            if (sums == null) {
+                throw new IllegalStateException("data region read before the checksums are known");
+            }
+            reader.stream(target, first, count, sink, clock.deadlineAfter(deadline));
         }
 
         @Override

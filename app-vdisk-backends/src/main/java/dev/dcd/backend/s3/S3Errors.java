@@ -17,7 +17,7 @@ final class S3Errors {
     }
 
     /** A failure that retrying cannot fix and that the SDK did not produce (a bad checksum, a short object). */
-    static final class Permanent extends IOException {
+    static class Permanent extends IOException {
         Permanent(String message) {
             super(message);
         }

@@ -205,4 +205,166 @@ class ChunkReaderTest {
         int tail = data.length - 20 * CHUNK;
         assertArrayEquals(Arrays.copyOfRange(data, 20 * CHUNK, data.length), read(reader, 20L * CHUNK, tail));
     }
+
+    // ---- streaming (cache fills) ----------------------------------------------------------------------------
+
+    /**
+     * Serves {@link #data} to a streaming reader as the real backend does: each attempt asks for what is left of
+     * the range; a cut stream is retried (up to {@code attempts}), a permanent failure is not.
+     */
+    private final class FakeStreamer implements ChunkReader.RangeStreamer {
+        final AtomicInteger attempts = new AtomicInteger();
+        final AtomicInteger concurrent = new AtomicInteger();
+        final AtomicInteger maxConcurrent = new AtomicInteger();
+        final java.util.Set<Long> cutOnce = java.util.concurrent.ConcurrentHashMap.newKeySet();
+        volatile int cutAt = -1;
+        volatile int corruptAt = -1;
+        volatile CountDownLatch gate;
+
+        @Override
+        public void stream(String key, ChunkReader.ResumableRange range, long deadlineNanos)
+                throws IOException, InterruptedException {
+            assertEquals(KEY, key);
+            maxConcurrent.accumulateAndGet(concurrent.incrementAndGet(), Math::max);
+            try {
+                if (gate != null) {
+                    assertTrue(gate.await(10, TimeUnit.SECONDS));
+                }
+                for (int attempt = 1; ; attempt++) {
+                    attempts.incrementAndGet();
+                    int from = (int) (range.next() - BASE);
+                    int to = (int) (range.end() - BASE);
+                    byte[] body = Arrays.copyOfRange(data, from, to);
+                    if (corruptAt >= from && corruptAt < to) {
+                        body[corruptAt - from] ^= 0x40;
+                    }
+                    int cut = cutAt >= from && cutAt < to && cutOnce.add((long) cutAt) ? cutAt - from : body.length;
+                    try {
+                        range.consume(new java.io.ByteArrayInputStream(body, 0, cut));
+                        return;
+                    } catch (S3Errors.Permanent e) {
+                        throw e;
+                    } catch (IOException e) {
+                        if (attempt == 3) {
+                            throw e;
+                        }
+                    }
+                }
+            } finally {
+                concurrent.decrementAndGet();
+            }
+        }
+    }
+
+    /** What a sink was handed: each chunk's bytes, and how often each chunk came. */
+    private static final class Collected implements dev.dcd.block.ChunkVerifiedDevice.ChunkSink {
+        final java.util.Map<Integer, byte[]> chunks = new java.util.concurrent.ConcurrentHashMap<>();
+        final java.util.Map<Integer, Integer> times = new java.util.concurrent.ConcurrentHashMap<>();
+        final AtomicInteger batches = new AtomicInteger();
+        volatile IOException failWith;
+
+        @Override
+        public void accept(int firstChunk, ByteBuffer batch) throws IOException {
+            if (failWith != null) {
+                throw failWith;
+            }
+            batches.incrementAndGet();
+            assertTrue(batch.remaining() <= ChunkReader.STREAM_BATCH_CHUNKS * CHUNK, "a batch stays small");
+            for (int c = firstChunk, at = 0; at < batch.remaining(); c++, at += CHUNK) {
+                byte[] bytes = new byte[Math.min(CHUNK, batch.remaining() - at)];
+                batch.duplicate().position(batch.position() + at).get(bytes);
+                chunks.put(c, bytes);
+                times.merge(c, 1, Integer::sum);
+            }
+        }
+    }
+
+    private ChunkReader streamingReader(FakeStreamer streamer, int pieceChunks) {
+        return new ChunkReader("s3test", new FakeStore(), streamer, fetchPool,
+                new FetchPlanner.Shape(1, pieceChunks, pieceChunks, 4), 16);
+    }
+
+    private byte[] chunkOfData(int c) {
+        return Arrays.copyOfRange(data, (int) (sums.chunkStart(c) - BASE),
+                (int) (sums.chunkStart(c) - BASE) + sums.chunkLength(c));
+    }
+
+    @Test
+    void aStreamedRunHandsOverEveryChunkOnceVerifiedInSmallBatchesFromParallelPieces() throws Exception {
+        FakeStreamer streamer = new FakeStreamer();
+        streamer.gate = new CountDownLatch(1);
+        ChunkReader reader = streamingReader(streamer, 5);
+        Collected sink = new Collected();
+        int n = sums.chunkCount();
+        Future<?> run = pool.submit(() -> {
+            reader.stream(target, 0, n, sink, Long.MAX_VALUE);
+            return null;
+        });
+        while (streamer.concurrent.get() < 4 && !run.isDone()) {
+            Thread.sleep(1);
+        }
+        streamer.gate.countDown();
+        run.get();
+        assertEquals(4, streamer.maxConcurrent.get(), "the run's pieces are fetched in parallel");
+        assertEquals(n, sink.chunks.size());
+        for (int c = 0; c < n; c++) {
+            assertArrayEquals(chunkOfData(c), sink.chunks.get(c), "chunk " + c);
+            assertEquals(1, sink.times.get(c), "chunk " + c + " handed over once");
+        }
+        assertEquals(sums.chunkStart(n - 1) + sums.chunkLength(n - 1) - BASE, reader.fetchedBytes());
+    }
+
+    @Test
+    void aStreamCutShortIsResumedAfterTheLastChunkHandedOver() throws Exception {
+        FakeStreamer streamer = new FakeStreamer();
+        streamer.cutAt = 13 * CHUNK + 100;
+        ChunkReader reader = streamingReader(streamer, 20);
+        Collected sink = new Collected();
+        reader.stream(target, 2, 18, sink, Long.MAX_VALUE);
+        assertEquals(2, streamer.attempts.get(), "one retry");
+        for (int c = 2; c < 20; c++) {
+            assertArrayEquals(chunkOfData(c), sink.chunks.get(c), "chunk " + c);
+            assertEquals(1, sink.times.get(c), "chunk " + c + " handed over once, retry or not");
+        }
+        assertFalse(sink.chunks.containsKey(1));
+        assertFalse(sink.chunks.containsKey(20));
+    }
+
+    @Test
+    void aCorruptChunkEndsTheStreamWithoutRetryAndIsNeverHandedOver() throws Exception {
+        FakeStreamer streamer = new FakeStreamer();
+        streamer.corruptAt = 11 * CHUNK + 5;
+        ChunkReader reader = streamingReader(streamer, 20);
+        Collected sink = new Collected();
+        BackendException e = assertThrows(BackendException.class, () -> reader.stream(target, 0, 20, sink, Long.MAX_VALUE));
+        assertTrue(e.getMessage().contains("s3test"), e.getMessage());
+        assertTrue(e.getMessage().contains("chunk 11") && e.getMessage().contains("CRC32C"), e.getMessage());
+        assertEquals(1, streamer.attempts.get(), "a bad checksum is not retried");
+        assertFalse(sink.chunks.containsKey(11));
+        for (int c = 0; c < 8; c++) {
+            assertArrayEquals(chunkOfData(c), sink.chunks.get(c), "the batch before the bad one was handed over");
+        }
+        assertFalse(sink.chunks.containsKey(8), "nothing of the bad chunk's batch");
+    }
+
+    @Test
+    void theSinksOwnFailureComesBackAsItWasAndIsNotRetried() {
+        FakeStreamer streamer = new FakeStreamer();
+        ChunkReader reader = streamingReader(streamer, 20);
+        Collected sink = new Collected();
+        IOException full = new IOException("No space left on device");
+        sink.failWith = full;
+        IOException e = assertThrows(IOException.class, () -> reader.stream(target, 0, 20, sink, Long.MAX_VALUE));
+        assertSame(full, e);
+        assertEquals(1, streamer.attempts.get());
+    }
+
+    @Test
+    void aClosedReaderStreamsNothing() {
+        ChunkReader reader = streamingReader(new FakeStreamer(), 4);
+        reader.close();
+        BackendException e = assertThrows(BackendException.class,
+                () -> reader.stream(target, 0, 4, new Collected(), Long.MAX_VALUE));
+        assertTrue(e.getMessage().contains("closed"), e.getMessage());
+    }
 }
