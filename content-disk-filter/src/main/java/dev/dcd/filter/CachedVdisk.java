@@ -181,7 +181,7 @@ final class CachedVdisk implements BlockDevice {
      * backend): runs of missing chunks are fetched in one backend read each and verified before they are stored,
      * as on a miss. The reader that follows finds them in the cache.
      */
-    void fill(long offset, long length) throws IOException {
+    void fill(long offset, long length, Runnable progress) throws IOException {
         int first = sums.chunkOf(offset);
         int last = sums.chunkOf(offset + length - 1);
         if (first < 0 || last < 0) {
@@ -196,10 +196,11 @@ final class CachedVdisk implements BlockDevice {
             }
             int run = missingRun(c, last);
             if (backend() instanceof ChunkVerifiedDevice streaming) {
-                stream(streaming, c, run);
+                stream(streaming, c, run, progress);
             } else {
                 cache.countMisses(1);
                 fetch(c, run, sums.chunkStart(c), nothing, 0);
+                progress.run();
             }
             c += run;
         }
@@ -211,7 +212,7 @@ final class CachedVdisk implements BlockDevice {
      * times (into a fetch buffer, into the run buffer, into the page cache), which on two cores shared with the
      * server is what a cold read's speed comes down to.
      */
-    private void stream(ChunkVerifiedDevice device, int first, int count) throws IOException {
+    private void stream(ChunkVerifiedDevice device, int first, int count, Runnable progress) throws IOException {
         BlockCache.Reservation reservation = cache.reserve(id, first, count);
         try {
             int missing = 0;
@@ -222,7 +223,10 @@ final class CachedVdisk implements BlockDevice {
                 return;
             }
             cache.countMisses(missing);
-            device.streamChunks(first, count, (chunk, data) -> cache.storeReserved(reservation, chunk, data));
+            device.streamChunks(first, count, (chunk, data) -> {
+                cache.storeReserved(reservation, chunk, data);
+                progress.run();
+            });
         } finally {
             cache.release(reservation);
         }

@@ -224,8 +224,8 @@ public final class DynamicContentDisk implements ExtendedBlockDevice {
                                 }
 
                                 @Override
-                                public void fill(long offset, long length) throws IOException {
-                                    redirect.fill(offset, length);
+                                public void fill(long offset, long length, Runnable progress) throws IOException {
+                                    redirect.fill(offset, length, progress);
                                 }
                             });
                     chain = ra;

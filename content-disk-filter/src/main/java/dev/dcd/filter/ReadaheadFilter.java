@@ -70,8 +70,11 @@ final class ReadaheadFilter extends Filter {
         /** Whether app data at this disk offset is read through the shared cache. */
         boolean fills(long offset);
 
-        /** Brings {@code [offset, offset + length)}, inside one region, into the shared cache. */
-        void fill(long offset, long length) throws IOException;
+        /**
+         * Brings {@code [offset, offset + length)}, inside one region, into the shared cache, running
+         * {@code progress} whenever some of it has arrived (a reader waiting for part of the window can go on).
+         */
+        void fill(long offset, long length, Runnable progress) throws IOException;
     }
 
     static final Filler NO_FILLER = new Filler() {
@@ -81,7 +84,7 @@ final class ReadaheadFilter extends Filter {
         }
 
         @Override
-        public void fill(long offset, long length) {
+        public void fill(long offset, long length, Runnable progress) {
             throw new IllegalStateException("no cache to fill");
         }
     };
@@ -150,7 +153,7 @@ final class ReadaheadFilter extends Filter {
                 }
                 try {
                     if (buffer == null) {
-                        filler.fill(start, length);
+                        filler.fill(start, length, this::progressed);
                     } else {
                         buffer.clear().limit(length);
                         next.read(start, buffer);
@@ -162,7 +165,46 @@ final class ReadaheadFilter extends Filter {
                 }
             } finally {
                 done.complete(null);
+                progressed();
                 release(this);
+            }
+        }
+
+        private synchronized void progressed() {
+            notifyAll();
+        }
+
+        /**
+         * For a fill of the shared cache: true once {@code [offset, offset + n)} is in the cache, which may be
+         * long before the whole window is (chunks go in as they arrive); false when the caller must read for
+         * itself. A queued fill is cancelled, as in {@link #await}.
+         */
+        boolean awaitResident(long offset, int n) throws IOException {
+            while (true) {
+                int s = state.get();
+                if (s == QUEUED) {
+                    if (state.compareAndSet(QUEUED, CANCELLED)) {
+                        return false;
+                    }
+                    continue;
+                }
+                if (s != RUNNING) {
+                    return s == DONE;
+                }
+                synchronized (this) {
+                    // Checked under the monitor the fill notifies on, so no arrival is missed between check and wait.
+                    if (residency.resident(offset, n)) {
+                        return true;
+                    }
+                    if (state.get() == RUNNING) {
+                        try {
+                            wait();
+                        } catch (InterruptedException e) {
+                            Thread.currentThread().interrupt();
+                            throw new java.io.InterruptedIOException("interrupted waiting for readahead");
+                        }
+                    }
+                }
             }
         }
 
@@ -220,7 +262,7 @@ final class ReadaheadFilter extends Filter {
             return;
         }
         try {
-            boolean ready = hit.await();
+            boolean ready = hit.buffer == null ? hit.awaitResident(offset, length) : hit.await();
             if (ready && hit.buffer != null) {
                 int from = (int) (offset - hit.start);
                 dst.put(hit.buffer.duplicate().limit(from + length).position(from));

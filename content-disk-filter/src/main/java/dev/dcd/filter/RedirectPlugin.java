@@ -138,11 +138,11 @@ final class RedirectPlugin implements ExtendedBlockDevice {
     }
 
     /** Brings the app data of a range inside one region into the shared cache (see {@link #fills}). */
-    void fill(long offset, long length) throws IOException {
+    void fill(long offset, long length, Runnable progress) throws IOException {
         RegionMap.Region region = map.region(map.indexOf(offset));
         long n = Math.min(length, region.end() - offset);
         if (region.kind() == RegionMap.Kind.APP_DATA && n > 0) {
-            vdisks[region.vdisk()].fill(region.vdiskOffset() + (offset - region.start()), n);
+            vdisks[region.vdisk()].fill(region.vdiskOffset() + (offset - region.start()), n, progress);
         }
     }
 

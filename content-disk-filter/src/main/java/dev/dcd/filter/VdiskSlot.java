@@ -51,12 +51,12 @@ final class VdiskSlot {
     }
 
     /** Brings a range into the shared cache without copying it out; errors name app and backend like reads. */
-    void fill(long offset, long length) throws IOException {
+    void fill(long offset, long length, Runnable progress) throws IOException {
         if (!(device instanceof CachedVdisk c)) {
             return;
         }
         try {
-            c.fill(offset, length);
+            c.fill(offset, length, progress);
         } catch (AppReadException e) {
             throw e;
         } catch (IOException | RuntimeException e) {

@@ -399,13 +399,16 @@ class BlockCacheTest {
             StreamingDevice failing = new StreamingDevice(path, sums);
             failing.failAtChunk = 7;
             try (CachedVdisk v = CachedVdisk.open(cache, vdisk.id(), gen.labels.get(vdisk.id()), id -> failing)) {
-                assertThrows(IOException.class, () -> v.fill(sums.chunkStart(0), sums.chunkStart(10) - sums.chunkStart(0)));
+                assertThrows(IOException.class, () -> v.fill(sums.chunkStart(0), sums.chunkStart(10) - sums.chunkStart(0), () -> { }));
             }
             // Chunks 0-5 came before the cut and stay; the slots taken for 6-9 are free again.
             assertEquals(6L * BlockCache.CHUNK, cache.stats().usedBytes());
             StreamingDevice device = new StreamingDevice(path, sums);
             try (CachedVdisk v = CachedVdisk.open(cache, vdisk.id(), gen.labels.get(vdisk.id()), id -> device)) {
-                v.fill(sums.chunkStart(0), sums.chunkStart(n - 1) + sums.chunkLength(n - 1) - sums.chunkStart(0));
+                java.util.concurrent.atomic.AtomicInteger progress = new java.util.concurrent.atomic.AtomicInteger();
+                v.fill(sums.chunkStart(0), sums.chunkStart(n - 1) + sums.chunkLength(n - 1) - sums.chunkStart(0),
+                        progress::incrementAndGet);
+                assertEquals((n - 6 + 2) / 3, progress.get(), "progress told after every batch stored");
                 assertEquals(n - 6, device.streamed.get(), "only the missing chunks are fetched");
                 assertEquals((long) n * BlockCache.CHUNK, cache.stats().usedBytes());
                 ByteBuffer into = ByteBuffer.allocateDirect(BlockCache.CHUNK);

@@ -14,6 +14,9 @@ import java.util.List;
 import java.util.Random;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 
@@ -178,7 +181,7 @@ class ReadaheadFilterTest {
             }
 
             @Override
-            public void fill(long offset, long length) {
+            public void fill(long offset, long length, Runnable progress) {
                 fills.add(new long[] {offset, length});
             }
         };
@@ -199,6 +202,65 @@ class ReadaheadFilterTest {
                 filledTo = Math.max(filledTo, f[0] + f[1]);
             }
             assertEquals(16 << 20, filledTo, "the stream filled ahead to the end of the extent");
+        }
+    }
+
+    @Test
+    void aReaderWaitingOnACacheFillGoesOnOnceItsOwnPartHasArrivedNotWhenTheWholeFillHasEnded() throws Exception {
+        Lower lower = new Lower();
+        CountDownLatch gate = new CountDownLatch(1);
+        java.util.Set<Long> arrived = java.util.concurrent.ConcurrentHashMap.newKeySet();
+        java.util.concurrent.atomic.AtomicInteger held = new java.util.concurrent.atomic.AtomicInteger();
+        ReadaheadFilter.Residency residency = (offset, length) -> {
+            for (long unit = offset / 65536; unit <= (offset + length - 1) / 65536; unit++) {
+                if (!arrived.contains(unit)) {
+                    return false;
+                }
+            }
+            return true;
+        };
+        ReadaheadFilter.Filler filler = new ReadaheadFilter.Filler() {
+            @Override
+            public boolean fills(long offset) {
+                return true;
+            }
+
+            @Override
+            public void fill(long offset, long length, Runnable progress) throws IOException {
+                // The window's first 128 KiB arrive, then the rest is held back: the fill does not end.
+                for (long at = offset; at < offset + Math.min(length, 131072); at += 65536) {
+                    arrived.add(at / 65536);
+                }
+                progress.run();
+                held.incrementAndGet();
+                try {
+                    assertTrue(gate.await(10, TimeUnit.SECONDS));
+                } catch (InterruptedException e) {
+                    throw new java.io.InterruptedIOException();
+                }
+                for (long at = offset; at < offset + length; at += 65536) {
+                    arrived.add(at / 65536);
+                }
+            }
+        };
+        ExecutorService reader = Executors.newSingleThreadExecutor();
+        try (ReadaheadFilter ra = new ReadaheadFilter(lower, MAP, ReadaheadConfig.DEFAULT, null, residency, filler)) {
+            long pos = 1 << 20;
+            read(ra, pos, 131072);
+            read(ra, pos + 131072, 131072);
+            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
+            while (held.get() == 0 && System.nanoTime() < deadline) {
+                Thread.sleep(1);
+            }
+            assertEquals(1, held.get(), "the fill of the next window is running and held back");
+            Future<byte[]> third = reader.submit(() -> read(ra, pos + 262144, 131072));
+            assertArrayEquals(Arrays.copyOfRange(DATA, (int) pos + 262144, (int) pos + 393216),
+                    third.get(5, TimeUnit.SECONDS), "served while the fill is still held");
+            assertEquals(1, ra.hits.sum(), "the read waited on the fill (a readahead hit), not around it");
+            assertEquals(1, gate.getCount(), "the fill never ended meanwhile");
+        } finally {
+            gate.countDown();
+            reader.shutdownNow();
         }
     }
 
