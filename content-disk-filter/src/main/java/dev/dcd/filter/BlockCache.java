@@ -368,12 +368,15 @@ public final class BlockCache implements Closeable {
      * ({@link #getTrustedRun}). Chunks already cached are skipped; evicts the least recently used when full.
      */
     void putRun(ContentId id, int first, ByteBuffer[] chunks) throws IOException {
-        int[] slotOf = new int[chunks.length];
-        synchronized (this) {
-            for (int i = 0; i < chunks.length; i++) {
-                slotOf[i] = entries.containsKey(new Key(id, first + i)) ? -1 : takeSlot();
-            }
-        }
+        storeRuns(id, first, reserve(id, first, chunks.length).slotOf, chunks);
+    }
+
+    /**
+     * Stores {@code chunks[i]} (chunk {@code first + i}) into {@code slotOf[i]}, skipping -1: each run of
+     * consecutive slots with one write (only a run's last chunk may be short). After a failure the remaining
+     * slots are freed and the first failure thrown; every slot passed in ends mapped or free.
+     */
+    private void storeRuns(ContentId id, int first, int[] slotOf, ByteBuffer[] chunks) throws IOException {
         IOException failure = null;
         int i = 0;
         while (i < chunks.length) {
@@ -381,7 +384,6 @@ public final class BlockCache implements Closeable {
                 i++;
                 continue;
             }
-            // A run of consecutive slots goes to the slab in one write; only a run's last chunk may be short.
             int end = i + 1;
             while (end < chunks.length && slotOf[end] == slotOf[end - 1] + 1 && chunks[end - 1].remaining() == CHUNK) {
                 end++;
@@ -465,35 +467,7 @@ public final class BlockCache implements Closeable {
             // Handed over: from here store() maps the slot or frees it, whatever happens.
             r.slotOf[from + i] = -1;
         }
-        int i = 0;
-        IOException failure = null;
-        while (i < n) {
-            if (slotOf[i] < 0) {
-                i++;
-                continue;
-            }
-            int end = i + 1;
-            while (end < n && slotOf[end] == slotOf[end - 1] + 1) {
-                end++;
-            }
-            if (failure == null) {
-                try {
-                    store(r.id, firstChunk, slotOf, chunks, i, end);
-                } catch (IOException e) {
-                    failure = e;
-                }
-            } else {
-                synchronized (this) {
-                    for (int k = i; k < end; k++) {
-                        free.add(slotOf[k]);
-                    }
-                }
-            }
-            i = end;
-        }
-        if (failure != null) {
-            throw failure;
-        }
+        storeRuns(r.id, firstChunk, slotOf, chunks);
     }
 
     /** Gives back the slots of chunks never stored (the fetch failed or stopped early). */

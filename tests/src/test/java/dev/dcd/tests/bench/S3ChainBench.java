@@ -59,7 +59,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * <pre>
  * mvn -B -o -pl tests -am verify -Dit.test=S3ChainBench -Dtest=NONE -Dsurefire.failIfNoSpecifiedTests=false
  * </pre>
- * Knobs: {@code -Dbench.mib=256}, {@code -Dbench.rounds=5}, {@code -Dbench.warmup=6} (untimed rounds first),
+ * Knobs: {@code -Dbench.mib=256}, {@code -Dbench.rounds=5}, {@code -Dbench.warmup=10} (untimed rounds first),
  * {@code -Dbench.request-kib=128}, {@code -Dbench.naive-kib=1024}, {@code -Dbench.naive-small-kib=128} (0 leaves the
  * second peer out), {@code -Dbench.new-cache=true}, {@code -Dbench.uri-extra=&piece-kib=1024} (extra S3 URI
  * parameters), {@code -Dbench.ra-min-kib}, {@code -Dbench.ra-max-kib}, {@code -Dbench.ra-threads} (readahead instead
@@ -131,7 +131,7 @@ class S3ChainBench {
                 // client CPU against 0.4-0.9 s later), which flattered the chain. Several rounds: perf showed the
                 // C1/C2 compiler threads of the two JVMs taking about one of the two cores through the first rounds
                 // after a single warm-up round, which slowed whichever pass they overlapped by up to 2x.
-                int warmups = Integer.getInteger("bench.warmup", 6);
+                int warmups = Integer.getInteger("bench.warmup", 10);
                 for (int w = 0; w < warmups; w++) {
                     Target t = targets[w % 2];
                     long jit = jitMillis();
