@@ -423,16 +423,6 @@ public final class BlockCache implements Closeable {
             this.first = first;
             this.slotOf = slotOf;
         }
-
-        /** Whether every chunk is cached already: nothing to fetch. */
-        boolean empty() {
-            for (int s : slotOf) {
-                if (s >= 0) {
-                    return false;
-                }
-            }
-            return true;
-        }
     }
 
     /** Takes slots for the chunks of {@code [first, first + count)} not cached yet; {@link #release} ends it. */

@@ -11,6 +11,8 @@ import dev.dcd.vdisk.ContentId;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.util.Arrays;
+import java.util.concurrent.ConcurrentLinkedDeque;
+import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * An app vdisk on a remote backend, read through the shared {@link BlockCache} in whole checksum chunks.
@@ -44,14 +46,13 @@ final class CachedVdisk implements BlockDevice {
      * 16 MiB buffer per new thread is memory the kernel must clear, and on a VM whose host takes back freed guest
      * memory, also fault in again (perf: about a third as much time as the slab writes themselves).
      */
-    private static final java.util.concurrent.ConcurrentLinkedDeque<ByteBuffer> RUN_BUFFERS =
-            new java.util.concurrent.ConcurrentLinkedDeque<>();
+    private static final ConcurrentLinkedDeque<ByteBuffer> RUN_BUFFERS = new ConcurrentLinkedDeque<>();
     static final int POOLED_RUN_BUFFERS = 4;
     /** Runs up to this size (a foreground miss of a few chunks) use a buffer of their thread instead. */
     static final int SMALL_RUN_BYTES = 1 << 20;
     private static final ThreadLocal<ByteBuffer> SMALL_RUN = ThreadLocal.withInitial(
             () -> ByteBuffer.allocateDirect(SMALL_RUN_BYTES));
-    private static final java.util.concurrent.atomic.AtomicInteger POOLED = new java.util.concurrent.atomic.AtomicInteger();
+    private static final AtomicInteger POOLED = new AtomicInteger();
     private volatile BlockDevice backend;
     private final ChunkChecksums sums;
     private final long size;
@@ -178,8 +179,9 @@ final class CachedVdisk implements BlockDevice {
 
     /**
      * Brings the chunks of a vdisk range into the cache without copying them anywhere (readahead of a cached
-     * backend): runs of missing chunks are fetched in one backend read each and verified before they are stored,
-     * as on a miss. The reader that follows finds them in the cache.
+     * backend), running {@code progress} after each batch stored. From a device that verifies as it streams
+     * (S3's), each run of missing chunks streams into reserved slots; from any other, a run is fetched in one
+     * backend read and verified before it is stored, as on a miss. The reader that follows finds them in the cache.
      */
     void fill(long offset, long length, Runnable progress) throws IOException {
         int first = sums.chunkOf(offset);

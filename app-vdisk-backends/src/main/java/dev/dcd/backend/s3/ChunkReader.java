@@ -342,9 +342,7 @@ final class ChunkReader {
                     int c = nextChunk + i;
                     int at = (int) (sums.chunkStart(c) - sums.chunkStart(nextChunk));
                     if (!sums.verify(c, ByteBuffer.wrap(batch, at, sums.chunkLength(c)))) {
-                        throw new S3Errors.Permanent("chunk " + c + " (bytes [" + sums.chunkStart(c) + ", "
-                                + (sums.chunkStart(c) + sums.chunkLength(c)) + ")) failed its CRC32C check; the object "
-                                + "is corrupt and the data was not served");
+                        throw new S3Errors.Permanent(corrupt(sums, c));
                     }
                 }
                 try {
@@ -393,6 +391,11 @@ final class ChunkReader {
         settle(target, piece, futures, bytes, null);
     }
 
+    private static String corrupt(ChunkChecksums sums, int c) {
+        return "chunk " + c + " (bytes [" + sums.chunkStart(c) + ", " + (sums.chunkStart(c) + sums.chunkLength(c))
+                + ")) failed its CRC32C check; the object is corrupt and the data was not served";
+    }
+
     /** Verifies each chunk of a fetched piece, then hands it to its waiters; a bad chunk is never handed out. */
     private void settle(Target target, FetchPlanner.Piece piece, CompletableFuture<ByteBuffer>[] futures, byte[] bytes,
                         IOException failure) {
@@ -409,9 +412,7 @@ final class ChunkReader {
             if (sums.verify(c, chunk)) {
                 outcome[c - piece.first()] = chunk;
             } else {
-                outcome[c - piece.first()] = new ChunkFailure("chunk " + c + " (bytes [" + sums.chunkStart(c) + ", "
-                        + (sums.chunkStart(c) + sums.chunkLength(c)) + ")) failed its CRC32C check; the object is "
-                        + "corrupt and the data was not served", null);
+                outcome[c - piece.first()] = new ChunkFailure(corrupt(sums, c), null);
             }
         }
         synchronized (lock) {

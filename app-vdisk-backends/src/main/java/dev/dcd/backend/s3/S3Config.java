@@ -21,6 +21,8 @@ import java.util.regex.Pattern;
  */
 final class S3Config {
     static final int MIB = 1 << 20;
+    /** Smallest piece a large read is cut into unless {@code min-piece-kib} says otherwise (see the builder). */
+    static final int DEFAULT_MIN_PIECE = 8 * MIB;
     static final int KIB = 1 << 10;
     /** S3 refuses parts below 5 MiB (except the last). */
     static final int MIN_PART_MIB = 5;
@@ -47,7 +49,6 @@ final class S3Config {
     private final int maxConnections;
     private final int partBytes;
     private final int uploadParallelism;
-    static final int DEFAULT_MIN_PIECE = 8 * MIB;
     private final int pieceBytes;
     private final int minPieceBytes;
     private final int fetchBytes;
