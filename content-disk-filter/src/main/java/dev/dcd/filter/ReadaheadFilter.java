@@ -5,8 +5,6 @@ import dev.dcd.synth.RegionMap;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.util.ArrayDeque;
-import java.util.concurrent.CompletableFuture;
-import java.util.concurrent.ExecutionException;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.ThreadPoolExecutor;
@@ -133,7 +131,6 @@ final class ReadaheadFilter extends Filter {
         final AtomicInteger state = new AtomicInteger(QUEUED);
         /** One reference for the stream, one for the task, one per reader copying out. */
         final AtomicInteger refs = new AtomicInteger(2);
-        final CompletableFuture<Void> done = new CompletableFuture<>();
 
         Prefetch(long start, int length, ByteBuffer buffer) {
             this.start = start;
@@ -164,7 +161,6 @@ final class ReadaheadFilter extends Filter {
                     state.set(FAILED);
                 }
             } finally {
-                done.complete(null);
                 progressed();
                 release(this);
             }
@@ -175,11 +171,13 @@ final class ReadaheadFilter extends Filter {
         }
 
         /**
-         * For a fill of the shared cache: true once {@code [offset, offset + n)} is in the cache, which may be
-         * long before the whole window is (chunks go in as they arrive); false when the caller must read for
-         * itself. A queued fill is cancelled, as in {@link #await}.
+         * True when the data of {@code [offset, offset + n)} is ready; false when the caller must read for itself.
+         * Waits only for a prefetch that is running: a queued one is cancelled, and a cancelled one is never
+         * waited for, because its task may still sit in the queue behind unrelated prefetches. A prefetch into a
+         * buffer is ready when it has ended; a fill of the shared cache as soon as the part asked for is in the
+         * cache, which may be long before the whole window is (chunks go in as they arrive).
          */
-        boolean awaitResident(long offset, int n) throws IOException {
+        boolean await(long offset, int n) throws IOException {
             while (true) {
                 int s = state.get();
                 if (s == QUEUED) {
@@ -192,8 +190,9 @@ final class ReadaheadFilter extends Filter {
                     return s == DONE;
                 }
                 synchronized (this) {
-                    // Checked under the monitor the fill notifies on, so no arrival is missed between check and wait.
-                    if (residency.resident(offset, n)) {
+                    // Checked under the monitor the prefetch notifies on (each arrival, and its end), so nothing
+                    // is missed between check and wait.
+                    if (buffer == null && residency.resident(offset, n)) {
                         return true;
                     }
                     if (state.get() == RUNNING) {
@@ -206,35 +205,6 @@ final class ReadaheadFilter extends Filter {
                     }
                 }
             }
-        }
-
-        /**
-         * True when the data is ready; false when the caller must read for itself. Waits only for a fetch
-         * that is running: a queued one is cancelled, and a cancelled one is never waited for, because its
-         * task may still sit in the queue behind unrelated prefetches.
-         */
-        boolean await() throws IOException {
-            while (true) {
-                int s = state.get();
-                if (s == QUEUED) {
-                    if (state.compareAndSet(QUEUED, CANCELLED)) {
-                        return false;
-                    }
-                } else if (s == RUNNING) {
-                    break;
-                } else {
-                    return s == DONE;
-                }
-            }
-            try {
-                done.get();
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                throw new java.io.InterruptedIOException("interrupted waiting for readahead");
-            } catch (ExecutionException e) {
-                return false;
-            }
-            return state.get() == DONE;
         }
     }
 
@@ -262,7 +232,7 @@ final class ReadaheadFilter extends Filter {
             return;
         }
         try {
-            boolean ready = hit.buffer == null ? hit.awaitResident(offset, length) : hit.await();
+            boolean ready = hit.await(offset, length);
             if (ready && hit.buffer != null) {
                 int from = (int) (offset - hit.start);
                 dst.put(hit.buffer.duplicate().limit(from + length).position(from));
