@@ -1,0 +1,194 @@
+package dev.dcd.backend.nfs;
+
+import dev.dcd.backend.BackendException;
+
+import java.io.IOException;
+import java.io.InterruptedIOException;
+import java.nio.ByteBuffer;
+import java.util.concurrent.CancellationException;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Future;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.ThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.LongSupplier;
+
+/**
+ * The threads that talk NFS for one backend, each with its own {@link NfsSession} (libnfs contexts are
+ * per-thread), and the one place calls are made safe: every call runs on a worker, is retried with backoff
+ * on a fresh session while the failure may pass (connection lost, timeout, server restarting), and its caller
+ * waits no longer than the deadline. A worker blocked in a call to a hung server is left to libnfs's own
+ * timeout (at most the deadline, whole seconds); its caller has already been answered.
+ */
+final class NfsWorkers implements AutoCloseable {
+    private static final long MIN_BACKOFF_NANOS = TimeUnit.MILLISECONDS.toNanos(50);
+    private static final long MAX_BACKOFF_NANOS = TimeUnit.SECONDS.toNanos(1);
+
+    /** What a worker runs with its session. */
+    @FunctionalInterface
+    interface Call<T> {
+        T run(NfsSession session, ByteBuffer buffer) throws IOException;
+    }
+
+    private final String backend;
+    private final NfsConfig config;
+    private final LibNfs lib;
+    private final LongSupplier clock;
+    private final ExecutorService pool;
+
+    NfsWorkers(String backend, NfsConfig config, LibNfs lib, int threads, LongSupplier clock) {
+        this.backend = backend;
+        this.config = config;
+        this.lib = lib;
+        this.clock = clock;
+        AtomicInteger n = new AtomicInteger();
+        this.pool = new ThreadPoolExecutor(threads, threads, 0, TimeUnit.SECONDS, new LinkedBlockingQueue<>(),
+                r -> new Worker(r, "dcd-nfs-" + backend + "-" + n.incrementAndGet()));
+    }
+
+    long now() {
+        return clock.getAsLong();
+    }
+
+    long deadlineAfter(long millis) {
+        return now() + TimeUnit.MILLISECONDS.toNanos(millis);
+    }
+
+    /** A worker thread and the session and I/O buffer it owns; both die with the thread. */
+    private final class Worker extends Thread {
+        private NfsSession session;
+        private ByteBuffer buffer;
+
+        Worker(Runnable r, String name) {
+            super(null, r, name);
+            setDaemon(true);
+        }
+
+        NfsSession session() throws IOException {
+            if (session == null) {
+                session = NfsSession.connect(lib, config);
+            }
+            return session;
+        }
+
+        ByteBuffer buffer() {
+            if (buffer == null) {
+                buffer = ByteBuffer.allocateDirect(NfsSession.MAX_IO);
+            }
+            return buffer;
+        }
+
+        void discard() {
+            if (session != null) {
+                session.close();
+                session = null;
+            }
+        }
+
+        @Override
+        public void run() {
+            try {
+                super.run();
+            } finally {
+                discard();
+            }
+        }
+    }
+
+    /** Starts {@code call} on a worker; it retries until {@code deadlineNanos}. Wait with {@link #await}. */
+    <T> Future<T> submit(String object, String what, long deadlineNanos, Call<T> call) throws IOException {
+        try {
+            return pool.submit(() -> runWithRetries(object, what, deadlineNanos, call));
+        } catch (RejectedExecutionException e) {
+            throw new BackendException(backend, object, "backend is closed");
+        }
+    }
+
+    /** Runs {@code call} on a worker and waits for it, until the deadline at the latest. */
+    <T> T call(String object, String what, long deadlineNanos, Call<T> call) throws IOException {
+        return await(object, what, deadlineNanos, submit(object, what, deadlineNanos, call));
+    }
+
+    <T> T await(String object, String what, long deadlineNanos, Future<T> future) throws IOException {
+        long start = now();
+        try {
+            long wait = deadlineNanos - now();
+            return future.get(Math.max(0, wait), TimeUnit.NANOSECONDS);
+        } catch (TimeoutException e) {
+            future.cancel(true);
+            throw new BackendException(backend, object, what + " gave up after " + millis(now() - start)
+                    + " ms (deadline " + config.deadline().toMillis() + " ms): the server at " + config.host()
+                    + " did not answer in time");
+        } catch (ExecutionException e) {
+            Throwable cause = e.getCause();
+            if (cause instanceof BackendException b) {
+                throw b;
+            }
+            if (cause instanceof IOException io) {
+                throw new BackendException(backend, object, what + " failed: " + io.getMessage(), io);
+            }
+            throw new BackendException(backend, object, what + " failed: " + cause, cause);
+        } catch (CancellationException e) {
+            throw new BackendException(backend, object, what + " was cancelled");
+        } catch (InterruptedException e) {
+            future.cancel(true);
+            Thread.currentThread().interrupt();
+            throw new InterruptedIOException(what + " of " + object + " on backend '" + backend + "' was interrupted");
+        }
+    }
+
+    private <T> T runWithRetries(String object, String what, long deadlineNanos, Call<T> call) throws IOException {
+        Worker worker = (Worker) Thread.currentThread();
+        long start = now();
+        long backoff = MIN_BACKOFF_NANOS;
+        int attempts = 0;
+        IOException last = null;
+        while (true) {
+            if (now() >= deadlineNanos || Thread.currentThread().isInterrupted()) {
+                throw new BackendException(backend, object, what + " gave up after " + millis(now() - start) + " ms and "
+                        + attempts + " attempt" + (attempts == 1 ? "" : "s") + " (deadline " + config.deadline().toMillis()
+                        + " ms)" + (last == null ? "" : ": " + last.getMessage()));
+            }
+            attempts++;
+            try {
+                return call.run(worker.session(), worker.buffer());
+            } catch (NfsSession.NfsError e) {
+                if (e.permanent()) {
+                    throw e;
+                }
+                // The session may be broken (connection lost, a reply timed out): never trust it again.
+                worker.discard();
+                last = e;
+            } catch (LibNfs.UnavailableException e) {
+                throw e;
+            }
+            long pause = Math.min(backoff, deadlineNanos - now());
+            if (pause > 0) {
+                try {
+                    TimeUnit.NANOSECONDS.sleep(pause);
+                } catch (InterruptedException e) {
+                    throw new InterruptedIOException(what + " of " + object + " was abandoned");
+                }
+            }
+            backoff = Math.min(MAX_BACKOFF_NANOS, backoff * 2);
+        }
+    }
+
+    private static long millis(long nanos) {
+        return TimeUnit.NANOSECONDS.toMillis(nanos);
+    }
+
+    @Override
+    public void close() {
+        pool.shutdownNow();
+        try {
+            pool.awaitTermination(5, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+}
