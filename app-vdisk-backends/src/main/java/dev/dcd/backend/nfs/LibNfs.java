@@ -134,20 +134,26 @@ final class LibNfs {
             if (failure != null) {
                 throw new UnavailableException(failure);
             }
-            Path path = locate();
-            if (path == null) {
-                failure = "libnfs 4 (" + SONAME + ") is not installed; install it with 'apt-get install libnfs13'";
-                throw new UnavailableException(failure);
-            }
             try {
-                Api api = LibraryLoader.create(Api.class).failImmediately().load(path.toString());
-                instance = new LibNfs(api);
+                instance = load(locate());
                 return instance;
-            } catch (LinkageError | RuntimeException e) {
-                failure = "libnfs at " + path + " could not be loaded (" + e.getClass().getSimpleName()
-                        + "); install libnfs 4 with 'apt-get install libnfs13'";
-                throw new UnavailableException(failure);
+            } catch (UnavailableException e) {
+                failure = e.getMessage();
+                throw e;
             }
+        }
+    }
+
+    /** Loads the library at {@code path}; null (not found) or a library that will not load is one clear line. */
+    static LibNfs load(Path path) throws UnavailableException {
+        if (path == null) {
+            throw new UnavailableException("libnfs 4 (" + SONAME + ") is not installed; install it with 'apt-get install libnfs13'");
+        }
+        try {
+            return new LibNfs(LibraryLoader.create(Api.class).failImmediately().load(path.toString()));
+        } catch (LinkageError | RuntimeException e) {
+            throw new UnavailableException("libnfs at " + path + " could not be loaded (" + e.getClass().getSimpleName()
+                    + "); install libnfs 4 with 'apt-get install libnfs13'");
         }
     }
 

@@ -27,6 +27,14 @@ import java.util.function.LongSupplier;
 final class NfsWorkers implements AutoCloseable {
     private static final long MIN_BACKOFF_NANOS = TimeUnit.MILLISECONDS.toNanos(50);
     private static final long MAX_BACKOFF_NANOS = TimeUnit.SECONDS.toNanos(1);
+    /**
+     * How long a caller waits while the server is known not to answer (a call gave up at its deadline and none has
+     * succeeded since). One failed read otherwise costs a deadline per request: the kernel follows a failed
+     * readahead with a synchronous read of the same page, the chain a failed prefetch with the reader's own fetch,
+     * so an unanswered file would take two or more deadlines to fail. The calls still run to their own deadline in
+     * the background, and the first that succeeds ends this state.
+     */
+    static final long FAIL_FAST_NANOS = TimeUnit.SECONDS.toNanos(1);
 
     /** What a worker runs with its session. */
     @FunctionalInterface
@@ -39,6 +47,8 @@ final class NfsWorkers implements AutoCloseable {
     private final LibNfs lib;
     private final LongSupplier clock;
     private final ExecutorService pool;
+    /** {@link #now()} when a call last gave up at its deadline with none succeeding since; 0 while calls succeed. */
+    private volatile long unansweredSince;
 
     NfsWorkers(String backend, NfsConfig config, LibNfs lib, int threads, LongSupplier clock) {
         this.backend = backend;
@@ -115,11 +125,24 @@ final class NfsWorkers implements AutoCloseable {
 
     <T> T await(String object, String what, long deadlineNanos, Future<T> future) throws IOException {
         long start = now();
+        long down = unansweredSince;
         try {
-            long wait = deadlineNanos - now();
+            long wait = deadlineNanos - start;
+            if (down != 0) {
+                wait = Math.min(wait, FAIL_FAST_NANOS);
+            }
             return future.get(Math.max(0, wait), TimeUnit.NANOSECONDS);
         } catch (TimeoutException e) {
+            if (down != 0 && now() < deadlineNanos) {
+                // Left running: if it gets through, the server is back and callers wait their full deadline again.
+                throw new BackendException(backend, object, what + " failed at once: the server at " + config.host()
+                        + " has not answered for " + millis(now() - down) + " ms (deadline " + config.deadline().toMillis()
+                        + " ms)");
+            }
             future.cancel(true);
+            if (unansweredSince == 0) {
+                unansweredSince = Math.max(1, now());
+            }
             throw new BackendException(backend, object, what + " gave up after " + millis(now() - start)
                     + " ms (deadline " + config.deadline().toMillis() + " ms): the server at " + config.host()
                     + " did not answer in time");
@@ -141,6 +164,11 @@ final class NfsWorkers implements AutoCloseable {
         }
     }
 
+    /** True while calls fail fast because the server has not answered since a call gave up at its deadline. */
+    boolean unanswered() {
+        return unansweredSince != 0;
+    }
+
     private <T> T runWithRetries(String object, String what, long deadlineNanos, Call<T> call) throws IOException {
         Worker worker = (Worker) Thread.currentThread();
         long start = now();
@@ -155,15 +183,20 @@ final class NfsWorkers implements AutoCloseable {
             }
             attempts++;
             try {
-                return call.run(worker.session(), worker.buffer());
+                T result = call.run(worker.session(), worker.buffer());
+                unansweredSince = 0;
+                return result;
             } catch (NfsSession.NfsError e) {
                 if (e.permanent()) {
+                    unansweredSince = 0;
                     throw e;
                 }
                 // The session may be broken (connection lost, a reply timed out): never trust it again.
                 worker.discard();
                 last = e;
-            } catch (LibNfs.UnavailableException e) {
+            } catch (BackendException e) {
+                // Raised after the server answered (a chunk failed its checksum, a header is wrong): it is there.
+                unansweredSince = 0;
                 throw e;
             }
             long pause = Math.min(backoff, deadlineNanos - now());
