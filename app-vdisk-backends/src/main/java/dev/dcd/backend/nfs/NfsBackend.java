@@ -271,7 +271,8 @@ final class NfsBackend implements Backend {
             count = workers.call("(directory " + config.dir() + ")", "list", workers.deadlineAfter(CHECK_DEADLINE_MS),
                     (session, buffer) -> list(session).size());
         } catch (IOException e) {
-            return new HealthReport(false, workers.now() - start, config + ": export unreachable: " + e.getMessage());
+            String what = e.getCause() instanceof NfsSession.NfsError n && n.permanent() ? "export refused" : "export unreachable";
+            return new HealthReport(false, workers.now() - start, config + ": " + what + ": " + detail(e));
         }
         long latency = workers.now() - start;
         List<String> steps = new ArrayList<>();
@@ -307,9 +308,21 @@ final class NfsBackend implements Backend {
             steps.add("probe write/commit/read/remove ok");
         } catch (IOException e) {
             ok = false;
-            steps.add("probe FAILED: " + e.getMessage());
+            steps.add("probe FAILED: " + detail(e));
         }
         return new HealthReport(ok, latency, config + ": " + String.join("; ", steps));
+    }
+
+    /** The message without the "backend 'NAME', object X: " prefix, for reports that already name both. */
+    private String detail(IOException e) {
+        String m = String.valueOf(e.getMessage());
+        if (e instanceof BackendException b) {
+            String prefix = "backend '" + name + "'" + (b.object() == null ? "" : ", object " + b.object()) + ": ";
+            if (m.startsWith(prefix)) {
+                return m.substring(prefix.length());
+            }
+        }
+        return m;
     }
 
     @Override

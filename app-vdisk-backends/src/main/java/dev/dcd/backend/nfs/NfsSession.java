@@ -25,6 +25,7 @@ final class NfsSession implements AutoCloseable {
     /** NFSv3 READ and WRITE carry at most 1 MiB each (libnfs 4 caps them there too). */
     static final int MAX_IO = 1024 * 1024;
     private static final int MAX_HANDLES = 64;
+    private static final java.util.regex.Pattern MOUNT_REFUSED = java.util.regex.Pattern.compile("(MNT3ERR_[A-Z_]+)");
 
     private final LibNfs lib;
     private final LibNfs.Api api;
@@ -65,7 +66,14 @@ final class NfsSession implements AutoCloseable {
             api.nfs_destroy_url(url);
             int rc = api.nfs_mount(ctx, config.host(), config.dir());
             if (rc < 0) {
-                throw new NfsError("mount", config.dir(), -rc, error(api, ctx));
+                String detail = error(api, ctx);
+                java.util.regex.Matcher refused = MOUNT_REFUSED.matcher(detail);
+                if (refused.find()) {
+                    // The server answered and said no: say what a user can check, not libnfs's call chain.
+                    throw new NfsError("mount", config.dir(), -rc, "the server refused it (" + refused.group(1)
+                            + "): the path must be an existing directory inside an export this host may mount", true);
+                }
+                throw new NfsError("mount", config.dir(), -rc, detail);
             }
             NfsSession session = new NfsSession(lib, ctx);
             ok = true;
