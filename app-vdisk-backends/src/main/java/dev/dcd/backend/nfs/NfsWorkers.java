@@ -49,6 +49,8 @@ final class NfsWorkers implements AutoCloseable {
     private final ExecutorService pool;
     /** {@link #now()} when a call last gave up at its deadline with none succeeding since; 0 while calls succeed. */
     private volatile long unansweredSince;
+    /** The last failure a retry loop saw, so a caller that stops waiting can say why the server did not answer. */
+    private volatile String lastFailure;
 
     NfsWorkers(String backend, NfsConfig config, LibNfs lib, int threads, LongSupplier clock) {
         this.backend = backend;
@@ -136,16 +138,14 @@ final class NfsWorkers implements AutoCloseable {
             if (down != 0 && now() < deadlineNanos) {
                 // Left running: if it gets through, the server is back and callers wait their full deadline again.
                 throw new BackendException(backend, object, what + " failed at once: the server at " + config.host()
-                        + " has not answered for " + millis(now() - down) + " ms (deadline " + config.deadline().toMillis()
-                        + " ms)");
+                        + " has not answered for " + millis(now() - down) + " ms" + lastFailure());
             }
             future.cancel(true);
             if (unansweredSince == 0) {
                 unansweredSince = Math.max(1, now());
             }
             throw new BackendException(backend, object, what + " gave up after " + millis(now() - start)
-                    + " ms (deadline " + config.deadline().toMillis() + " ms): the server at " + config.host()
-                    + " did not answer in time");
+                    + " ms: the server at " + config.host() + " did not answer in time" + lastFailure());
         } catch (ExecutionException e) {
             Throwable cause = e.getCause();
             if (cause instanceof BackendException b) {
@@ -164,6 +164,11 @@ final class NfsWorkers implements AutoCloseable {
         }
     }
 
+    private String lastFailure() {
+        String last = lastFailure;
+        return last == null ? "" : " (last error: " + last + ")";
+    }
+
     /** True while calls fail fast because the server has not answered since a call gave up at its deadline. */
     boolean unanswered() {
         return unansweredSince != 0;
@@ -178,13 +183,13 @@ final class NfsWorkers implements AutoCloseable {
         while (true) {
             if (now() >= deadlineNanos || Thread.currentThread().isInterrupted()) {
                 throw new BackendException(backend, object, what + " gave up after " + millis(now() - start) + " ms and "
-                        + attempts + " attempt" + (attempts == 1 ? "" : "s") + " (deadline " + config.deadline().toMillis()
-                        + " ms)" + (last == null ? "" : ": " + last.getMessage()));
+                        + attempts + " attempt" + (attempts == 1 ? "" : "s") + (last == null ? "" : ": " + last.getMessage()));
             }
             attempts++;
             try {
                 T result = call.run(worker.session(), worker.buffer());
                 unansweredSince = 0;
+                lastFailure = null;
                 return result;
             } catch (NfsSession.NfsError e) {
                 if (e.permanent()) {
@@ -194,6 +199,7 @@ final class NfsWorkers implements AutoCloseable {
                 // The session may be broken (connection lost, a reply timed out): never trust it again.
                 worker.discard();
                 last = e;
+                lastFailure = e.getMessage();
             } catch (BackendException e) {
                 // Raised after the server answered (a chunk failed its checksum, a header is wrong): it is there.
                 unansweredSince = 0;
