@@ -1,0 +1,212 @@
+package dev.dcd.backend.nfs;
+
+import dev.dcd.backend.BackendException;
+import dev.dcd.block.BlockDevice;
+import dev.dcd.block.Capabilities;
+import dev.dcd.block.ChunkVerifiedDevice;
+import dev.dcd.vdisk.ChunkChecksums;
+import dev.dcd.vdisk.VdiskFormat;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.util.ArrayList;
+import java.util.List;
+import java.util.concurrent.Future;
+
+/**
+ * An opened vdisk on NFS: header and manifest held in memory (both checked at open, the manifest against the
+ * content id), the data region read in pieces of whole checksum chunks, in parallel on the backend's workers,
+ * each chunk checked against its CRC32C before a byte of it is copied out. A file changed on the export after
+ * the import therefore fails its chunks' checks (or, if its manifest changed, the open) and is never served.
+ */
+final class NfsDevice implements ChunkVerifiedDevice {
+    /** Chunks one worker reads in one go: one NFSv3 READ of at most 1 MiB. */
+    static final int PIECE_CHUNKS = NfsSession.MAX_IO / VdiskFormat.CHECKSUM_CHUNK;
+
+    private final String backend;
+    private final String object;
+    private final String path;
+    private final long size;
+    private final byte[] head;
+    private final long tailStart;
+    private final byte[] tail;
+    private final ChunkChecksums sums;
+    private final NfsWorkers workers;
+    private final long deadlineMillis;
+    private volatile boolean closed;
+
+    NfsDevice(String backend, String object, String path, long size, byte[] head, long tailStart, byte[] tail,
+              ChunkChecksums sums, NfsWorkers workers, long deadlineMillis) {
+        this.backend = backend;
+        this.object = object;
+        this.path = path;
+        this.size = size;
+        this.head = head;
+        this.tailStart = tailStart;
+        this.tail = tail;
+        this.sums = sums;
+        this.workers = workers;
+        this.deadlineMillis = deadlineMillis;
+    }
+
+    @Override
+    public long size() {
+        return size;
+    }
+
+    @Override
+    public Capabilities capabilities() {
+        return Capabilities.READ_ONLY;
+    }
+
+    @Override
+    public void read(long offset, ByteBuffer dst) throws IOException {
+        BlockDevice.checkRange(this, offset, dst.remaining());
+        if (closed) {
+            throw new BackendException(backend, object, "device is closed");
+        }
+        long deadline = workers.deadlineAfter(deadlineMillis);
+        long pos = offset;
+        while (dst.hasRemaining()) {
+            int n;
+            if (pos < head.length) {
+                n = (int) Math.min(dst.remaining(), head.length - pos);
+                dst.put(head, (int) pos, n);
+            } else if (pos >= tailStart) {
+                n = dst.remaining();
+                dst.put(tail, (int) (pos - tailStart), n);
+            } else {
+                if (sums == null) {
+                    throw new IllegalStateException("data region read before the checksums are known");
+                }
+                n = (int) Math.min(dst.remaining(), tailStart - pos);
+                readData(pos, dst.slice(dst.position(), n), deadline);
+                dst.position(dst.position() + n);
+            }
+            pos += n;
+        }
+    }
+
+    /** Reads data-region bytes {@code [pos, pos + dst.remaining())} through verified chunks. */
+    private void readData(long pos, ByteBuffer dst, long deadline) throws IOException {
+        int first = sums.chunkOf(pos);
+        int last = sums.chunkOf(pos + dst.remaining() - 1);
+        long end = pos + dst.remaining();
+        run(first, last - first + 1, deadline, "read of bytes [" + pos + ", " + end + ")", (firstChunk, data) -> {
+            long dataStart = sums.chunkStart(firstChunk);
+            long from = Math.max(pos, dataStart);
+            long to = Math.min(end, dataStart + data.remaining());
+            if (from < to) {
+                dst.put((int) (from - pos), data, (int) (from - dataStart), (int) (to - from));
+            }
+        });
+    }
+
+    @Override
+    public void streamChunks(int first, int count, ChunkSink sink) throws IOException {
+        if (closed) {
+            throw new BackendException(backend, object, "device is closed");
+        }
+        if (sums == null) {
+            throw new IllegalStateException("data region read before the checksums are known");
+        }
+        long from = sums.chunkStart(first);
+        long to = sums.chunkStart(first + count - 1) + sums.chunkLength(first + count - 1);
+        run(first, count, workers.deadlineAfter(deadlineMillis), "read of bytes [" + from + ", " + to + ")", sink);
+    }
+
+    /** One request's deliveries: none starts after the request was abandoned, and abandoning waits for those under way. */
+    private static final class Delivery {
+        private boolean abandoned;
+        private int active;
+
+        synchronized boolean enter() {
+            if (abandoned) {
+                return false;
+            }
+            active++;
+            return true;
+        }
+
+        synchronized void exit() {
+            active--;
+            notifyAll();
+        }
+
+        synchronized void abandon() {
+            abandoned = true;
+            boolean interrupted = false;
+            while (active > 0) {
+                try {
+                    wait();
+                } catch (InterruptedException e) {
+                    interrupted = true;
+                }
+            }
+            if (interrupted) {
+                Thread.currentThread().interrupt();
+            }
+        }
+    }
+
+    /**
+     * Reads chunks {@code [first, first + count)} in pieces of up to {@link #PIECE_CHUNKS} on the workers, hands
+     * each verified chunk to {@code sink} (from the workers, in any order), and returns when all were handed over.
+     * On failure or at the deadline nothing more is handed over once this throws.
+     */
+    private void run(int first, int count, long deadline, String what, ChunkSink sink) throws IOException {
+        Delivery delivery = new Delivery();
+        List<Future<Void>> pieces = new ArrayList<>();
+        try {
+            for (int c = first; c < first + count; c += PIECE_CHUNKS) {
+                int pieceFirst = c;
+                int pieceCount = Math.min(PIECE_CHUNKS, first + count - c);
+                long start = sums.chunkStart(pieceFirst);
+                int length = (int) (sums.chunkStart(pieceFirst + pieceCount - 1)
+                        + sums.chunkLength(pieceFirst + pieceCount - 1) - start);
+                pieces.add(workers.submit(object, what, deadline, (session, buffer) -> {
+                    session.pread(path, start, buffer, length);
+                    for (int i = 0; i < pieceCount; i++) {
+                        int chunk = pieceFirst + i;
+                        int at = (int) (sums.chunkStart(chunk) - start);
+                        ByteBuffer data = buffer.duplicate().position(at).limit(at + sums.chunkLength(chunk)).slice();
+                        if (!sums.verify(chunk, data)) {
+                            throw new BackendException(backend, object, "chunk " + chunk + " (vdisk bytes "
+                                    + sums.chunkStart(chunk) + "..+" + sums.chunkLength(chunk)
+                                    + ") does not match its CRC32C checksum; the copy on the export is corrupt or was "
+                                    + "changed after import, and was not served");
+                        }
+                    }
+                    if (!delivery.enter()) {
+                        return null;
+                    }
+                    try {
+                        // The piece's chunks are consecutive and all verified: hand them over in one call.
+                        sink.accept(pieceFirst, buffer.duplicate().position(0).limit(length).slice());
+                    } finally {
+                        delivery.exit();
+                    }
+                    return null;
+                }));
+            }
+            for (Future<Void> piece : pieces) {
+                workers.await(object, what, deadline, piece);
+            }
+        } finally {
+            delivery.abandon();
+            for (Future<Void> piece : pieces) {
+                piece.cancel(true);
+            }
+        }
+    }
+
+    @Override
+    public String describe() {
+        return backend + ":" + object;
+    }
+
+    @Override
+    public void close() {
+        closed = true;
+    }
+}

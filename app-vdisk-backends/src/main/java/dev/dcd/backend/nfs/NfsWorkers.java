@@ -1,0 +1,233 @@
+package dev.dcd.backend.nfs;
+
+import dev.dcd.backend.BackendException;
+
+import java.io.IOException;
+import java.io.InterruptedIOException;
+import java.nio.ByteBuffer;
+import java.util.concurrent.CancellationException;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Future;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.ThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.function.LongSupplier;
+
+/**
+ * The threads that talk NFS for one backend, each with its own {@link NfsSession} (libnfs contexts are
+ * per-thread), and the one place calls are made safe: every call runs on a worker, is retried with backoff
+ * on a fresh session while the failure may pass (connection lost, timeout, server restarting), and its caller
+ * waits no longer than the deadline. A worker blocked in a call to a hung server is left to libnfs's own
+ * timeout (at most the deadline, whole seconds); its caller has already been answered.
+ */
+final class NfsWorkers implements AutoCloseable {
+    private static final long MIN_BACKOFF_NANOS = TimeUnit.MILLISECONDS.toNanos(50);
+    private static final long MAX_BACKOFF_NANOS = TimeUnit.SECONDS.toNanos(1);
+    /**
+     * How long a caller waits while the server is known not to answer (a call gave up at its deadline and none has
+     * succeeded since). One failed read otherwise costs a deadline per request: the kernel follows a failed
+     * readahead with a synchronous read of the same page, the chain a failed prefetch with the reader's own fetch,
+     * so an unanswered file would take two or more deadlines to fail. The calls still run to their own deadline in
+     * the background, and the first that succeeds ends this state.
+     */
+    static final long FAIL_FAST_NANOS = TimeUnit.SECONDS.toNanos(1);
+
+    /** What a worker runs with its session. */
+    @FunctionalInterface
+    interface Call<T> {
+        T run(NfsSession session, ByteBuffer buffer) throws IOException;
+    }
+
+    private final String backend;
+    private final NfsConfig config;
+    private final LibNfs lib;
+    private final LongSupplier clock;
+    private final ExecutorService pool;
+    /** {@link #now()} when a call last gave up at its deadline with none succeeding since; 0 while calls succeed. */
+    private volatile long unansweredSince;
+    /** The last failure a retry loop saw, so a caller that stops waiting can say why the server did not answer. */
+    private volatile String lastFailure;
+
+    NfsWorkers(String backend, NfsConfig config, LibNfs lib, int threads, LongSupplier clock) {
+        this.backend = backend;
+        this.config = config;
+        this.lib = lib;
+        this.clock = clock;
+        AtomicInteger n = new AtomicInteger();
+        this.pool = new ThreadPoolExecutor(threads, threads, 0, TimeUnit.SECONDS, new LinkedBlockingQueue<>(),
+                r -> new Worker(r, "dcd-nfs-" + backend + "-" + n.incrementAndGet()));
+    }
+
+    long now() {
+        return clock.getAsLong();
+    }
+
+    long deadlineAfter(long millis) {
+        return now() + TimeUnit.MILLISECONDS.toNanos(millis);
+    }
+
+    /** A worker thread and the session and I/O buffer it owns; both die with the thread. */
+    private final class Worker extends Thread {
+        private NfsSession session;
+        private ByteBuffer buffer;
+
+        Worker(Runnable r, String name) {
+            super(null, r, name);
+            setDaemon(true);
+        }
+
+        NfsSession session() throws IOException {
+            if (session == null) {
+                session = NfsSession.connect(lib, config);
+            }
+            return session;
+        }
+
+        ByteBuffer buffer() {
+            if (buffer == null) {
+                buffer = ByteBuffer.allocateDirect(NfsSession.MAX_IO);
+            }
+            return buffer;
+        }
+
+        void discard() {
+            if (session != null) {
+                session.close();
+                session = null;
+            }
+        }
+
+        @Override
+        public void run() {
+            try {
+                super.run();
+            } finally {
+                discard();
+            }
+        }
+    }
+
+    /** Starts {@code call} on a worker; it retries until {@code deadlineNanos}. Wait with {@link #await}. */
+    <T> Future<T> submit(String object, String what, long deadlineNanos, Call<T> call) throws IOException {
+        try {
+            return pool.submit(() -> runWithRetries(object, what, deadlineNanos, call));
+        } catch (RejectedExecutionException e) {
+            throw new BackendException(backend, object, "backend is closed");
+        }
+    }
+
+    /** Runs {@code call} on a worker and waits for it, until the deadline at the latest. */
+    <T> T call(String object, String what, long deadlineNanos, Call<T> call) throws IOException {
+        return await(object, what, deadlineNanos, submit(object, what, deadlineNanos, call));
+    }
+
+    <T> T await(String object, String what, long deadlineNanos, Future<T> future) throws IOException {
+        long start = now();
+        long down = unansweredSince;
+        try {
+            long wait = deadlineNanos - start;
+            if (down != 0) {
+                wait = Math.min(wait, FAIL_FAST_NANOS);
+            }
+            return future.get(Math.max(0, wait), TimeUnit.NANOSECONDS);
+        } catch (TimeoutException e) {
+            if (down != 0 && now() < deadlineNanos) {
+                // Left running: if it gets through, the server is back and callers wait their full deadline again.
+                throw new BackendException(backend, object, what + " failed at once: the server at " + config.host()
+                        + " has not answered for " + millis(now() - down) + " ms" + lastFailure());
+            }
+            future.cancel(true);
+            if (unansweredSince == 0) {
+                unansweredSince = Math.max(1, now());
+            }
+            throw new BackendException(backend, object, what + " gave up after " + millis(now() - start)
+                    + " ms: the server at " + config.host() + " did not answer in time" + lastFailure());
+        } catch (ExecutionException e) {
+            Throwable cause = e.getCause();
+            if (cause instanceof BackendException b) {
+                throw b;
+            }
+            if (cause instanceof IOException io) {
+                throw new BackendException(backend, object, what + " failed: " + io.getMessage(), io);
+            }
+            throw new BackendException(backend, object, what + " failed: " + cause, cause);
+        } catch (CancellationException e) {
+            throw new BackendException(backend, object, what + " was cancelled");
+        } catch (InterruptedException e) {
+            future.cancel(true);
+            Thread.currentThread().interrupt();
+            throw new InterruptedIOException(what + " of " + object + " on backend '" + backend + "' was interrupted");
+        }
+    }
+
+    private String lastFailure() {
+        String last = lastFailure;
+        return last == null ? "" : " (last error: " + last + ")";
+    }
+
+    /** True while calls fail fast because the server has not answered since a call gave up at its deadline. */
+    boolean unanswered() {
+        return unansweredSince != 0;
+    }
+
+    private <T> T runWithRetries(String object, String what, long deadlineNanos, Call<T> call) throws IOException {
+        Worker worker = (Worker) Thread.currentThread();
+        long start = now();
+        long backoff = MIN_BACKOFF_NANOS;
+        int attempts = 0;
+        IOException last = null;
+        while (true) {
+            if (now() >= deadlineNanos || Thread.currentThread().isInterrupted()) {
+                throw new BackendException(backend, object, what + " gave up after " + millis(now() - start) + " ms and "
+                        + attempts + " attempt" + (attempts == 1 ? "" : "s") + (last == null ? "" : ": " + last.getMessage()));
+            }
+            attempts++;
+            try {
+                T result = call.run(worker.session(), worker.buffer());
+                unansweredSince = 0;
+                lastFailure = null;
+                return result;
+            } catch (NfsSession.NfsError e) {
+                if (e.permanent()) {
+                    unansweredSince = 0;
+                    throw e;
+                }
+                // The session may be broken (connection lost, a reply timed out): never trust it again.
+                worker.discard();
+                last = e;
+                lastFailure = e.getMessage();
+            } catch (BackendException e) {
+                // Raised after the server answered (a chunk failed its checksum, a header is wrong): it is there.
+                unansweredSince = 0;
+                throw e;
+            }
+            long pause = Math.min(backoff, deadlineNanos - now());
+            if (pause > 0) {
+                try {
+                    TimeUnit.NANOSECONDS.sleep(pause);
+                } catch (InterruptedException e) {
+                    throw new InterruptedIOException(what + " of " + object + " was abandoned");
+                }
+            }
+            backoff = Math.min(MAX_BACKOFF_NANOS, backoff * 2);
+        }
+    }
+
+    private static long millis(long nanos) {
+        return TimeUnit.NANOSECONDS.toMillis(nanos);
+    }
+
+    @Override
+    public void close() {
+        pool.shutdownNow();
+        try {
+            pool.awaitTermination(5, TimeUnit.SECONDS);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+}
