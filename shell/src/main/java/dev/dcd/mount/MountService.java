@@ -25,6 +25,7 @@ import java.util.stream.Stream;
  */
 public final class MountService {
     static final String SERVE_COMMAND = "mount-serve";
+    private static final String GENERATION = "generation";
     private static final Duration TOOL_TIMEOUT = Duration.ofSeconds(10);
     private static final Duration EXIT_TIMEOUT = Duration.ofSeconds(15);
 
@@ -66,14 +67,15 @@ public final class MountService {
             serveForeground(vm, source, mountpoint, allowOther);
             return;
         }
+        int generation = source.generation();
         close(source);
-        startDetached(vm, mountpoint, allowOther);
+        startDetached(vm, mountpoint, allowOther, generation);
     }
 
     private void serveForeground(String vm, MountSource source, Path mountpoint, boolean allowOther)
             throws MountException {
         long pid = ProcessHandle.current().pid();
-        writeRecord(new Record(vm, mountpoint, pid));
+        writeRecord(new Record(vm, mountpoint, pid), source.generation());
         Thread cleanup = new Thread(() -> deleteRecordIfOwned(vm, pid));
         Runtime.getRuntime().addShutdownHook(cleanup);
         out.println("serving " + source.describe() + " at " + mountpoint + " (Ctrl-C unmounts)");
@@ -94,7 +96,7 @@ public final class MountService {
         return source.localOnly() ? MountOptions.LOCAL_THREADS : MountOptions.REMOTE_THREADS;
     }
 
-    private void startDetached(String vm, Path mountpoint, boolean allowOther) throws MountException {
+    private void startDetached(String vm, Path mountpoint, boolean allowOther, int generation) throws MountException {
         Path log = context.dcdHome().resolve("log").resolve("mount-" + fileName(vm) + ".log");
         List<String> command = new ArrayList<>();
         // A new session: Ctrl-C in the terminal or shell that ran `dcd mount` must not reach the server.
@@ -126,7 +128,7 @@ public final class MountService {
             cleanupQuietly(mountpoint);
             throw new MountException(e.getMessage() + " (log: " + log + ")");
         }
-        writeRecord(new Record(vm, mountpoint, process.pid()));
+        writeRecord(new Record(vm, mountpoint, process.pid()), generation);
         out.println("mounted " + vm + " at " + mountpoint + " (pid " + process.pid() + ", log " + log + ")");
     }
 
@@ -369,6 +371,51 @@ public final class MountService {
         return found;
     }
 
+    /**
+     * A live mount and the generation it serves.
+     *
+     * @param generation 0 when its record predates generations in records: then any of the VM's generations
+     */
+    public record LiveMount(String vm, Path mountpoint, int generation) {
+    }
+
+    /**
+     * Every mount whose serving process is alive, with the generation it serves (records written by this dcd
+     * name it); the vdisks of those generations are referenced until the mount ends.
+     */
+    public static List<LiveMount> liveMountGenerations(Path home) throws IOException {
+        List<LiveMount> found = new ArrayList<>();
+        Path dir = home.resolve("mounts");
+        if (!Files.isDirectory(dir)) {
+            return found;
+        }
+        try (DirectoryStream<Path> files = Files.newDirectoryStream(dir, "*.pid")) {
+            for (Path f : files) {
+                Optional<Record> r;
+                try {
+                    r = readRecord(f).filter(Record::alive);
+                } catch (MountException e) {
+                    continue;
+                }
+                if (r.isPresent()) {
+                    found.add(new LiveMount(r.get().vm(), r.get().mountpoint(), readGeneration(f)));
+                }
+            }
+        }
+        found.sort(java.util.Comparator.comparing(LiveMount::vm));
+        return found;
+    }
+
+    private static int readGeneration(Path file) {
+        Properties p = new Properties();
+        try (var in = Files.newInputStream(file)) {
+            p.load(in);
+            return Integer.parseInt(p.getProperty(GENERATION, "0"));
+        } catch (IOException | RuntimeException e) {
+            return 0;
+        }
+    }
+
     List<Record> recordsAt(Path mountpoint) throws MountException {
         List<Record> found = new ArrayList<>();
         if (!Files.isDirectory(recordsDir())) {
@@ -392,11 +439,14 @@ public final class MountService {
         }
     }
 
-    private void writeRecord(Record r) throws MountException {
+    private void writeRecord(Record r, int generation) throws MountException {
         Properties p = new Properties();
         p.setProperty("vm", r.vm());
         p.setProperty("mountpoint", r.mountpoint().toString());
         p.setProperty("pid", Long.toString(r.pid()));
+        if (generation > 0) {
+            p.setProperty(GENERATION, Integer.toString(generation));
+        }
         Path file = recordFile(r.vm());
         try {
             Files.createDirectories(file.getParent());
