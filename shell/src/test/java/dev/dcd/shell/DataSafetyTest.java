@@ -87,6 +87,29 @@ class DataSafetyTest {
                 + ProcessHandle.current().pid() + "\n" + (generation == null ? "" : "generation=" + generation + "\n"));
     }
 
+    /**
+     * The fake synthesizer writes no file index, which a mount source loads; an index holding only the root
+     * directory stands in (these tests go through disk.img, not files/).
+     */
+    private void withFileIndex(String vm) throws IOException {
+        try (Stream<Path> gens = Files.list(home.resolve("vms").resolve(vm))) {
+            for (Path gen : (Iterable<Path>) gens::iterator) {
+                Path index = gen.resolve(dev.dcd.synth.FileIndex.FILE_NAME);
+                if (!Files.exists(index)) {
+                    try (dev.dcd.synth.FileIndex.Writer w = new dev.dcd.synth.FileIndex.Writer(index)) {
+                        w.add(new dev.dcd.synth.FileIndex.Node("", dev.dcd.synth.FileIndex.Kind.DIRECTORY, 0755, 0, 0,
+                                0, 0, 0, 2, 1, "", new long[0]));
+                    }
+                }
+            }
+        }
+    }
+
+    private MountSource open(Context context, String vm) throws IOException {
+        withFileIndex(vm);
+        return new VmMounts(context).open(vm);
+    }
+
     private Context context(StringWriter err) {
         return new Context(Map.of("DCD_HOME", home.toString(), "HOME", home.resolve("user").toString()),
                 new PrintWriter(new StringWriter(), true), new PrintWriter(err, true), CliHarness.CLOCK, false);
@@ -96,7 +119,7 @@ class DataSafetyTest {
     private byte[] guestWrites(String vm, int length) throws IOException {
         byte[] bytes = new byte[length];
         new Random(length).nextBytes(bytes);
-        try (Context context = context(new StringWriter()); MountSource source = new VmMounts(context).open(vm)) {
+        try (Context context = context(new StringWriter()); MountSource source = open(context, vm)) {
             BlockDevice disk = source.disk();
             disk.write(GUEST_OFFSET, ByteBuffer.wrap(bytes));
             disk.flush();
@@ -255,7 +278,7 @@ class DataSafetyTest {
         assertArrayEquals(written, readAt(guest, GUEST_OFFSET, written.length), "the guest's bytes are in the export");
 
         // Every byte equals what the chain serves, as a mount's disk.img would.
-        try (Context context = context(new StringWriter()); MountSource source = new VmMounts(context).open("vl")) {
+        try (Context context = context(new StringWriter()); MountSource source = open(context, "vl")) {
             assertDeviceEquals(source.disk(), guest);
         }
 
@@ -317,7 +340,7 @@ class DataSafetyTest {
         guestWrites("vl", 4096);
         dcd.ok("disk", "build", "vl");
         StringWriter err = new StringWriter();
-        try (Context context = context(err); MountSource source = new VmMounts(context).open("vl")) {
+        try (Context context = context(err); MountSource source = open(context, "vl")) {
             assertEquals(2, source.generation());
         }
         assertEquals("dcd: warning: generation 1 of VM 'vl' holds guest writes that generation 2, mounted now, does not"
@@ -325,7 +348,7 @@ class DataSafetyTest {
 
         StringWriter quiet = new StringWriter();
         dcd.ok("disk", "discard", "vl", "1", "--force");
-        try (Context context = context(quiet); MountSource source = new VmMounts(context).open("vl")) {
+        try (Context context = context(quiet); MountSource source = open(context, "vl")) {
             assertEquals(2, source.generation());
         }
         assertEquals("", quiet.toString(), "no older generation with writes, nothing to say");
