@@ -324,6 +324,20 @@ class DataSafetyTest {
     }
 
     @Test
+    void removingAVmWhoseGenerationsHoldGuestWritesNeedsForce() throws IOException {
+        dcd.ok("disk", "build", "vl");
+        guestWrites("vl", 4096);
+        CliHarness.Result refused = dcd.run("vm", "rm", "vl");
+        assertEquals(1, refused.code(), refused.toString());
+        assertEquals("dcd: VM 'vl' holds guest writes in generation 1 (4.0 KiB), which removing it deletes for good;"
+                + " save them with 'dcd disk export vl FILE --generation N', or pass --force to remove it anyway\n",
+                refused.err());
+        assertTrue(Files.exists(home.resolve("vms/vl/gen-1/overlay.data")));
+        assertEquals("removed VM vl\n", dcd.ok("vm", "rm", "vl", "--force"));
+        assertFalse(Files.exists(home.resolve("vms/vl")));
+    }
+
+    @Test
     void buildingAMountedVmSaysTheMountKeepsItsGenerationAndTheWritesStayThere() throws IOException {
         dcd.ok("disk", "build", "vl");
         liveMountRecord("vl", Path.of("/mnt/vl"), 1);
