@@ -193,6 +193,10 @@ public final class Catalog implements Closeable {
         if (at >= 0) {
             String version = spec.substring(at + 1);
             Optional<AppVersion> found = app(name, version);
+            if (found.isEmpty() && retired().stream().anyMatch(r -> r.name().equals(name) && r.version().equals(version))) {
+                throw new CatalogException("app " + name + "@" + version + " was removed; its vdisk is kept only for the"
+                        + " disk generations that still read it ('dcd catalog gc --dry-run' names them)");
+            }
             if (found.isEmpty()) {
                 throw new CatalogException("app " + name + "@" + version + " is not in the catalog"
                         + (versions(name).isEmpty() ? "" : " (versions: " + versionList(name) + ")"));

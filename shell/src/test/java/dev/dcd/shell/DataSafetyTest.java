@@ -149,6 +149,8 @@ class DataSafetyTest {
         assertFalse(dcd.ok("catalog", "list").contains("lazy"), "retired versions are not listed");
         CliHarness.Result assign = dcd.run("vm", "assign", "vl", "lazy@1.0");
         assertEquals(1, assign.code(), assign.toString());
+        assertEquals("dcd: app lazy@1.0 was removed; its vdisk is kept only for the disk generations that still read it"
+                + " ('dcd catalog gc --dry-run' names them)\n", assign.err());
         assertEquals("dcd: app 'lazy' is not in the catalog (see 'dcd catalog list')\n",
                 dcd.run("vm", "assign", "vl", "lazy").err());
 
@@ -223,6 +225,20 @@ class DataSafetyTest {
         liveMountRecord("vl", Path.of("/mnt/old"), null);
         assertTrue(dcd.ok("catalog", "rm", "lazy@1.0").contains("VM vl generation 1 (mounted at /mnt/old)"));
         assertTrue(Files.exists(vdiskFile(lazyVdisk)));
+    }
+
+    @Test
+    void rmWithJsonSaysWhatItDidAndWhoHoldsTheVdisk() throws IOException {
+        dcd.ok("disk", "build", "vl");
+        dcd.ok("vm", "unassign", "vl", "lazy", "other");
+        JsonNode rm = JSON.readTree(dcd.ok("--json", "catalog", "rm", "lazy"));
+        assertEquals(1, rm.size(), rm.toString());
+        assertEquals("retired", rm.get(0).get("action").asText());
+        assertEquals(lazyVdisk, rm.get(0).get("contentId").asText());
+        assertEquals("vl", rm.get(0).get("heldBy").get(0).get("vm").asText());
+        assertEquals(1, rm.get(0).get("heldBy").get(0).get("generation").asInt());
+        dcd.ok("disk", "discard", "vl", "1", "--force");
+        assertEquals("removed-with-vdisk", JSON.readTree(dcd.ok("--json", "catalog", "rm", "other")).get(0).get("action").asText());
     }
 
     @Test
