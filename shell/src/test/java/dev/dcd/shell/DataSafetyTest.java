@@ -266,6 +266,32 @@ class DataSafetyTest {
     }
 
     @Test
+    void gcReclaimsOnEveryBackend() throws IOException {
+        Path nas = Files.createDirectories(temp.resolve("nas"));
+        dcd.ok("backend", "add", "nas", "local://" + nas);
+        Files.writeString(Files.createDirectories(temp.resolve("far-3/opt/far")).resolve("far.txt"), "far away\n");
+        dcd.ok("catalog", "import", temp.resolve("far-3").toString(), "--backend", "nas");
+        dcd.ok("vm", "assign", "vl", "far");
+        dcd.ok("disk", "build", "vl");
+        dcd.ok("vm", "unassign", "vl", "far", "lazy");
+        assertTrue(dcd.ok("catalog", "rm", "far").startsWith("retired far@3: "));
+        assertTrue(dcd.ok("catalog", "rm", "lazy").startsWith("retired lazy@1.0: "));
+        try (Stream<Path> s = Files.list(nas)) {
+            assertEquals(1, s.count(), "far's vdisk is on nas");
+        }
+        dcd.ok("disk", "discard", "vl", "1", "--force");
+        String gc = dcd.ok("catalog", "gc");
+        assertTrue(gc.contains("deleted vdisk " + lazyVdisk.substring(0, 12) + " on local (lazy@1.0), "), gc);
+        assertTrue(gc.matches("(?s).*deleted vdisk [0-9a-f]{12} on nas \\(far@3\\), .*"), gc);
+        assertTrue(gc.endsWith(" from 2 vdisk(s)\n"), gc);
+        try (Stream<Path> s = Files.list(nas)) {
+            assertEquals(0, s.count(), "reclaimed on nas too");
+        }
+        assertFalse(Files.exists(vdiskFile(lazyVdisk)));
+        assertEquals("removed backend nas\n", dcd.ok("backend", "rm", "nas"), "no retired row holds nas any more");
+    }
+
+    @Test
     void vdisksTheCatalogDoesNotKnowAreListedAndDeletedOnlyWithOrphans() throws IOException {
         String stray = "ab".repeat(32);
         Files.copy(vdiskFile(lazyVdisk), vdiskFile(stray));
