@@ -51,6 +51,16 @@ public final class MountService {
 
     /** Mounts in a detached serving process and returns once the mount answers; or serves here if foreground. */
     public void mount(String vm, Path mountpointArg, boolean foreground, boolean allowOther) throws MountException {
+        mount(vm, mountpointArg, foreground, allowOther, 0);
+    }
+
+    /**
+     * As {@link #mount(String, Path, boolean, boolean)}, serving disk generation {@code generation} (0: the
+     * current one). The detached server is told the generation this process opened and recorded, so that the
+     * record names exactly what it serves even if a build makes another generation current meanwhile.
+     */
+    public void mount(String vm, Path mountpointArg, boolean foreground, boolean allowOther, int generation)
+            throws MountException {
         Path mountpoint = resolve(mountpointArg);
         prepareMountpoint(mountpoint);
         Optional<Record> existing = recordOf(vm);
@@ -62,14 +72,14 @@ public final class MountService {
             deleteRecord(vm);
         }
         // Open once here so that a VM without a built disk fails now, with the factory's message, not in a log.
-        MountSource source = openSource(vm);
+        MountSource source = openSource(vm, generation);
         if (foreground) {
             serveForeground(vm, source, mountpoint, allowOther);
             return;
         }
-        int generation = source.generation();
+        int served = source.generation();
         close(source);
-        startDetached(vm, mountpoint, allowOther, generation);
+        startDetached(vm, mountpoint, allowOther, served);
     }
 
     private void serveForeground(String vm, MountSource source, Path mountpoint, boolean allowOther)
@@ -106,6 +116,10 @@ public final class MountService {
         if (allowOther) {
             command.add("--allow-other");
         }
+        if (generation > 0) {
+            command.add("--generation");
+            command.add(Integer.toString(generation));
+        }
         command.add("--");
         command.add(vm);
         command.add(mountpoint.toString());
@@ -134,8 +148,13 @@ public final class MountService {
 
     /** The hidden {@code mount-serve} subcommand: runs in the detached process until unmounted. */
     public void serve(String vm, Path mountpointArg, boolean allowOther) throws MountException {
+        serve(vm, mountpointArg, allowOther, 0);
+    }
+
+    /** As {@link #serve(String, Path, boolean)}, serving disk generation {@code generation} (0: the current one). */
+    public void serve(String vm, Path mountpointArg, boolean allowOther, int generation) throws MountException {
         Path mountpoint = resolve(mountpointArg);
-        MountSource source = openSource(vm);
+        MountSource source = openSource(vm, generation);
         long pid = ProcessHandle.current().pid();
         Runtime.getRuntime().addShutdownHook(new Thread(() -> deleteRecordIfOwned(vm, pid)));
         try {
@@ -482,9 +501,9 @@ public final class MountService {
 
     // ---------------------------------------------------------------- helpers
 
-    private MountSource openSource(String vm) throws MountException {
+    private MountSource openSource(String vm, int generation) throws MountException {
         try {
-            return context.sources().open(vm);
+            return context.sources().open(vm, generation);
         } catch (IOException | RuntimeException e) {
             throw new MountException("cannot mount VM " + vm + ": " + e.getMessage(), e);
         }

@@ -400,7 +400,8 @@ class DataSafetyTest {
             assertEquals(2, source.generation());
         }
         assertEquals("dcd: warning: generation 1 of VM 'vl' holds guest writes that generation 2, mounted now, does not"
-                + " have; they stay in generation 1 ('dcd disk export vl FILE --generation 1' saves them)\n", err.toString());
+                + " have; they stay in generation 1 ('dcd mount vl DIR --generation 1' serves them, 'dcd disk export vl FILE"
+                + " --generation 1' saves them)\n", err.toString());
 
         StringWriter quiet = new StringWriter();
         dcd.ok("disk", "discard", "vl", "1", "--force");
@@ -408,6 +409,31 @@ class DataSafetyTest {
             assertEquals(2, source.generation());
         }
         assertEquals("", quiet.toString(), "no older generation with writes, nothing to say");
+    }
+
+    @Test
+    void anOlderGenerationCanBeMountedToReachItsGuestWrites() throws IOException {
+        dcd.ok("disk", "build", "vl");
+        byte[] written = guestWrites("vl", 6000);
+        dcd.ok("disk", "build", "vl");
+        withFileIndex("vl");
+        try (Context context = context(new StringWriter()); MountSource old = new VmMounts(context).open("vl", 1)) {
+            assertEquals(1, old.generation());
+            ByteBuffer b = ByteBuffer.allocate(written.length);
+            old.disk().read(GUEST_OFFSET, b);
+            assertArrayEquals(written, b.array(), "generation 1 still serves the guest's writes");
+        }
+        try (Context context = context(new StringWriter()); MountSource current = new VmMounts(context).open("vl", 0)) {
+            assertEquals(2, current.generation());
+            ByteBuffer b = ByteBuffer.allocate(written.length);
+            current.disk().read(GUEST_OFFSET, b);
+            assertFalse(Arrays.equals(written, b.array()), "generation 2 was built without them");
+        }
+        try (Context context = context(new StringWriter())) {
+            IOException e = org.junit.jupiter.api.Assertions.assertThrows(IOException.class,
+                    () -> new VmMounts(context).open("vl", 7));
+            assertEquals("VM 'vl' has no generation 7 (see 'dcd disk generations vl')", e.getMessage());
+        }
     }
 
     private static void copyTree(Path from, Path to) throws IOException {

@@ -119,6 +119,13 @@ class DataSafetyIT {
                 + " does not have"), newer.toString());
         dcdOk(home, "umount", mnt.toString());
 
+        // The older generation can still be mounted, and serves the guest's bytes.
+        VmCli.Result older = dcdOk(home, "mount", "vl", mnt.toString(), "--generation", "1");
+        assertTrue(older.out().startsWith("mounted vl at "), older.toString());
+        assertArrayEquals(guest, read(mnt.resolve("disk.img"), guestOffset, guest.length));
+        assertTrue(dcdOk(home, "--json", "stats", "vl").out().contains("\"generation\" : 1"), "stats name generation 1");
+        dcdOk(home, "umount", mnt.toString());
+
         // Discarding them needs --force and says what is lost; then gc reclaims the vdisk nothing reads.
         VmCli.Result discard = dcd(home, "disk", "discard", "vl", "1");
         assertEquals(1, discard.code(), discard.toString());
