@@ -342,11 +342,13 @@ final class DiskCommands {
             // Read before the base is written: a mount of this generation may go on writing, and the export
             // holds what its last flush made durable.
             OverlayWrites writes = pristine ? null : OverlayWrites.read(dir, map.size());
-            Path mountpoint = StatsCommand.mountedVms(context.home()).get(vmName);
-            if (writes != null && mountpoint != null) {
-                context.err().println("dcd: warning: VM '" + vmName + "' is mounted at " + mountpoint + "; the export holds"
-                        + " the guest's writes flushed so far (for a consistent copy, shut the guest down or 'dcd umount "
-                        + mountpoint + "' first)");
+            for (MountService.LiveMount m : MountService.liveMountGenerations(context.home())) {
+                // A record without a generation (older dcd) may serve this one.
+                if (writes != null && m.vm().equals(vmName) && (m.generation() == g.number() || m.generation() == 0)) {
+                    context.err().println("dcd: warning: VM '" + vmName + "' generation " + g.number() + " is mounted at "
+                            + m.mountpoint() + "; the export holds the guest's writes flushed so far (for a consistent"
+                            + " copy, shut the guest down or 'dcd umount " + m.mountpoint() + "' first)");
+                }
             }
             try (ProgressReporter progress = new ProgressReporter(context, "export", map.size())) {
                 DiskMaterializer.materialize(map, dir.resolve(SynthesizedDisk.IMAGE), context::openVdisk, raw, progress);

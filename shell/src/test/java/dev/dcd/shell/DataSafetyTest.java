@@ -330,6 +330,21 @@ class DataSafetyTest {
         assertArrayEquals(Files.readAllBytes(pristineBefore), Files.readAllBytes(pristine), "--pristine is the disk as built");
     }
 
+    @Test
+    void exportWarnsOnlyWhenTheGenerationItCopiesIsMounted() throws IOException {
+        dcd.ok("disk", "build", "vl");
+        dcd.ok("disk", "build", "vl");
+        liveMountRecord("vl", Path.of("/mnt/vl"), 2);
+        CliHarness.Result current = dcd.run("disk", "export", "vl", temp.resolve("2.raw").toString());
+        assertEquals(0, current.code(), current.toString());
+        assertEquals("dcd: warning: VM 'vl' generation 2 is mounted at /mnt/vl; the export holds the guest's writes flushed"
+                + " so far (for a consistent copy, shut the guest down or 'dcd umount /mnt/vl' first)\n", current.err());
+        CliHarness.Result older = dcd.run("disk", "export", "vl", temp.resolve("1.raw").toString(), "--generation", "1");
+        assertEquals("", older.err(), "generation 1 is not the one mounted");
+        assertEquals("", dcd.run("disk", "export", "vl", temp.resolve("p.raw").toString(), "--pristine").err(),
+                "a pristine export does not read the overlay");
+    }
+
     private static void assertDeviceEquals(BlockDevice disk, Path file) throws IOException {
         assertEquals(disk.size(), Files.size(file));
         ByteBuffer chunk = ByteBuffer.allocate(1 << 20);
