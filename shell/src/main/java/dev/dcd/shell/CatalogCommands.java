@@ -166,9 +166,10 @@ final class CatalogCommands {
         }
     }
 
-    @Command(name = "rm", description = {"Remove APP@VER (or every version of APP); refused while a VM has it assigned.",
-            "A version whose vdisk a kept disk generation or a live mount still reads is retired instead: it leaves",
-            "the catalog for new assignments and its vdisk stays until 'dcd catalog gc' finds nothing reading it."})
+    @Command(name = "rm", description = "Remove APP@VER (or every version of APP); refused while a VM has it assigned. A version whose "
+            + "vdisk a kept disk generation or a live mount still reads is retired instead: it leaves the "
+            + "catalog for new assignments and its vdisk stays until 'dcd catalog gc' finds nothing reading "
+            + "it.")
     static final class Rm implements Callable<Integer> {
         private final Context context;
         @Parameters(paramLabel = "APP[@VER]")
@@ -248,9 +249,9 @@ final class CatalogCommands {
         }
     }
 
-    @Command(name = "gc", description = {"Delete the vdisks of removed (retired) app versions that no kept disk",
-            "generation and no live mount reads any more, on every backend. Vdisks on a backend that the catalog",
-            "does not know are listed, and deleted only with --orphans."})
+    @Command(name = "gc", description = "Delete the vdisks of removed (retired) app versions that no kept disk generation and no live "
+            + "mount reads any more, on every backend. Vdisks on a backend that the catalog does not know are "
+            + "listed, and deleted only with --orphans.")
     static final class Gc implements Callable<Integer> {
         private final Context context;
         @Option(names = "--dry-run", description = "say what would be deleted and change nothing")

@@ -193,8 +193,8 @@ final class DiskCommands {
         }
     }
 
-    @Command(name = "discard", description = {"Delete a disk generation; the current one, and one holding guest writes",
-            "(which are lost with it), only with --force."})
+    @Command(name = "discard", description = "Delete a disk generation; the current one, and one holding guest writes (which are lost with "
+            + "it), only with --force.")
     static final class Discard implements Callable<Integer> {
         private final Context context;
         @Parameters(index = "0", paramLabel = "VM")
@@ -305,8 +305,8 @@ final class DiskCommands {
         }
     }
 
-    @Command(name = "export", description = {"Write the disk as the guest sees it (synthesized content plus the guest's",
-            "writes) as a sparse raw image or a monolithicFlat VMDK; --pristine leaves the guest's writes out."})
+    @Command(name = "export", description = "Write the disk as the guest sees it (synthesized content plus the guest's writes) as a sparse "
+            + "raw image or a monolithicFlat VMDK; --pristine leaves the guest's writes out.")
     static final class Export implements Callable<Integer> {
         private final Context context;
         @Parameters(index = "0", paramLabel = "VM")
