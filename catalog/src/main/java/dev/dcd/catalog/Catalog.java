@@ -30,7 +30,8 @@ import java.util.function.Consumer;
  *
  * <p>Key layout (see docs/catalog.md): {@code backend/<name>}, {@code app/<name>/<version>},
  * {@code content/<hex>/<name>/<version>} (who uses a vdisk), {@code vm/<name>}, {@code uses/<app>/<vm>}
- * (which VMs an app is assigned to). Values are JSON.
+ * (which VMs an app is assigned to), {@code retired/<hex>/<name>/<version>} (a removed app version whose vdisk
+ * a kept generation still reads). Values are JSON.
  */
 public final class Catalog implements Closeable {
     public static final String LOCAL = "local";
@@ -41,6 +42,7 @@ public final class Catalog implements Closeable {
     static final String CONTENT = "content/";
     static final String VM = "vm/";
     static final String USES = "uses/";
+    static final String RETIRED = "retired/";
 
     static {
         RocksDB.loadLibrary();
@@ -148,6 +150,11 @@ public final class Catalog implements Closeable {
                 users.add(app.label());
             }
         }
+        for (AppVersion app : retired()) {
+            if (app.backend().equals(name)) {
+                users.add(app.label() + " (removed, still used by a disk generation)");
+            }
+        }
         if (!users.isEmpty()) {
             throw new CatalogException("backend '" + name + "' still holds " + users.size() + " app version(s): "
                     + String.join(", ", users.subList(0, Math.min(5, users.size()))) + (users.size() > 5 ? ", ..." : "")
@@ -186,6 +193,10 @@ public final class Catalog implements Closeable {
         if (at >= 0) {
             String version = spec.substring(at + 1);
             Optional<AppVersion> found = app(name, version);
+            if (found.isEmpty() && retired().stream().anyMatch(r -> r.name().equals(name) && r.version().equals(version))) {
+                throw new CatalogException("app " + name + "@" + version + " was removed; its vdisk is kept only for the"
+                        + " disk generations that still read it ('dcd catalog gc --dry-run' names them)");
+            }
             if (found.isEmpty()) {
                 throw new CatalogException("app " + name + "@" + version + " is not in the catalog"
                         + (versions(name).isEmpty() ? "" : " (versions: " + versionList(name) + ")"));
@@ -207,7 +218,10 @@ public final class Catalog implements Closeable {
         return String.join(", ", list);
     }
 
-    /** App versions whose vdisk is {@code id}. */
+    /**
+     * App versions whose vdisk is {@code id}, retired ones included: a retired version still tells where its
+     * vdisk lives, so the generations that read it can be mounted and exported.
+     */
     public List<AppVersion> usersOf(ContentId id) throws IOException {
         List<AppVersion> users = new ArrayList<>();
         forEachKey(CONTENT + id.hex() + "/", key -> {
@@ -217,7 +231,13 @@ public final class Catalog implements Closeable {
         });
         List<AppVersion> resolved = new ArrayList<>();
         for (AppVersion u : users) {
-            app(u.name(), u.version()).ifPresent(resolved::add);
+            Optional<AppVersion> live = app(u.name(), u.version()).filter(a -> a.contentId().equals(id.hex()));
+            if (live.isPresent()) {
+                resolved.add(live.get());
+            } else {
+                Optional.ofNullable(getJson(retiredKey(id.hex(), u.name(), u.version()), AppVersion.class))
+                        .ifPresent(resolved::add);
+            }
         }
         return resolved;
     }
@@ -232,6 +252,8 @@ public final class Catalog implements Closeable {
         try (Batch batch = new Batch()) {
             batch.putJson(APP + app.name() + "/" + app.version(), app);
             batch.put(CONTENT + app.contentId() + "/" + app.name() + "/" + app.version(), app.backend());
+            // The same name, version and content imported again: the retired row is live again.
+            batch.delete(retiredKey(app.contentId(), app.name(), app.version()));
             batch.commit();
         }
     }
@@ -253,6 +275,56 @@ public final class Catalog implements Closeable {
             batch.commit();
         }
         return usersOf(app.id()).isEmpty();
+    }
+
+    /**
+     * Retires an app version whose vdisk a kept disk generation still reads: it leaves {@code catalog list} and
+     * can no longer be assigned, but its {@code content/} row stays (as {@code retired/…}), so the vdisk keeps
+     * its backend and is never deleted while referenced. {@link #forgetRetired} ends it once nothing reads it.
+     * Refuses while a VM has the version assigned, like {@link #removeApp}.
+     */
+    public void retireApp(AppVersion app) throws IOException {
+        List<String> vms = vmsUsing(app);
+        if (!vms.isEmpty()) {
+            throw new CatalogException("app " + app.label() + " is assigned to VM(s) " + String.join(", ", vms)
+                    + "; unassign it first");
+        }
+        if (app(app.name(), app.version()).filter(app::equals).isEmpty()) {
+            throw new CatalogException("app " + app.label() + " is not in the catalog");
+        }
+        try (Batch batch = new Batch()) {
+            batch.delete(APP + app.name() + "/" + app.version());
+            batch.putJson(retiredKey(app.contentId(), app.name(), app.version()), app);
+            batch.commit();
+        }
+    }
+
+    /** Retired app versions (removed, their vdisk kept for generations that read it), by content id. */
+    public List<AppVersion> retired() throws IOException {
+        return scan(RETIRED, AppVersion.class);
+    }
+
+    /**
+     * Drops a retired version's rows, in one batch.
+     *
+     * @return true when no app version, live or retired, uses its vdisk any more, so the caller may delete
+     *         the object once it has made sure no generation reads it
+     */
+    public boolean forgetRetired(AppVersion app) throws IOException {
+        String key = retiredKey(app.contentId(), app.name(), app.version());
+        if (getJson(key, AppVersion.class) == null) {
+            throw new CatalogException("app " + app.label() + " (vdisk " + app.id().shortHex() + ") is not retired");
+        }
+        try (Batch batch = new Batch()) {
+            batch.delete(key);
+            batch.delete(CONTENT + app.contentId() + "/" + app.name() + "/" + app.version());
+            batch.commit();
+        }
+        return usersOf(app.id()).isEmpty();
+    }
+
+    private static String retiredKey(String contentId, String name, String version) {
+        return RETIRED + contentId + "/" + name + "/" + version;
     }
 
     /** VMs that have this exact app version assigned. */

@@ -32,6 +32,10 @@ public final class MountCommand implements Callable<Integer> {
             + " (file modes still apply)")
     boolean allowOther;
 
+    @Option(names = "--generation", paramLabel = "GEN", description = "serve an older disk generation instead of"
+            + " the current one (its guest writes, and new ones, stay in it)")
+    Integer generation;
+
     public MountCommand(MountContext context) {
         this.context = context;
     }
@@ -39,7 +43,8 @@ public final class MountCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         try {
-            new MountService(context, spec.commandLine().getOut()).mount(vm, mountpoint, foreground, allowOther);
+            new MountService(context, spec.commandLine().getOut()).mount(vm, mountpoint, foreground, allowOther,
+                    generation == null ? 0 : generation);
             return 0;
         } catch (MountException e) {
             spec.commandLine().getErr().println("dcd: " + e.getMessage());

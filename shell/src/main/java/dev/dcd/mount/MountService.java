@@ -25,6 +25,7 @@ import java.util.stream.Stream;
  */
 public final class MountService {
     static final String SERVE_COMMAND = "mount-serve";
+    private static final String GENERATION = "generation";
     private static final Duration TOOL_TIMEOUT = Duration.ofSeconds(10);
     private static final Duration EXIT_TIMEOUT = Duration.ofSeconds(15);
 
@@ -50,6 +51,16 @@ public final class MountService {
 
     /** Mounts in a detached serving process and returns once the mount answers; or serves here if foreground. */
     public void mount(String vm, Path mountpointArg, boolean foreground, boolean allowOther) throws MountException {
+        mount(vm, mountpointArg, foreground, allowOther, 0);
+    }
+
+    /**
+     * As {@link #mount(String, Path, boolean, boolean)}, serving disk generation {@code generation} (0: the
+     * current one). The detached server is told the generation this process opened and recorded, so that the
+     * record names exactly what it serves even if a build makes another generation current meanwhile.
+     */
+    public void mount(String vm, Path mountpointArg, boolean foreground, boolean allowOther, int generation)
+            throws MountException {
         Path mountpoint = resolve(mountpointArg);
         prepareMountpoint(mountpoint);
         Optional<Record> existing = recordOf(vm);
@@ -61,19 +72,20 @@ public final class MountService {
             deleteRecord(vm);
         }
         // Open once here so that a VM without a built disk fails now, with the factory's message, not in a log.
-        MountSource source = openSource(vm);
+        MountSource source = openSource(vm, generation);
         if (foreground) {
             serveForeground(vm, source, mountpoint, allowOther);
             return;
         }
+        int served = source.generation();
         close(source);
-        startDetached(vm, mountpoint, allowOther);
+        startDetached(vm, mountpoint, allowOther, served);
     }
 
     private void serveForeground(String vm, MountSource source, Path mountpoint, boolean allowOther)
             throws MountException {
         long pid = ProcessHandle.current().pid();
-        writeRecord(new Record(vm, mountpoint, pid));
+        writeRecord(new Record(vm, mountpoint, pid), source.generation());
         Thread cleanup = new Thread(() -> deleteRecordIfOwned(vm, pid));
         Runtime.getRuntime().addShutdownHook(cleanup);
         out.println("serving " + source.describe() + " at " + mountpoint + " (Ctrl-C unmounts)");
@@ -94,7 +106,7 @@ public final class MountService {
         return source.localOnly() ? MountOptions.LOCAL_THREADS : MountOptions.REMOTE_THREADS;
     }
 
-    private void startDetached(String vm, Path mountpoint, boolean allowOther) throws MountException {
+    private void startDetached(String vm, Path mountpoint, boolean allowOther, int generation) throws MountException {
         Path log = context.dcdHome().resolve("log").resolve("mount-" + fileName(vm) + ".log");
         List<String> command = new ArrayList<>();
         // A new session: Ctrl-C in the terminal or shell that ran `dcd mount` must not reach the server.
@@ -103,6 +115,10 @@ public final class MountService {
         command.add(SERVE_COMMAND);
         if (allowOther) {
             command.add("--allow-other");
+        }
+        if (generation > 0) {
+            command.add("--generation");
+            command.add(Integer.toString(generation));
         }
         command.add("--");
         command.add(vm);
@@ -126,14 +142,19 @@ public final class MountService {
             cleanupQuietly(mountpoint);
             throw new MountException(e.getMessage() + " (log: " + log + ")");
         }
-        writeRecord(new Record(vm, mountpoint, process.pid()));
+        writeRecord(new Record(vm, mountpoint, process.pid()), generation);
         out.println("mounted " + vm + " at " + mountpoint + " (pid " + process.pid() + ", log " + log + ")");
     }
 
     /** The hidden {@code mount-serve} subcommand: runs in the detached process until unmounted. */
     public void serve(String vm, Path mountpointArg, boolean allowOther) throws MountException {
+        serve(vm, mountpointArg, allowOther, 0);
+    }
+
+    /** As {@link #serve(String, Path, boolean)}, serving disk generation {@code generation} (0: the current one). */
+    public void serve(String vm, Path mountpointArg, boolean allowOther, int generation) throws MountException {
         Path mountpoint = resolve(mountpointArg);
-        MountSource source = openSource(vm);
+        MountSource source = openSource(vm, generation);
         long pid = ProcessHandle.current().pid();
         Runtime.getRuntime().addShutdownHook(new Thread(() -> deleteRecordIfOwned(vm, pid)));
         try {
@@ -369,6 +390,51 @@ public final class MountService {
         return found;
     }
 
+    /**
+     * A live mount and the generation it serves.
+     *
+     * @param generation 0 when its record predates generations in records: then any of the VM's generations
+     */
+    public record LiveMount(String vm, Path mountpoint, int generation) {
+    }
+
+    /**
+     * Every mount whose serving process is alive, with the generation it serves (records written by this dcd
+     * name it); the vdisks of those generations are referenced until the mount ends.
+     */
+    public static List<LiveMount> liveMountGenerations(Path home) throws IOException {
+        List<LiveMount> found = new ArrayList<>();
+        Path dir = home.resolve("mounts");
+        if (!Files.isDirectory(dir)) {
+            return found;
+        }
+        try (DirectoryStream<Path> files = Files.newDirectoryStream(dir, "*.pid")) {
+            for (Path f : files) {
+                Optional<Record> r;
+                try {
+                    r = readRecord(f).filter(Record::alive);
+                } catch (MountException e) {
+                    continue;
+                }
+                if (r.isPresent()) {
+                    found.add(new LiveMount(r.get().vm(), r.get().mountpoint(), readGeneration(f)));
+                }
+            }
+        }
+        found.sort(java.util.Comparator.comparing(LiveMount::vm));
+        return found;
+    }
+
+    private static int readGeneration(Path file) {
+        Properties p = new Properties();
+        try (var in = Files.newInputStream(file)) {
+            p.load(in);
+            return Integer.parseInt(p.getProperty(GENERATION, "0"));
+        } catch (IOException | RuntimeException e) {
+            return 0;
+        }
+    }
+
     List<Record> recordsAt(Path mountpoint) throws MountException {
         List<Record> found = new ArrayList<>();
         if (!Files.isDirectory(recordsDir())) {
@@ -392,11 +458,14 @@ public final class MountService {
         }
     }
 
-    private void writeRecord(Record r) throws MountException {
+    private void writeRecord(Record r, int generation) throws MountException {
         Properties p = new Properties();
         p.setProperty("vm", r.vm());
         p.setProperty("mountpoint", r.mountpoint().toString());
         p.setProperty("pid", Long.toString(r.pid()));
+        if (generation > 0) {
+            p.setProperty(GENERATION, Integer.toString(generation));
+        }
         Path file = recordFile(r.vm());
         try {
             Files.createDirectories(file.getParent());
@@ -432,9 +501,9 @@ public final class MountService {
 
     // ---------------------------------------------------------------- helpers
 
-    private MountSource openSource(String vm) throws MountException {
+    private MountSource openSource(String vm, int generation) throws MountException {
         try {
-            return context.sources().open(vm);
+            return context.sources().open(vm, generation);
         } catch (IOException | RuntimeException e) {
             throw new MountException("cannot mount VM " + vm + ": " + e.getMessage(), e);
         }

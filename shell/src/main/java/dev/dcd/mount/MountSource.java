@@ -45,6 +45,14 @@ public interface MountSource extends Closeable {
         return false;
     }
 
+    /**
+     * The VM disk generation served, recorded with the mount so that its vdisks count as referenced while it
+     * runs; 0 when the source is not a generation (a plain file in tests).
+     */
+    default int generation() {
+        return 0;
+    }
+
     /** Releases the disk; called once when the mount ends. */
     @Override
     default void close() throws IOException {

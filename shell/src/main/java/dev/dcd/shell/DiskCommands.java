@@ -7,6 +7,8 @@ import dev.dcd.catalog.CatalogException;
 import dev.dcd.catalog.Sizes;
 import dev.dcd.catalog.Vm;
 import dev.dcd.filter.DynamicContentDisk;
+import dev.dcd.filter.OverlayWrites;
+import dev.dcd.mount.MountService;
 import dev.dcd.synth.AppLayer;
 import dev.dcd.synth.DiskMaterializer;
 import dev.dcd.synth.DiskSpec;
@@ -135,6 +137,16 @@ final class DiskCommands {
         public Integer call() throws Exception {
             Vm before = context.catalog().requireVm(vmName);
             Vm.Generation g = build(context, vmName);
+            for (MountService.LiveMount m : MountService.liveMountGenerations(context.home())) {
+                if (m.vm().equals(vmName)) {
+                    String served = m.generation() > 0 ? Integer.toString(m.generation())
+                            : Integer.toString(before.currentGeneration());
+                    context.err().println("dcd: VM '" + vmName + "' is mounted at " + m.mountpoint() + " and keeps serving"
+                            + " generation " + served + " until it is remounted ('dcd umount " + m.mountpoint() + "', then 'dcd mount "
+                            + vmName + " " + m.mountpoint() + "'); the guest's writes stay in generation " + served
+                            + " and do not carry over to generation " + g.number());
+                }
+            }
             if (before.currentGeneration() > 0
                     && DynamicContentDisk.hasWrites(generationDir(context, vmName, before.currentGeneration()))) {
                 context.err().println("dcd: generation " + before.currentGeneration() + " holds guest writes; it is kept"
@@ -181,14 +193,15 @@ final class DiskCommands {
         }
     }
 
-    @Command(name = "discard", description = "Delete a disk generation (the current one only with --force).")
+    @Command(name = "discard", description = "Delete a disk generation; the current one, and one holding guest writes (which are lost with "
+            + "it), only with --force.")
     static final class Discard implements Callable<Integer> {
         private final Context context;
         @Parameters(index = "0", paramLabel = "VM")
         String vmName;
         @Parameters(index = "1", paramLabel = "GEN")
         int number;
-        @Option(names = "--force", description = "also discard the current generation")
+        @Option(names = "--force", description = "also discard the current generation, or one holding guest writes")
         boolean force;
 
         Discard(Context context) {
@@ -205,14 +218,38 @@ final class DiskCommands {
                 throw new CatalogException("VM '" + vmName + "' is mounted at " + mountpoint + "; 'dcd umount "
                         + mountpoint + "' before discarding a generation");
             }
+            long written = guestWriteBytes(context, vm, generation(vm, number));
+            if (written > 0 && !force) {
+                throw new CatalogException("generation " + number + " of VM '" + vmName + "' holds " + Sizes.format(written)
+                        + " of guest writes, which discarding deletes for good; save them with 'dcd disk export " + vmName
+                        + " FILE --generation " + number + "', or pass --force to discard them");
+            }
             if (number == vm.currentGeneration() && !force) {
                 throw new CatalogException("generation " + number + " is the current disk of VM '" + vmName
                         + "'; pass --force to discard it anyway");
             }
             catalog.putVm(vm.withoutGeneration(number));
             VmCommands.deleteTree(generationDir(context, vmName, number));
-            context.out().println("discarded generation " + number + " of " + vmName);
+            context.out().println("discarded generation " + number + " of " + vmName
+                    + (written > 0 ? " and its " + Sizes.format(written) + " of guest writes" : ""));
+            if (!catalog.retired().isEmpty()) {
+                context.out().println("removed app versions may now be unused: 'dcd catalog gc --dry-run' lists what it would reclaim");
+            }
             return 0;
+        }
+    }
+
+    /**
+     * Bytes of guest writes a generation holds (what its last flush made durable); an overlay that cannot be read
+     * stops the caller rather than counting as empty.
+     */
+    static long guestWriteBytes(Context context, Vm vm, Vm.Generation g) throws IOException {
+        Path dir = generationDir(context, vm.name(), g.number());
+        try {
+            return OverlayWrites.read(dir, g.virtualSize()).bytes();
+        } catch (IOException e) {
+            throw new CatalogException("cannot tell whether generation " + g.number() + " of VM '" + vm.name()
+                    + "' holds guest writes: " + e.getMessage() + "; pass --force to discard it anyway");
         }
     }
 
@@ -268,7 +305,8 @@ final class DiskCommands {
         }
     }
 
-    @Command(name = "export", description = "Write the disk as a sparse raw image or a monolithicFlat VMDK.")
+    @Command(name = "export", description = "Write the disk as the guest sees it (synthesized content plus the guest's writes) as a sparse "
+            + "raw image or a monolithicFlat VMDK; --pristine leaves the guest's writes out.")
     static final class Export implements Callable<Integer> {
         private final Context context;
         @Parameters(index = "0", paramLabel = "VM")
@@ -279,6 +317,8 @@ final class DiskCommands {
         String format;
         @Option(names = "--generation", paramLabel = "GEN", description = "a generation other than the current one")
         Integer number;
+        @Option(names = "--pristine", description = "export the disk as built, without the guest's writes")
+        boolean pristine;
 
         Export(Context context) {
             this.context = context;
@@ -299,18 +339,38 @@ final class DiskCommands {
                 throw new CatalogException("directory " + parent + " does not exist");
             }
             Path raw = format.equals("raw") ? target : target.resolveSibling(VmdkDescriptor.flatNameFor(target.getFileName().toString()));
+            // Read before the base is written: a mount of this generation may go on writing, and the export
+            // holds what its last flush made durable.
+            OverlayWrites writes = pristine ? null : OverlayWrites.read(dir, map.size());
+            for (MountService.LiveMount m : MountService.liveMountGenerations(context.home())) {
+                // A record without a generation (older dcd) may serve this one.
+                if (writes != null && m.vm().equals(vmName) && (m.generation() == g.number() || m.generation() == 0)) {
+                    context.err().println("dcd: warning: VM '" + vmName + "' generation " + g.number() + " is mounted at "
+                            + m.mountpoint() + "; the export holds the guest's writes flushed so far (for a consistent"
+                            + " copy, shut the guest down or 'dcd umount " + m.mountpoint() + "' first)");
+                }
+            }
             try (ProgressReporter progress = new ProgressReporter(context, "export", map.size())) {
                 DiskMaterializer.materialize(map, dir.resolve(SynthesizedDisk.IMAGE), context::openVdisk, raw, progress);
             }
+            if (writes != null && !writes.isEmpty()) {
+                try (java.nio.channels.FileChannel channel = java.nio.channels.FileChannel.open(raw,
+                        java.nio.file.StandardOpenOption.WRITE)) {
+                    writes.copyTo(dir, channel);
+                    channel.force(true);
+                }
+            }
+            String guest = pristine ? ", pristine: without the guest's writes"
+                    : writes.isEmpty() ? "" : ", with " + Sizes.format(writes.bytes()) + " of guest writes";
             if (format.equals("vmdk")) {
                 VmdkDescriptor descriptor = VmdkDescriptor.monolithicFlat(map.size(), raw.getFileName().toString(),
                         vmName + "/gen-" + g.number());
                 Files.writeString(target, descriptor.render(), StandardCharsets.US_ASCII);
                 context.out().println("exported " + vmName + " generation " + g.number() + " to " + target + " (extent "
-                        + raw.getFileName() + ", " + Sizes.format(map.size()) + ")");
+                        + raw.getFileName() + ", " + Sizes.format(map.size()) + guest + ")");
             } else {
                 context.out().println("exported " + vmName + " generation " + g.number() + " to " + target + " ("
-                        + Sizes.format(map.size()) + ", sparse)");
+                        + Sizes.format(map.size()) + ", sparse" + guest + ")");
             }
             return 0;
         }

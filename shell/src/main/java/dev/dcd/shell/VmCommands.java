@@ -195,11 +195,13 @@ final class VmCommands {
         }
     }
 
-    @Command(name = "rm", description = "Remove a VM and its disk generations.")
+    @Command(name = "rm", description = "Remove a VM and its disk generations (with guest writes only with --force).")
     static final class Rm implements Callable<Integer> {
         private final Context context;
         @Parameters(paramLabel = "VM")
         String vmName;
+        @Option(names = "--force", description = "remove the VM even though generations hold guest writes, which are lost")
+        boolean force;
 
         Rm(Context context) {
             this.context = context;
@@ -212,6 +214,21 @@ final class VmCommands {
             if (mountpoint != null) {
                 throw new dev.dcd.catalog.CatalogException("VM '" + vmName + "' is mounted at " + mountpoint
                         + "; 'dcd umount " + mountpoint + "' first");
+            }
+            if (!force) {
+                Vm vm = context.catalog().requireVm(vmName);
+                List<String> held = new ArrayList<>();
+                for (Vm.Generation g : vm.generations()) {
+                    long bytes = DiskCommands.guestWriteBytes(context, vm, g);
+                    if (bytes > 0) {
+                        held.add("generation " + g.number() + " (" + Sizes.format(bytes) + ")");
+                    }
+                }
+                if (!held.isEmpty()) {
+                    throw new CatalogException("VM '" + vmName + "' holds guest writes in " + String.join(", ", held)
+                            + ", which removing it deletes for good; save them with 'dcd disk export " + vmName
+                            + " FILE --generation N', or pass --force to remove it anyway");
+                }
             }
             context.catalog().removeVm(vmName);
             deleteTree(context.vmDir(vmName));

@@ -83,10 +83,25 @@ final class VmMounts implements MountContext, MountSourceFactory {
 
     @Override
     public MountSource open(String vmName) throws IOException {
+        return open(vmName, 0);
+    }
+
+    @Override
+    public MountSource open(String vmName, int number) throws IOException {
         Catalog catalog = context.catalog();
         Vm vm = catalog.requireVm(vmName);
-        Vm.Generation generation = DiskCommands.generation(vm, null);
+        Vm.Generation generation = DiskCommands.generation(vm, number == 0 ? null : number);
         Path dir = DiskCommands.generationDir(context, vmName, generation.number());
+        for (Vm.Generation older : vm.generations()) {
+            if (older.number() < generation.number()
+                    && DynamicContentDisk.hasWrites(DiskCommands.generationDir(context, vmName, older.number()))) {
+                context.err().println("dcd: warning: generation " + older.number() + " of VM '" + vmName + "' holds guest"
+                        + " writes that generation " + generation.number() + ", mounted now, does not have; they stay in"
+                        + " generation " + older.number() + " ('dcd mount " + vmName + " DIR --generation " + older.number()
+                        + "' serves them, 'dcd disk export " + vmName + " FILE --generation " + older.number() + "' saves them)");
+                context.err().flush();
+            }
+        }
         RegionMap map = RegionMap.load(dir.resolve(SynthesizedDisk.REGIONS));
         Map<ContentId, VdiskLabel> labels = new HashMap<>();
         Map<ContentId, Backend> backendOf = new HashMap<>();
@@ -244,6 +259,11 @@ final class VmMounts implements MountContext, MountSourceFactory {
         @Override
         public long partitionOffset() {
             return generation.partitionOffset();
+        }
+
+        @Override
+        public int generation() {
+            return generation.number();
         }
 
         @Override

@@ -26,6 +26,7 @@ final class Examples {
         m.put("catalog show", List.of("catalog show greet", "catalog show greet@1.0.0 --json"));
         m.put("catalog rm", List.of("catalog rm greet@1.0.0", "catalog rm greet        (every version)"));
         m.put("catalog rescan", List.of("catalog rescan", "catalog rescan --backend nas"));
+        m.put("catalog gc", List.of("catalog gc --dry-run", "catalog gc", "--json catalog gc"));
         m.put("vm create", List.of("vm create web1", "vm create kiosk --fs fat32 --size 512M"));
         m.put("vm assign", List.of("vm assign web1 greet webapp@2.1.0",
                 "vm assign web1 handbook --priority 10",

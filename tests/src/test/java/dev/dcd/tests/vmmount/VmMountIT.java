@@ -153,7 +153,10 @@ class VmMountIT {
         assertTrue(rebuilt.err().contains("generation 1 holds guest writes; it is kept"), rebuilt.toString());
         Path gen1 = home.resolve("vms/e4/gen-1");
         assertTrue(Files.exists(gen1.resolve("overlay.data")), "generation 1 keeps its overlay");
-        dcdOk(home, "disk", "discard", "e4", "1");
+        VmCli.Result keeps = dcd(home, "disk", "discard", "e4", "1");
+        assertEquals(1, keeps.code(), "the guest's writes are not discarded without --force: " + keeps);
+        assertTrue(keeps.err().contains("of guest writes, which discarding deletes for good"), keeps.toString());
+        dcdOk(home, "disk", "discard", "e4", "1", "--force");
         assertFalse(Files.exists(gen1), "discarded once unmounted");
     }
 

@@ -1,0 +1,77 @@
+package dev.dcd.shell;
+
+import dev.dcd.catalog.CatalogException;
+import dev.dcd.catalog.VdiskReferences;
+import dev.dcd.mount.MountService;
+import dev.dcd.synth.RegionMap;
+import dev.dcd.synth.SynthesizedDisk;
+import dev.dcd.vdisk.ContentId;
+
+import java.io.IOException;
+import java.nio.file.DirectoryStream;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.LinkedHashSet;
+import java.util.List;
+import java.util.Set;
+
+/**
+ * Feeds {@link VdiskReferences} what only this layer knows: which vdisks a generation maps (its
+ * {@code regions.bin}) and which generations live mounts serve (their records under {@code $DCD_HOME/mounts}).
+ */
+final class References {
+    private static final String GENERATION_PREFIX = "gen-";
+
+    private References() {
+    }
+
+    static VdiskReferences compute(Context context) throws IOException {
+        List<VdiskReferences.LiveMount> mounts = new ArrayList<>();
+        for (MountService.LiveMount m : MountService.liveMountGenerations(context.home())) {
+            if (m.generation() > 0) {
+                mounts.add(new VdiskReferences.LiveMount(m.vm(), m.generation(), m.mountpoint().toString()));
+            } else {
+                // A record that does not say which generation it serves: every generation on disk may be it.
+                for (int g : generationsOnDisk(context.vmDir(m.vm()))) {
+                    mounts.add(new VdiskReferences.LiveMount(m.vm(), g, m.mountpoint().toString()));
+                }
+            }
+        }
+        return VdiskReferences.compute(context.catalog(), (vm, g) -> vdisksOf(context, vm, g), mounts);
+    }
+
+    /** The vdisks a generation maps, from its region map; a map that cannot be read stops the caller. */
+    static Set<ContentId> vdisksOf(Context context, String vm, int generation) throws IOException {
+        Path file = DiskCommands.generationDir(context, vm, generation).resolve(SynthesizedDisk.REGIONS);
+        String what = "cannot tell which vdisks VM " + vm + " generation " + generation + " reads: ";
+        String hint = "; nothing was deleted (if that generation is beyond repair, 'dcd disk discard " + vm + " "
+                + generation + "' forgets it)";
+        try {
+            return new LinkedHashSet<>(RegionMap.load(file).vdisks());
+        } catch (NoSuchFileException e) {
+            throw new CatalogException(what + file + " is missing" + hint);
+        } catch (IOException | RuntimeException e) {
+            String reason = e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
+            throw new CatalogException(what + file + ": " + reason + hint);
+        }
+    }
+
+    private static List<Integer> generationsOnDisk(Path vmDir) throws IOException {
+        List<Integer> found = new ArrayList<>();
+        if (!Files.isDirectory(vmDir)) {
+            return found;
+        }
+        try (DirectoryStream<Path> dirs = Files.newDirectoryStream(vmDir, GENERATION_PREFIX + "*")) {
+            for (Path d : dirs) {
+                String n = d.getFileName().toString().substring(GENERATION_PREFIX.length());
+                if (n.matches("[1-9][0-9]{0,8}") && Files.isDirectory(d)) {
+                    found.add(Integer.parseInt(n));
+                }
+            }
+        }
+        found.sort(null);
+        return found;
+    }
+}
