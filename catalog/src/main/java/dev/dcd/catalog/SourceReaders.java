@@ -8,6 +8,8 @@ import org.apache.commons.compress.archivers.ar.ArArchiveEntry;
 import org.apache.commons.compress.archivers.ar.ArArchiveInputStream;
 import org.apache.commons.compress.archivers.tar.TarArchiveEntry;
 import org.apache.commons.compress.archivers.tar.TarArchiveInputStream;
+import org.apache.commons.compress.archivers.tar.TarConstants;
+import org.apache.commons.compress.archivers.tar.TarUtils;
 import org.apache.commons.compress.archivers.zip.ZipArchiveEntry;
 import org.apache.commons.compress.archivers.zip.ZipFile;
 import org.apache.commons.compress.compressors.bzip2.BZip2CompressorInputStream;
@@ -20,6 +22,7 @@ import java.io.ByteArrayOutputStream;
 import java.io.FilterInputStream;
 import java.io.IOException;
 import java.io.InputStream;
+import java.io.PushbackInputStream;
 import java.nio.ByteBuffer;
 import java.nio.charset.CharacterCodingException;
 import java.nio.charset.CodingErrorAction;
@@ -95,7 +98,8 @@ final class SourceReaders {
         }
     }
 
-    static void readTar(InputStream in, String what, VdiskWriter writer, Consumer<String> warn) throws IOException {
+    static void readTar(InputStream source, String what, VdiskWriter writer, Consumer<String> warn) throws IOException {
+        InputStream in = requireTarHeader(source, what);
         TarArchiveInputStream tar = new TarArchiveInputStream(in, StrictUtf8.NAME);
         InputStream data = guard(tar, what);
         TarArchiveEntry entry;
@@ -123,6 +127,32 @@ final class SourceReaders {
             }
         }
         drain(in, what);
+    }
+
+    /**
+     * Checks the first 512-byte header's checksum before Commons Compress parses it. Without this, random bytes
+     * named {@code .tar} fail on their "name" field and read as a bad file name instead of as not a tar at all.
+     * An all-zero first record is a valid empty archive; the stream returned still starts at byte 0.
+     */
+    private static InputStream requireTarHeader(InputStream in, String what) throws IOException {
+        PushbackInputStream peek = new PushbackInputStream(in, TarConstants.DEFAULT_RCDSIZE);
+        byte[] header = peek.readNBytes(TarConstants.DEFAULT_RCDSIZE);
+        peek.unread(header);
+        boolean empty = true;
+        for (byte b : header) {
+            empty &= b == 0;
+        }
+        if (header.length == 0 || empty) {
+            return peek;
+        }
+        if (header.length < TarConstants.DEFAULT_RCDSIZE) {
+            throw new CorruptSourceException(what + " is not a tar archive: it is shorter than one "
+                    + TarConstants.DEFAULT_RCDSIZE + "-byte tar header", null);
+        }
+        if (!TarUtils.verifyCheckSum(header)) {
+            throw new CorruptSourceException(what + " is not a tar archive: its first header fails the tar checksum", null);
+        }
+        return peek;
     }
 
     private static String kind(TarArchiveEntry entry) {

@@ -82,7 +82,7 @@ public final class MountService {
             Mounter.serve(source, mountpoint, MountOptions.builder(vm).allowOther(allowOther)
                     .threads(loopThreads(source)).build(), System.err);
         } catch (RuntimeException e) {
-            throw new MountException("cannot mount " + vm + " at " + mountpoint + ": " + e.getMessage(), e);
+            throw new MountException("cannot mount " + vm + " at " + mountpoint + ": " + dev.dcd.shell.ErrorLine.of(e), e);
         } finally {
             close(source);
             deleteRecordIfOwned(vm, pid);
@@ -116,7 +116,7 @@ public final class MountService {
                     .redirectErrorStream(true)
                     .start();
         } catch (IOException e) {
-            throw new MountException("cannot start the serving process: " + e.getMessage(), e);
+            throw new MountException("cannot start the serving process: " + dev.dcd.shell.ErrorLine.of(e), e);
         }
         try {
             Mounter.awaitReady(mountpoint, () -> process.isAlive() ? null
@@ -124,7 +124,7 @@ public final class MountService {
         } catch (IOException e) {
             process.destroy();
             cleanupQuietly(mountpoint);
-            throw new MountException(e.getMessage() + " (log: " + log + ")");
+            throw new MountException(dev.dcd.shell.ErrorLine.of(e) + " (log: " + log + ")");
         }
         writeRecord(new Record(vm, mountpoint, process.pid()));
         out.println("mounted " + vm + " at " + mountpoint + " (pid " + process.pid() + ", log " + log + ")");
@@ -141,7 +141,7 @@ public final class MountService {
                     .threads(loopThreads(source)).build(), System.err);
             System.err.println("dcd-fuse: " + mountpoint + " unmounted");
         } catch (RuntimeException e) {
-            throw new MountException("cannot mount " + vm + " at " + mountpoint + ": " + e.getMessage(), e);
+            throw new MountException("cannot mount " + vm + " at " + mountpoint + ": " + dev.dcd.shell.ErrorLine.of(e), e);
         } finally {
             close(source);
             deleteRecordIfOwned(vm, pid);
@@ -178,7 +178,7 @@ public final class MountService {
                 throw new MountException("mountpoint " + mountpoint + " is busy: not an empty directory");
             }
         } catch (IOException e) {
-            throw new MountException("cannot read mountpoint " + mountpoint + ": " + e.getMessage());
+            throw new MountException("cannot read mountpoint " + mountpoint + ": " + dev.dcd.shell.ErrorLine.of(e));
         }
     }
 
@@ -337,7 +337,7 @@ public final class MountService {
         } catch (NoSuchFileException e) {
             return Optional.empty();
         } catch (IOException e) {
-            throw new MountException("cannot read " + file + ": " + e.getMessage());
+            throw new MountException("cannot read " + file + ": " + dev.dcd.shell.ErrorLine.of(e));
         }
         try {
             return Optional.of(new Record(p.getProperty("vm"), Path.of(p.getProperty("mountpoint")),
@@ -379,7 +379,7 @@ public final class MountService {
                 readRecord(f).filter(r -> r.mountpoint().equals(mountpoint)).ifPresent(found::add);
             }
         } catch (IOException e) {
-            throw new MountException("cannot read " + recordsDir() + ": " + e.getMessage());
+            throw new MountException("cannot read " + recordsDir() + ": " + dev.dcd.shell.ErrorLine.of(e));
         }
         return found;
     }
@@ -406,7 +406,7 @@ public final class MountService {
             }
             Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
         } catch (IOException e) {
-            throw new MountException("cannot write " + file + ": " + e.getMessage());
+            throw new MountException("cannot write " + file + ": " + dev.dcd.shell.ErrorLine.of(e));
         }
     }
 
@@ -414,7 +414,7 @@ public final class MountService {
         try {
             Files.deleteIfExists(recordFile(vm));
         } catch (IOException e) {
-            throw new MountException("cannot remove " + recordFile(vm) + ": " + e.getMessage());
+            throw new MountException("cannot remove " + recordFile(vm) + ": " + dev.dcd.shell.ErrorLine.of(e));
         }
     }
 
@@ -436,7 +436,7 @@ public final class MountService {
         try {
             return context.sources().open(vm);
         } catch (IOException | RuntimeException e) {
-            throw new MountException("cannot mount VM " + vm + ": " + e.getMessage(), e);
+            throw new MountException("cannot mount VM " + vm + ": " + dev.dcd.shell.ErrorLine.of(e), e);
         }
     }
 
@@ -444,7 +444,7 @@ public final class MountService {
         try {
             source.close();
         } catch (IOException e) {
-            System.err.println("dcd-fuse: closing " + source.describe() + ": " + e.getMessage());
+            System.err.println("dcd-fuse: closing " + source.describe() + ": " + dev.dcd.shell.ErrorLine.of(e));
         }
     }
 
@@ -452,7 +452,7 @@ public final class MountService {
         try {
             return MountTable.at(mountpoint);
         } catch (IOException e) {
-            throw new MountException("cannot read the mount table: " + e.getMessage());
+            throw new MountException("cannot read the mount table: " + dev.dcd.shell.ErrorLine.of(e));
         }
     }
 
