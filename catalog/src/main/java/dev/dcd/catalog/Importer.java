@@ -79,7 +79,7 @@ public final class Importer {
         try {
             SealedVdisk sealed;
             try (VdiskWriter writer = VdiskWriter.create(tmp, name, version, request.maxSize())) {
-                SourceReaders.read(format, source, writer, progress, collect);
+                SourceReaders.read(format, source, writer, progress, collect, request.maxRatio());
                 sealed = writer.finish();
             }
             Backend backend = backends.open(request.backend());

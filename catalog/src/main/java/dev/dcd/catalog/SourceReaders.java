@@ -59,14 +59,21 @@ final class SourceReaders {
 
     static void read(SourceFormat format, Path source, VdiskWriter writer, Progress progress, Consumer<String> warn)
             throws IOException {
+        read(format, source, writer, progress, warn, ImportRequest.DEFAULT_MAX_RATIO);
+    }
+
+    /** @param maxRatio most expanded bytes per compressed byte read, past {@link ExpansionGuard#FLOOR}; 0 for no limit */
+    static void read(SourceFormat format, Path source, VdiskWriter writer, Progress progress, Consumer<String> warn,
+                     long maxRatio) throws IOException {
         String what = source.getFileName().toString();
+        ExpansionGuard bomb = new ExpansionGuard(what, maxRatio);
         switch (format) {
             case DIRECTORY -> readDirectory(source, writer, progress, warn);
-            case ZIP -> readZip(source, writer, progress, warn);
-            case DEB -> readDeb(source, writer, progress, warn);
+            case ZIP -> readZip(source, writer, progress, warn, bomb);
+            case DEB -> readDeb(source, writer, progress, warn, bomb);
             default -> {
-                try (InputStream file = counting(Files.newInputStream(source), progress);
-                     InputStream tar = decompress(format, guard(file, what), what)) {
+                try (InputStream file = bomb.compressed(counting(Files.newInputStream(source), progress));
+                     InputStream tar = bomb.expanded(decompress(format, guard(file, what), what))) {
                     readTar(tar, what, writer, warn);
                 }
             }
@@ -149,7 +156,13 @@ final class SourceReaders {
             throw new CorruptSourceException(what + " is not a tar archive: it is shorter than one "
                     + TarConstants.DEFAULT_RCDSIZE + "-byte tar header", null);
         }
-        if (!TarUtils.verifyCheckSum(header)) {
+        boolean valid;
+        try {
+            valid = TarUtils.verifyCheckSum(header);
+        } catch (IllegalArgumentException notOctal) {
+            valid = false; // the checksum field itself is not a number
+        }
+        if (!valid) {
             throw new CorruptSourceException(what + " is not a tar archive: its first header fails the tar checksum", null);
         }
         return peek;
@@ -188,6 +201,11 @@ final class SourceReaders {
     // ------------------------------------------------------------------ zip
 
     static void readZip(Path source, VdiskWriter writer, Progress progress, Consumer<String> warn) throws IOException {
+        readZip(source, writer, progress, warn, new ExpansionGuard(source.getFileName().toString(), ImportRequest.DEFAULT_MAX_RATIO));
+    }
+
+    static void readZip(Path source, VdiskWriter writer, Progress progress, Consumer<String> warn, ExpansionGuard bomb)
+            throws IOException {
         String what = source.getFileName().toString();
         ZipFile zip;
         try {
@@ -221,7 +239,8 @@ final class SourceReaders {
                 } else if (unix && isSpecial(entry.getUnixMode())) {
                     warn.accept("skipped special file '" + VdiskPaths.printable(name) + "' (apps hold no device nodes or fifos)");
                 } else {
-                    try (InputStream in = checked(zip.getInputStream(entry), entry, what)) {
+                    bomb.addCompressed(entry.getCompressedSize());
+                    try (InputStream in = bomb.expanded(checked(zip.getInputStream(entry), entry, what))) {
                         writer.file(name, unix ? entry.getUnixMode() & 07777 : DEFAULT_FILE_MODE, 0, 0, seconds, nanos, in,
                                 entry.getSize());
                     }
@@ -335,8 +354,13 @@ final class SourceReaders {
     }
 
     static void readDeb(Path source, VdiskWriter writer, Progress progress, Consumer<String> warn) throws IOException {
+        readDeb(source, writer, progress, warn, new ExpansionGuard(source.getFileName().toString(), ImportRequest.DEFAULT_MAX_RATIO));
+    }
+
+    static void readDeb(Path source, VdiskWriter writer, Progress progress, Consumer<String> warn, ExpansionGuard bomb)
+            throws IOException {
         String what = source.getFileName().toString();
-        try (InputStream file = counting(Files.newInputStream(source), progress);
+        try (InputStream file = bomb.compressed(counting(Files.newInputStream(source), progress));
              ArArchiveInputStream ar = new ArArchiveInputStream(new BufferedInputStream(guard(file, what)))) {
             ArArchiveEntry member;
             while ((member = nextAr(ar, what)) != null) {
@@ -346,7 +370,7 @@ final class SourceReaders {
                     if (format == null) {
                         throw new CatalogException(what + " has a data member '" + name + "' in an unsupported format");
                     }
-                    try (InputStream data = decompress(format, guard(ar, what), what)) {
+                    try (InputStream data = bomb.expanded(decompress(format, guard(ar, what), what))) {
                         readTar(data, what, writer, warn);
                     }
                     return;

@@ -204,6 +204,7 @@ public final class MountService {
             out.println("cleaned up stale mount at " + mountpoint + " (its server had gone)");
             return;
         }
+        refuseAnotherHomesMount(mountpoint);
         List<String> loops = loopDevicesOn(mountpoint.resolve("disk.img"));
         if (!loops.isEmpty()) {
             throw new MountException(mountpoint + " is in use: loop device " + String.join(", ", loops)
@@ -220,6 +221,35 @@ public final class MountService {
             deleteRecordIfOwned(rec.vm(), rec.pid());
         }
         out.println("unmounted " + mountpoint);
+    }
+
+    /**
+     * A mount another {@code $DCD_HOME} serves is that home's to unmount: its pid file, log and generation
+     * are there, and this home would unmount it without cleaning them up.
+     */
+    private void refuseAnotherHomesMount(Path mountpoint) throws MountException {
+        Path ours = context.dcdHome().toAbsolutePath().normalize();
+        for (Record r : recordsAt(mountpoint)) {
+            if (r.alive()) {
+                return;
+            }
+        }
+        Optional<Path> owner = MountOwners.homeServing(mountpoint);
+        if (owner.isPresent() && !sameDirectory(owner.get(), ours)) {
+            throw new MountException(mountpoint + " is served by another dcd home, " + owner.get()
+                    + ", not " + ours + "; unmount it from there: dcd --home " + owner.get() + " umount " + mountpoint);
+        }
+    }
+
+    private static boolean sameDirectory(Path a, Path b) {
+        if (a.equals(b)) {
+            return true;
+        }
+        try {
+            return Files.isSameFile(a, b);
+        } catch (IOException e) {
+            return false;
+        }
     }
 
     /** Loop devices backed by the file, by `losetup -j` (which matches the backing file's device and inode). */
