@@ -66,10 +66,23 @@ final class MountOwners {
         if (command < 0) {
             command = args.indexOf("mount");
         }
-        if (command < 0 || command + 2 >= args.size()) {
+        if (command < 0) {
             return Optional.empty();
         }
-        Path served = cwd.resolve(args.get(command + 2)).toAbsolutePath().normalize();
+        // VM and MOUNTPOINT are the first two positionals after the command: skip "--" and flags.
+        List<String> positionals = new ArrayList<>();
+        boolean afterDashes = false;
+        for (String arg : args.subList(command + 1, args.size())) {
+            if (!afterDashes && arg.equals("--")) {
+                afterDashes = true;
+            } else if (afterDashes || !arg.startsWith("-")) {
+                positionals.add(arg);
+            }
+        }
+        if (positionals.size() < 2) {
+            return Optional.empty();
+        }
+        Path served = cwd.resolve(positionals.get(1)).toAbsolutePath().normalize();
         if (!served.equals(mountpoint)) {
             return Optional.empty();
         }

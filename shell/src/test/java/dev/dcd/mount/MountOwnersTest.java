@@ -20,9 +20,11 @@ class MountOwnersTest {
     @Test
     void aServingProcessNamesItsHomeOnItsCommandLine() throws Exception {
         assertEquals(Optional.of(Path.of("/data/dcd-b")), home(Map.of(), "/usr/bin/java", "-Xss1m", "-jar", "/opt/dcd.jar",
-                "--home", "/data/dcd-b", "mount-serve", "web1", "/srv/mnt/web1"));
+                "--home", "/data/dcd-b", "mount-serve", "--", "web1", "/srv/mnt/web1"));
         assertEquals(Optional.of(Path.of("/home/ann/h")), home(Map.of(), "java", "-jar", "dcd.jar", "--home=h",
                 "mount-serve", "web1", "/srv/mnt/web1"));
+        assertEquals(Optional.of(Path.of("/x")), home(Map.of(), "java", "-jar", "dcd.jar", "--home", "/x", "mount-serve", "--",
+                "-odd-vm-name", "/srv/mnt/web1"));
     }
 
     @Test
