@@ -33,6 +33,10 @@ public final class ErrorLine {
         if (newline >= 0) {
             line = line.substring(0, newline);
         }
+        // "cannot mount VM vc: null": a message built around an inner exception that had none.
+        while (line.endsWith(": null")) {
+            line = line.substring(0, line.length() - ": null".length());
+        }
         return cut(line.strip(), MAX_LENGTH);
     }
 

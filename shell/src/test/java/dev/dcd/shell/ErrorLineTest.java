@@ -30,6 +30,11 @@ class ErrorLineTest {
     }
 
     @Test
+    void aMessageBuiltAroundAMissingInnerMessageDropsTheNull() {
+        assertEquals("cannot mount VM vc", ErrorLine.of(new CatalogException("cannot mount VM vc: null")));
+    }
+
+    @Test
     void programmingErrorsBecomeInternalErrorWithoutTheirJdkText() {
         List<Throwable> odd = List.of(
                 new NullPointerException(),
