@@ -177,8 +177,8 @@ final class SourceReaders {
             return tar.getNextEntry();
         } catch (CharacterCodingException e) {
             throw new InvalidEntryException("an entry in " + what + " has a name that is not valid UTF-8");
-        } catch (CorruptSourceException e) {
-            throw e;
+        } catch (CorruptSourceException | InvalidEntryException e) {
+            throw e; // already says what is wrong (a bomb refused by ExpansionGuard reads through here)
         } catch (IOException | IllegalArgumentException e) {
             if (e.getCause() instanceof CharacterCodingException) {
                 throw new InvalidEntryException("an entry in " + what + " has a name that is not valid UTF-8");
@@ -383,8 +383,8 @@ final class SourceReaders {
     private static ArArchiveEntry nextAr(ArArchiveInputStream ar, String what) throws IOException {
         try {
             return ar.getNextEntry();
-        } catch (CorruptSourceException e) {
-            throw e;
+        } catch (CorruptSourceException | InvalidEntryException e) {
+            throw e; // already says what is wrong (a bomb refused by ExpansionGuard reads through here)
         } catch (IOException | IllegalArgumentException e) {
             throw corrupt(what, e);
         }
@@ -473,7 +473,7 @@ final class SourceReaders {
             public int read() throws IOException {
                 try {
                     return super.read();
-                } catch (CorruptSourceException e) {
+                } catch (CorruptSourceException | InvalidEntryException e) {
                     throw e;
                 } catch (IOException | RuntimeException e) {
                     throw corrupt(what, e);
@@ -484,7 +484,7 @@ final class SourceReaders {
             public int read(byte[] b, int off, int len) throws IOException {
                 try {
                     return super.read(b, off, len);
-                } catch (CorruptSourceException e) {
+                } catch (CorruptSourceException | InvalidEntryException e) {
                     throw e;
                 } catch (IOException | RuntimeException e) {
                     throw corrupt(what, e);

@@ -272,6 +272,9 @@ class ImporterTest {
         Path bomb = gzipOfZeros(work.resolve("bomb-1.tar.gz"), ExpansionGuard.FLOOR + (64L << 20));
         assertTrue(Files.size(bomb) < (1 << 20), "a bomb: " + Files.size(bomb) + " compressed bytes");
         assertRejected(bomb, "looks like a decompression bomb");
+        IOException e = assertThrows(IOException.class, () -> fx.importSource(bomb));
+        assertTrue(e.getMessage().startsWith("bomb-1.tar.gz expands more than 100 times its compressed size (256."),
+                "refused near the floor, in its own words: " + e.getMessage());
     }
 
     @Test
