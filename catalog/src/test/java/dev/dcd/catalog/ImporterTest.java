@@ -278,6 +278,22 @@ class ImporterTest {
     }
 
     @Test
+    void aZipBombIsRefusedTooAndMaxRatioZeroLetsItThrough() throws IOException {
+        Path bomb = work.resolve("zbomb-1.zip");
+        try (var zip = new java.util.zip.ZipOutputStream(Files.newOutputStream(bomb))) {
+            zip.putNextEntry(new java.util.zip.ZipEntry("zeros.bin"));
+            byte[] zeros = new byte[1 << 20];
+            for (long left = ExpansionGuard.FLOOR + (16L << 20); left > 0; left -= zeros.length) {
+                zip.write(zeros);
+            }
+            zip.closeEntry();
+        }
+        assertRejected(bomb, "zbomb-1.zip expands more than 100 times its compressed size");
+        ImportResult allowed = fx.importSource(ImportRequest.builder(bomb).maxRatio(0).build());
+        assertEquals(ExpansionGuard.FLOOR + (16L << 20), allowed.app().byteCount());
+    }
+
+    @Test
     void maxRatioZeroTurnsTheGuardOff() throws IOException {
         ExpansionGuard off = new ExpansionGuard("z.tar.gz", 0);
         try (InputStream in = off.expanded(InputStream.nullInputStream())) {
