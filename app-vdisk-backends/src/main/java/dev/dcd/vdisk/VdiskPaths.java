@@ -86,8 +86,23 @@ public final class VdiskPaths {
         }
     }
 
-    /** Makes a name safe to print on one line. */
+    /** Longest name an error message echoes; a longer one (a 4000-byte path from a hostile archive) is cut. */
+    public static final int MAX_ECHOED = 80;
+
+    /**
+     * Makes a name safe to print in a one-line message: control characters escaped, and cut to its first
+     * {@link #MAX_ECHOED} characters and an ellipsis when longer.
+     */
     public static String printable(String text) {
+        String whole = printableFull(text);
+        if (whole.codePointCount(0, whole.length()) <= MAX_ECHOED) {
+            return whole;
+        }
+        return whole.substring(0, whole.offsetByCodePoints(0, MAX_ECHOED)) + "…";
+    }
+
+    /** {@link #printable} without the cut, for listings that show every name in full. */
+    public static String printableFull(String text) {
         StringBuilder out = new StringBuilder();
         text.codePoints().forEach(c -> {
             if (c < 0x20 || c == 0x7f) {

@@ -24,6 +24,10 @@ public final class Importer {
     /** {@code foo-1.2.3}, {@code foo_1.2}, {@code is-number-7.0.0}, {@code tool-v2.0}. */
     private static final Pattern NAME_VERSION = Pattern.compile("^(.+?)[-_]v?(\\d[A-Za-z0-9._+~-]*)$");
 
+    /** Temp vdisks are {@code tmp/import-<pid>-<start>-<random>.vdisk}: see {@link OwnedTempFiles}. */
+    static final String TMP_PREFIX = "import-";
+    static final String TMP_SUFFIX = ".vdisk";
+
     private final Catalog catalog;
     private final BackendOpener backends;
     private final Path tmpDir;
@@ -69,12 +73,13 @@ public final class Importer {
             warnings.add(w);
             warn.accept(w);
         };
-        Files.createDirectories(tmpDir);
-        Path tmp = Files.createTempFile(tmpDir, "import-", ".vdisk");
+        // Imports killed with SIGKILL left their temp vdisk behind; their owners are gone, so they can go.
+        OwnedTempFiles.sweep(tmpDir, TMP_PREFIX, TMP_SUFFIX);
+        Path tmp = OwnedTempFiles.create(tmpDir, TMP_PREFIX, TMP_SUFFIX);
         try {
             SealedVdisk sealed;
             try (VdiskWriter writer = VdiskWriter.create(tmp, name, version, request.maxSize())) {
-                SourceReaders.read(format, source, writer, progress, collect);
+                SourceReaders.read(format, source, writer, progress, collect, request.maxRatio());
                 sealed = writer.finish();
             }
             Backend backend = backends.open(request.backend());
@@ -100,7 +105,7 @@ public final class Importer {
             }
             return new ImportResult(app, warnings);
         } finally {
-            Files.deleteIfExists(tmp);
+            OwnedTempFiles.delete(tmp);
         }
     }
 

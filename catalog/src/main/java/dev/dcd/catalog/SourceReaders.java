@@ -8,6 +8,8 @@ import org.apache.commons.compress.archivers.ar.ArArchiveEntry;
 import org.apache.commons.compress.archivers.ar.ArArchiveInputStream;
 import org.apache.commons.compress.archivers.tar.TarArchiveEntry;
 import org.apache.commons.compress.archivers.tar.TarArchiveInputStream;
+import org.apache.commons.compress.archivers.tar.TarConstants;
+import org.apache.commons.compress.archivers.tar.TarUtils;
 import org.apache.commons.compress.archivers.zip.ZipArchiveEntry;
 import org.apache.commons.compress.archivers.zip.ZipFile;
 import org.apache.commons.compress.compressors.bzip2.BZip2CompressorInputStream;
@@ -20,6 +22,7 @@ import java.io.ByteArrayOutputStream;
 import java.io.FilterInputStream;
 import java.io.IOException;
 import java.io.InputStream;
+import java.io.PushbackInputStream;
 import java.nio.ByteBuffer;
 import java.nio.charset.CharacterCodingException;
 import java.nio.charset.CodingErrorAction;
@@ -56,14 +59,21 @@ final class SourceReaders {
 
     static void read(SourceFormat format, Path source, VdiskWriter writer, Progress progress, Consumer<String> warn)
             throws IOException {
+        read(format, source, writer, progress, warn, ImportRequest.DEFAULT_MAX_RATIO);
+    }
+
+    /** @param maxRatio most expanded bytes per compressed byte read, past {@link ExpansionGuard#FLOOR}; 0 for no limit */
+    static void read(SourceFormat format, Path source, VdiskWriter writer, Progress progress, Consumer<String> warn,
+                     long maxRatio) throws IOException {
         String what = source.getFileName().toString();
+        ExpansionGuard bomb = new ExpansionGuard(what, maxRatio);
         switch (format) {
             case DIRECTORY -> readDirectory(source, writer, progress, warn);
-            case ZIP -> readZip(source, writer, progress, warn);
-            case DEB -> readDeb(source, writer, progress, warn);
+            case ZIP -> readZip(source, writer, progress, warn, bomb);
+            case DEB -> readDeb(source, writer, progress, warn, bomb);
             default -> {
-                try (InputStream file = counting(Files.newInputStream(source), progress);
-                     InputStream tar = decompress(format, guard(file, what), what)) {
+                try (InputStream file = bomb.compressed(counting(Files.newInputStream(source), progress));
+                     InputStream tar = bomb.expanded(decompress(format, guard(file, what), what))) {
                     readTar(tar, what, writer, warn);
                 }
             }
@@ -95,7 +105,8 @@ final class SourceReaders {
         }
     }
 
-    static void readTar(InputStream in, String what, VdiskWriter writer, Consumer<String> warn) throws IOException {
+    static void readTar(InputStream source, String what, VdiskWriter writer, Consumer<String> warn) throws IOException {
+        InputStream in = requireTarHeader(source, what);
         TarArchiveInputStream tar = new TarArchiveInputStream(in, StrictUtf8.NAME);
         InputStream data = guard(tar, what);
         TarArchiveEntry entry;
@@ -125,6 +136,38 @@ final class SourceReaders {
         drain(in, what);
     }
 
+    /**
+     * Checks the first 512-byte header's checksum before Commons Compress parses it. Without this, random bytes
+     * named {@code .tar} fail on their "name" field and read as a bad file name instead of as not a tar at all.
+     * An all-zero first record is a valid empty archive; the stream returned still starts at byte 0.
+     */
+    private static InputStream requireTarHeader(InputStream in, String what) throws IOException {
+        PushbackInputStream peek = new PushbackInputStream(in, TarConstants.DEFAULT_RCDSIZE);
+        byte[] header = peek.readNBytes(TarConstants.DEFAULT_RCDSIZE);
+        peek.unread(header);
+        boolean empty = true;
+        for (byte b : header) {
+            empty &= b == 0;
+        }
+        if (header.length == 0 || empty) {
+            return peek;
+        }
+        if (header.length < TarConstants.DEFAULT_RCDSIZE) {
+            throw new CorruptSourceException(what + " is not a tar archive: it is shorter than one "
+                    + TarConstants.DEFAULT_RCDSIZE + "-byte tar header", null);
+        }
+        boolean valid;
+        try {
+            valid = TarUtils.verifyCheckSum(header);
+        } catch (IllegalArgumentException notOctal) {
+            valid = false; // the checksum field itself is not a number
+        }
+        if (!valid) {
+            throw new CorruptSourceException(what + " is not a tar archive: its first header fails the tar checksum", null);
+        }
+        return peek;
+    }
+
     private static String kind(TarArchiveEntry entry) {
         return entry.isFIFO() ? "fifo" : entry.isBlockDevice() ? "block device" : "character device";
     }
@@ -134,8 +177,8 @@ final class SourceReaders {
             return tar.getNextEntry();
         } catch (CharacterCodingException e) {
             throw new InvalidEntryException("an entry in " + what + " has a name that is not valid UTF-8");
-        } catch (CorruptSourceException e) {
-            throw e;
+        } catch (CorruptSourceException | InvalidEntryException e) {
+            throw e; // already says what is wrong (a bomb refused by ExpansionGuard reads through here)
         } catch (IOException | IllegalArgumentException e) {
             if (e.getCause() instanceof CharacterCodingException) {
                 throw new InvalidEntryException("an entry in " + what + " has a name that is not valid UTF-8");
@@ -158,6 +201,11 @@ final class SourceReaders {
     // ------------------------------------------------------------------ zip
 
     static void readZip(Path source, VdiskWriter writer, Progress progress, Consumer<String> warn) throws IOException {
+        readZip(source, writer, progress, warn, new ExpansionGuard(source.getFileName().toString(), ImportRequest.DEFAULT_MAX_RATIO));
+    }
+
+    static void readZip(Path source, VdiskWriter writer, Progress progress, Consumer<String> warn, ExpansionGuard bomb)
+            throws IOException {
         String what = source.getFileName().toString();
         ZipFile zip;
         try {
@@ -191,7 +239,8 @@ final class SourceReaders {
                 } else if (unix && isSpecial(entry.getUnixMode())) {
                     warn.accept("skipped special file '" + VdiskPaths.printable(name) + "' (apps hold no device nodes or fifos)");
                 } else {
-                    try (InputStream in = checked(zip.getInputStream(entry), entry, what)) {
+                    bomb.addCompressed(entry.getCompressedSize());
+                    try (InputStream in = bomb.expanded(checked(zip.getInputStream(entry), entry, what))) {
                         writer.file(name, unix ? entry.getUnixMode() & 07777 : DEFAULT_FILE_MODE, 0, 0, seconds, nanos, in,
                                 entry.getSize());
                     }
@@ -305,8 +354,13 @@ final class SourceReaders {
     }
 
     static void readDeb(Path source, VdiskWriter writer, Progress progress, Consumer<String> warn) throws IOException {
+        readDeb(source, writer, progress, warn, new ExpansionGuard(source.getFileName().toString(), ImportRequest.DEFAULT_MAX_RATIO));
+    }
+
+    static void readDeb(Path source, VdiskWriter writer, Progress progress, Consumer<String> warn, ExpansionGuard bomb)
+            throws IOException {
         String what = source.getFileName().toString();
-        try (InputStream file = counting(Files.newInputStream(source), progress);
+        try (InputStream file = bomb.compressed(counting(Files.newInputStream(source), progress));
              ArArchiveInputStream ar = new ArArchiveInputStream(new BufferedInputStream(guard(file, what)))) {
             ArArchiveEntry member;
             while ((member = nextAr(ar, what)) != null) {
@@ -316,7 +370,7 @@ final class SourceReaders {
                     if (format == null) {
                         throw new CatalogException(what + " has a data member '" + name + "' in an unsupported format");
                     }
-                    try (InputStream data = decompress(format, guard(ar, what), what)) {
+                    try (InputStream data = bomb.expanded(decompress(format, guard(ar, what), what))) {
                         readTar(data, what, writer, warn);
                     }
                     return;
@@ -329,8 +383,8 @@ final class SourceReaders {
     private static ArArchiveEntry nextAr(ArArchiveInputStream ar, String what) throws IOException {
         try {
             return ar.getNextEntry();
-        } catch (CorruptSourceException e) {
-            throw e;
+        } catch (CorruptSourceException | InvalidEntryException e) {
+            throw e; // already says what is wrong (a bomb refused by ExpansionGuard reads through here)
         } catch (IOException | IllegalArgumentException e) {
             throw corrupt(what, e);
         }
@@ -419,7 +473,7 @@ final class SourceReaders {
             public int read() throws IOException {
                 try {
                     return super.read();
-                } catch (CorruptSourceException e) {
+                } catch (CorruptSourceException | InvalidEntryException e) {
                     throw e;
                 } catch (IOException | RuntimeException e) {
                     throw corrupt(what, e);
@@ -430,7 +484,7 @@ final class SourceReaders {
             public int read(byte[] b, int off, int len) throws IOException {
                 try {
                     return super.read(b, off, len);
-                } catch (CorruptSourceException e) {
+                } catch (CorruptSourceException | InvalidEntryException e) {
                     throw e;
                 } catch (IOException | RuntimeException e) {
                     throw corrupt(what, e);

@@ -1,5 +1,8 @@
 package dev.dcd.catalog;
 
+import dev.dcd.testing.Hashes;
+import dev.dcd.testing.ProcessRunner;
+
 import org.apache.commons.compress.archivers.tar.TarArchiveEntry;
 import org.apache.commons.compress.archivers.tar.TarArchiveOutputStream;
 import org.apache.commons.compress.archivers.zip.ZipArchiveEntry;
@@ -12,11 +15,7 @@ import java.io.InputStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
-import java.util.HexFormat;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
 
 /** Builds hand-crafted archives (including malicious ones) and runs real archivers for the tests. */
 final class Archives {
@@ -165,40 +164,19 @@ final class Archives {
         }
     }
 
-    static void run(Path dir, String... command) throws IOException, InterruptedException {
-        Process p = new ProcessBuilder(command).directory(dir.toFile()).redirectErrorStream(true).start();
-        String output = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        if (!p.waitFor(120, TimeUnit.SECONDS) || p.exitValue() != 0) {
-            throw new IOException(String.join(" ", command) + " failed: " + output);
-        }
+    static void run(Path dir, String... command) {
+        ProcessRunner.command(command).directory(dir).mergeErr().run().requireOk();
     }
 
-    static List<String> sh(Path dir, String script) throws IOException, InterruptedException {
-        Process p = new ProcessBuilder("bash", "-c", script).directory(dir.toFile()).redirectErrorStream(true).start();
-        String output = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        if (!p.waitFor(120, TimeUnit.SECONDS) || p.exitValue() != 0) {
-            throw new IOException(script + " failed: " + output);
-        }
-        return output.lines().toList();
+    static List<String> sh(Path dir, String script) {
+        return ProcessRunner.command("bash", "-c", script).directory(dir).mergeErr().run().requireOk().out().lines().toList();
     }
 
     static String sha256(InputStream in) throws IOException {
-        try {
-            MessageDigest sha = MessageDigest.getInstance("SHA-256");
-            byte[] buffer = new byte[1 << 16];
-            int n;
-            while ((n = in.read(buffer)) > 0) {
-                sha.update(buffer, 0, n);
-            }
-            return HexFormat.of().formatHex(sha.digest());
-        } catch (NoSuchAlgorithmException e) {
-            throw new IllegalStateException(e);
-        }
+        return Hashes.sha256(in);
     }
 
-    static String sha256(Path file) throws IOException {
-        try (InputStream in = Files.newInputStream(file)) {
-            return sha256(in);
-        }
+    static String sha256(Path file) {
+        return Hashes.sha256(file);
     }
 }

@@ -256,6 +256,73 @@ class ImporterTest {
     }
 
     @Test
+    void randomBytesNamedTarAreNotATarArchiveRatherThanABadName() throws IOException {
+        byte[] noise = new byte[64 << 10];
+        new Random(7).nextBytes(noise);
+        for (int seed = 0; seed < 8; seed++) {
+            new Random(seed).nextBytes(noise);
+            Path file = Files.write(work.resolve("noise-" + seed + ".tar"), noise);
+            assertRejected(file, "noise-" + seed + ".tar is not a tar archive");
+        }
+        assertRejected(Files.write(work.resolve("short-1.tar"), new byte[]{1, 2, 3}), "is not a tar archive");
+    }
+
+    @Test
+    void aGzipBombIsRefusedNearTheFloorNotAtMaxSize() throws IOException {
+        Path bomb = gzipOfZeros(work.resolve("bomb-1.tar.gz"), ExpansionGuard.FLOOR + (64L << 20));
+        assertTrue(Files.size(bomb) < (1 << 20), "a bomb: " + Files.size(bomb) + " compressed bytes");
+        assertRejected(bomb, "looks like a decompression bomb");
+        IOException e = assertThrows(IOException.class, () -> fx.importSource(bomb));
+        assertTrue(e.getMessage().startsWith("bomb-1.tar.gz expands more than 100 times its compressed size (256."),
+                "refused near the floor, in its own words: " + e.getMessage());
+    }
+
+    @Test
+    void aZipBombIsRefusedTooAndMaxRatioZeroLetsItThrough() throws IOException {
+        Path bomb = work.resolve("zbomb-1.zip");
+        try (var zip = new java.util.zip.ZipOutputStream(Files.newOutputStream(bomb))) {
+            zip.putNextEntry(new java.util.zip.ZipEntry("zeros.bin"));
+            byte[] zeros = new byte[1 << 20];
+            for (long left = ExpansionGuard.FLOOR + (16L << 20); left > 0; left -= zeros.length) {
+                zip.write(zeros);
+            }
+            zip.closeEntry();
+        }
+        assertRejected(bomb, "zbomb-1.zip expands more than 100 times its compressed size");
+        ImportResult allowed = fx.importSource(ImportRequest.builder(bomb).maxRatio(0).build());
+        assertEquals(ExpansionGuard.FLOOR + (16L << 20), allowed.app().byteCount());
+    }
+
+    @Test
+    void maxRatioZeroTurnsTheGuardOff() throws IOException {
+        ExpansionGuard off = new ExpansionGuard("z.tar.gz", 0);
+        try (InputStream in = off.expanded(InputStream.nullInputStream())) {
+            assertEquals(0, in.skip(1));
+        }
+        ExpansionGuard on = new ExpansionGuard("z.tar.gz", 2);
+        InputStream zeros = on.expanded(new java.io.ByteArrayInputStream(new byte[(int) (ExpansionGuard.FLOOR / 64)]));
+        on.addCompressed(1);
+        // 4 MiB expanded from 1 byte is over the ratio but under the floor: allowed.
+        assertEquals(ExpansionGuard.FLOOR / 64, zeros.readAllBytes().length);
+    }
+
+    /** A tar.gz whose single file is {@code bytes} zeros: about 1000:1, gzip's ceiling. */
+    private static Path gzipOfZeros(Path file, long bytes) throws IOException {
+        try (var out = new org.apache.commons.compress.archivers.tar.TarArchiveOutputStream(
+                new java.util.zip.GZIPOutputStream(Files.newOutputStream(file), 1 << 16))) {
+            TarArchiveEntry entry = new TarArchiveEntry("zeros.bin");
+            entry.setSize(bytes);
+            out.putArchiveEntry(entry);
+            byte[] zeros = new byte[1 << 20];
+            for (long left = bytes; left > 0; left -= zeros.length) {
+                out.write(zeros, 0, (int) Math.min(zeros.length, left));
+            }
+            out.closeArchiveEntry();
+        }
+        return file;
+    }
+
+    @Test
     void pathTraversalInATarIsRejected() throws IOException {
         assertRejected(new Archives.Tar().file("ok", "x").file("../evil", "x").write(work.resolve("t-1.tar")),
                 "uses '..' to leave the app root");

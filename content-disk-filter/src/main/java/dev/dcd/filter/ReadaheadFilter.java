@@ -41,6 +41,8 @@ final class ReadaheadFilter extends Filter {
     private int allocated;
     private long clock;
     final LongAdder prefetches = new LongAdder();
+    /** Prefetch tasks that have run to their end (done, failed or found cancelled); tests wait on it. */
+    final LongAdder prefetchesEnded = new LongAdder();
     final LongAdder hits = new LongAdder();
 
     ReadaheadFilter(ExtendedBlockDevice next, RegionMap map, ReadaheadConfig config) {
@@ -163,6 +165,7 @@ final class ReadaheadFilter extends Filter {
             } finally {
                 progressed();
                 release(this);
+                prefetchesEnded.increment();
             }
         }
 

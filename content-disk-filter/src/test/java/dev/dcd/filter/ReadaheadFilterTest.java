@@ -1,5 +1,9 @@
 package dev.dcd.filter;
 
+import dev.dcd.testing.Await;
+import dev.dcd.testing.UncaughtExceptions;
+import org.junit.jupiter.api.extension.RegisterExtension;
+
 import dev.dcd.block.BlockDevice;
 import dev.dcd.block.Capabilities;
 import dev.dcd.synth.RegionMap;
@@ -62,6 +66,14 @@ class ReadaheadFilterTest {
         }
     }
 
+    @RegisterExtension
+    final UncaughtExceptions uncaught = new UncaughtExceptions();
+
+    /** Until every prefetch started so far has ended: what a reader slower than the lower layer would see. */
+    private static void awaitPrefetches(ReadaheadFilter ra) {
+        Await.until(() -> ra.prefetchesEnded.sum() == ra.prefetches.sum(), "the started prefetches to end");
+    }
+
     private static byte[] read(BlockDevice d, long offset, int n) throws IOException {
         ByteBuffer b = ByteBuffer.allocate(n);
         d.read(offset, b);
@@ -74,7 +86,8 @@ class ReadaheadFilterTest {
         try (ReadaheadFilter ra = new ReadaheadFilter(lower, MAP, ReadaheadConfig.DEFAULT)) {
             for (long pos = 1 << 20; pos < 16 << 20; pos += 65536) {
                 assertArrayEquals(Arrays.copyOfRange(DATA, (int) pos, (int) pos + 65536), read(ra, pos, 65536));
-                Thread.sleep(1); // the reader consumes its data, as a real one does; prefetches run meanwhile
+                // The reader consumes its data, as a real one does; the prefetches it started end meanwhile.
+                awaitPrefetches(ra);
             }
             assertTrue(ra.prefetches.sum() > 3, "prefetches " + ra.prefetches.sum());
             assertTrue(ra.hits.sum() > 120, "hits " + ra.hits.sum());
@@ -96,7 +109,7 @@ class ReadaheadFilterTest {
             assertTrue(ra.skipped.sum() > 0, "cached windows were skipped");
             for (long pos = cachedUpTo - (1 << 20); pos < 16 << 20; pos += 65536) {
                 assertArrayEquals(Arrays.copyOfRange(DATA, (int) pos, (int) pos + 65536), read(ra, pos, 65536));
-                Thread.sleep(1);
+                awaitPrefetches(ra);
             }
             assertTrue(ra.prefetches.sum() > 0, "past the cached part the stream prefetches again");
             assertTrue(ra.hits.sum() > 0, "hits " + ra.hits.sum());
@@ -191,7 +204,7 @@ class ReadaheadFilterTest {
             for (long pos = 1 << 20; pos < 16 << 20; pos += 131072) {
                 assertArrayEquals(Arrays.copyOfRange(DATA, (int) pos, (int) pos + 131072), read(ra, pos, 131072));
                 reads++;
-                Thread.sleep(1);
+                awaitPrefetches(ra);
             }
             assertTrue(ra.prefetches.sum() > 0 && fills.size() == ra.prefetches.sum(),
                     "every prefetch filled the cache: " + fills.size() + " of " + ra.prefetches.sum());
@@ -248,10 +261,7 @@ class ReadaheadFilterTest {
             long pos = 1 << 20;
             read(ra, pos, 131072);
             read(ra, pos + 131072, 131072);
-            long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(5);
-            while (held.get() == 0 && System.nanoTime() < deadline) {
-                Thread.sleep(1);
-            }
+            Await.until(() -> held.get() > 0, "the fill of the next window to start and be held");
             assertEquals(1, held.get(), "the fill of the next window is running and held back");
             Future<byte[]> third = reader.submit(() -> read(ra, pos + 262144, 131072));
             assertArrayEquals(Arrays.copyOfRange(DATA, (int) pos + 262144, (int) pos + 393216),

@@ -94,7 +94,7 @@ public final class MountService {
             Mounter.serve(source, mountpoint, MountOptions.builder(vm).allowOther(allowOther)
                     .threads(loopThreads(source)).build(), System.err);
         } catch (RuntimeException e) {
-            throw new MountException("cannot mount " + vm + " at " + mountpoint + ": " + e.getMessage(), e);
+            throw new MountException("cannot mount " + vm + " at " + mountpoint + ": " + dev.dcd.shell.ErrorLine.of(e), e);
         } finally {
             close(source);
             deleteRecordIfOwned(vm, pid);
@@ -132,7 +132,7 @@ public final class MountService {
                     .redirectErrorStream(true)
                     .start();
         } catch (IOException e) {
-            throw new MountException("cannot start the serving process: " + e.getMessage(), e);
+            throw new MountException("cannot start the serving process: " + dev.dcd.shell.ErrorLine.of(e), e);
         }
         try {
             Mounter.awaitReady(mountpoint, () -> process.isAlive() ? null
@@ -140,7 +140,7 @@ public final class MountService {
         } catch (IOException e) {
             process.destroy();
             cleanupQuietly(mountpoint);
-            throw new MountException(e.getMessage() + " (log: " + log + ")");
+            throw new MountException(dev.dcd.shell.ErrorLine.of(e) + " (log: " + log + ")");
         }
         writeRecord(new Record(vm, mountpoint, process.pid()), generation);
         out.println("mounted " + vm + " at " + mountpoint + " (pid " + process.pid() + ", log " + log + ")");
@@ -162,7 +162,7 @@ public final class MountService {
                     .threads(loopThreads(source)).build(), System.err);
             System.err.println("dcd-fuse: " + mountpoint + " unmounted");
         } catch (RuntimeException e) {
-            throw new MountException("cannot mount " + vm + " at " + mountpoint + ": " + e.getMessage(), e);
+            throw new MountException("cannot mount " + vm + " at " + mountpoint + ": " + dev.dcd.shell.ErrorLine.of(e), e);
         } finally {
             close(source);
             deleteRecordIfOwned(vm, pid);
@@ -199,7 +199,7 @@ public final class MountService {
                 throw new MountException("mountpoint " + mountpoint + " is busy: not an empty directory");
             }
         } catch (IOException e) {
-            throw new MountException("cannot read mountpoint " + mountpoint + ": " + e.getMessage());
+            throw new MountException("cannot read mountpoint " + mountpoint + ": " + dev.dcd.shell.ErrorLine.of(e));
         }
     }
 
@@ -225,6 +225,7 @@ public final class MountService {
             out.println("cleaned up stale mount at " + mountpoint + " (its server had gone)");
             return;
         }
+        refuseAnotherHomesMount(mountpoint);
         List<String> loops = loopDevicesOn(mountpoint.resolve("disk.img"));
         if (!loops.isEmpty()) {
             throw new MountException(mountpoint + " is in use: loop device " + String.join(", ", loops)
@@ -241,6 +242,35 @@ public final class MountService {
             deleteRecordIfOwned(rec.vm(), rec.pid());
         }
         out.println("unmounted " + mountpoint);
+    }
+
+    /**
+     * A mount another {@code $DCD_HOME} serves is that home's to unmount: its pid file, log and generation
+     * are there, and this home would unmount it without cleaning them up.
+     */
+    private void refuseAnotherHomesMount(Path mountpoint) throws MountException {
+        Path ours = context.dcdHome().toAbsolutePath().normalize();
+        for (Record r : recordsAt(mountpoint)) {
+            if (r.alive()) {
+                return;
+            }
+        }
+        Optional<Path> owner = MountOwners.homeServing(mountpoint);
+        if (owner.isPresent() && !sameDirectory(owner.get(), ours)) {
+            throw new MountException(mountpoint + " is served by another dcd home, " + owner.get()
+                    + ", not " + ours + "; unmount it from there: dcd --home " + owner.get() + " umount " + mountpoint);
+        }
+    }
+
+    private static boolean sameDirectory(Path a, Path b) {
+        if (a.equals(b)) {
+            return true;
+        }
+        try {
+            return Files.isSameFile(a, b);
+        } catch (IOException e) {
+            return false;
+        }
     }
 
     /** Loop devices backed by the file, by `losetup -j` (which matches the backing file's device and inode). */
@@ -358,7 +388,7 @@ public final class MountService {
         } catch (NoSuchFileException e) {
             return Optional.empty();
         } catch (IOException e) {
-            throw new MountException("cannot read " + file + ": " + e.getMessage());
+            throw new MountException("cannot read " + file + ": " + dev.dcd.shell.ErrorLine.of(e));
         }
         try {
             return Optional.of(new Record(p.getProperty("vm"), Path.of(p.getProperty("mountpoint")),
@@ -445,7 +475,7 @@ public final class MountService {
                 readRecord(f).filter(r -> r.mountpoint().equals(mountpoint)).ifPresent(found::add);
             }
         } catch (IOException e) {
-            throw new MountException("cannot read " + recordsDir() + ": " + e.getMessage());
+            throw new MountException("cannot read " + recordsDir() + ": " + dev.dcd.shell.ErrorLine.of(e));
         }
         return found;
     }
@@ -475,7 +505,7 @@ public final class MountService {
             }
             Files.move(tmp, file, StandardCopyOption.ATOMIC_MOVE, StandardCopyOption.REPLACE_EXISTING);
         } catch (IOException e) {
-            throw new MountException("cannot write " + file + ": " + e.getMessage());
+            throw new MountException("cannot write " + file + ": " + dev.dcd.shell.ErrorLine.of(e));
         }
     }
 
@@ -483,7 +513,7 @@ public final class MountService {
         try {
             Files.deleteIfExists(recordFile(vm));
         } catch (IOException e) {
-            throw new MountException("cannot remove " + recordFile(vm) + ": " + e.getMessage());
+            throw new MountException("cannot remove " + recordFile(vm) + ": " + dev.dcd.shell.ErrorLine.of(e));
         }
     }
 
@@ -505,7 +535,7 @@ public final class MountService {
         try {
             return context.sources().open(vm, generation);
         } catch (IOException | RuntimeException e) {
-            throw new MountException("cannot mount VM " + vm + ": " + e.getMessage(), e);
+            throw new MountException("cannot mount VM " + vm + ": " + dev.dcd.shell.ErrorLine.of(e), e);
         }
     }
 
@@ -513,7 +543,7 @@ public final class MountService {
         try {
             source.close();
         } catch (IOException e) {
-            System.err.println("dcd-fuse: closing " + source.describe() + ": " + e.getMessage());
+            System.err.println("dcd-fuse: closing " + source.describe() + ": " + dev.dcd.shell.ErrorLine.of(e));
         }
     }
 
@@ -521,7 +551,7 @@ public final class MountService {
         try {
             return MountTable.at(mountpoint);
         } catch (IOException e) {
-            throw new MountException("cannot read the mount table: " + e.getMessage());
+            throw new MountException("cannot read the mount table: " + dev.dcd.shell.ErrorLine.of(e));
         }
     }
 

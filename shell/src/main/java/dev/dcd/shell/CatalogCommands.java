@@ -43,6 +43,8 @@ final class CatalogCommands {
         String backend;
         @Option(names = "--max-size", paramLabel = "SIZE", defaultValue = "16G", description = "most bytes the source may expand to (default: ${DEFAULT-VALUE})")
         String maxSize;
+        @Option(names = "--max-ratio", paramLabel = "N", defaultValue = "100", description = "refuse a compressed source that expands more than N times the bytes read so far, past 256 MiB (decompression-bomb guard; 0: no limit; default: ${DEFAULT-VALUE})")
+        long maxRatio;
 
         Import(Context context) {
             this.context = context;
@@ -51,7 +53,7 @@ final class CatalogCommands {
         @Override
         public Integer call() throws Exception {
             ImportRequest request = ImportRequest.builder(source).name(name).version(version).backend(backend)
-                    .maxSize(Sizes.parse(maxSize)).build();
+                    .maxSize(Sizes.parse(maxSize)).maxRatio(maxRatio).build();
             Importer importer = new Importer(context.catalog(), context::backend, context.tmpDir());
             ImportResult result;
             try (ProgressReporter progress = new ProgressReporter(context, "import", Importer.sourceBytes(source))) {
@@ -143,11 +145,11 @@ final class CatalogCommands {
                 if (e.path().isEmpty()) {
                     continue;
                 }
-                String path = VdiskPaths.printable(e.path());
+                String path = VdiskPaths.printableFull(e.path());
                 if (e.isSymlink()) {
-                    path += " -> " + VdiskPaths.printable(e.target());
+                    path += " -> " + VdiskPaths.printableFull(e.target());
                 } else if (e.isHardlink()) {
-                    path += " => " + VdiskPaths.printable(e.target());
+                    path += " => " + VdiskPaths.printableFull(e.target());
                 }
                 table.row(typeLetter(e), String.format("%04o", e.mode()), e.uid() + ":" + e.gid(),
                         e.isDirectory() ? "" : e.size(), path);

@@ -54,14 +54,9 @@ public final class Cli {
         }
     }
 
-    /** One line for the user: the message, or the exception type when there is none. */
+    /** One line for the user: see {@link ErrorLine}. */
     public static String oneLine(Throwable e) {
-        String message = e.getMessage();
-        if (message == null || message.isBlank()) {
-            message = e.getClass().getSimpleName() + (e.getCause() != null ? ": " + oneLine(e.getCause()) : "");
-        }
-        int newline = message.indexOf('\n');
-        return newline < 0 ? message : message.substring(0, newline);
+        return ErrorLine.of(e);
     }
 
     /** Creates commands, handing the context to those whose constructor asks for it. */

@@ -11,12 +11,13 @@ import me.tongfei.progressbar.ProgressBarStyle;
  * more than a second, so quick commands and scripts see no noise.
  */
 final class ProgressReporter implements Progress, AutoCloseable {
-    private static final long DELAY_NANOS = 1_000_000_000L;
+    /** How long work runs before a bar appears; measured on the context's clock, so tests move it. */
+    static final long DELAY_MILLIS = 1000;
 
     private final Context context;
     private final String task;
     private final long total;
-    private final long start = System.nanoTime();
+    private final long start;
     private ProgressBar bar;
 
     /** @param total bytes expected, or -1 when unknown */
@@ -24,12 +25,13 @@ final class ProgressReporter implements Progress, AutoCloseable {
         this.context = context;
         this.task = task;
         this.total = total;
+        this.start = context.clock().millis();
     }
 
     @Override
     public void advance(long done) {
         if (bar == null) {
-            if (!context.interactiveErr() || System.nanoTime() - start < DELAY_NANOS) {
+            if (!context.interactiveErr() || context.clock().millis() - start < DELAY_MILLIS) {
                 return;
             }
             ProgressBarBuilder builder = new ProgressBarBuilder().setTaskName(task).setInitialMax(total)

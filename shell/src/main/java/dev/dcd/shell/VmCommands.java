@@ -50,6 +50,11 @@ final class VmCommands {
             if (bytes < MIN_SIZE || bytes % 4096 != 0) {
                 throw new IllegalArgumentException("disk size must be a multiple of 4 KiB and at least 16M, got " + size);
             }
+            if (type == FsType.FAT32 && bytes < dev.dcd.synth.fat32.Fat32Synthesizer.MIN_DISK_SIZE) {
+                long min = dev.dcd.synth.fat32.Fat32Synthesizer.MIN_DISK_SIZE;
+                throw new IllegalArgumentException("a fat32 disk must be at least " + ((min + (1 << 20) - 1) >> 20)
+                        + "M (" + min + " bytes: FAT32 needs 65525 clusters), got " + size + "; choose a larger --size or ext4");
+            }
             if (symlinks != null && type != FsType.FAT32) {
                 throw new IllegalArgumentException("--symlinks applies to fat32 disks only; ext4 keeps symlinks as they are");
             }

@@ -147,6 +147,12 @@ class CliTest {
         assertOneLineError(dcd.run("vm", "create", "web"), "VM 'web' already exists");
         assertOneLineError(dcd.run("vm", "create", "tiny", "--size", "1M"), "disk size must be a multiple of 4 KiB and at least 16M, got 1M");
         assertOneLineError(dcd.run("vm", "create", "odd", "--fs", "ntfs"), "unknown filesystem 'ntfs' (expected ext4 or fat32)");
+        long fatMin = dev.dcd.synth.fat32.Fat32Synthesizer.MIN_DISK_SIZE;
+        assertOneLineError(dcd.run("vm", "create", "usb16", "--fs", "fat32", "--size", "16M"), "a fat32 disk must be at least "
+                + ((fatMin + (1 << 20) - 1) >> 20) + "M (" + fatMin + " bytes: FAT32 needs 65525 clusters), got 16M; choose a larger --size or ext4");
+        String huge = "n".repeat(5000);
+        assertOneLineError(dcd.run("vm", "create", huge), "VM name '" + "n".repeat(80)
+                + "…' is invalid (use letters, digits, '.', '_', '+', '-'; at most 128 characters)");
         assertEquals("removed VM web\n", dcd.ok("vm", "rm", "web"));
         assertOneLineError(dcd.run("vm", "show", "web"), "unknown VM 'web' (see 'dcd vm list')");
     }

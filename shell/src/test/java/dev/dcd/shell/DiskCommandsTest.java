@@ -11,12 +11,9 @@ import java.io.RandomAccessFile;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.security.MessageDigest;
 import java.util.HexFormat;
 import java.util.Random;
-import java.util.concurrent.TimeUnit;
 
-import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -145,7 +142,7 @@ class DiskCommandsTest {
                     case "share/b" -> "beta\n".getBytes(StandardCharsets.UTF_8);
                     default -> throw new AssertionError(parts[2]);
                 };
-                assertArrayEquals(sha(expected), sha(data), parts[2]);
+                assertEquals(dev.dcd.testing.Hashes.sha256(expected), dev.dcd.testing.Hashes.sha256(data), parts[2]);
                 checked++;
             }
             assertEquals(3, checked);
@@ -201,16 +198,8 @@ class DiskCommandsTest {
         assertTrue(dcd.ok("disk", "build", "usb").startsWith("built usb generation 1: "));
     }
 
-    private static byte[] sha(byte[] data) throws Exception {
-        return MessageDigest.getInstance("SHA-256").digest(data);
-    }
-
-    static String exec(Path dir, String... command) throws Exception {
-        Process p = new ProcessBuilder(command).directory(dir.toFile()).redirectErrorStream(true).start();
-        String output = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        assertTrue(p.waitFor(60, TimeUnit.SECONDS));
-        assertEquals(0, p.exitValue(), String.join(" ", command) + ": " + output);
-        return output;
+    static String exec(Path dir, String... command) {
+        return dev.dcd.testing.ProcessRunner.command(command).directory(dir).mergeErr().run().requireOk().out();
     }
 
     static String hex(byte[] b) {

@@ -1,5 +1,6 @@
 package dev.dcd.shell;
 
+import dev.dcd.testing.ManualClock;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -9,7 +10,8 @@ import java.io.PrintStream;
 import java.io.PrintWriter;
 import java.io.StringWriter;
 import java.nio.charset.StandardCharsets;
-import java.time.Clock;
+import java.time.Duration;
+import java.time.Instant;
 import java.util.Map;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -31,23 +33,26 @@ class ProgressInShellTest {
         System.setErr(savedErr);
     }
 
-    private static Context context(boolean terminal, int width) {
+    private final ManualClock clock = new ManualClock(Instant.parse("2026-01-02T03:04:05Z"));
+
+    private Context context(boolean terminal, int width) {
         PrintWriter err = new Table.TerminalWriter(new StringWriter(), () -> width);
-        return new Context(Map.of(), new PrintWriter(new StringWriter()), err, Clock.systemUTC(), terminal);
+        return new Context(Map.of(), new PrintWriter(new StringWriter()), err, clock, terminal);
     }
 
-    private void work(Context context) throws InterruptedException {
+    /** Work that takes {@code elapsed} on the context's clock between its first and later steps. */
+    private void work(Context context, Duration elapsed) {
         try (ProgressReporter progress = new ProgressReporter(context, "build", 100L << 20)) {
             progress.advance(1L << 20);
-            Thread.sleep(1200); // past the delay before a bar appears
+            clock.advance(elapsed);
             progress.advance(50L << 20);
             progress.advance(100L << 20);
         }
     }
 
     @Test
-    void inTheShellABarIsDrawnWithinTheTerminalWidth() throws InterruptedException {
-        work(context(true, 70));
+    void inTheShellABarIsDrawnWithinTheTerminalWidth() {
+        work(context(true, 70), Duration.ofMillis(ProgressReporter.DELAY_MILLIS));
         String drawn = stderr.toString(StandardCharsets.UTF_8);
         assertTrue(drawn.contains("build 100%"), drawn);
         for (String frame : drawn.split("[\r\n]")) {
@@ -56,8 +61,14 @@ class ProgressInShellTest {
     }
 
     @Test
-    void inScriptsAndPipesNoBarIsDrawn() throws InterruptedException {
-        work(context(false, 0));
+    void workThatEndsWithinASecondDrawsNoBarEvenOnATerminal() {
+        work(context(true, 70), Duration.ofMillis(ProgressReporter.DELAY_MILLIS - 1));
+        assertEquals("", stderr.toString(StandardCharsets.UTF_8));
+    }
+
+    @Test
+    void inScriptsAndPipesNoBarIsDrawn() {
+        work(context(false, 0), Duration.ofSeconds(60));
         assertEquals("", stderr.toString(StandardCharsets.UTF_8));
     }
 }

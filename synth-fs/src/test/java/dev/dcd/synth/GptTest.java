@@ -1,5 +1,7 @@
 package dev.dcd.synth;
 
+import dev.dcd.testing.ProcessRunner;
+
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -26,9 +28,7 @@ class GptTest {
         assertEquals(1L << 20, layout.partitionOffset());
         assertEquals(0, layout.partitionLength() % (1L << 20));
         assertTrue(layout.partitionEnd() <= size - 33 * 512);
-        Process p = new ProcessBuilder("sfdisk", "--dump", image.toString()).redirectErrorStream(true).start();
-        String out = new String(p.getInputStream().readAllBytes());
-        assertEquals(0, p.waitFor(), out);
+        String out = ProcessRunner.command("sfdisk", "--dump", image.toString()).mergeErr().run().requireOk().out();
         assertTrue(out.contains("label: gpt"), out);
         assertTrue(out.contains("label-id: 11111111-2222-4333-8444-555555555555"), out);
         assertTrue(out.contains("start=        2048"), out);
@@ -36,9 +36,7 @@ class GptTest {
         assertTrue(out.contains("type=0FC63DAF-8483-4772-8E79-3D69D8477DE4"), out);
         assertTrue(out.contains("uuid=66666666-7777-4888-8999-AAAAAAAAAAAA"), out);
         assertTrue(out.contains("name=\"dcd\""), out);
-        Process verify = new ProcessBuilder("sfdisk", "--verify", image.toString()).redirectErrorStream(true).start();
-        String verified = new String(verify.getInputStream().readAllBytes());
-        assertEquals(0, verify.waitFor(), verified);
+        String verified = ProcessRunner.command("sfdisk", "--verify", image.toString()).mergeErr().run().requireOk().out();
         assertFalse(verified.toLowerCase().contains("corrupt"), verified);
         assertTrue(SynthesizedDisk.allocatedBytes(image) <= 128 * 1024, "the thin image stays sparse");
         assertTrue(Files.size(image) == size);

@@ -1,6 +1,7 @@
 package dev.dcd.backend.s3;
 
 import dev.dcd.backend.BackendException;
+import dev.dcd.testing.Await;
 import dev.dcd.vdisk.ChunkChecksums;
 import dev.dcd.vdisk.Manifest;
 import dev.dcd.vdisk.VdiskFormat;
@@ -19,12 +20,16 @@ import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicReference;
 import java.util.zip.CRC32C;
 
 import static org.junit.jupiter.api.Assertions.*;
 
 @Timeout(30)
 class ChunkReaderTest {
+    /** The fakes assert on fetch threads; what fails there must fail the test, not just print. */
+    @org.junit.jupiter.api.extension.RegisterExtension
+    final dev.dcd.testing.UncaughtExceptions uncaught = new dev.dcd.testing.UncaughtExceptions();
     private static final int CHUNK = VdiskFormat.CHECKSUM_CHUNK;
     private static final long BASE = VdiskFormat.HEADER_SIZE;
     private static final String KEY = "p/object.vdisk";
@@ -116,9 +121,7 @@ class ChunkReaderTest {
         store.gate = new CountDownLatch(1);
         ChunkReader reader = reader(store, 1, 4, 0);
         Future<byte[]> all = pool.submit(() -> read(reader, 0, 16 * CHUNK));
-        while (store.concurrent.get() < 4 && !all.isDone()) {
-            Thread.sleep(1);
-        }
+        Await.until(() -> store.concurrent.get() == 4 || all.isDone(), "four GETs running at once");
         store.gate.countDown();
         assertArrayEquals(Arrays.copyOf(data, 16 * CHUNK), all.get());
         assertEquals(4, store.gets.get());
@@ -131,11 +134,15 @@ class ChunkReaderTest {
         store.gate = new CountDownLatch(1);
         ChunkReader reader = reader(store, 4, 8, 0);
         Future<byte[]> a = pool.submit(() -> read(reader, 5L * CHUNK, 100));
-        while (store.gets.get() == 0) {
-            Thread.sleep(1);
-        }
-        Future<byte[]> b = pool.submit(() -> read(reader, 6L * CHUNK + 7, CHUNK));
-        Thread.sleep(50);
+        Await.until(() -> store.gets.get() == 1, "the first read's GET");
+        AtomicReference<Thread> second = new AtomicReference<>();
+        Future<byte[]> b = pool.submit(() -> {
+            second.set(Thread.currentThread());
+            return read(reader, 6L * CHUNK + 7, CHUNK);
+        });
+        Await.until(() -> second.get() != null, "the second read to start");
+        // Not a guess at how long joining takes: the second reader is seen waiting on the first one's GET.
+        Await.blockedIn(second.get(), ChunkReader.class.getName(), "await");
         store.gate.countDown();
         assertArrayEquals(Arrays.copyOfRange(data, 5 * CHUNK, 5 * CHUNK + 100), a.get());
         assertArrayEquals(Arrays.copyOfRange(data, 6 * CHUNK + 7, 7 * CHUNK + 7), b.get());
@@ -189,9 +196,7 @@ class ChunkReaderTest {
         store.gate = new CountDownLatch(1);
         ChunkReader reader = reader(store, 4, 8, 16);
         Future<byte[]> waiting = pool.submit(() -> read(reader, 0, 10));
-        while (store.gets.get() == 0) {
-            Thread.sleep(1);
-        }
+        Await.until(() -> store.gets.get() == 1, "the read's GET");
         reader.close();
         java.util.concurrent.ExecutionException e = assertThrows(java.util.concurrent.ExecutionException.class, waiting::get);
         assertTrue(e.getCause().getMessage().contains("closed"), e.getCause().getMessage());
@@ -300,9 +305,7 @@ class ChunkReaderTest {
             reader.stream(target, 0, n, sink, Long.MAX_VALUE);
             return null;
         });
-        while (streamer.concurrent.get() < 4 && !run.isDone()) {
-            Thread.sleep(1);
-        }
+        Await.until(() -> streamer.concurrent.get() == 4 || run.isDone(), "four streams running at once");
         streamer.gate.countDown();
         run.get();
         assertEquals(4, streamer.maxConcurrent.get(), "the run's pieces are fetched in parallel");

@@ -278,12 +278,7 @@ public final class ShellSession implements Closeable {
     }
 
     static String oneLine(Throwable e) {
-        String message = e.getMessage();
-        if (message == null || message.isBlank()) {
-            message = e.getClass().getSimpleName();
-        }
-        int newline = message.indexOf('\n');
-        return newline < 0 ? message : message.substring(0, newline);
+        return dev.dcd.shell.ErrorLine.of(e);
     }
 
     @Override

@@ -93,12 +93,12 @@ class ScriptModeTest {
         ShellFixture.Result r = dcd.script("cont.dcd", """
                 vm create kiosk \\
                     --fs fat32 \\
-                    --size 32M
+                    --size 40M
                 vm assign kiosk \\
                     nosuchapp
                 """, false);
         assertEquals(1, r.code(), r.toString());
-        assertEquals("created VM kiosk (fat32, 32.0 MiB)\n", r.out());
+        assertEquals("created VM kiosk (fat32, 40.0 MiB)\n", r.out());
         assertTrue(r.err().startsWith(temp.resolve("cont.dcd") + ":4: app 'nosuchapp' is not in the catalog"), r.toString());
     }
 

@@ -10,6 +10,7 @@ import dev.dcd.synth.Gpt;
 import dev.dcd.synth.MergedTree;
 import dev.dcd.synth.RegionMap;
 import dev.dcd.synth.RegionMapBuilder;
+import dev.dcd.synth.SynthesisException;
 import dev.dcd.synth.SynthesizedDisk;
 import dev.dcd.synth.Synthesizer;
 import dev.dcd.synth.ThinImage;
@@ -76,6 +77,24 @@ public final class Fat32Synthesizer implements Synthesizer {
     static final int FSI_FREE_COUNT = 488;
     static final int FSI_NXT_FREE = 492;
     static final int FSI_TRAIL_SIG = 508;
+
+    /**
+     * The smallest disk, in whole 4 KiB blocks, whose GPT partition this synthesizer can format: FAT32 needs
+     * 65525 clusters of at least 512 bytes, plus its FATs, after the 1 MiB partition start and the backup GPT.
+     * Found by trying the same geometry code every build runs, so it cannot drift from it.
+     */
+    public static final long MIN_DISK_SIZE = smallestBuildableDisk();
+
+    private static long smallestBuildableDisk() {
+        for (long size = DiskSpec.PARTITION_START + 4096; ; size += 4096) {
+            try {
+                FatGeometry.of(Gpt.layout(size).partitionLength());
+                return size;
+            } catch (SynthesisException tooSmall) {
+                // keep growing
+            }
+        }
+    }
 
     @Override
     public FsType type() {

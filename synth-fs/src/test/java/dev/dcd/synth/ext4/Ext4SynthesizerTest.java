@@ -20,7 +20,6 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertArrayEquals;
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -70,18 +69,8 @@ class Ext4SynthesizerTest {
         return part;
     }
 
-    private static String run(String... command) throws IOException {
-        try {
-            Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
-            String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-            p.waitFor(120, TimeUnit.SECONDS);
-            if (p.exitValue() != 0) {
-                throw new AssertionError(String.join(" ", command) + " exited " + p.exitValue() + ":\n" + out);
-            }
-            return out;
-        } catch (InterruptedException e) {
-            throw new IOException(e);
-        }
+    private static String run(String... command) {
+        return dev.dcd.testing.ProcessRunner.command(command).mergeErr().run().requireOk().out();
     }
 
     @Test

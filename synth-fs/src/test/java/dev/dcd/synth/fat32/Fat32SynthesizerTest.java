@@ -53,6 +53,21 @@ class Fat32SynthesizerTest {
     }
 
     @Test
+    void theSmallestBuildableDiskBuildsAndOneBlockLessCannot() throws Exception {
+        long min = Fat32Synthesizer.MIN_DISK_SIZE;
+        assertEquals(0, min % 4096);
+        assertTrue(min > 16L << 20 && min < 64L << 20, "about 34 MiB: " + min);
+        Manifest m = new Manifest("app", "1", List.of(dir(""), file("b.txt", 5, 4096)), 4096, 8192, new int[0]);
+        AppLayer layer = new AppLayer("app", "1", ContentId.of(new byte[32]), m, 0);
+        DiskSpec fits = DiskSpec.builder().vmId("unit").fsType(FsType.FAT32).diskSize(min).build();
+        SynthesizedDisk disk = Synthesizers.forType(FsType.FAT32).synthesize(fits, List.of(layer), temp.resolve("min"), Progress.NONE);
+        assertTrue(FatGeometry.of(disk.partitionLength()).clusterCount >= FatGeometry.MIN_CLUSTERS);
+        DiskSpec tooSmall = DiskSpec.builder().vmId("unit").fsType(FsType.FAT32).diskSize(min - 4096).build();
+        assertThrows(dev.dcd.synth.SynthesisException.class, () -> Synthesizers.forType(FsType.FAT32)
+                .synthesize(tooSmall, List.of(layer), temp.resolve("small"), Progress.NONE));
+    }
+
+    @Test
     void theServiceLoaderFindsTheFat32Synthesizer() {
         assertInstanceOf(Fat32Synthesizer.class, Synthesizers.forType(FsType.FAT32));
     }

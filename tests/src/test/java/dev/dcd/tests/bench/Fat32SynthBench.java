@@ -172,14 +172,8 @@ public final class Fat32SynthBench {
     }
 
     private static String exec(List<String> command) throws IOException, InterruptedException {
-        ProcessBuilder pb = new ProcessBuilder(command).redirectErrorStream(true);
-        pb.environment().put("MTOOLS_SKIP_CHECK", "1");
-        Process p = pb.start();
-        String out = new String(p.getInputStream().readAllBytes());
-        if (p.waitFor() != 0) {
-            throw new IOException(command.get(0) + " failed: " + out);
-        }
-        return out;
+        return dev.dcd.testing.ProcessRunner.command(command).env("MTOOLS_SKIP_CHECK", "1").mergeErr()
+                .timeout(java.time.Duration.ofMinutes(10)).run().requireOk().out();
     }
 
     private static void delete(Path root) throws IOException {

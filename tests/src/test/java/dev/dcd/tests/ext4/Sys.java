@@ -1,10 +1,11 @@
 package dev.dcd.tests.ext4;
 
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Path;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
+import dev.dcd.testing.ProcessRunner;
+
+import java.time.Duration;
 
 /** Runs the real tools the suite is judged by; a missing tool fails the test, never skips it. */
 final class Sys {
@@ -14,24 +15,9 @@ final class Sys {
     private Sys() {
     }
 
-    static Result exec(String... command) throws IOException {
-        Process p;
-        try {
-            p = new ProcessBuilder(command).redirectErrorStream(true).start();
-        } catch (IOException e) {
-            throw new AssertionError("cannot run " + command[0] + " (is it installed?): " + e.getMessage(), e);
-        }
-        String out = new String(p.getInputStream().readAllBytes(), StandardCharsets.UTF_8);
-        try {
-            if (!p.waitFor(600, TimeUnit.SECONDS)) {
-                p.destroyForcibly();
-                throw new AssertionError(String.join(" ", command) + " timed out");
-            }
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-            throw new IOException(e);
-        }
-        return new Result(p.exitValue(), out);
+    static Result exec(String... command) {
+        ProcessRunner.Result r = ProcessRunner.command(command).mergeErr().timeout(Duration.ofSeconds(600)).run();
+        return new Result(r.code(), r.out());
     }
 
     static String run(String... command) throws IOException {

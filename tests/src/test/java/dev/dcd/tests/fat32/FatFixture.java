@@ -23,13 +23,10 @@ import java.net.URI;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.security.MessageDigest;
 import java.util.ArrayList;
-import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
-import java.util.concurrent.TimeUnit;
 
 /**
  * Builds test apps with {@link VdiskWriter}, stores them in a local backend, synthesizes a FAT32 disk,
@@ -182,29 +179,18 @@ final class FatFixture {
     }
 
     static String sha256(byte[] bytes) {
-        try {
-            return HexFormat.of().formatHex(MessageDigest.getInstance("SHA-256").digest(bytes));
-        } catch (Exception e) {
-            throw new IllegalStateException(e);
-        }
+        return dev.dcd.testing.Hashes.sha256(bytes);
     }
 
+    /** Reads {@code in} to its end and closes it. */
     static String sha256(InputStream in) throws IOException {
         try (in) {
-            MessageDigest md = MessageDigest.getInstance("SHA-256");
-            byte[] buf = new byte[1 << 16];
-            int n;
-            while ((n = in.read(buf)) > 0) {
-                md.update(buf, 0, n);
-            }
-            return HexFormat.of().formatHex(md.digest());
-        } catch (java.security.NoSuchAlgorithmException e) {
-            throw new IllegalStateException(e);
+            return dev.dcd.testing.Hashes.sha256(in);
         }
     }
 
-    static String sha256(Path file) throws IOException {
-        return sha256(Files.newInputStream(file));
+    static String sha256(Path file) {
+        return dev.dcd.testing.Hashes.sha256(file);
     }
 
     /** Deterministic pseudo-random bytes (xorshift), so large files need no storage in the test. */
@@ -246,21 +232,10 @@ final class FatFixture {
             return run(command, Map.of());
         }
 
-        static Tool run(List<String> command, Map<String, String> env) throws IOException {
-            ProcessBuilder pb = new ProcessBuilder(command).redirectErrorStream(true);
-            pb.environment().putAll(env);
-            Process p = pb.start();
-            byte[] out = p.getInputStream().readAllBytes();
-            try {
-                if (!p.waitFor(10, TimeUnit.MINUTES)) {
-                    p.destroyForcibly();
-                    throw new IOException("timed out: " + command);
-                }
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-                throw new IOException(e);
-            }
-            return new Tool(p.exitValue(), new String(out, StandardCharsets.UTF_8));
+        static Tool run(List<String> command, Map<String, String> env) {
+            dev.dcd.testing.ProcessRunner.Result r = dev.dcd.testing.ProcessRunner.command(command).env(env).mergeErr()
+                    .timeout(java.time.Duration.ofMinutes(10)).run();
+            return new Tool(r.code(), r.out());
         }
 
         Tool check() throws IOException {

@@ -22,7 +22,6 @@ import java.io.OutputStreamWriter;
 import java.io.PrintWriter;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
-import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
@@ -188,8 +187,8 @@ public final class S3Home implements Closeable {
         return crc.getValue();
     }
 
-    public static String sha256(Path file) throws IOException {
-        return HexFormat.of().formatHex(sha().digest(Files.readAllBytes(file)));
+    public static String sha256(Path file) {
+        return dev.dcd.testing.Hashes.sha256(file);
     }
 
     private static MessageDigest sha() {

@@ -1,13 +1,11 @@
 package dev.dcd.tests.shell;
 
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.TimeUnit;
 import java.util.function.Predicate;
 
 /**
@@ -70,19 +68,14 @@ final class Tmux implements AutoCloseable {
     private String run(String... args) throws IOException, InterruptedException {
         List<String> command = new ArrayList<>(List.of("tmux", "-S", socket.toString()));
         command.addAll(List.of(args));
-        Process p = new ProcessBuilder(command).redirectErrorStream(true).start();
-        byte[] output = p.getInputStream().readAllBytes();
-        if (!p.waitFor(30, TimeUnit.SECONDS) || p.exitValue() != 0) {
-            throw new IOException(String.join(" ", command) + " failed: " + new String(output, StandardCharsets.UTF_8));
-        }
-        return new String(output, StandardCharsets.UTF_8);
+        return dev.dcd.testing.ProcessRunner.command(command).mergeErr().timeout(java.time.Duration.ofSeconds(30))
+                .run().requireOk().out();
     }
 
     @Override
     public void close() throws IOException, InterruptedException {
-        Process p = new ProcessBuilder("tmux", "-S", socket.toString(), "kill-server").redirectErrorStream(true).start();
-        p.getInputStream().readAllBytes();
-        p.waitFor(30, TimeUnit.SECONDS);
+        dev.dcd.testing.ProcessRunner.command("tmux", "-S", socket.toString(), "kill-server").mergeErr()
+                .timeout(java.time.Duration.ofSeconds(30)).run(); // a server already gone is fine
         Files.deleteIfExists(socket);
     }
 }
