@@ -212,7 +212,10 @@ public final class Catalog implements Closeable {
         try (CatalogLock.Held held = CatalogLock.acquire(config.dir(), config.lockTimeout(), config.holder(),
                 config.notices())) {
             closeView();
-            reserve.releaseIfLow();
+            if (reserve.releaseIfLow()) {
+                config.notices().accept("the filesystem of " + config.dir() + " is nearly full; this write uses the"
+                        + " catalog's reserved " + Sizes.format(SpaceReserve.SIZE));
+            }
             Options options = writerOptions();
             try {
                 writer = openWriter(options);
@@ -245,8 +248,8 @@ public final class Catalog implements Closeable {
         } catch (RocksDBException e) {
             String message = message(e);
             if (message.contains(NO_SPACE) && reserve.release()) {
-                config.notices().accept("the filesystem of " + config.dir() + " is full; the catalog uses its reserved "
-                        + Sizes.format(SpaceReserve.SIZE));
+                config.notices().accept("the filesystem of " + config.dir() + " is full; this write uses the catalog's"
+                        + " reserved " + Sizes.format(SpaceReserve.SIZE));
                 try {
                     return RocksDB.open(options, config.dir().toString());
                 } catch (RocksDBException again) {
