@@ -138,6 +138,28 @@ class CatalogConcurrencyIT {
     }
 
     @Test
+    void twoBuildsOfOneVmStartedTogetherGetTwoGenerations() throws Exception {
+        Path home = tmp.resolve("home");
+        Dcd.ok(home, "catalog", "import", SAMPLES.resolve("greet-1.0.0").toString());
+        Dcd.ok(home, "vm", "create", "v", "--size", "64M");
+        Dcd.ok(home, "vm", "assign", "v", "greet");
+        Background first = start(home, Map.of(), "disk", "build", "v");
+        Background second = start(home, Map.of(), "disk", "build", "v");
+        Dcd.Result r1 = first.await();
+        Dcd.Result r2 = second.await();
+        assertEquals(0, r1.code(), r1.toString());
+        assertEquals(0, r2.code(), r2.toString());
+        assertEquals(List.of("built v generation 1", "built v generation 2"),
+                java.util.stream.Stream.of(r1.out(), r2.out()).map(o -> o.substring(0, o.indexOf(':'))).sorted().toList());
+        try (var entries = Files.list(home.resolve("vms/v"))) {
+            assertEquals(List.of("gen-1", "gen-2"), entries.map(p -> p.getFileName().toString()).sorted().toList(),
+                    "each build renamed its own directory; nothing is left over");
+        }
+        String generations = Dcd.ok(home, "disk", "generations", "v").out();
+        assertTrue(generations.lines().anyMatch(l -> l.trim().startsWith("2  *")), generations);
+    }
+
+    @Test
     void onAFullFilesystemTheReadingCommandsAndDiscardWork() throws Exception {
         Path fs = Files.createDirectories(tmp.resolve("small-fs"));
         Dcd.Result mounted = Dcd.exec(Dcd.REPO, Map.of(), List.of("mount", "-t", "tmpfs", "-o", "size=48m", "tmpfs", fs.toString()));
