@@ -153,12 +153,7 @@ public final class Catalog implements Closeable {
         Files.createDirectories(config.dir());
         Catalog catalog = new Catalog(config);
         try {
-            if (!Files.exists(config.dir().resolve("CURRENT"))) {
-                catalog.write(() -> {
-                    catalog.initialize(config.localVdisks());
-                    return null;
-                });
-            } else if (!catalog.initialized()) {
+            if (!Files.exists(config.dir().resolve("CURRENT")) || !catalog.initialized()) {
                 catalog.write(() -> {
                     catalog.initialize(config.localVdisks());
                     return null;
