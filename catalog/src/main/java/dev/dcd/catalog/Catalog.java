@@ -3,6 +3,7 @@ package dev.dcd.catalog;
 import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.dcd.vdisk.ContentId;
+import org.rocksdb.InfoLogLevel;
 import org.rocksdb.Options;
 import org.rocksdb.RocksDB;
 import org.rocksdb.RocksDBException;
@@ -17,6 +18,7 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Clock;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -32,6 +34,12 @@ import java.util.function.Consumer;
  * {@code content/<hex>/<name>/<version>} (who uses a vdisk), {@code vm/<name>}, {@code uses/<app>/<vm>}
  * (which VMs an app is assigned to), {@code retired/<hex>/<name>/<version>} (a removed app version whose vdisk
  * a kept generation still reads). Values are JSON.
+ *
+ * <p>Many processes use one catalog at once. Reads go to a read-only RocksDB instance, which takes no lock
+ * and writes nothing (so it works while another process writes, and on a full disk). Each write runs in a
+ * short write session ({@link #write}): take the {@link CatalogLock}, open the database for writing, check
+ * and commit, close. Checks that guard a write (does the app exist, is it still unassigned) run inside the
+ * session, against what is committed now, not against the read view, which is a snapshot from its open.
  */
 public final class Catalog implements Closeable {
     public static final String LOCAL = "local";
@@ -43,21 +51,92 @@ public final class Catalog implements Closeable {
     static final String VM = "vm/";
     static final String USES = "uses/";
     static final String RETIRED = "retired/";
+    /** Default bound on waiting for another process's write. */
+    public static final Duration DEFAULT_LOCK_TIMEOUT = Duration.ofSeconds(30);
+    private static final String NO_SPACE = "No space left on device";
 
     static {
         RocksDB.loadLibrary();
     }
 
-    private final Options options;
-    private final RocksDB db;
+    private final Config config;
     private final Clock clock;
+    private final SpaceReserve reserve;
     private final ObjectMapper json = new ObjectMapper()
             .configure(DeserializationFeature.FAIL_ON_UNKNOWN_PROPERTIES, false);
+    /** Read-only snapshot, opened on first read and dropped after each own write; null when closed. */
+    private Options viewOptions;
+    private RocksDB view;
+    /** The writing instance while a write session runs, else null. */
+    private RocksDB writer;
+    private boolean wrote;
 
-    private Catalog(Options options, RocksDB db, Clock clock) {
-        this.options = options;
-        this.db = db;
-        this.clock = clock;
+    private Catalog(Config config) {
+        this.config = config;
+        this.clock = config.clock();
+        this.reserve = new SpaceReserve(config.dir());
+    }
+
+    /** What {@link #open(Config)} needs. Immutable; build with {@link #config(Path, Path)}. */
+    public record Config(Path dir, Path localVdisks, Clock clock, Duration lockTimeout, String holder,
+                         Consumer<String> notices) {
+        public Config {
+            java.util.Objects.requireNonNull(dir, "dir");
+            java.util.Objects.requireNonNull(localVdisks, "localVdisks");
+            java.util.Objects.requireNonNull(clock, "clock");
+            java.util.Objects.requireNonNull(lockTimeout, "lockTimeout");
+            java.util.Objects.requireNonNull(holder, "holder");
+            java.util.Objects.requireNonNull(notices, "notices");
+            if (lockTimeout.isNegative()) {
+                throw new IllegalArgumentException("the lock timeout must not be negative");
+            }
+        }
+
+        public static final class Builder {
+            private final Path dir;
+            private final Path localVdisks;
+            private Clock clock = Clock.systemUTC();
+            private Duration lockTimeout = DEFAULT_LOCK_TIMEOUT;
+            private String holder = CatalogLock.describeThisProcess();
+            private Consumer<String> notices = line -> {
+            };
+
+            private Builder(Path dir, Path localVdisks) {
+                this.dir = dir;
+                this.localVdisks = localVdisks;
+            }
+
+            public Builder clock(Clock value) {
+                this.clock = value;
+                return this;
+            }
+
+            /** How long a write waits for another process's write session before it gives up. */
+            public Builder lockTimeout(Duration value) {
+                this.lockTimeout = value;
+                return this;
+            }
+
+            /** What this process is, shown to a process that waits for its lock. */
+            public Builder holder(String value) {
+                this.holder = value;
+                return this;
+            }
+
+            /** One-line notices for the user (stderr): what a write waits for. */
+            public Builder notices(Consumer<String> value) {
+                this.notices = value;
+                return this;
+            }
+
+            public Config build() {
+                return new Config(dir, localVdisks, clock, lockTimeout, holder, notices);
+            }
+        }
+    }
+
+    public static Config.Builder config(Path dir, Path localVdisks) {
+        return new Config.Builder(dir, localVdisks);
     }
 
     /**
@@ -65,22 +144,23 @@ public final class Catalog implements Closeable {
      * points at {@code localVdisks}.
      */
     public static Catalog open(Path dir, Path localVdisks, Clock clock) throws IOException {
-        Files.createDirectories(dir);
-        Options options = new Options().setCreateIfMissing(true);
-        RocksDB db;
+        return open(config(dir, localVdisks).clock(clock).build());
+    }
+
+    /**
+     * Opens the catalog for reading; creates it (a short write session) when it does not exist yet or lacks
+     * its schema mark or the {@value #LOCAL} backend. Opening an existing catalog writes nothing.
+     */
+    public static Catalog open(Config config) throws IOException {
+        Files.createDirectories(config.dir());
+        Catalog catalog = new Catalog(config);
         try {
-            db = RocksDB.open(options, dir.toString());
-        } catch (RocksDBException e) {
-            options.close();
-            String message = e.getMessage() == null ? e.toString() : e.getMessage();
-            if (message.contains("lock")) {
-                throw new CatalogException("catalog " + dir + " is in use by another dcd process");
+            if (!Files.exists(config.dir().resolve("CURRENT")) || !catalog.initialized()) {
+                catalog.write(() -> {
+                    catalog.initialize(config.localVdisks());
+                    return null;
+                });
             }
-            throw new CatalogException("cannot open catalog " + dir + ": " + message, e);
-        }
-        Catalog catalog = new Catalog(options, db, clock);
-        try {
-            catalog.initialize(localVdisks);
         } catch (IOException | RuntimeException e) {
             catalog.close();
             throw e;
@@ -88,19 +168,168 @@ public final class Catalog implements Closeable {
         return catalog;
     }
 
-    private void initialize(Path localVdisks) throws IOException {
+    private boolean initialized() throws IOException {
         String schema = getString(SCHEMA_KEY);
         if (schema != null && !schema.equals(SCHEMA_VERSION)) {
             throw new CatalogException("catalog schema " + schema + " is not supported (this dcd reads " + SCHEMA_VERSION + ")");
         }
-        if (schema == null || backend(LOCAL).isEmpty()) {
-            try (Batch batch = new Batch()) {
-                batch.put(SCHEMA_KEY, SCHEMA_VERSION);
-                if (backend(LOCAL).isEmpty()) {
-                    batch.putJson(BACKEND + LOCAL, new BackendEntry(LOCAL, localUri(localVdisks).toString()));
-                }
-                batch.commit();
+        return schema != null && backend(LOCAL).isPresent();
+    }
+
+    private void initialize(Path localVdisks) throws IOException {
+        if (initialized()) {
+            return;
+        }
+        try (Batch batch = new Batch()) {
+            batch.put(SCHEMA_KEY, SCHEMA_VERSION);
+            if (backend(LOCAL).isEmpty()) {
+                batch.putJson(BACKEND + LOCAL, new BackendEntry(LOCAL, localUri(localVdisks).toString()));
             }
+            batch.commit();
+        }
+    }
+
+    /** A unit of work inside a write session. */
+    @FunctionalInterface
+    public interface Write<T> {
+        T run() throws IOException;
+    }
+
+    /**
+     * Runs {@code action} holding the catalog's write lock, with every read inside it seeing the committed
+     * state (not the read view's snapshot). Waits for another process's session at most the configured
+     * timeout, saying once who holds it. Nested calls join the running session. Commands whose checks and
+     * writes must not interleave with another process's (read a VM, change it, store it) put all of it in
+     * one {@code write}; slow work (extracting, synthesizing, uploading) stays outside.
+     */
+    public synchronized <T> T write(Write<T> action) throws IOException {
+        if (writer != null) {
+            return action.run();
+        }
+        try (CatalogLock.Held held = CatalogLock.acquire(config.dir(), config.lockTimeout(), config.holder(),
+                config.notices())) {
+            closeView();
+            if (reserve.releaseIfLow()) {
+                config.notices().accept("the filesystem of " + config.dir() + " is nearly full; this write uses the"
+                        + " catalog's reserved " + Sizes.format(SpaceReserve.SIZE));
+            }
+            Options options = writerOptions();
+            try {
+                writer = openWriter(options);
+                wrote = true;
+                try {
+                    TestGate.pass(TestGate.CATALOG_WRITE);
+                    return action.run();
+                } finally {
+                    RocksDB w = writer;
+                    writer = null;
+                    w.close();
+                }
+            } finally {
+                options.close();
+            }
+        }
+    }
+
+    private static Options writerOptions() {
+        return new Options().setCreateIfMissing(true)
+                // A preallocated WAL would reserve tens of MB per session: the catalog writes a few KB.
+                .setAllowFAllocate(false)
+                .setKeepLogFileNum(2)
+                .setInfoLogLevel(InfoLogLevel.WARN_LEVEL);
+    }
+
+    private RocksDB openWriter(Options options) throws IOException {
+        try {
+            return RocksDB.open(options, config.dir().toString());
+        } catch (RocksDBException e) {
+            String message = message(e);
+            if (message.contains(NO_SPACE) && reserve.release()) {
+                config.notices().accept("the filesystem of " + config.dir() + " is full; this write uses the catalog's"
+                        + " reserved " + Sizes.format(SpaceReserve.SIZE));
+                try {
+                    return RocksDB.open(options, config.dir().toString());
+                } catch (RocksDBException again) {
+                    throw writeFailure(again);
+                }
+            }
+            if (message.contains("lock")) {
+                // Only a dcd from before the write lock, or a foreign tool, holds RocksDB's own lock that long.
+                throw new CatalogException("catalog " + config.dir() + " is in use by another process that does not"
+                        + " take dcd's write lock (" + message + ")");
+            }
+            throw writeFailure(e);
+        }
+    }
+
+    private CatalogException writeFailure(RocksDBException e) {
+        String message = message(e);
+        if (message.contains(NO_SPACE)) {
+            return new CatalogException("cannot write the catalog " + config.dir() + ": no space left on its filesystem;"
+                    + " free some space (dcd disk discard, dcd catalog gc, or outside dcd) and try again", e);
+        }
+        return new CatalogException("cannot open catalog " + config.dir() + " for writing: " + message, e);
+    }
+
+    private static String message(RocksDBException e) {
+        return e.getMessage() == null ? e.toString() : e.getMessage();
+    }
+
+    /** The instance reads go to: the writer inside a write session, else the read-only view. */
+    private RocksDB db() throws IOException {
+        if (writer != null) {
+            return writer;
+        }
+        if (view == null) {
+            openView();
+        }
+        return view;
+    }
+
+    /**
+     * Opens the read-only view. It takes no lock and writes nothing, not even an info log. With every table
+     * file opened up front ({@code max_open_files=-1}) a writer's compaction cannot pull a file from under it
+     * later. Should a writer replace a file during the open itself, the second try waits for the write lock,
+     * which no writer then holds.
+     */
+    private void openView() throws IOException {
+        Options options = new Options().setMaxOpenFiles(-1).setInfoLogLevel(InfoLogLevel.WARN_LEVEL);
+        try {
+            view = RocksDB.openReadOnly(options, config.dir().toString());
+        } catch (RocksDBException first) {
+            try (CatalogLock.Held held = CatalogLock.acquire(config.dir(), config.lockTimeout(), config.holder(),
+                    config.notices())) {
+                view = RocksDB.openReadOnly(options, config.dir().toString());
+            } catch (RocksDBException e) {
+                options.close();
+                throw new CatalogException("cannot open catalog " + config.dir() + ": " + message(e), e);
+            } catch (IOException | RuntimeException e) {
+                options.close();
+                throw e;
+            }
+        }
+        viewOptions = options;
+    }
+
+    /**
+     * Drops the read view, so the next read sees what other processes committed since this catalog's first
+     * read. A command's reads share one snapshot until then; a long-lived holder (a shell) refreshes between
+     * commands.
+     */
+    public synchronized void refresh() {
+        if (writer == null) {
+            closeView();
+        }
+    }
+
+    private void closeView() {
+        if (view != null) {
+            view.close();
+            view = null;
+        }
+        if (viewOptions != null) {
+            viewOptions.close();
+            viewOptions = null;
         }
     }
 
@@ -114,19 +343,22 @@ public final class Catalog implements Closeable {
 
     // ---------------------------------------------------------------- backends
 
-    public List<BackendEntry> backends() throws IOException {
+    public synchronized List<BackendEntry> backends() throws IOException {
         return scan(BACKEND, BackendEntry.class);
     }
 
-    public Optional<BackendEntry> backend(String name) throws IOException {
+    public synchronized Optional<BackendEntry> backend(String name) throws IOException {
         return Optional.ofNullable(getJson(BACKEND + name, BackendEntry.class));
     }
 
-    public BackendEntry requireBackend(String name) throws IOException {
+    public synchronized BackendEntry requireBackend(String name) throws IOException {
         return backend(name).orElseThrow(() -> new CatalogException("unknown backend '" + name + "' (see 'dcd backend list')"));
     }
 
-    public BackendEntry addBackend(String name, URI uri) throws IOException {
+    public synchronized BackendEntry addBackend(String name, URI uri) throws IOException {
+        if (writer == null) {
+            return write(() -> addBackend(name, uri));
+        }
         Names.checkName("backend", name);
         if (backend(name).isPresent()) {
             throw new CatalogException("backend '" + name + "' already exists");
@@ -139,7 +371,14 @@ public final class Catalog implements Closeable {
         return entry;
     }
 
-    public void removeBackend(String name) throws IOException {
+    public synchronized void removeBackend(String name) throws IOException {
+        if (writer == null) {
+            write(() -> {
+                removeBackend(name);
+                return null;
+            });
+            return;
+        }
         requireBackend(name);
         if (name.equals(LOCAL)) {
             throw new CatalogException("backend 'local' is built in and cannot be removed");
@@ -168,7 +407,7 @@ public final class Catalog implements Closeable {
 
     // ---------------------------------------------------------------- apps
 
-    public List<AppVersion> apps() throws IOException {
+    public synchronized List<AppVersion> apps() throws IOException {
         List<AppVersion> apps = scan(APP, AppVersion.class);
         apps.sort((a, b) -> a.name().equals(b.name()) ? Names.VERSION_ORDER.compare(a.version(), b.version())
                 : a.name().compareTo(b.name()));
@@ -176,18 +415,18 @@ public final class Catalog implements Closeable {
     }
 
     /** All versions of one app, oldest first. */
-    public List<AppVersion> versions(String name) throws IOException {
+    public synchronized List<AppVersion> versions(String name) throws IOException {
         List<AppVersion> list = scan(APP + name + "/", AppVersion.class);
         list.sort((a, b) -> Names.VERSION_ORDER.compare(a.version(), b.version()));
         return list;
     }
 
-    public Optional<AppVersion> app(String name, String version) throws IOException {
+    public synchronized Optional<AppVersion> app(String name, String version) throws IOException {
         return Optional.ofNullable(getJson(APP + name + "/" + version, AppVersion.class));
     }
 
     /** Resolves {@code APP} (newest version) or {@code APP@VERSION}. */
-    public AppVersion resolve(String spec) throws IOException {
+    public synchronized AppVersion resolve(String spec) throws IOException {
         int at = spec.indexOf('@');
         String name = at < 0 ? spec : spec.substring(0, at);
         if (at >= 0) {
@@ -222,7 +461,7 @@ public final class Catalog implements Closeable {
      * App versions whose vdisk is {@code id}, retired ones included: a retired version still tells where its
      * vdisk lives, so the generations that read it can be mounted and exported.
      */
-    public List<AppVersion> usersOf(ContentId id) throws IOException {
+    public synchronized List<AppVersion> usersOf(ContentId id) throws IOException {
         List<AppVersion> users = new ArrayList<>();
         forEachKey(CONTENT + id.hex() + "/", key -> {
             String rest = key.substring(CONTENT.length() + id.hex().length() + 1);
@@ -242,7 +481,14 @@ public final class Catalog implements Closeable {
         return resolved;
     }
 
-    public void addApp(AppVersion app) throws IOException {
+    public synchronized void addApp(AppVersion app) throws IOException {
+        if (writer == null) {
+            write(() -> {
+                addApp(app);
+                return null;
+            });
+            return;
+        }
         Names.checkName("app", app.name());
         Names.checkVersion(app.version());
         requireBackend(app.backend());
@@ -263,7 +509,10 @@ public final class Catalog implements Closeable {
      *
      * @return true when no other app version shares its vdisk, so the caller may delete the object
      */
-    public boolean removeApp(AppVersion app) throws IOException {
+    public synchronized boolean removeApp(AppVersion app) throws IOException {
+        if (writer == null) {
+            return write(() -> removeApp(app));
+        }
         List<String> vms = vmsUsing(app);
         if (!vms.isEmpty()) {
             throw new CatalogException("app " + app.label() + " is assigned to VM(s) " + String.join(", ", vms)
@@ -283,7 +532,14 @@ public final class Catalog implements Closeable {
      * its backend and is never deleted while referenced. {@link #forgetRetired} ends it once nothing reads it.
      * Refuses while a VM has the version assigned, like {@link #removeApp}.
      */
-    public void retireApp(AppVersion app) throws IOException {
+    public synchronized void retireApp(AppVersion app) throws IOException {
+        if (writer == null) {
+            write(() -> {
+                retireApp(app);
+                return null;
+            });
+            return;
+        }
         List<String> vms = vmsUsing(app);
         if (!vms.isEmpty()) {
             throw new CatalogException("app " + app.label() + " is assigned to VM(s) " + String.join(", ", vms)
@@ -300,7 +556,7 @@ public final class Catalog implements Closeable {
     }
 
     /** Retired app versions (removed, their vdisk kept for generations that read it), by content id. */
-    public List<AppVersion> retired() throws IOException {
+    public synchronized List<AppVersion> retired() throws IOException {
         return scan(RETIRED, AppVersion.class);
     }
 
@@ -310,7 +566,10 @@ public final class Catalog implements Closeable {
      * @return true when no app version, live or retired, uses its vdisk any more, so the caller may delete
      *         the object once it has made sure no generation reads it
      */
-    public boolean forgetRetired(AppVersion app) throws IOException {
+    public synchronized boolean forgetRetired(AppVersion app) throws IOException {
+        if (writer == null) {
+            return write(() -> forgetRetired(app));
+        }
         String key = retiredKey(app.contentId(), app.name(), app.version());
         if (getJson(key, AppVersion.class) == null) {
             throw new CatalogException("app " + app.label() + " (vdisk " + app.id().shortHex() + ") is not retired");
@@ -328,7 +587,7 @@ public final class Catalog implements Closeable {
     }
 
     /** VMs that have this exact app version assigned. */
-    public List<String> vmsUsing(AppVersion app) throws IOException {
+    public synchronized List<String> vmsUsing(AppVersion app) throws IOException {
         List<String> result = new ArrayList<>();
         for (String vmName : vmsUsing(app.name())) {
             Optional<Vm> vm = vm(vmName);
@@ -341,7 +600,7 @@ public final class Catalog implements Closeable {
     }
 
     /** VMs that have any version of the app assigned. */
-    public List<String> vmsUsing(String appName) throws IOException {
+    public synchronized List<String> vmsUsing(String appName) throws IOException {
         List<String> result = new ArrayList<>();
         String prefix = USES + appName + "/";
         forEachKey(prefix, key -> result.add(key.substring(prefix.length())));
@@ -350,23 +609,26 @@ public final class Catalog implements Closeable {
 
     // ---------------------------------------------------------------- VMs
 
-    public List<Vm> vms() throws IOException {
+    public synchronized List<Vm> vms() throws IOException {
         return scan(VM, Vm.class);
     }
 
-    public Optional<Vm> vm(String name) throws IOException {
+    public synchronized Optional<Vm> vm(String name) throws IOException {
         return Optional.ofNullable(getJson(VM + name, Vm.class));
     }
 
-    public Vm requireVm(String name) throws IOException {
+    public synchronized Vm requireVm(String name) throws IOException {
         return vm(name).orElseThrow(() -> new CatalogException("unknown VM '" + name + "' (see 'dcd vm list')"));
     }
 
-    public Vm createVm(String name, String fsType, long sizeBytes) throws IOException {
+    public synchronized Vm createVm(String name, String fsType, long sizeBytes) throws IOException {
         return createVm(name, fsType, sizeBytes, Vm.SYMLINKS_SKIP);
     }
 
-    public Vm createVm(String name, String fsType, long sizeBytes, String symlinks) throws IOException {
+    public synchronized Vm createVm(String name, String fsType, long sizeBytes, String symlinks) throws IOException {
+        if (writer == null) {
+            return write(() -> createVm(name, fsType, sizeBytes, symlinks));
+        }
         Names.checkName("VM", name);
         if (vm(name).isPresent()) {
             throw new CatalogException("VM '" + name + "' already exists");
@@ -380,7 +642,14 @@ public final class Catalog implements Closeable {
     }
 
     /** Stores a changed VM and brings the app-to-VM index in line, in one batch. */
-    public void putVm(Vm vm) throws IOException {
+    public synchronized void putVm(Vm vm) throws IOException {
+        if (writer == null) {
+            write(() -> {
+                putVm(vm);
+                return null;
+            });
+            return;
+        }
         Vm old = requireVm(vm.name());
         for (Vm.Assignment a : vm.apps()) {
             if (app(a.app(), a.version()).isEmpty()) {
@@ -399,7 +668,14 @@ public final class Catalog implements Closeable {
         }
     }
 
-    public void removeVm(String name) throws IOException {
+    public synchronized void removeVm(String name) throws IOException {
+        if (writer == null) {
+            write(() -> {
+                removeVm(name);
+                return null;
+            });
+            return;
+        }
         Vm vm = requireVm(name);
         try (Batch batch = new Batch()) {
             for (Vm.Assignment a : vm.apps()) {
@@ -413,9 +689,9 @@ public final class Catalog implements Closeable {
     // ---------------------------------------------------------------- plumbing
 
     /** Every key and value, in key order; for tests and {@code --debug} dumps. */
-    public Map<String, String> dump() throws IOException {
+    public synchronized Map<String, String> dump() throws IOException {
         Map<String, String> all = new LinkedHashMap<>();
-        try (RocksIterator it = db.newIterator()) {
+        try (RocksIterator it = db().newIterator()) {
             for (it.seekToFirst(); it.isValid(); it.next()) {
                 all.put(new String(it.key(), StandardCharsets.UTF_8), new String(it.value(), StandardCharsets.UTF_8));
             }
@@ -426,7 +702,7 @@ public final class Catalog implements Closeable {
 
     private void forEachKey(String prefix, Consumer<String> action) throws IOException {
         byte[] p = prefix.getBytes(StandardCharsets.UTF_8);
-        try (RocksIterator it = db.newIterator()) {
+        try (RocksIterator it = db().newIterator()) {
             for (it.seek(p); it.isValid() && startsWith(it.key(), p); it.next()) {
                 action.accept(new String(it.key(), StandardCharsets.UTF_8));
             }
@@ -437,7 +713,7 @@ public final class Catalog implements Closeable {
     private <T> List<T> scan(String prefix, Class<T> type) throws IOException {
         byte[] p = prefix.getBytes(StandardCharsets.UTF_8);
         List<T> result = new ArrayList<>();
-        try (RocksIterator it = db.newIterator()) {
+        try (RocksIterator it = db().newIterator()) {
             for (it.seek(p); it.isValid() && startsWith(it.key(), p); it.next()) {
                 result.add(json.readValue(it.value(), type));
             }
@@ -468,7 +744,7 @@ public final class Catalog implements Closeable {
 
     private String getString(String key) throws IOException {
         try {
-            byte[] value = db.get(key.getBytes(StandardCharsets.UTF_8));
+            byte[] value = db().get(key.getBytes(StandardCharsets.UTF_8));
             return value == null ? null : new String(value, StandardCharsets.UTF_8);
         } catch (RocksDBException e) {
             throw new CatalogException("catalog read failed: " + e.getMessage(), e);
@@ -477,7 +753,7 @@ public final class Catalog implements Closeable {
 
     private <T> T getJson(String key, Class<T> type) throws IOException {
         try {
-            byte[] value = db.get(key.getBytes(StandardCharsets.UTF_8));
+            byte[] value = db().get(key.getBytes(StandardCharsets.UTF_8));
             return value == null ? null : json.readValue(value, type);
         } catch (RocksDBException e) {
             throw new CatalogException("catalog read failed: " + e.getMessage(), e);
@@ -513,9 +789,15 @@ public final class Catalog implements Closeable {
         }
 
         void commit() throws CatalogException {
+            if (writer == null) {
+                throw new IllegalStateException("a catalog batch commits only inside a write session");
+            }
             try (WriteOptions options = new WriteOptions().setSync(true)) {
-                db.write(options, batch);
+                writer.write(options, batch);
             } catch (RocksDBException e) {
+                if (message(e).contains(NO_SPACE)) {
+                    throw writeFailure(e);
+                }
                 throw new CatalogException("catalog write failed: " + e.getMessage(), e);
             }
         }
@@ -526,9 +808,12 @@ public final class Catalog implements Closeable {
         }
     }
 
+    /** Closes the read view; after a write, tops the space reserve up again if there is room now. */
     @Override
-    public void close() {
-        db.close();
-        options.close();
+    public synchronized void close() {
+        closeView();
+        if (wrote) {
+            reserve.replenish();
+        }
     }
 }

@@ -38,7 +38,7 @@ public final class Importer {
         });
     }
 
-    /** {@code beforeCatalogCommit} runs between the backend put and the catalog batch; tests make it fail. */
+    /** {@code beforeCatalogCommit} runs inside the write session, before the catalog batch; tests make it fail. */
     Importer(Catalog catalog, BackendOpener backends, Path tmpDir, Runnable beforeCatalogCommit) {
         this.catalog = catalog;
         this.backends = backends;
@@ -90,19 +90,32 @@ public final class Importer {
             AppVersion app = new AppVersion(name, version, sealed.id().hex(), request.backend(),
                     sealed.manifest().fileCount(), sealed.manifest().contentBytes(), sealed.length(),
                     catalog.clock().millis());
-            try {
-                beforeCatalogCommit.run();
-                catalog.addApp(app);
-            } catch (IOException | RuntimeException e) {
-                if (!existed && catalog.usersOf(sealed.id()).isEmpty()) {
-                    try {
-                        backend.delete(sealed.id());
-                    } catch (IOException cleanup) {
-                        e.addSuppressed(cleanup);
+            // Everything above ran without the catalog's write lock; only the commit below takes it, so other
+            // commands keep working however long the extraction and the upload take.
+            TestGate.pass(TestGate.IMPORT_BEFORE_COMMIT);
+            catalog.write(() -> {
+                try {
+                    beforeCatalogCommit.run();
+                    if (backend.stat(sealed.id()).isEmpty()) {
+                        // A `catalog gc` saw the object without catalog rows while this import ran and took it;
+                        // under the lock no gc runs, so putting it again makes the rows below safe.
+                        try (InputStream in = Files.newInputStream(tmp)) {
+                            backend.put(sealed.id(), in, sealed.length(), Progress.NONE);
+                        }
                     }
+                    catalog.addApp(app);
+                } catch (IOException | RuntimeException e) {
+                    if (!existed && catalog.usersOf(sealed.id()).isEmpty()) {
+                        try {
+                            backend.delete(sealed.id());
+                        } catch (IOException cleanup) {
+                            e.addSuppressed(cleanup);
+                        }
+                    }
+                    throw e;
                 }
-                throw e;
-            }
+                return null;
+            });
             return new ImportResult(app, warnings);
         } finally {
             OwnedTempFiles.delete(tmp);

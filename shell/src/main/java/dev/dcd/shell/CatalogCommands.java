@@ -184,66 +184,71 @@ final class CatalogCommands {
         @Override
         public Integer call() throws Exception {
             var catalog = context.catalog();
-            List<AppVersion> targets = new ArrayList<>();
-            if (spec.contains("@")) {
-                targets.add(catalog.resolve(spec));
-            } else {
-                targets.addAll(catalog.versions(spec));
-                if (targets.isEmpty()) {
-                    catalog.resolve(spec);
-                }
-            }
-            for (AppVersion app : targets) {
-                List<String> vms = catalog.vmsUsing(app);
-                if (!vms.isEmpty()) {
-                    throw new dev.dcd.catalog.CatalogException("app " + app.label() + " is assigned to VM(s) "
-                            + String.join(", ", vms) + "; unassign it first");
-                }
-            }
-            VdiskReferences refs = References.compute(context);
-            List<Map<String, Object>> report = new ArrayList<>();
-            for (AppVersion app : targets) {
-                VdiskReferences.Removal removal = refs.removalOf(catalog, app);
-                List<VdiskReferences.Holder> holders = refs.holdersOf(app.id());
-                String line;
-                String action;
-                switch (removal) {
-                    case RETIRE -> {
-                        catalog.retireApp(app);
-                        action = "retired";
-                        line = "retired " + app.label() + ": it is no longer listed or assignable, but its vdisk "
-                                + app.id().shortHex() + " stays on " + app.backend() + " while "
-                                + VdiskReferences.describe(holders, 5) + " reads it ('dcd catalog gc' deletes it once nothing does)";
+            // Decide and delete in one write session: no import or assign can make the vdisk needed between
+            // the reference check and the delete (docs/catalog.md, "Sharing the catalog").
+            List<Map<String, Object>> report = catalog.write(() -> {
+                List<AppVersion> targets = new ArrayList<>();
+                if (spec.contains("@")) {
+                    targets.add(catalog.resolve(spec));
+                } else {
+                    targets.addAll(catalog.versions(spec));
+                    if (targets.isEmpty()) {
+                        catalog.resolve(spec);
                     }
-                    case SHARED -> {
-                        catalog.removeApp(app);
-                        action = "removed";
-                        line = "removed " + app.label() + " (vdisk " + app.id().shortHex() + " is shared and stays)";
+                }
+                for (AppVersion app : targets) {
+                    List<String> vms = catalog.vmsUsing(app);
+                    if (!vms.isEmpty()) {
+                        throw new dev.dcd.catalog.CatalogException("app " + app.label() + " is assigned to VM(s) "
+                                + String.join(", ", vms) + "; unassign it first");
                     }
-                    default -> {
-                        if (catalog.removeApp(app)) {
-                            context.backend(app.backend()).delete(app.id());
-                            action = "removed-with-vdisk";
-                            line = "removed " + app.label() + " and its vdisk " + app.id().shortHex();
-                        } else {
+                }
+                VdiskReferences refs = References.compute(context);
+                List<Map<String, Object>> rows = new ArrayList<>();
+                for (AppVersion app : targets) {
+                    VdiskReferences.Removal removal = refs.removalOf(catalog, app);
+                    List<VdiskReferences.Holder> holders = refs.holdersOf(app.id());
+                    String line;
+                    String action;
+                    switch (removal) {
+                        case RETIRE -> {
+                            catalog.retireApp(app);
+                            action = "retired";
+                            line = "retired " + app.label() + ": it is no longer listed or assignable, but its vdisk "
+                                    + app.id().shortHex() + " stays on " + app.backend() + " while "
+                                    + VdiskReferences.describe(holders, 5) + " reads it ('dcd catalog gc' deletes it once nothing does)";
+                        }
+                        case SHARED -> {
+                            catalog.removeApp(app);
                             action = "removed";
                             line = "removed " + app.label() + " (vdisk " + app.id().shortHex() + " is shared and stays)";
                         }
+                        default -> {
+                            if (catalog.removeApp(app)) {
+                                context.backend(app.backend()).delete(app.id());
+                                action = "removed-with-vdisk";
+                                line = "removed " + app.label() + " and its vdisk " + app.id().shortHex();
+                            } else {
+                                action = "removed";
+                                line = "removed " + app.label() + " (vdisk " + app.id().shortHex() + " is shared and stays)";
+                            }
+                        }
+                    }
+                    if (context.json()) {
+                        Map<String, Object> entry = new LinkedHashMap<>();
+                        entry.put("app", app.name());
+                        entry.put("version", app.version());
+                        entry.put("contentId", app.contentId());
+                        entry.put("backend", app.backend());
+                        entry.put("action", action);
+                        entry.put("heldBy", holders);
+                        rows.add(entry);
+                    } else {
+                        context.out().println(line);
                     }
                 }
-                if (context.json()) {
-                    Map<String, Object> entry = new LinkedHashMap<>();
-                    entry.put("app", app.name());
-                    entry.put("version", app.version());
-                    entry.put("contentId", app.contentId());
-                    entry.put("backend", app.backend());
-                    entry.put("action", action);
-                    entry.put("heldBy", holders);
-                    report.add(entry);
-                } else {
-                    context.out().println(line);
-                }
-            }
+                return rows;
+            });
             if (context.json()) {
                 Output.json(context.out(), report);
             }
@@ -274,90 +279,95 @@ final class CatalogCommands {
         @Override
         public Integer call() throws Exception {
             var catalog = context.catalog();
-            VdiskReferences refs = References.compute(context);
-            // Plan first, by vdisk: the object goes only when every version that still names it is retired
-            // and unreferenced; with a live sharer the retired rows go and the object stays.
-            Map<ContentId, List<AppVersion>> retiredById = new LinkedHashMap<>();
-            for (AppVersion r : catalog.retired()) {
-                retiredById.computeIfAbsent(r.id(), k -> new ArrayList<>()).add(r);
-            }
-            List<Item> items = new ArrayList<>();
-            List<AppVersion> toForget = new ArrayList<>();
-            List<Item> toDelete = new ArrayList<>();
-            for (Map.Entry<ContentId, List<AppVersion>> e : retiredById.entrySet()) {
-                ContentId id = e.getKey();
-                List<AppVersion> versions = e.getValue();
-                List<String> labels = versions.stream().map(AppVersion::label).toList();
-                AppVersion first = versions.get(0);
-                if (refs.isReferenced(id)) {
-                    items.add(new Item(id.hex(), first.backend(), labels, first.vdiskBytes(), "kept", refs.holdersOf(id)));
-                    continue;
+            // A real run decides and deletes in one write session (docs/catalog.md, "Sharing the catalog"); a dry
+            // run only reads, so it also works on a full disk.
+            dev.dcd.catalog.Catalog.Write<Integer> work = () -> {
+                VdiskReferences refs = References.compute(context);
+                // Plan first, by vdisk: the object goes only when every version that still names it is retired
+                // and unreferenced; with a live sharer the retired rows go and the object stays.
+                Map<ContentId, List<AppVersion>> retiredById = new LinkedHashMap<>();
+                for (AppVersion r : catalog.retired()) {
+                    retiredById.computeIfAbsent(r.id(), k -> new ArrayList<>()).add(r);
                 }
-                toForget.addAll(versions);
-                boolean liveSharer = catalog.usersOf(id).size() > versions.size();
-                Item item = new Item(id.hex(), first.backend(), labels, liveSharer ? 0 : first.vdiskBytes(),
-                        liveSharer ? "forget-shared" : "delete", List.of());
-                items.add(item);
-                if (!liveSharer) {
-                    toDelete.add(item);
+                List<Item> items = new ArrayList<>();
+                List<AppVersion> toForget = new ArrayList<>();
+                List<Item> toDelete = new ArrayList<>();
+                for (Map.Entry<ContentId, List<AppVersion>> e : retiredById.entrySet()) {
+                    ContentId id = e.getKey();
+                    List<AppVersion> versions = e.getValue();
+                    List<String> labels = versions.stream().map(AppVersion::label).toList();
+                    AppVersion first = versions.get(0);
+                    if (refs.isReferenced(id)) {
+                        items.add(new Item(id.hex(), first.backend(), labels, first.vdiskBytes(), "kept", refs.holdersOf(id)));
+                        continue;
+                    }
+                    toForget.addAll(versions);
+                    boolean liveSharer = catalog.usersOf(id).size() > versions.size();
+                    Item item = new Item(id.hex(), first.backend(), labels, liveSharer ? 0 : first.vdiskBytes(),
+                            liveSharer ? "forget-shared" : "delete", List.of());
+                    items.add(item);
+                    if (!liveSharer) {
+                        toDelete.add(item);
+                    }
                 }
-            }
-            for (var entry : catalog.backends()) {
-                List<dev.dcd.backend.Backend.ObjectStat> objects;
-                try {
-                    objects = context.backend(entry.name()).list();
-                } catch (java.io.IOException e) {
-                    context.err().println("dcd: warning: cannot list backend " + entry.name() + ": " + e.getMessage()
-                            + "; vdisks the catalog does not know are not looked for there");
-                    continue;
-                }
-                for (var o : objects) {
-                    if (catalog.usersOf(o.id()).isEmpty() && !refs.isReferenced(o.id())) {
-                        Item item = new Item(o.id().hex(), entry.name(), List.of(), o.size(),
-                                orphans ? "delete-orphan" : "orphan", List.of());
-                        items.add(item);
-                        if (orphans) {
-                            toDelete.add(item);
+                for (var entry : catalog.backends()) {
+                    List<dev.dcd.backend.Backend.ObjectStat> objects;
+                    try {
+                        objects = context.backend(entry.name()).list();
+                    } catch (java.io.IOException e) {
+                        context.err().println("dcd: warning: cannot list backend " + entry.name() + ": " + e.getMessage()
+                                + "; vdisks the catalog does not know are not looked for there");
+                        continue;
+                    }
+                    for (var o : objects) {
+                        if (catalog.usersOf(o.id()).isEmpty() && !refs.isReferenced(o.id())) {
+                            Item item = new Item(o.id().hex(), entry.name(), List.of(), o.size(),
+                                    orphans ? "delete-orphan" : "orphan", List.of());
+                            items.add(item);
+                            if (orphans) {
+                                toDelete.add(item);
+                            }
                         }
                     }
                 }
-            }
-            long reclaimed = toDelete.stream().mapToLong(Item::bytes).sum();
-            if (!dryRun) {
-                // Catalog rows first, then the object: a failure in between leaves an orphan that gc --orphans
-                // or rescan can deal with, never a row pointing at nothing that a generation needs.
-                for (AppVersion r : toForget) {
-                    catalog.forgetRetired(r);
+                long reclaimed = toDelete.stream().mapToLong(Item::bytes).sum();
+                if (!dryRun) {
+                    // Catalog rows first, then the object: a failure in between leaves an orphan that gc --orphans
+                    // or rescan can deal with, never a row pointing at nothing that a generation needs.
+                    for (AppVersion r : toForget) {
+                        catalog.forgetRetired(r);
+                    }
+                    for (Item item : toDelete) {
+                        context.backend(item.backend()).delete(new ContentId(item.contentId()));
+                    }
                 }
-                for (Item item : toDelete) {
-                    context.backend(item.backend()).delete(new ContentId(item.contentId()));
+                if (context.json()) {
+                    Map<String, Object> json = new LinkedHashMap<>();
+                    json.put("dryRun", dryRun);
+                    json.put("reclaimedBytes", reclaimed);
+                    json.put("vdisks", items);
+                    Output.json(context.out(), json);
+                    return 0;
                 }
-            }
-            if (context.json()) {
-                Map<String, Object> json = new LinkedHashMap<>();
-                json.put("dryRun", dryRun);
-                json.put("reclaimedBytes", reclaimed);
-                json.put("vdisks", items);
-                Output.json(context.out(), json);
+                var out = context.out();
+                for (Item item : items) {
+                    String what = "vdisk " + item.contentId().substring(0, 12) + " on " + item.backend()
+                            + (item.apps().isEmpty() ? "" : " (" + String.join(", ", item.apps()) + ")");
+                    out.println(switch (item.action()) {
+                        case "kept" -> "kept " + what + ": read by " + VdiskReferences.describe(item.heldBy(), 5);
+                        case "forget-shared" -> (dryRun ? "would forget " : "forgot ") + what + "; the vdisk stays, another app version uses it";
+                        case "delete" -> (dryRun ? "would delete " : "deleted ") + what + ", " + Sizes.format(item.bytes());
+                        case "delete-orphan" -> (dryRun ? "would delete " : "deleted ") + what + ", " + Sizes.format(item.bytes())
+                                + ", not in the catalog";
+                        default -> "kept " + what + ", " + Sizes.format(item.bytes()) + ": not in the catalog ('dcd catalog rescan'"
+                                + " registers it, 'dcd catalog gc --orphans' deletes it)";
+                    });
+                }
+                out.println((dryRun ? "would reclaim " : "reclaimed ") + Sizes.format(reclaimed) + " from " + toDelete.size()
+                        + " vdisk(s)" + (dryRun ? "; nothing was changed" : ""));
                 return 0;
-            }
-            var out = context.out();
-            for (Item item : items) {
-                String what = "vdisk " + item.contentId().substring(0, 12) + " on " + item.backend()
-                        + (item.apps().isEmpty() ? "" : " (" + String.join(", ", item.apps()) + ")");
-                out.println(switch (item.action()) {
-                    case "kept" -> "kept " + what + ": read by " + VdiskReferences.describe(item.heldBy(), 5);
-                    case "forget-shared" -> (dryRun ? "would forget " : "forgot ") + what + "; the vdisk stays, another app version uses it";
-                    case "delete" -> (dryRun ? "would delete " : "deleted ") + what + ", " + Sizes.format(item.bytes());
-                    case "delete-orphan" -> (dryRun ? "would delete " : "deleted ") + what + ", " + Sizes.format(item.bytes())
-                            + ", not in the catalog";
-                    default -> "kept " + what + ", " + Sizes.format(item.bytes()) + ": not in the catalog ('dcd catalog rescan'"
-                            + " registers it, 'dcd catalog gc --orphans' deletes it)";
-                });
-            }
-            out.println((dryRun ? "would reclaim " : "reclaimed ") + Sizes.format(reclaimed) + " from " + toDelete.size()
-                    + " vdisk(s)" + (dryRun ? "; nothing was changed" : ""));
-            return 0;
+            };
+            return dryRun ? work.run() : catalog.write(work);
         }
     }
 

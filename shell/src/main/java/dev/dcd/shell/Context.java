@@ -112,10 +112,36 @@ public final class Context implements Closeable {
 
     public Catalog catalog() throws IOException {
         if (catalog == null) {
-            catalog = Catalog.open(home().resolve("catalog"), home().resolve("vdisks"), clock);
+            catalog = Catalog.open(Catalog.config(home().resolve("catalog"), home().resolve("vdisks")).clock(clock)
+                    .lockTimeout(lockTimeout())
+                    .notices(line -> {
+                        err.println("dcd: " + line);
+                        err.flush();
+                    })
+                    .build());
         }
         return catalog;
     }
+
+    /** How long a write waits for another process's: {@code $DCD_LOCK_TIMEOUT} seconds, else 30. */
+    java.time.Duration lockTimeout() {
+        String fromEnv = env.get(LOCK_TIMEOUT_ENV);
+        if (fromEnv == null || fromEnv.isBlank()) {
+            return Catalog.DEFAULT_LOCK_TIMEOUT;
+        }
+        try {
+            double seconds = Double.parseDouble(fromEnv.trim());
+            if (seconds >= 0 && seconds <= 86_400) {
+                return java.time.Duration.ofMillis(Math.round(seconds * 1000));
+            }
+        } catch (NumberFormatException e) {
+            // reported below
+        }
+        throw new IllegalArgumentException(LOCK_TIMEOUT_ENV + " must be a number of seconds from 0 to 86400, not '"
+                + (fromEnv.length() > 40 ? fromEnv.substring(0, 40) + "..." : fromEnv) + "'");
+    }
+
+    static final String LOCK_TIMEOUT_ENV = "DCD_LOCK_TIMEOUT";
 
     /** The backend with this catalog name, opened once per context. */
     public Backend backend(String name) throws IOException {
@@ -138,9 +164,9 @@ public final class Context implements Closeable {
     }
 
     /**
-     * Closes the catalog but keeps open backends. RocksDB admits one process at a time, so a command that
-     * goes on working after reading the catalog (a mount serving for hours) lets go of it, and other dcd
-     * commands, including the mount's own serving process, can open it.
+     * Closes the catalog but keeps open backends. Reading takes no lock, but a read view pins the files it
+     * opened, so a command that goes on working after reading the catalog (a mount serving for hours) lets go
+     * of it and does not keep superseded catalog files on disk.
      */
     public void releaseCatalog() throws IOException {
         if (catalog != null) {

@@ -69,40 +69,76 @@ final class DiskCommands {
                 .createdEpochSeconds(vm.createdAt())
                 .symlinkPolicy(Vm.SYMLINKS_COPY.equals(vm.symlinks()) ? DiskSpec.SymlinkPolicy.COPY_TARGET : DiskSpec.SymlinkPolicy.SKIP)
                 .build();
-        int number = vm.nextGenerationNumber();
         Path vmDir = context.vmDir(vmName);
-        Path tmp = vmDir.resolve("gen-" + number + ".tmp");
-        Path done = generationDir(context, vmName, number);
-        VmCommands.deleteTree(tmp);
+        sweepAbandonedBuilds(vmDir);
+        // The number is only chosen when the catalog records the generation, under the write lock, so two
+        // builds of one VM side by side each get their own: the synthesis works in a directory of its own.
+        Path tmp = vmDir.resolve("gen-next." + ProcessHandle.current().pid() + "." + System.nanoTime() + ".tmp");
         Files.createDirectories(tmp);
-        SynthesizedDisk disk;
-        try (ProgressReporter progress = new ProgressReporter(context, "build", vm.sizeBytes())) {
-            disk = Synthesizers.forType(type).synthesize(spec, layers, tmp, progress);
-            // The synthesizer returns with its files on stable storage; the rename reaches it too before the
-            // catalog records the generation below, so no crash leaves a recorded generation half there.
-            // A leftover from a build that died before the catalog recorded it; never a recorded generation.
-            VmCommands.deleteTree(done);
-            Files.move(tmp, done, StandardCopyOption.ATOMIC_MOVE);
-            force(vmDir);
+        try {
+            SynthesizedDisk disk;
+            try (ProgressReporter progress = new ProgressReporter(context, "build", vm.sizeBytes())) {
+                disk = Synthesizers.forType(type).synthesize(spec, layers, tmp, progress);
+            }
+            for (String warning : disk.warnings()) {
+                context.err().println("dcd: warning: " + warning);
+            }
+            return catalog.write(() -> {
+                Vm fresh = catalog.requireVm(vmName);
+                int number = fresh.nextGenerationNumber();
+                Path done = generationDir(context, vmName, number);
+                // The synthesizer returns with its files on stable storage; the rename reaches it too before the
+                // catalog records the generation below, so no crash leaves a recorded generation half there.
+                // A leftover from a build that died before the catalog recorded it; never a recorded generation.
+                VmCommands.deleteTree(done);
+                Files.move(tmp, done, StandardCopyOption.ATOMIC_MOVE);
+                force(vmDir);
+                Vm.Generation generation = new Vm.Generation(number, context.clock().millis(), disk.fileCount(),
+                        disk.appBytes(), disk.virtualSize(), SynthesizedDisk.allocatedBytes(done.resolve(SynthesizedDisk.IMAGE)),
+                        disk.partitionOffset(), disk.partitionLength());
+                try {
+                    catalog.putVm(fresh.withGeneration(generation));
+                } catch (IOException | RuntimeException e) {
+                    VmCommands.deleteTree(done);
+                    throw e;
+                }
+                return generation;
+            });
         } catch (IOException | RuntimeException e) {
             VmCommands.deleteTree(tmp);
             deleteIfEmpty(vmDir);
             throw e;
         }
-        for (String warning : disk.warnings()) {
-            context.err().println("dcd: warning: " + warning);
-        }
-        Vm.Generation generation = new Vm.Generation(number, context.clock().millis(), disk.fileCount(), disk.appBytes(),
-                disk.virtualSize(), SynthesizedDisk.allocatedBytes(done.resolve(SynthesizedDisk.IMAGE)),
-                disk.partitionOffset(), disk.partitionLength());
-        try {
-            catalog.putVm(catalog.requireVm(vmName).withGeneration(generation));
-        } catch (IOException | RuntimeException e) {
-            VmCommands.deleteTree(done);
-            throw e;
-        }
-        return generation;
     }
+
+    /**
+     * Removes synthesis directories whose build process is gone: {@code gen-next.PID.*.tmp} of a dead PID, and
+     * {@code gen-N.tmp} of dcd versions that named them by number.
+     */
+    private static void sweepAbandonedBuilds(Path vmDir) {
+        if (!Files.isDirectory(vmDir)) {
+            return;
+        }
+        try (var entries = Files.list(vmDir)) {
+            for (Path entry : entries.toList()) {
+                String name = entry.getFileName().toString();
+                java.util.regex.Matcher m = ABANDONED_BUILD.matcher(name);
+                if (!m.matches()) {
+                    continue;
+                }
+                boolean alive = m.group(1) != null && ProcessHandle.of(Long.parseLong(m.group(1))).map(ProcessHandle::isAlive)
+                        .orElse(false);
+                if (!alive) {
+                    VmCommands.deleteTree(entry);
+                }
+            }
+        } catch (IOException | NumberFormatException e) {
+            // best effort: a leftover costs space, not correctness
+        }
+    }
+
+    private static final java.util.regex.Pattern ABANDONED_BUILD =
+            java.util.regex.Pattern.compile("gen-(?:next\\.(\\d+)\\.\\d+|\\d+)\\.tmp");
 
     private static void force(Path path) throws IOException {
         if (Files.exists(path)) {
@@ -211,25 +247,30 @@ final class DiskCommands {
         @Override
         public Integer call() throws Exception {
             Catalog catalog = context.catalog();
-            Vm vm = catalog.requireVm(vmName);
-            generation(vm, number);
-            Path mountpoint = StatsCommand.mountedVms(context.home()).get(vmName);
-            if (mountpoint != null) {
-                throw new CatalogException("VM '" + vmName + "' is mounted at " + mountpoint + "; 'dcd umount "
-                        + mountpoint + "' before discarding a generation");
-            }
-            long written = guestWriteBytes(context, vm, generation(vm, number));
-            if (written > 0 && !force) {
-                throw new CatalogException("generation " + number + " of VM '" + vmName + "' holds " + Sizes.format(written)
-                        + " of guest writes, which discarding deletes for good; save them with 'dcd disk export " + vmName
-                        + " FILE --generation " + number + "', or pass --force to discard them");
-            }
-            if (number == vm.currentGeneration() && !force) {
-                throw new CatalogException("generation " + number + " is the current disk of VM '" + vmName
-                        + "'; pass --force to discard it anyway");
-            }
-            catalog.putVm(vm.withoutGeneration(number));
-            VmCommands.deleteTree(generationDir(context, vmName, number));
+            // Checks, catalog change and delete in one write session: no build can take the number meanwhile.
+            // On a full disk the session uses the catalog's space reserve (docs/catalog.md).
+            long written = catalog.write(() -> {
+                Vm vm = catalog.requireVm(vmName);
+                Vm.Generation gen = generation(vm, number);
+                Path mountpoint = StatsCommand.mountedVms(context.home()).get(vmName);
+                if (mountpoint != null) {
+                    throw new CatalogException("VM '" + vmName + "' is mounted at " + mountpoint + "; 'dcd umount "
+                            + mountpoint + "' before discarding a generation");
+                }
+                long bytes = guestWriteBytes(context, vm, gen);
+                if (bytes > 0 && !force) {
+                    throw new CatalogException("generation " + number + " of VM '" + vmName + "' holds " + Sizes.format(bytes)
+                            + " of guest writes, which discarding deletes for good; save them with 'dcd disk export " + vmName
+                            + " FILE --generation " + number + "', or pass --force to discard them");
+                }
+                if (number == vm.currentGeneration() && !force) {
+                    throw new CatalogException("generation " + number + " is the current disk of VM '" + vmName
+                            + "'; pass --force to discard it anyway");
+                }
+                catalog.putVm(vm.withoutGeneration(number));
+                VmCommands.deleteTree(generationDir(context, vmName, number));
+                return bytes;
+            });
             context.out().println("discarded generation " + number + " of " + vmName
                     + (written > 0 ? " and its " + Sizes.format(written) + " of guest writes" : ""));
             if (!catalog.retired().isEmpty()) {

@@ -89,17 +89,22 @@ final class VmCommands {
         @Override
         public Integer call() throws Exception {
             var catalog = context.catalog();
-            Vm vm = catalog.requireVm(vmName);
             List<String> names = new ArrayList<>();
-            for (String spec : apps) {
-                AppVersion app = catalog.resolve(spec);
-                if (names.contains(app.name())) {
-                    throw new CatalogException("app '" + app.name() + "' is named twice");
+            // Read, change and store in one write session: a change another process commits meanwhile (a new
+            // generation, another assignment) is neither lost nor overwritten.
+            Vm vm = catalog.write(() -> {
+                Vm changed = catalog.requireVm(vmName);
+                for (String spec : apps) {
+                    AppVersion app = catalog.resolve(spec);
+                    if (names.contains(app.name())) {
+                        throw new CatalogException("app '" + app.name() + "' is named twice");
+                    }
+                    names.add(app.name());
+                    changed = changed.withAssignment(new Vm.Assignment(app.name(), app.version(), priority));
                 }
-                names.add(app.name());
-                vm = vm.withAssignment(new Vm.Assignment(app.name(), app.version(), priority));
-            }
-            catalog.putVm(vm);
+                catalog.putVm(changed);
+                return changed;
+            });
             for (String name : names) {
                 context.out().println("assigned " + vm.assignment(name).orElseThrow().label() + " to " + vm.name()
                         + " (priority " + priority + ")");
@@ -123,15 +128,18 @@ final class VmCommands {
         @Override
         public Integer call() throws Exception {
             var catalog = context.catalog();
-            Vm vm = catalog.requireVm(vmName);
-            for (String spec : apps) {
-                String name = spec.contains("@") ? spec.substring(0, spec.indexOf('@')) : spec;
-                if (vm.assignment(name).isEmpty()) {
-                    throw new CatalogException("app '" + name + "' is not assigned to VM '" + vmName + "'");
+            catalog.write(() -> {
+                Vm vm = catalog.requireVm(vmName);
+                for (String spec : apps) {
+                    String name = spec.contains("@") ? spec.substring(0, spec.indexOf('@')) : spec;
+                    if (vm.assignment(name).isEmpty()) {
+                        throw new CatalogException("app '" + name + "' is not assigned to VM '" + vmName + "'");
+                    }
+                    vm = vm.withoutAssignment(name);
                 }
-                vm = vm.withoutAssignment(name);
-            }
-            catalog.putVm(vm);
+                catalog.putVm(vm);
+                return null;
+            });
             context.out().println("unassigned " + String.join(", ", apps) + " from " + vmName);
             return 0;
         }
@@ -214,29 +222,33 @@ final class VmCommands {
 
         @Override
         public Integer call() throws Exception {
-            context.catalog().requireVm(vmName);
-            Path mountpoint = StatsCommand.mountedVms(context.home()).get(vmName);
-            if (mountpoint != null) {
-                throw new dev.dcd.catalog.CatalogException("VM '" + vmName + "' is mounted at " + mountpoint
-                        + "; 'dcd umount " + mountpoint + "' first");
-            }
-            if (!force) {
-                Vm vm = context.catalog().requireVm(vmName);
-                List<String> held = new ArrayList<>();
-                for (Vm.Generation g : vm.generations()) {
-                    long bytes = DiskCommands.guestWriteBytes(context, vm, g);
-                    if (bytes > 0) {
-                        held.add("generation " + g.number() + " (" + Sizes.format(bytes) + ")");
+            var catalog = context.catalog();
+            // One write session: no build of this VM can commit between the checks, the removal and the delete.
+            catalog.write(() -> {
+                Vm vm = catalog.requireVm(vmName);
+                Path mountpoint = StatsCommand.mountedVms(context.home()).get(vmName);
+                if (mountpoint != null) {
+                    throw new dev.dcd.catalog.CatalogException("VM '" + vmName + "' is mounted at " + mountpoint
+                            + "; 'dcd umount " + mountpoint + "' first");
+                }
+                if (!force) {
+                    List<String> held = new ArrayList<>();
+                    for (Vm.Generation g : vm.generations()) {
+                        long bytes = DiskCommands.guestWriteBytes(context, vm, g);
+                        if (bytes > 0) {
+                            held.add("generation " + g.number() + " (" + Sizes.format(bytes) + ")");
+                        }
+                    }
+                    if (!held.isEmpty()) {
+                        throw new CatalogException("VM '" + vmName + "' holds guest writes in " + String.join(", ", held)
+                                + ", which removing it deletes for good; save them with 'dcd disk export " + vmName
+                                + " FILE --generation N', or pass --force to remove it anyway");
                     }
                 }
-                if (!held.isEmpty()) {
-                    throw new CatalogException("VM '" + vmName + "' holds guest writes in " + String.join(", ", held)
-                            + ", which removing it deletes for good; save them with 'dcd disk export " + vmName
-                            + " FILE --generation N', or pass --force to remove it anyway");
-                }
-            }
-            context.catalog().removeVm(vmName);
-            deleteTree(context.vmDir(vmName));
+                catalog.removeVm(vmName);
+                deleteTree(context.vmDir(vmName));
+                return null;
+            });
             context.out().println("removed VM " + vmName);
             return 0;
         }
