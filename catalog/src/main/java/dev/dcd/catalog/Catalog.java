@@ -43,7 +43,7 @@ public final class Catalog implements Closeable {
     static final String USES = "uses/";
 
     static {
-        RocksDB.loadLibrary();
+        RocksNative.load(); // once per machine into ~/.cache, not into /tmp on every start
     }
 
     private final Options options;

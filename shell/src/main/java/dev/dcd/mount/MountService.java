@@ -50,6 +50,7 @@ public final class MountService {
 
     /** Mounts in a detached serving process and returns once the mount answers; or serves here if foreground. */
     public void mount(String vm, Path mountpointArg, boolean foreground, boolean allowOther) throws MountException {
+        context.tools().requireMount(); // before anything is touched or started
         Path mountpoint = resolve(mountpointArg);
         prepareMountpoint(mountpoint);
         Optional<Record> existing = recordOf(vm);
@@ -132,6 +133,7 @@ public final class MountService {
 
     /** The hidden {@code mount-serve} subcommand: runs in the detached process until unmounted. */
     public void serve(String vm, Path mountpointArg, boolean allowOther) throws MountException {
+        context.tools().requireLibfuse();
         Path mountpoint = resolve(mountpointArg);
         MountSource source = openSource(vm);
         long pid = ProcessHandle.current().pid();
@@ -186,6 +188,7 @@ public final class MountService {
 
     /** Unmounts; refuses (and says who) while a loop device or a process still uses the mount. */
     public void umount(Path mountpointArg) throws MountException {
+        context.tools().requireUmount();
         Path mountpoint = resolve(mountpointArg);
         Optional<MountTable.Entry> entry = mountTableAt(mountpoint);
         if (entry.isEmpty()) {
