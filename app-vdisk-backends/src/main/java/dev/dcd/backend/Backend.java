@@ -7,6 +7,8 @@ import java.io.Closeable;
 import java.io.IOException;
 import java.io.InputStream;
 import java.net.URI;
+import java.nio.file.Files;
+import java.nio.file.Path;
 import java.util.List;
 import java.util.Optional;
 
@@ -30,6 +32,18 @@ public interface Backend extends Closeable {
      * a no-op apart from draining nothing: ids name content, so the bytes are the same.
      */
     void put(ContentId id, InputStream data, long length, Progress progress) throws IOException;
+
+    /**
+     * Stores the sealed vdisk {@code file} (already forced to disk) as {@code id}, with the guarantees of
+     * {@link #put}. A backend that can take the file over instead of copying it may move it, so afterwards
+     * {@code file} may be gone; the caller deletes it if it is still there. The default copies through
+     * {@link #put}.
+     */
+    default void putFile(ContentId id, Path file, Progress progress) throws IOException {
+        try (InputStream in = Files.newInputStream(file)) {
+            put(id, in, Files.size(file), progress);
+        }
+    }
 
     /** Opens the vdisk as a read-only device. */
     BlockDevice open(ContentId id) throws IOException;

@@ -207,11 +207,25 @@ public final class Manifest {
     private static String utf8(ByteBuffer in, int length) throws IOException {
         byte[] bytes = new byte[length];
         in.get(bytes);
+        if (ascii(bytes)) {
+            // Most names are ASCII, which is valid UTF-8 as it is: skip the strict decoder's buffers, which
+            // were a tenth of opening a 200,000-file manifest.
+            return new String(bytes, StandardCharsets.ISO_8859_1);
+        }
         try {
             return StandardCharsets.UTF_8.newDecoder().onMalformedInput(CodingErrorAction.REPORT)
                     .decode(ByteBuffer.wrap(bytes)).toString();
         } catch (CharacterCodingException e) {
             throw new IOException("manifest has a name that is not UTF-8", e);
         }
+    }
+
+    private static boolean ascii(byte[] bytes) {
+        for (byte b : bytes) {
+            if (b < 0) {
+                return false;
+            }
+        }
+        return true;
     }
 }

@@ -208,4 +208,21 @@ public abstract class BackendContractTest {
             assertThrows(IOException.class, () -> device.read(device.size() - 10, ByteBuffer.allocate(20)));
         }
     }
+
+    @Test
+    void aVdiskStoredFromItsFileReadsBackByteForByteAndStoringItAgainChangesNothing() throws Exception {
+        SealedVdisk vdisk = sampleVdisk("fromfile", 10, 12, 200_000);
+        byte[] expected = Files.readAllBytes(vdisk.file());
+        Path copy = Files.write(temp.resolve("copy.vdisk"), expected);
+
+        backend.putFile(vdisk.id(), vdisk.file(), Progress.NONE);
+        backend.putFile(vdisk.id(), copy, Progress.NONE);
+
+        assertEquals(java.util.Optional.of(new Backend.ObjectStat(vdisk.id(), expected.length)), backend.stat(vdisk.id()));
+        try (BlockDevice device = backend.open(vdisk.id())) {
+            ByteBuffer all = ByteBuffer.allocate(expected.length);
+            device.read(0, all);
+            assertArrayEquals(expected, all.array());
+        }
+    }
 }

@@ -33,4 +33,18 @@ class LocalBackendTest extends BackendContractTest {
             assertEquals(0, files.count());
         }
     }
+
+    @Test
+    void aSealedFileOnTheSameFilesystemIsRenamedIntoPlaceNotCopied() throws Exception {
+        var vdisk = sampleVdisk("moved", 11, 5, 100_000);
+        Object inode = Files.getAttribute(vdisk.file(), "unix:ino");
+
+        backend.putFile(vdisk.id(), vdisk.file(), Progress.NONE);
+
+        assertFalse(Files.exists(vdisk.file()), "taken over, not copied");
+        assertEquals(inode, Files.getAttribute(temp.resolve("store").resolve(vdisk.id().hex() + ".vdisk"), "unix:ino"));
+        try (var files = Files.list(temp.resolve("store"))) {
+            assertEquals(1, files.count(), "no temporary file beside it");
+        }
+    }
 }

@@ -56,7 +56,7 @@ public final class Catalog implements Closeable {
     private static final String NO_SPACE = "No space left on device";
 
     static {
-        RocksDB.loadLibrary();
+        RocksNative.load(); // once per machine into ~/.cache, not into /tmp on every start
     }
 
     private final Config config;

@@ -6,7 +6,6 @@ import dev.dcd.vdisk.SealedVdisk;
 import dev.dcd.vdisk.VdiskWriter;
 
 import java.io.IOException;
-import java.io.InputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -84,9 +83,7 @@ public final class Importer {
             }
             Backend backend = backends.open(request.backend());
             boolean existed = backend.stat(sealed.id()).isPresent();
-            try (InputStream in = Files.newInputStream(tmp)) {
-                backend.put(sealed.id(), in, sealed.length(), Progress.NONE);
-            }
+            backend.putFile(sealed.id(), tmp, Progress.NONE); // a local backend renames it: no second copy
             AppVersion app = new AppVersion(name, version, sealed.id().hex(), request.backend(),
                     sealed.manifest().fileCount(), sealed.manifest().contentBytes(), sealed.length(),
                     catalog.clock().millis());

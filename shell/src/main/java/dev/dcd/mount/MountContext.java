@@ -24,6 +24,11 @@ public interface MountContext {
         return Relaunch.sameJvm();
     }
 
+    /** The machine's libraries and tools, checked before a mount starts; by default in this process's environment. */
+    default SystemTools tools() {
+        return SystemTools.of(System.getenv());
+    }
+
     /** The usual context: {@code MountContext.of(home, vm -> ...)}. */
     static MountContext of(Path dcdHome, MountSourceFactory sources) {
         return new MountContext() {

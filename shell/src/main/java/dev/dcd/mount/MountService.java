@@ -61,6 +61,7 @@ public final class MountService {
      */
     public void mount(String vm, Path mountpointArg, boolean foreground, boolean allowOther, int generation)
             throws MountException {
+        context.tools().requireMount(); // before anything is touched or started
         Path mountpoint = resolve(mountpointArg);
         prepareMountpoint(mountpoint);
         Optional<Record> existing = recordOf(vm);
@@ -153,6 +154,7 @@ public final class MountService {
 
     /** As {@link #serve(String, Path, boolean)}, serving disk generation {@code generation} (0: the current one). */
     public void serve(String vm, Path mountpointArg, boolean allowOther, int generation) throws MountException {
+        context.tools().requireLibfuse();
         Path mountpoint = resolve(mountpointArg);
         MountSource source = openSource(vm, generation);
         long pid = ProcessHandle.current().pid();
@@ -207,6 +209,7 @@ public final class MountService {
 
     /** Unmounts; refuses (and says who) while a loop device or a process still uses the mount. */
     public void umount(Path mountpointArg) throws MountException {
+        context.tools().requireUmount();
         Path mountpoint = resolve(mountpointArg);
         Optional<MountTable.Entry> entry = mountTableAt(mountpoint);
         if (entry.isEmpty()) {

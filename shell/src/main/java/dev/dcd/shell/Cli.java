@@ -4,6 +4,11 @@ import picocli.CommandLine;
 
 import java.lang.reflect.Constructor;
 import java.nio.file.Path;
+import java.util.Arrays;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Set;
+import java.util.function.Predicate;
 
 /**
  * The command registry. Built around a {@link Context} so the same tree serves the one-shot command line
@@ -17,8 +22,37 @@ public final class Cli {
     private Cli() {
     }
 
+    /** The top-level commands, in the order help lists them ({@code mount}, {@code umount} follow). */
+    private static final List<Class<?>> TOP = List.of(BackendCommands.class, CatalogCommands.class, VmCommands.class,
+            DiskCommands.class, StatsCommand.class, DemoCommand.class, CommandLine.HelpCommand.class);
+
+    /** The whole command tree: what the interactive shell and its completion need. */
     public static CommandLine commandLine(Context context) {
-        CommandLine cl = new CommandLine(new DcdCommand(context), new ContextFactory(context));
+        return build(context, name -> true);
+    }
+
+    /**
+     * The tree for one command line. Only the top-level commands named somewhere in {@code args} are built in
+     * full; the others are just a name and a description, enough for the top-level help and for "did you
+     * mean". Picocli builds its model of a command by reflection, and building all thirty cost more than
+     * most commands take to run.
+     */
+    public static CommandLine commandLineFor(Context context, String[] args) {
+        Set<String> words = new HashSet<>(Arrays.asList(args));
+        return build(context, words::contains);
+    }
+
+    private static CommandLine build(Context context, Predicate<String> full) {
+        ContextFactory factory = new ContextFactory(context);
+        CommandLine cl = new CommandLine(new DcdCommand(context), factory);
+        for (Class<?> command : TOP) {
+            addSubcommand(cl, command, full, () -> command);
+        }
+        VmMounts mounts = new VmMounts(context);
+        addSubcommand(cl, dev.dcd.mount.MountCommand.class, full, () -> new dev.dcd.mount.MountCommand(mounts));
+        addSubcommand(cl, dev.dcd.mount.UmountCommand.class, full, () -> new dev.dcd.mount.UmountCommand(mounts));
+        addSubcommand(cl, dev.dcd.mount.MountServeCommand.class, full, () -> new dev.dcd.mount.MountServeCommand(mounts));
+        // after the subcommands: these setters reach only the subcommands already added
         cl.setOut(context.out());
         cl.setErr(context.err());
         cl.setCaseInsensitiveEnumValuesAllowed(true);
@@ -31,12 +65,23 @@ public final class Cli {
             return FAILED;
         });
         cl.setExitCodeExceptionMapper(ex -> ex instanceof CommandLine.ParameterException ? USAGE : FAILED);
-        VmMounts mounts = new VmMounts(context);
-        cl.addSubcommand(new dev.dcd.mount.MountCommand(mounts));
-        cl.addSubcommand(new dev.dcd.mount.UmountCommand(mounts));
-        cl.addSubcommand(new dev.dcd.mount.MountServeCommand(mounts));
         addHelpOptions(cl);
         return cl;
+    }
+
+    /** Adds the command in full when {@code full} accepts its name or an alias, else only its help line. */
+    private static void addSubcommand(CommandLine cl, Class<?> type, Predicate<String> full,
+                                      java.util.function.Supplier<Object> command) {
+        CommandLine.Command annotation = type.getAnnotation(CommandLine.Command.class);
+        boolean wanted = full.test(annotation.name()) || Arrays.stream(annotation.aliases()).anyMatch(full);
+        if (wanted) {
+            cl.addSubcommand(command.get());
+            return;
+        }
+        CommandLine.Model.CommandSpec stub = CommandLine.Model.CommandSpec.create()
+                .name(annotation.name()).aliases(annotation.aliases());
+        stub.usageMessage().header(annotation.header()).description(annotation.description()).hidden(annotation.hidden());
+        cl.addSubcommand(annotation.name(), stub);
     }
 
     /**
@@ -81,9 +126,8 @@ public final class Cli {
     }
 
     @CommandLine.Command(name = "dcd", mixinStandardHelpOptions = true, version = "dcd 0.1.0",
-            description = "Dynamic content disks: import apps, assign them to VMs, synthesize disks.",
-            subcommands = {BackendCommands.class, CatalogCommands.class, VmCommands.class, DiskCommands.class,
-                    StatsCommand.class, DemoCommand.class, CommandLine.HelpCommand.class})
+            description = "Dynamic content disks: import apps, assign them to VMs, synthesize disks.")
+    // no subcommands here: build() adds them, in full only when the command line names them
     static final class DcdCommand implements Runnable {
         private final Context context;
         @CommandLine.Spec

@@ -28,7 +28,7 @@ public final class Main {
         PrintWriter e = new PrintWriter(new OutputStreamWriter(err, StandardCharsets.UTF_8), true);
         Context context = new Context(env, o, e, clock, interactiveErr);
         try {
-            return Cli.commandLine(context).execute(args);
+            return Cli.commandLineFor(context, args).execute(args);
         } finally {
             try {
                 context.close();

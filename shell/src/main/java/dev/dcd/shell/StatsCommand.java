@@ -23,7 +23,10 @@ import java.util.concurrent.Callable;
 @Command(name = "stats", description = {"Show I/O statistics of mounted VMs: operations, bytes and latency per VM,",
         "per app and per backend, and the shared block cache."})
 final class StatsCommand implements Callable<Integer> {
-    private static final ObjectMapper JSON = new ObjectMapper();
+    /** Built on first use, so building the command tree does not load Jackson. */
+    private static final class Json {
+        static final ObjectMapper MAPPER = new ObjectMapper();
+    }
     private final Context context;
 
     @Parameters(index = "0", arity = "0..1", paramLabel = "VM", description = "one VM (default: every mounted VM)")
@@ -46,12 +49,12 @@ final class StatsCommand implements Callable<Integer> {
             }
             mounted = Map.of(vmName, mountpoint);
         }
-        ObjectNode all = JSON.createObjectNode();
+        ObjectNode all = Json.MAPPER.createObjectNode();
         for (Map.Entry<String, Path> e : mounted.entrySet()) {
-            all.set(e.getKey(), JSON.readTree(Files.readString(e.getValue().resolve("stats.json"))));
+            all.set(e.getKey(), Json.MAPPER.readTree(Files.readString(e.getValue().resolve("stats.json"))));
         }
         if (context.json()) {
-            context.out().println(JSON.writerWithDefaultPrettyPrinter().writeValueAsString(all));
+            context.out().println(Json.MAPPER.writerWithDefaultPrettyPrinter().writeValueAsString(all));
             return 0;
         }
         if (all.isEmpty()) {

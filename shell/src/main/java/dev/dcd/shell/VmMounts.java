@@ -45,7 +45,10 @@ import java.util.Set;
  * the catalog is released so other dcd commands keep working while the disk is served.
  */
 final class VmMounts implements MountContext, MountSourceFactory {
-    private static final ObjectMapper JSON = new ObjectMapper();
+    /** Built on first use, so building the command tree does not load Jackson. */
+    private static final class Json {
+        static final ObjectMapper MAPPER = new ObjectMapper();
+    }
     private static final String LOCAL_SCHEME = "local";
     static final String CACHE_LOCK = "lock";
 
@@ -63,6 +66,12 @@ final class VmMounts implements MountContext, MountSourceFactory {
     @Override
     public MountSourceFactory sources() {
         return this;
+    }
+
+    /** Checked in the environment dcd was run with (tests hand in their own). */
+    @Override
+    public dev.dcd.mount.SystemTools tools() {
+        return dev.dcd.mount.SystemTools.of(context.env());
     }
 
     /** The serving process must see the same home and cache size as the command that started it. */
@@ -237,7 +246,7 @@ final class VmMounts implements MountContext, MountSourceFactory {
             all.put("generation", generation.number());
             all.put("fs", fsType);
             try {
-                all.put("disk", JSON.readTree(disk.stats().toJson()));
+                all.put("disk", Json.MAPPER.readTree(disk.stats().toJson()));
             } catch (IOException e) {
                 all.put("disk", e.getMessage());
             }
@@ -245,7 +254,7 @@ final class VmMounts implements MountContext, MountSourceFactory {
                 all.put("cache", cache.cache().stats());
             }
             try {
-                return (JSON.writerWithDefaultPrettyPrinter().writeValueAsString(all) + "\n").getBytes(StandardCharsets.UTF_8);
+                return (Json.MAPPER.writerWithDefaultPrettyPrinter().writeValueAsString(all) + "\n").getBytes(StandardCharsets.UTF_8);
             } catch (IOException e) {
                 return ("{\"error\": \"" + e.getMessage() + "\"}\n").getBytes(StandardCharsets.UTF_8);
             }

@@ -106,6 +106,11 @@ public final class ShellMain {
         }
     }
 
+    /** Runs the commands read from {@code stdin} as a script; what the launcher's warm-up drives. */
+    public static int runScript(InputStream stdin, OutputStream stdout, OutputStream stderr, Map<String, String> env) {
+        return script(new Options(null, false, false, null), stdin, stdout, stderr, env, Clock.systemUTC());
+    }
+
     /** Runs a script from {@code options.script()}, or from {@code stdin} when there is none. */
     static int script(Options options, InputStream stdin, OutputStream stdout, OutputStream stderr,
                       Map<String, String> env, Clock clock) {

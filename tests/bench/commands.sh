@@ -1,0 +1,165 @@
+#!/usr/bin/env bash
+# Everyday commands, end to end as a user types them, against their peers in the same run (issue 18).
+#
+#   tests/bench/commands.sh [startup] [build] [import] [small]     (default: all four)
+#
+#   startup  dcd --help, catalog list (100 apps), vm show, disk stat: through ./dcd (archive, short-run flags)
+#            against plain `java -jar dcd.jar` and against the JVM alone (`java -version`)
+#   build    dcd disk build of a VM holding tzdata + coreutils + perl-modules (real .debs, apt-get download)
+#            against `mke2fs -t ext4 -d` of the same merged tree (both whole commands; both end synced)
+#   import   dcd catalog import of a 300 MiB random-data .tar.gz against `tar -xzf` + `sync`
+#   small    200,000 small files: dcd disk build (peak RSS by /usr/bin/time) and catalog import against
+#            `tar -cf - DIR | tar -xf -`
+#
+# Prints hyperfine's figures (mean, median, min-max) and the ratios; writes JSON under $BENCH_DIR.
+# Needs hyperfine, e2fsprogs, apt-get (for the .debs), python3. Runs ./dcd once first (builds the jar and
+# the start-up archive). RUNS (default 10) sets hyperfine's runs for the quick commands.
+set -euo pipefail
+
+ROOT="$(cd "$(dirname "${BASH_SOURCE[0]}")/../.." && pwd)"
+DCD="$ROOT/dcd"
+JAR="$ROOT/shell/target/dcd.jar"
+RUNS="${RUNS:-10}"
+BENCH_DIR="${BENCH_DIR:-$(mktemp -d /tmp/dcd-bench.XXXXXX)}"
+export DCD_HOME="$BENCH_DIR/home"
+export LC_ALL=C.UTF-8
+SECTIONS=("$@")
+((${#SECTIONS[@]})) || SECTIONS=(startup build import small)
+
+for tool in hyperfine mke2fs python3 /usr/bin/time; do
+  command -v "$tool" >/dev/null || { echo "bench: $tool is missing (apt-get install hyperfine e2fsprogs time)" >&2; exit 1; }
+done
+
+"$DCD" --help >/dev/null   # builds the jar and the start-up archive when they are missing or stale
+
+echo "# dcd command benchmarks, $(date -u '+%Y-%m-%d %H:%M UTC'), $(nproc) cores, load average: $(cut -d' ' -f1-3 /proc/loadavg)"
+echo "# work directory: $BENCH_DIR"
+
+# summary NAME JSON: median, min-max and the ratio of each command to the first one of the run.
+summary() {
+  python3 - "$1" "$2" <<'EOF'
+import json, sys
+name, path = sys.argv[1], sys.argv[2]
+results = json.load(open(path))["results"]
+base = results[0]
+print(f"## {name}")
+for r in results:
+    ratio = r["median"] / base["median"]
+    print(f"  {r['median']*1000:9.1f} ms median  ({r['min']*1000:.1f}-{r['max']*1000:.1f} ms, "
+          f"user {r['user']*1000:.0f} ms, sys {r['system']*1000:.0f} ms)  {ratio:5.2f}x of first  {r['command']}")
+EOF
+}
+
+section_startup() {
+  # A catalog of 100 apps and one built VM, made in one JVM through script mode.
+  local src="$BENCH_DIR/apps" script="$BENCH_DIR/setup.dcd" i
+  rm -rf "$DCD_HOME" "$src"
+  mkdir -p "$src"
+  : >"$script"
+  for i in $(seq -w 1 100); do
+    mkdir -p "$src/app$i/bin"
+    echo "echo $i" >"$src/app$i/bin/app$i"
+    echo "catalog import $src/app$i --name app$i --version 1.$i" >>"$script"
+  done
+  printf 'vm create bench --size 1G\nvm assign bench app001 app002 app003\ndisk build bench\n' >>"$script"
+  "$DCD" --script "$script" >/dev/null
+  hyperfine -N -w 2 -r "$RUNS" --export-json "$BENCH_DIR/startup-help.json" \
+    "$DCD --help" "java -jar $JAR --help" "java -version" >/dev/null
+  summary "dcd --help (./dcd, plain java -jar, the JVM alone)" "$BENCH_DIR/startup-help.json"
+  local cmd
+  for cmd in "catalog list" "vm show bench" "disk stat bench"; do
+    hyperfine -N -w 2 -r "$RUNS" --export-json "$BENCH_DIR/startup-${cmd// /-}.json" \
+      "$DCD $cmd" "java -jar $JAR $cmd" >/dev/null
+    summary "dcd $cmd (100 apps in the catalog; ./dcd, plain java -jar)" "$BENCH_DIR/startup-${cmd// /-}.json"
+  done
+}
+
+# debs DIR PACKAGE...: downloads the packages' .debs into DIR (once) and extracts them into DIR/tree-PACKAGE.
+debs() {
+  local dir="$1" p deb
+  shift
+  mkdir -p "$dir"
+  for p in "$@"; do
+    if ! compgen -G "$dir/${p}_*.deb" >/dev/null; then
+      (cd "$dir" && apt-get download "$p" >/dev/null 2>&1) || { echo "bench: apt-get download $p failed" >&2; exit 1; }
+    fi
+    deb="$(compgen -G "$dir/${p}_*.deb" | head -1)"
+    if [[ ! -d "$dir/tree-$p" ]]; then
+      mkdir -p "$dir/tree-$p"
+      dpkg-deb -x "$deb" "$dir/tree-$p"
+    fi
+  done
+}
+
+section_build() {
+  local dir="$BENCH_DIR/debs" p script="$BENCH_DIR/build.dcd" merged="$BENCH_DIR/merged"
+  debs "$dir" tzdata coreutils perl-modules-5.36
+  rm -rf "$DCD_HOME" "$merged"
+  mkdir -p "$merged"
+  : >"$script"
+  for p in tzdata coreutils perl-modules-5.36; do
+    echo "catalog import $(compgen -G "$dir/${p}_*.deb" | head -1)" >>"$script"
+    cp -a "$dir/tree-$p/." "$merged/"
+  done
+  printf 'vm create debs --size 2G\nvm assign debs tzdata coreutils perl-modules-5.36\n' >>"$script"
+  "$DCD" --script "$script" >/dev/null
+  echo "## merged tree: $(find "$merged" | wc -l) entries, $(du -sh "$merged" | cut -f1)"
+  hyperfine -N -w 1 -r "$RUNS" --export-json "$BENCH_DIR/build.json" \
+    "$DCD disk build debs" \
+    "sh -c 'rm -f $BENCH_DIR/peer.img && mke2fs -q -F -t ext4 -d $merged $BENCH_DIR/peer.img 2G && sync -f $BENCH_DIR/peer.img'" \
+    >/dev/null
+  summary "dcd disk build of tzdata+coreutils+perl-modules (dcd, mke2fs -d + sync)" "$BENCH_DIR/build.json"
+}
+
+section_import() {
+  local src="$BENCH_DIR/imp"
+  if [[ ! -f "$BENCH_DIR/big.tar.gz" ]]; then
+    rm -rf "$src"
+    mkdir -p "$src/big"
+    local i
+    for i in $(seq 1 30); do
+      head -c $((10 << 20)) /dev/urandom >"$src/big/blob$i"
+    done
+    tar -C "$src" -czf "$BENCH_DIR/big.tar.gz" big
+    rm -rf "$src"
+  fi
+  echo "## archive: $(du -h "$BENCH_DIR/big.tar.gz" | cut -f1) .tar.gz of 30 x 10 MiB random files"
+  hyperfine -N -w 1 -r 5 --export-json "$BENCH_DIR/import.json" \
+    --prepare "sh -c 'rm -rf $DCD_HOME $BENCH_DIR/x && mkdir -p $BENCH_DIR/x'" \
+    "$DCD catalog import $BENCH_DIR/big.tar.gz --name big --version 1" \
+    "sh -c 'tar -C $BENCH_DIR/x -xzf $BENCH_DIR/big.tar.gz && sync -f $BENCH_DIR/x'" >/dev/null
+  summary "catalog import of a 300 MiB .tar.gz (dcd, tar -xzf + sync)" "$BENCH_DIR/import.json"
+}
+
+section_small() {
+  local src="$BENCH_DIR/small"
+  if [[ ! -d "$src/many" ]]; then
+    python3 - "$src/many" <<'EOF'
+import os, sys
+root = sys.argv[1]
+for d in range(400):
+    dd = os.path.join(root, f"d{d:03}")
+    os.makedirs(dd)
+    for f in range(500):
+        with open(os.path.join(dd, f"f{f:03}.txt"), "w") as fh:
+            fh.write(f"file {d} {f}\n")
+EOF
+  fi
+  echo "## tree: $(find "$src/many" -type f | wc -l) files"
+  hyperfine -N -w 0 -r 3 --export-json "$BENCH_DIR/small-import.json" \
+    --prepare "sh -c 'rm -rf $DCD_HOME $BENCH_DIR/y && mkdir -p $BENCH_DIR/y'" \
+    "$DCD catalog import $src/many --name many --version 1" \
+    "sh -c 'tar -C $src -cf - many | tar -C $BENCH_DIR/y -xf -'" >/dev/null
+  summary "catalog import of 200,000 small files (dcd, tar | tar)" "$BENCH_DIR/small-import.json"
+  printf 'vm create many --size 8G\nvm assign many many\n' | "$DCD" --script /dev/stdin >/dev/null
+  hyperfine -N -w 1 -r 3 --export-json "$BENCH_DIR/small-build.json" \
+    "$DCD disk build many" \
+    "sh -c 'rm -f $BENCH_DIR/many.img && mke2fs -q -F -t ext4 -d $src/many $BENCH_DIR/many.img 8G && sync -f $BENCH_DIR/many.img'" \
+    >/dev/null
+  summary "dcd disk build of 200,000 small files (dcd, mke2fs -d + sync)" "$BENCH_DIR/small-build.json"
+  /usr/bin/time -f "  peak RSS of dcd disk build: %M KiB (%e s)" "$DCD" disk build many >/dev/null
+}
+
+for s in "${SECTIONS[@]}"; do
+  "section_$s"
+done
