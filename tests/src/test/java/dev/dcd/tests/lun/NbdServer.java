@@ -46,8 +46,10 @@ public final class NbdServer implements AutoCloseable {
             Path pid = dir.resolve("nbdkit-" + port + ".pid");
             List<String> cmd = new ArrayList<>(List.of("nbdkit", "--exit-with-parent", "-P", pid.toString(),
                     "-i", "127.0.0.1", "-p", Integer.toString(port)));
-            cmd.addAll(filterArgs);
+            // nbdkit wants the filters before the plugin and every key=value (the filters' too) after it.
+            filterArgs.stream().filter(a -> a.startsWith("--filter=")).forEach(cmd::add);
             cmd.addAll(List.of(pluginAndArgs));
+            filterArgs.stream().filter(a -> !a.startsWith("--filter=")).forEach(cmd::add);
             NbdServer server = new NbdServer(cmd, pid, dir.resolve("nbdkit-" + port + ".log"), port, "");
             try {
                 server.start();
