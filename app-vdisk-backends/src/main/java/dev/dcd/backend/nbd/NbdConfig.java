@@ -17,6 +17,8 @@ public record NbdConfig(int connections, Duration deadline, Duration connectTime
                         Duration baseDelay) {
     public static final Duration MAX_DELAY = Duration.ofSeconds(1);
     public static final NbdConfig DEFAULT = builder().build();
+    private static final java.util.List<String> KNOWN =
+            java.util.List.of("connections", "deadline-ms", "connect-timeout-ms", "request-kib", "backoff-ms");
 
     public NbdConfig {
         if (connections < 1 || connections > 64) {
@@ -40,6 +42,10 @@ public record NbdConfig(int connections, Duration deadline, Duration connectTime
     public static NbdConfig fromQuery(Map<String, String> query) {
         Builder b = builder();
         for (Map.Entry<String, String> e : query.entrySet()) {
+            if (!KNOWN.contains(e.getKey())) {
+                throw new IllegalArgumentException("unknown NBD URI parameter '" + e.getKey() + "' (known: "
+                        + String.join(", ", KNOWN) + ")");
+            }
             long value = number(e.getKey(), e.getValue());
             switch (e.getKey()) {
                 case "connections" -> b.connections((int) range(e.getKey(), value, 1, 64));
@@ -47,8 +53,7 @@ public record NbdConfig(int connections, Duration deadline, Duration connectTime
                 case "connect-timeout-ms" -> b.connectTimeout(Duration.ofMillis(range(e.getKey(), value, 10, 600_000)));
                 case "request-kib" -> b.maxRequestBytes((int) range(e.getKey(), value, 4, 32 * 1024) * 1024);
                 case "backoff-ms" -> b.baseDelay(Duration.ofMillis(range(e.getKey(), value, 1, 60_000)));
-                default -> throw new IllegalArgumentException("unknown NBD URI parameter '" + e.getKey()
-                        + "' (known: connections, deadline-ms, connect-timeout-ms, request-kib, backoff-ms)");
+                default -> throw new IllegalStateException("unreachable: " + e.getKey());
             }
         }
         return b.build();

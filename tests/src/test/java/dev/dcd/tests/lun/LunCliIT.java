@@ -141,8 +141,9 @@ class LunCliIT {
             dcdOk(home2, "disk", "export", "v", out.toString());
             VmCli.Result fsck = VmCli.run("e2fsck", "-fn", out + "?offset=" + VmCli.PARTITION_OFFSET);
             assertEquals(0, fsck.code(), fsck.toString());
-            String listed = VmCli.run("debugfs", "-R", "cat /opt/tools/blob.bin", out + "?offset=" + VmCli.PARTITION_OFFSET).out();
-            assertFalse(listed.isEmpty());
+            Path dumped = dir.resolve("blob.out");
+            VmCli.ok("debugfs", "-R", "dump /opt/tools/blob.bin " + dumped, out + "?offset=" + VmCli.PARTITION_OFFSET);
+            assertEquals(VmCli.sha256(app.resolve("blob.bin")), VmCli.sha256(dumped), "the file in the exported disk");
             assertOneLine(dcd(home2, "backend", "add", "wrong", "nbd://127.0.0.1:" + qemu.port() + "/nosuch"),
                     "dcd: backend 'wrong': cannot reach the LUN: 127.0.0.1:" + qemu.port() + " export 'nosuch' refused the export: ERR_UNKNOWN");
         }
