@@ -297,7 +297,11 @@ final class LunBackend implements Backend {
                     + LunFormat.FORMAT_VERSION + " generation " + h.generation() + ", " + t.extents().size()
                     + " vdisk(s), " + t.free() + " of " + t.capacity() + " bytes free");
         } catch (IOException e) {
-            return new HealthReport(false, System.nanoTime() - start, e.getMessage());
+            // The caller names the backend already.
+            String detail = String.valueOf(e.getMessage());
+            String prefix = "backend '" + name + "': ";
+            return new HealthReport(false, System.nanoTime() - start,
+                    detail.startsWith(prefix) ? detail.substring(prefix.length()) : detail);
         }
     }
 

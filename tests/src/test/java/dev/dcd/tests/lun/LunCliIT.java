@@ -90,7 +90,9 @@ class LunCliIT {
                 f.write(0x7f);
             }
             String before = VmCli.sha256(lun);
-            assertOneLine(dcd(home, "backend", "check", "lun0"), "dcd: backend 'lun0' failed its check: backend 'lun0': LUN "
+            VmCli.Result check = dcd(home, "backend", "check", "lun0");
+            assertTrue(check.out().startsWith("lun0: FAILED, "), check.toString());
+            assertOneLine(new VmCli.Result(check.code(), "", check.err()), "dcd: backend 'lun0' failed its check: LUN "
                     + "127.0.0.1:" + server.port() + " (default export): the LUN's extent table is corrupt (extent table of "
                     + "generation " + image.generation() + " fails its CRC32C); nothing was changed");
             Path other = Files.createDirectories(dir.resolve("other-1.0/srv/other"));
