@@ -172,21 +172,46 @@ public final class NbdClient implements Closeable {
             return;
         }
         // A flush covers writes completed on any connection only when the server says so (multi-conn); otherwise
-        // flush every idle connection, which after a commit's writes is all of them.
+        // every pooled connection is flushed: writes finished before this call sit on those (none is lent out
+        // for a write meanwhile: the LUN backend serialises its writers).
         boolean multiConn = (info.flags() & NbdProtocol.TFLAG_CAN_MULTI_CONN) != 0;
-        if (multiConn) {
+        if (multiConn || idle.isEmpty()) {
             call("flush", deadlineNanos, c -> {
                 c.flush();
                 return null;
             });
             return;
         }
-        int n = Math.max(1, idle.size());
-        for (int i = 0; i < n; i++) {
-            call("flush", deadlineNanos, c -> {
-                c.flush();
-                return null;
-            });
+        java.util.List<NbdConnection> taken = new java.util.ArrayList<>();
+        NbdConnection c;
+        while ((c = idle.pollFirst()) != null) {
+            taken.add(c);
+        }
+        IOException failure = null;
+        for (NbdConnection connection : taken) {
+            long remaining = deadlineNanos - clock.getAsLong();
+            if (failure != null || remaining <= 0) {
+                connection.close();
+                if (failure == null) {
+                    failure = new IOException(address + ": flush did not finish within the deadline");
+                }
+                continue;
+            }
+            ScheduledFuture<?> dog = watchdog.schedule(connection::abort, remaining, TimeUnit.NANOSECONDS);
+            try {
+                connection.flush();
+                giveBack(connection);
+            } catch (IOException e) {
+                // Writes acknowledged on this connection may not be durable, and no other connection can flush
+                // them: the flush fails (a put then commits nothing).
+                connection.close();
+                failure = new IOException(address + ": flush failed: " + describe(e), e);
+            } finally {
+                dog.cancel(false);
+            }
+        }
+        if (failure != null) {
+            throw failure;
         }
     }
 

@@ -146,6 +146,12 @@ class LunCliIT {
             Path dumped = dir.resolve("blob.out");
             VmCli.ok("debugfs", "-R", "dump /opt/tools/blob.bin " + dumped, out + "?offset=" + VmCli.PARTITION_OFFSET);
             assertEquals(VmCli.sha256(app.resolve("blob.bin")), VmCli.sha256(dumped), "the file in the exported disk");
+            // Writes through qemu-nbd (which offers no multi-conn: every pooled connection is flushed).
+            Path more = Files.createDirectories(dir.resolve("more-1.0/srv/more"));
+            Files.write(more.resolve("m.bin"), java.util.Arrays.copyOf(data, 3 << 20));
+            dcdOk(home2, "catalog", "import", more.getParent().getParent().toString(), "--backend", "q");
+            assertEquals(2, LunImage.read(lun).extents().size());
+            assertTrue(dcdOk(home2, "backend", "check", "q").out().contains("2 vdisk(s)"));
             assertOneLine(dcd(home2, "backend", "add", "wrong", "nbd://127.0.0.1:" + qemu.port() + "/nosuch"),
                     "dcd: backend 'wrong': cannot reach the LUN: 127.0.0.1:" + qemu.port() + " export 'nosuch' refused the export: ERR_UNKNOWN");
         }
