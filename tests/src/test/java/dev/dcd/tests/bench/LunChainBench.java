@@ -96,6 +96,7 @@ class LunChainBench {
                 long[] naive = new long[ROUNDS];
                 long[] warm = new long[ROUNDS];
                 long[] localRead = new long[ROUNDS];
+                long[] noCache = new long[ROUNDS];
                 for (int r = 0; r < ROUNDS; r++) {
                     try (S3Home view = new S3Home(home.home());
                          BlockCache cache = BlockCache.open(Files.createTempDirectory(dir, "cache"), (FILE_MIB + 64L) << 20);
@@ -106,6 +107,13 @@ class LunChainBench {
                         t = System.nanoTime();
                         assertEquals(expectedCrc, S3Home.crc32c(disk, node, FUSE_REQUEST));
                         warm[r] = System.nanoTime() - t;
+                    }
+                    // What the cache costs: the same cold read with readahead but no cache (nothing written to disk).
+                    try (S3Home view = new S3Home(home.home());
+                         DynamicContentDisk disk = view.open("vm", null, Set.of(), ReadaheadConfig.DEFAULT, Set.of("lun0"))) {
+                        long t0 = System.nanoTime();
+                        assertEquals(expectedCrc, S3Home.crc32c(disk, node, FUSE_REQUEST));
+                        noCache[r] = System.nanoTime() - t0;
                     }
                     long t = System.nanoTime();
                     Process p = new ProcessBuilder("nbdcopy", window.uri().toString(), "null:").inheritIO().start();
@@ -123,7 +131,7 @@ class LunChainBench {
                 double[] lat = randomReads(server.uri(), id, 2000);
                 StringBuilder report = new StringBuilder("LunChainBench (" + FILE_MIB + " MiB, " + ROUNDS
                         + " rounds; 2 shared cores, other engineers loading the machine):\n");
-                report.append(line("cold chain", bytes, chain)).append(line("nbdcopy extent", extent.length(), copy))
+                report.append(line("cold chain", bytes, chain)).append(line("cold, no cache", bytes, noCache)).append(line("nbdcopy extent", extent.length(), copy))
                         .append(line("naive 1 MiB loop", extent.length(), naive)).append(line("warm chain", bytes, warm))
                         .append(line("local chain", bytes, localRead));
                 report.append(String.format(Locale.ROOT, "ratios (median MiB/s): cold/nbdcopy %.2f, cold/naive %.2f, "
