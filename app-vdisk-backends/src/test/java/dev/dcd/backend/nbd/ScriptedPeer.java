@@ -19,7 +19,10 @@ import java.util.concurrent.TimeUnit;
  * of the wire format; interoperability is judged against nbdkit and qemu-nbd in the integration suite.
  */
 final class ScriptedPeer implements AutoCloseable {
-    private record Step(boolean send, byte[] bytes) {
+    private record Step(boolean send, byte[] bytes, java.util.concurrent.CountDownLatch hold) {
+        Step(boolean send, byte[] bytes) {
+            this(send, bytes, null);
+        }
     }
 
     private final List<Step> steps = new ArrayList<>();
@@ -54,11 +57,25 @@ final class ScriptedPeer implements AutoCloseable {
         return this;
     }
 
+    /** Keeps the connection open and silent until {@code release} opens (a server that stopped answering). */
+    ScriptedPeer hold(java.util.concurrent.CountDownLatch release) {
+        steps.add(new Step(false, new byte[0], release));
+        return this;
+    }
+
     /** Starts playing; the script ends by closing the connection. */
     NbdConnection connect() throws IOException {
         done = CompletableFuture.runAsync(() -> {
             try (SocketChannel peer = server.accept()) {
                 for (Step step : steps) {
+                    if (step.hold() != null) {
+                        try {
+                            step.hold().await(30, TimeUnit.SECONDS);
+                        } catch (InterruptedException e) {
+                            Thread.currentThread().interrupt();
+                        }
+                        continue;
+                    }
                     if (step.send()) {
                         ByteBuffer b = ByteBuffer.wrap(step.bytes());
                         while (b.hasRemaining()) {
