@@ -10,6 +10,7 @@ import dev.dcd.filter.BlockCache;
 import dev.dcd.filter.DynamicContentDisk;
 import dev.dcd.filter.ReadaheadConfig;
 import dev.dcd.synth.FileIndex;
+import dev.dcd.tests.lun.LunImage;
 import dev.dcd.tests.lun.NbdServer;
 import dev.dcd.tests.s3.S3Home;
 import dev.dcd.vdisk.ContentId;
@@ -88,7 +89,7 @@ class LunChainBench {
             long bytes = node.size();
 
             ContentId id = new ContentId(home.app("big").contentId());
-            LunExtent extent = LunExtent.find(lunFile, id.hex());
+            LunImage.Extent extent = LunImage.read(lunFile).extent(id.hex());
             try (NbdServer window = NbdServer.nbdkit(dir, List.of("--filter=offset", "offset=" + extent.offset(),
                     "range=" + extent.length()), "file", lunFile.toString())) {
                 long[] chain = new long[ROUNDS];
@@ -172,7 +173,7 @@ class LunChainBench {
     }
 
     /** The peer a careless client would be: one connection, one 1 MiB request at a time, no verification. */
-    private static long naiveLoop(URI uri, LunExtent extent) throws Exception {
+    private static long naiveLoop(URI uri, LunImage.Extent extent) throws Exception {
         NbdConfig one = NbdConfig.builder().connections(1).build();
         try (NbdClient client = NbdClient.open(NbdAddress.parse(uri), one)) {
             ByteBuffer buffer = ByteBuffer.allocate(1 << 20);
@@ -203,35 +204,4 @@ class LunChainBench {
         }
     }
 
-    /** The extent a vdisk has, read from the LUN file as docs/san-backend.md describes. */
-    record LunExtent(long offset, long length) {
-        static LunExtent find(Path lun, String contentId) throws Exception {
-            try (RandomAccessFile f = new RandomAccessFile(lun.toFile(), "r")) {
-                ByteBuffer best = null;
-                for (long at : new long[]{0, 4096}) {
-                    byte[] h = new byte[96];
-                    f.seek(at);
-                    f.readFully(h);
-                    ByteBuffer b = ByteBuffer.wrap(h).order(java.nio.ByteOrder.LITTLE_ENDIAN);
-                    if (new String(h, 0, 8, java.nio.charset.StandardCharsets.US_ASCII).equals("DCDLUNHD")
-                            && (best == null || b.getLong(16) > best.getLong(16))) {
-                        best = b;
-                    }
-                }
-                byte[] t = new byte[best.getInt(40)];
-                f.seek(best.getLong(32));
-                f.readFully(t);
-                ByteBuffer table = ByteBuffer.wrap(t).order(java.nio.ByteOrder.LITTLE_ENDIAN);
-                for (int i = 0; i < table.getInt(16); i++) {
-                    int at = 32 + 64 * i;
-                    byte[] id = new byte[32];
-                    table.get(at, id);
-                    if (java.util.HexFormat.of().formatHex(id).equals(contentId)) {
-                        return new LunExtent(table.getLong(at + 32), table.getLong(at + 40));
-                    }
-                }
-                throw new AssertionError("no extent for " + contentId);
-            }
-        }
-    }
 }

@@ -163,8 +163,8 @@ class LunCrashIT {
         Path lunFile = lun();
         Path source = source();
         Path home = dir.resolve("home");
-        // Slow writes (20 ms each) stretch the import so the kill lands while vdisk data is being written.
-        try (NbdServer server = NbdServer.nbdkit(dir, List.of("--filter=delay", "wdelay=20ms"), "file", lunFile.toString())) {
+        // Slow writes (200 ms each, about 2 s for the 9 MiB vdisk) stretch the import so the kill lands while vdisk data is being written.
+        try (NbdServer server = NbdServer.nbdkit(dir, List.of("--filter=delay", "wdelay=200ms"), "file", lunFile.toString())) {
             VmCli.dcdOk(home, "backend", "add", "lun0", server.uri("deadline-ms=3000").toString());
             Path out = dir.resolve("import.out");
             Process p = new ProcessBuilder("java", "-jar", VmCli.JAR.toString(), "--home", home.toString(), "catalog",
@@ -172,7 +172,7 @@ class LunCrashIT {
                     .redirectErrorStream(true).redirectOutput(out.toFile()).start();
             // Wait until data is arriving on the LUN (the file's blocks past the layout area are written).
             long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
-            while (LunImageProbe.dataBytesWritten(lunFile) < (4L << 20)) {
+            while (LunImageProbe.dataBytesWritten(lunFile) < (2L << 20)) {
                 assertTrue(System.nanoTime() < deadline, "the import never started writing");
                 assertFalse(p.waitFor(20, TimeUnit.MILLISECONDS), "the import ended before the kill: "
                         + Files.readString(out));

@@ -15,11 +15,11 @@ import java.util.zip.CRC32C;
  * An independent reader of a LUN image (a copy made with nbdcopy, or the file nbdkit serves), written from
  * docs/san-backend.md alone: it shares no code with dcd, so it checks what dcd wrote against what the doc says.
  */
-record LunImage(long generation, List<Extent> extents, List<long[]> free) {
-    record Extent(String contentId, long offset, long length, long allocated) {
+public record LunImage(long generation, List<Extent> extents, List<long[]> free) {
+    public record Extent(String contentId, long offset, long length, long allocated) {
     }
 
-    static LunImage read(Path image) throws IOException {
+    public static LunImage read(Path image) throws IOException {
         try (RandomAccessFile f = new RandomAccessFile(image.toFile(), "r")) {
             ByteBuffer best = null;
             for (long at : new long[]{0, 4096}) {
@@ -62,12 +62,12 @@ record LunImage(long generation, List<Extent> extents, List<long[]> free) {
         }
     }
 
-    Extent extent(String contentId) {
+    public Extent extent(String contentId) {
         return extents.stream().filter(e -> e.contentId().equals(contentId)).findFirst()
                 .orElseThrow(() -> new AssertionError("no extent for " + contentId + " in " + extents));
     }
 
-    long allocated() {
+    public long allocated() {
         return extents.stream().mapToLong(Extent::allocated).sum();
     }
 
