@@ -66,8 +66,25 @@ public interface Backend extends Closeable {
         }
     }
 
+    /**
+     * Readies the store when it is added ({@code dcd backend add}): a store that must be set up before use (a LUN
+     * gets dcd's layout) is checked and set up here, so a bad one is refused before it enters the catalog.
+     * {@code erase} allows erasing what the store holds when dcd cannot use it as it is ({@code --format}).
+     * Most stores need nothing.
+     */
+    default void prepare(boolean erase) throws IOException {
+    }
+
+    /** Capacity, used and free bytes, for stores with a fixed size (a LUN); empty for the others. */
+    default Optional<Usage> usage() throws IOException {
+        return Optional.empty();
+    }
+
     @Override
     default void close() throws IOException {
+    }
+
+    record Usage(long capacity, long used, long free) {
     }
 
     record ObjectStat(ContentId id, long size) {

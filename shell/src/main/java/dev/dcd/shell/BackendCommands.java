@@ -3,7 +3,9 @@ package dev.dcd.shell;
 import dev.dcd.backend.Backend;
 import dev.dcd.backend.Backends;
 import dev.dcd.catalog.BackendEntry;
+import dev.dcd.catalog.Sizes;
 import picocli.CommandLine.Command;
+import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
 import java.net.URI;
@@ -11,6 +13,7 @@ import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.Optional;
 import java.util.concurrent.Callable;
 
 @Command(name = "backend", description = "Manage the stores that hold app vdisks.",
@@ -18,13 +21,16 @@ import java.util.concurrent.Callable;
                 BackendCommands.Check.class})
 final class BackendCommands {
 
-    @Command(name = "add", description = "Register a backend, e.g. local:///srv/vdisks.")
+    @Command(name = "add", description = "Register a backend, e.g. local:///srv/vdisks or nbd://host:10809/lun0.")
     static final class Add implements Callable<Integer> {
         private final Context context;
         @Parameters(index = "0", paramLabel = "NAME")
         String name;
         @Parameters(index = "1", paramLabel = "URI")
         String uri;
+        @Option(names = "--format", description = "For a LUN (nbd://): erase whatever it carries and write dcd's "
+                + "layout. Without it only an all-zero LUN is formatted.")
+        boolean format;
 
         Add(Context context) {
             this.context = context;
@@ -34,8 +40,17 @@ final class BackendCommands {
         public Integer call() throws Exception {
             URI parsed = Backends.parse(uri);
             Backends.validate(parsed);
+            Optional<Backend.Usage> usage = Optional.empty();
+            if (context.catalog().backends().stream().noneMatch(b -> b.name().equals(name))) {
+                // A store that needs setting up (a LUN) is checked and set up before it enters the catalog.
+                try (Backend backend = Backends.open(name, parsed)) {
+                    backend.prepare(format);
+                    usage = backend.usage();
+                }
+            }
             BackendEntry entry = context.catalog().addBackend(name, parsed);
-            context.out().println("added backend " + entry.name() + " " + entry.uri());
+            context.out().println("added backend " + entry.name() + " " + entry.uri()
+                    + usage.map(u -> " (" + Sizes.format(u.capacity()) + ", " + Sizes.format(u.free()) + " free)").orElse(""));
             return 0;
         }
     }
@@ -51,14 +66,43 @@ final class BackendCommands {
         @Override
         public Integer call() throws Exception {
             List<BackendEntry> backends = context.catalog().backends();
+            // Stores of fixed size (LUNs) report capacity, used and free; the others show "-".
+            Map<String, Optional<Backend.Usage>> usage = new LinkedHashMap<>();
+            Map<String, String> unreachable = new LinkedHashMap<>();
+            for (BackendEntry b : backends) {
+                try {
+                    usage.put(b.name(), context.backend(b.name()).usage());
+                } catch (java.io.IOException e) {
+                    usage.put(b.name(), Optional.empty());
+                    unreachable.put(b.name(), e.getMessage());
+                }
+            }
             if (context.json()) {
-                Output.json(context.out(), backends);
+                List<Map<String, Object>> rows = new ArrayList<>();
+                for (BackendEntry b : backends) {
+                    Map<String, Object> row = new LinkedHashMap<>();
+                    row.put("name", b.name());
+                    row.put("uri", b.uri());
+                    usage.get(b.name()).ifPresent(u -> {
+                        row.put("capacityBytes", u.capacity());
+                        row.put("usedBytes", u.used());
+                        row.put("freeBytes", u.free());
+                    });
+                    if (unreachable.containsKey(b.name())) {
+                        row.put("error", unreachable.get(b.name()));
+                    }
+                    rows.add(row);
+                }
+                Output.json(context.out(), rows);
                 return 0;
             }
-            Output.Table table = new Output.Table("NAME", "URI", "APPS");
+            Output.Table table = new Output.Table("NAME", "URI", "APPS", "CAPACITY", "USED", "FREE");
             for (BackendEntry b : backends) {
                 long apps = context.catalog().apps().stream().filter(a -> a.backend().equals(b.name())).count();
-                table.row(b.name(), b.uri(), apps);
+                Optional<Backend.Usage> u = usage.get(b.name());
+                String dash = unreachable.containsKey(b.name()) ? "unreachable" : "-";
+                table.row(b.name(), b.uri(), apps, u.map(x -> Sizes.format(x.capacity())).orElse(dash),
+                        u.map(x -> Sizes.format(x.used())).orElse(dash), u.map(x -> Sizes.format(x.free())).orElse(dash));
             }
             table.print(context.out());
             return 0;

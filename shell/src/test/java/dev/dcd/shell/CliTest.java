@@ -72,7 +72,7 @@ class CliTest {
         dcd.ok("catalog", "rm", "hello");
         assertEquals("removed backend nas\n", dcd.ok("backend", "rm", "nas"));
         assertOneLineError(dcd.run("backend", "check", "nas"), "unknown backend 'nas' (see 'dcd backend list')");
-        assertOneLineError(dcd.run("backend", "add", "x", "ftp://host/dir"), "no backend handles scheme 'ftp' (known: local, nfs, s3)");
+        assertOneLineError(dcd.run("backend", "add", "x", "ftp://host/dir"), "no backend handles scheme 'ftp' (known: local, nbd, nbd+unix, nfs, s3)");
         assertOneLineError(dcd.run("backend", "add", "x", "local:relative"), "local backend URI 'local:relative' must be local:///absolute/dir");
     }
 

@@ -1,0 +1,78 @@
+package dev.dcd.backend.nbd;
+
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayDeque;
+import java.util.Deque;
+import java.util.concurrent.CountDownLatch;
+
+import static dev.dcd.backend.nbd.NbdConnectionTest.*;
+import static org.junit.jupiter.api.Assertions.*;
+
+/** The pool's promises against scripted peers: a dropped connection is replaced within the deadline, a silent one is cut at it. */
+class NbdClientTest {
+    @TempDir
+    Path dir;
+
+    private static final String READ_8_AT_0 = "25609513 0000 0000 0000000000000001 0000000000000000 00000008";
+
+    private NbdClient client(Deque<ScriptedPeer> peers, Duration deadline) throws IOException {
+        NbdConfig config = NbdConfig.builder().connections(1).deadline(deadline).baseDelay(Duration.ofMillis(1)).build();
+        return NbdClient.open(NbdAddress.unix(dir.resolve("unused.sock"), "lun0"), config, System::nanoTime,
+                timeout -> peers.removeFirst().connect());
+    }
+
+    private ScriptedPeer go() throws IOException {
+        return new ScriptedPeer(dir).send(GREETING).expect(CLIENT_GO).send(INFO_EXPORT).send(INFO_BLOCK).send(ACK);
+    }
+
+    @Test
+    void aConnectionDroppedBeforeTheReplyIsReplacedAndTheReadRetriedOnTheNewOne() throws Exception {
+        Deque<ScriptedPeer> peers = new ArrayDeque<>();
+        peers.add(go().expect(READ_8_AT_0));  // takes the request, then hangs up without a reply
+        peers.add(go().expect(READ_8_AT_0).send("67446698 00000000 0000000000000001 | 1122334455667788"));
+        try (NbdClient client = client(peers, Duration.ofSeconds(10))) {
+            ByteBuffer dst = ByteBuffer.allocate(8);
+            client.read(0, dst, client.deadline());
+            assertEquals("1122334455667788", java.util.HexFormat.of().formatHex(dst.array()));
+            assertEquals(2, client.connectionsOpened());
+            assertEquals(1, client.retries());
+        }
+    }
+
+    @Test
+    void aServerThatStopsAnsweringIsCutAtTheDeadlineWithOneClearLine() throws Exception {
+        CountDownLatch release = new CountDownLatch(1);
+        Deque<ScriptedPeer> peers = new ArrayDeque<>();
+        peers.add(go().expect(READ_8_AT_0).hold(release));
+        try (NbdClient client = client(peers, Duration.ofMillis(600))) {
+            long start = System.nanoTime();
+            IOException e = assertThrows(IOException.class, () -> client.read(0, ByteBuffer.allocate(8), client.deadline()));
+            long millis = (System.nanoTime() - start) / 1_000_000;
+            assertTrue(millis >= 500 && millis < 3000, millis + " ms");
+            assertTrue(e.getMessage().startsWith("unix:" + dir.resolve("unused.sock") + " export 'lun0': read of 8 bytes at 0 failed after "),
+                    e.getMessage());
+            assertTrue(e.getMessage().endsWith("no answer within the deadline") || e.getMessage().contains("attempt(s)"),
+                    e.getMessage());
+        } finally {
+            release.countDown();
+        }
+    }
+
+    @Test
+    void anErrorTheServerAnswersIsNotRetriedUnlessItMayPass() throws Exception {
+        Deque<ScriptedPeer> peers = new ArrayDeque<>();
+        peers.add(go().expect(READ_8_AT_0).send("67446698 00000016 0000000000000001"));
+        try (NbdClient client = client(peers, Duration.ofSeconds(10))) {
+            NbdException e = assertThrows(NbdException.class, () -> client.read(0, ByteBuffer.allocate(8), client.deadline()));
+            assertTrue(e.getMessage().endsWith("EINVAL (invalid argument)"), e.getMessage());
+            assertEquals(0, client.retries());
+            assertEquals(1, client.connectionsOpened());
+        }
+    }
+}
