@@ -159,4 +159,46 @@ class LocalChunkVerificationTest {
         System.arraycopy(all, (int) from, out, 0, length);
         return out;
     }
+
+    @Test
+    void aChunkIsCheckedOnceAndThenOnlyRead() throws IOException {
+        java.util.concurrent.atomic.AtomicInteger reads = new java.util.concurrent.atomic.AtomicInteger();
+        VdiskResolver counting = vid -> {
+            dev.dcd.block.BlockDevice d = gen.resolver().open(vid);
+            return new dev.dcd.block.BlockDevice() {
+                @Override
+                public long size() {
+                    return d.size();
+                }
+
+                @Override
+                public dev.dcd.block.Capabilities capabilities() {
+                    return d.capabilities();
+                }
+
+                @Override
+                public void read(long offset, ByteBuffer dst) throws IOException {
+                    reads.incrementAndGet();
+                    d.read(offset, dst);
+                }
+
+                @Override
+                public void close() throws IOException {
+                    d.close();
+                }
+            };
+        };
+        int chunk = chunkOf(region.vdiskOffset()) + 1;
+        long inside = region.start() + (chunkStart(chunk) - region.vdiskOffset()) + 8192;
+        try (DynamicContentDisk disk = open(counting)) {
+            disk.read(inside, ByteBuffer.allocate(4096));   // opens the vdisk (header, manifest), then checks the chunk
+            int afterFirst = reads.get();
+            disk.read(inside, ByteBuffer.allocate(4096));
+            assertEquals(afterFirst + 1, reads.get(), "a verified chunk costs the read alone");
+            ByteBuffer whole = ByteBuffer.allocate(65536);
+            disk.read(inside - 8192, whole);
+            assertEquals(afterFirst + 2, reads.get(), "the whole chunk, verified before, is one read");
+            assertArrayEquals(slice(pristine, inside - 8192 - region.start(), 65536), whole.array());
+        }
+    }
 }
