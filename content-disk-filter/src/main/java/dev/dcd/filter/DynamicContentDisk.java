@@ -202,7 +202,7 @@ public final class DynamicContentDisk implements ExtendedBlockDevice {
                 BlockCache c = cache;
                 slots[i] = new VdiskSlot(id, label, resolver, cached
                         ? (vid, l, r) -> CachedVdisk.open(c, vid, l, r)
-                        : (vid, l, r) -> r.open(vid));
+                        : VerifiedVdisk::open);
             }
             RedirectPlugin redirect = new RedirectPlugin(map, meta, slots);
             ExtendedBlockDevice chain = redirect;

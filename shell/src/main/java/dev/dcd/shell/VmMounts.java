@@ -157,7 +157,7 @@ final class VmMounts implements MountContext, MountSourceFactory {
             }
             throw e;
         }
-        FileIndex files = FileIndex.load(dir.resolve(FileIndex.FILE_NAME));
+        FileIndex files = FileIndex.load(dir.resolve(FileIndex.FILE_NAME), map.size());
         String vmdk = VmdkDescriptor.monolithicFlat(map.size(), "disk.img", vmName + "/gen-" + generation.number()).render();
         String description = "vm " + vmName + ": " + vm.fsType() + ", " + Sizes.format(map.size()) + ", generation "
                 + generation.number() + ", " + generation.fileCount() + " files";

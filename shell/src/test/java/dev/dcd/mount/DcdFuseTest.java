@@ -57,7 +57,7 @@ class DcdFuseTest {
         }
         device = new MemoryBlockDevice(bytes, true);
         Path idx = tmp.resolve("files.idx");
-        try (FileIndex.Writer w = new FileIndex.Writer(idx)) {
+        try (FileIndex.Writer w = new FileIndex.Writer(idx, DISK_SIZE)) {
             w.add(node("", FileIndex.Kind.DIRECTORY, 0755, 0, 3, 2, "", new long[0]));
             w.add(node("dir", FileIndex.Kind.DIRECTORY, 0750, 0, 2, 12, "", new long[0]));
             w.add(node("dir/big", FileIndex.Kind.FILE, 0640, 8000, 1, 13, "", new long[] {8192, 5000, 65536, 4096}));

@@ -282,7 +282,7 @@ final class Ext4Builder {
         created.add(indexPath);
         created.add(indexPath.resolveSibling(indexPath.getFileName() + ".body"));
         created.add(regionsPath);
-        index = new FileIndex.Writer(indexPath);
+        index = new FileIndex.Writer(indexPath, spec.diskSize());
         writeDirectory(tree.root(), "", ROOT_INO, ROOT_INO);
         tables.flush();
         metaOut.flush();

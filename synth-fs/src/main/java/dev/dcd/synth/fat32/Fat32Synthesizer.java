@@ -150,7 +150,7 @@ public final class Fat32Synthesizer implements Synthesizer {
         }
         RegionMap map = regions.build();
         map.save(dir.resolve(SynthesizedDisk.REGIONS));
-        writeIndex(dir.resolve(FileIndex.FILE_NAME), base, geometry, layout);
+        writeIndex(dir.resolve(FileIndex.FILE_NAME), map.size(), base, geometry, layout);
         progress.advance(written);
         return new SynthesizedDisk(dir, map, base, gpt.partitionLength(), distinct.size(), layout.dirs.size(),
                 appBytes, List.copyOf(layout.warnings));
@@ -320,10 +320,10 @@ public final class Fat32Synthesizer implements Synthesizer {
     }
 
     /** Every name on the volume, depth first in directory order, with extents as absolute disk offsets. */
-    private static void writeIndex(Path file, long base, FatGeometry g, FatLayout layout) throws IOException {
+    private static void writeIndex(Path file, long diskSize, long base, FatGeometry g, FatLayout layout) throws IOException {
         Map<FsNode.File, Long> ids = new IdentityHashMap<>();
         long[] next = {1};
-        try (FileIndex.Writer w = new FileIndex.Writer(file)) {
+        try (FileIndex.Writer w = new FileIndex.Writer(file, diskSize)) {
             addDir(w, layout.root, base, g, ids, next);
         }
     }
