@@ -95,10 +95,13 @@ public final class Importer {
                     beforeCatalogCommit.run();
                     if (backend.stat(sealed.id()).isEmpty()) {
                         // A `catalog gc` saw the object without catalog rows while this import ran and took it;
-                        // under the lock no gc runs, so putting it again makes the rows below safe.
-                        try (InputStream in = Files.newInputStream(tmp)) {
-                            backend.put(sealed.id(), in, sealed.length(), Progress.NONE);
+                        // under the lock no gc runs, so putting it again makes the rows below safe. A local backend
+                        // took the sealed file by rename, so there is nothing left to put again.
+                        if (!Files.exists(tmp)) {
+                            throw new CatalogException("the vdisk of " + name + "@" + version + " was deleted by a"
+                                    + " 'dcd catalog gc --orphans' that ran during this import; nothing was added, import it again");
                         }
+                        backend.putFile(sealed.id(), tmp, Progress.NONE);
                     }
                     catalog.addApp(app);
                 } catch (IOException | RuntimeException e) {

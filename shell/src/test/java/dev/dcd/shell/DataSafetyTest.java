@@ -96,7 +96,8 @@ class DataSafetyTest {
             for (Path gen : (Iterable<Path>) gens::iterator) {
                 Path index = gen.resolve(dev.dcd.synth.FileIndex.FILE_NAME);
                 if (!Files.exists(index)) {
-                    try (dev.dcd.synth.FileIndex.Writer w = new dev.dcd.synth.FileIndex.Writer(index)) {
+                    try (dev.dcd.synth.FileIndex.Writer w = new dev.dcd.synth.FileIndex.Writer(index,
+                            dev.dcd.synth.RegionMap.load(gen.resolve(dev.dcd.synth.SynthesizedDisk.REGIONS)).size())) {
                         w.add(new dev.dcd.synth.FileIndex.Node("", dev.dcd.synth.FileIndex.Kind.DIRECTORY, 0755, 0, 0,
                                 0, 0, 0, 2, 1, "", new long[0]));
                     }
