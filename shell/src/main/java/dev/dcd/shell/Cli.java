@@ -35,6 +35,8 @@ public final class Cli {
         cl.addSubcommand(new dev.dcd.mount.MountCommand(mounts));
         cl.addSubcommand(new dev.dcd.mount.UmountCommand(mounts));
         cl.addSubcommand(new dev.dcd.mount.MountServeCommand(mounts));
+        cl.addSubcommand(new dev.dcd.nbd.ServeCommand(mounts, context::json));
+        cl.addSubcommand(new dev.dcd.nbd.ServeRunCommand(mounts));
         addHelpOptions(cl);
         return cl;
     }
