@@ -90,15 +90,21 @@ final class NbdConnection {
             logError(e.getMessage() + "; closing the connection");
         } catch (EOFException e) {
             if (!closed) {
-                logError("client hung up without NBD_CMD_DISC");
+                logError("client hung up in the middle of a message");
             }
         } catch (IOException e) {
-            if (!closed) {
+            if (!closed && !hungUp(e)) {
                 logError("connection failed: " + e.getMessage());
             }
         } finally {
             close();
         }
+    }
+
+    /** The client went away while we wrote: not worth a log line. */
+    private static boolean hungUp(IOException e) {
+        String m = String.valueOf(e.getMessage());
+        return m.contains("Broken pipe") || m.contains("Connection reset");
     }
 
     void close() {
@@ -127,7 +133,11 @@ final class NbdConnection {
         }
         noZeroes = (clientFlags & CLIENT_FLAG_NO_ZEROES) != 0;
         while (true) {
-            long magic = in.readLong();
+            ByteBuffer magicBytes = ByteBuffer.allocate(8);
+            if (!in.readFullyOrEnd(magicBytes)) {
+                return false; // hung up between options, e.g. after NBD_OPT_LIST or a refused NBD_OPT_GO
+            }
+            long magic = magicBytes.getLong(0);
             if (magic != IHAVEOPT) {
                 throw new ProtocolViolation("option without IHAVEOPT magic (0x" + Long.toHexString(magic) + ")");
             }
@@ -345,7 +355,9 @@ final class NbdConnection {
         ByteBuffer header = ByteBuffer.allocate(REQUEST_SIZE);
         while (!closed) {
             header.clear();
-            in.readFully(header);
+            if (!in.readFullyOrEnd(header)) {
+                return; // hung up between requests: many clients end so rather than with NBD_CMD_DISC
+            }
             header.flip();
             int magic = header.getInt();
             if (magic != REQUEST_MAGIC) {

@@ -47,6 +47,24 @@ final class WireInput {
         }
     }
 
+    /** Like {@link #readFully}, but false when the peer closed before sending the first byte. */
+    boolean readFullyOrEnd(ByteBuffer dst) throws IOException {
+        if (!buffer.hasRemaining()) {
+            buffer.clear();
+            int n;
+            try {
+                n = channel.read(buffer);
+            } finally {
+                buffer.flip();
+            }
+            if (n < 0) {
+                return false;
+            }
+        }
+        readFully(dst);
+        return true;
+    }
+
     /** Reads and drops {@code n} bytes. */
     void skip(long n) throws IOException {
         long left = n;
