@@ -32,6 +32,11 @@ public final class MountCommand implements Callable<Integer> {
             + " (file modes still apply)")
     boolean allowOther;
 
+    @Option(names = "--nbd", arity = "0..1", paramLabel = "ADDRESS", fallbackValue = "",
+            description = "also export the disk over NBD from the same process and chain: unix:PATH or"
+                    + " tcp://HOST:PORT (default unix:$DCD_HOME/run/VM.sock); see dcd serve")
+    String nbd;
+
     public MountCommand(MountContext context) {
         this.context = context;
     }
@@ -39,7 +44,7 @@ public final class MountCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         try {
-            new MountService(context, spec.commandLine().getOut()).mount(vm, mountpoint, foreground, allowOther);
+            new MountService(context, spec.commandLine().getOut()).withNbd(nbd).mount(vm, mountpoint, foreground, allowOther);
             return 0;
         } catch (MountException e) {
             spec.commandLine().getErr().println("dcd: " + e.getMessage());

@@ -25,6 +25,9 @@ public final class MountServeCommand implements Callable<Integer> {
     @Option(names = "--allow-other")
     boolean allowOther;
 
+    @Option(names = "--nbd")
+    String nbd;
+
     public MountServeCommand(MountContext context) {
         this.context = context;
     }
@@ -32,7 +35,7 @@ public final class MountServeCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         try {
-            new MountService(context, new java.io.PrintWriter(System.out, true)).serve(vm, mountpoint, allowOther);
+            new MountService(context, new java.io.PrintWriter(System.out, true)).withNbd(nbd).serve(vm, mountpoint, allowOther);
             return 0;
         } catch (MountException e) {
             System.err.println("dcd mount-serve: " + e.getMessage());

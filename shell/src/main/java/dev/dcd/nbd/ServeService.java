@@ -57,7 +57,28 @@ public final class ServeService {
 
     /** The socket used when {@code --nbd} has no value: owner-only, under $DCD_HOME/run. */
     public NbdEndpoint defaultEndpoint(String vm) {
-        return NbdEndpoint.unix(context.dcdHome().resolve("run").resolve(fileName(vm) + ".sock"));
+        return NbdEndpoint.unix(defaultSocket(context.dcdHome(), vm));
+    }
+
+    public static Path defaultSocket(Path home, String vm) {
+        return home.resolve("run").resolve(fileName(vm) + ".sock");
+    }
+
+    /**
+     * Starts an export of a mount's own source ({@code dcd mount VM MP --nbd}): one chain, one overlay, so
+     * FUSE and NBD writes meet in the same place. The caller closes the server before the source.
+     */
+    public static NbdServer startBeside(String vm, MountSource source, String address) throws IOException {
+        NbdEndpoint endpoint = NbdEndpoint.parse(address);
+        try {
+            prepareSocketDir(endpoint);
+        } catch (MountException e) {
+            throw new IOException(e.getMessage(), e);
+        }
+        NbdServer server = NbdServer.start(NbdServerConfig.builder(
+                new NbdExport(vm, source.describe(), ExtendedBlockDevice.of(source.disk()), false), endpoint).build());
+        System.err.println("nbd: serving " + source.describe() + " at " + server.uri());
+        return server;
     }
 
     /** Serves in this process until the JVM is told to stop (Ctrl-C, SIGTERM), or starts a detached server. */

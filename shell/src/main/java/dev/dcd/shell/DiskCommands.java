@@ -209,8 +209,15 @@ final class DiskCommands {
                 throw new CatalogException("generation " + number + " is the current disk of VM '" + vmName
                         + "'; pass --force to discard it anyway");
             }
-            catalog.putVm(vm.withoutGeneration(number));
-            VmCommands.deleteTree(generationDir(context, vmName, number));
+            Path dir = generationDir(context, vmName, number);
+            // An NBD export holds the generation as a mount does; held here, nothing can start serving it meanwhile.
+            try (dev.dcd.mount.GenerationLock held = java.nio.file.Files.isDirectory(dir)
+                    ? dev.dcd.mount.GenerationLock.acquire(dir, "generation " + number + " of VM '" + vmName + "'") : null) {
+                catalog.putVm(vm.withoutGeneration(number));
+                VmCommands.deleteTree(dir);
+            } catch (java.io.IOException e) {
+                throw new CatalogException(e.getMessage(), e);
+            }
             context.out().println("discarded generation " + number + " of " + vmName);
             return 0;
         }

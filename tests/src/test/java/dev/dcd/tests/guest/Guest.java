@@ -96,6 +96,8 @@ public final class Guest {
             qemu.waitFor(10, TimeUnit.SECONDS);
         }
         Boot boot = new Boot(Files.readString(serial, StandardCharsets.UTF_8), (System.nanoTime() - start) / 1e9);
+        System.err.printf("guest boot over %s: %.1f s wall, load %s%n", drive, boot.seconds(),
+                Files.readString(Path.of("/proc/loadavg")).strip());
         if (!boot.finished()) {
             throw new AssertionError("the guest did not finish its script (qemu exit " + qemu.exitValue()
                     + "); serial console:\n" + boot.serial());

@@ -193,6 +193,11 @@ class NbdExportIT {
         assertTrue(mount.err().contains("already being served"), mount.toString());
         assertFalse(Files.exists(mnt.resolve("disk.img")));
 
+        VmCli.Result discard = dcd(home, "disk", "discard", "web", "1", "--force");
+        assertEquals(1, discard.code(), discard.toString());
+        assertTrue(discard.err().contains("already being served"), discard.toString());
+        assertTrue(Files.isDirectory(home.resolve("vms/web/gen-1")), "the served generation is still there");
+
         VmCli.Result badAddress = dcd(home, "serve", "web", "--nbd", "http://x");
         assertEquals(2, badAddress.code(), badAddress.toString());
         assertEquals("dcd: --nbd http://x: unknown address (use unix:PATH or tcp://127.0.0.1:PORT)", badAddress.err().strip());
