@@ -449,6 +449,10 @@ final class NbdConnection {
                     + ", size " + export.device().size());
             return;
         }
+        if (r.length == 0) {
+            ok(r); // an OFFSET_DATA chunk may not be empty
+            return;
+        }
         ByteBuffer data = ByteBuffer.allocate((int) r.length);
         try {
             export.device().read(r.offset, data);

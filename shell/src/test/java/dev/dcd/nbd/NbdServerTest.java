@@ -201,6 +201,9 @@ class NbdServerTest {
             // A read: one NBD_REPLY_TYPE_OFFSET_DATA chunk with the DONE flag.
             c.send("25609513 0000 0000 0000000000000013 0000000000000020 00000003");
             c.expect("668e33ef 0001 0001 0000000000000013 0000000b 0000000000000020" + HEX.formatHex(disk.bytes(32, 3)));
+            // A read of nothing: no data chunk (it may not be empty), just NBD_REPLY_TYPE_NONE with DONE.
+            c.send("25609513 0000 0000 0000000000000015 0000000000000020 00000000");
+            c.expect("668e33ef 0001 0000 0000000000000015 00000000");
             // A failed read: NBD_REPLY_TYPE_ERROR with EINVAL and a message.
             c.send("25609513 0000 0000 0000000000000014 0000000000010000 00000001");
             ByteBuffer head = c.read(20);

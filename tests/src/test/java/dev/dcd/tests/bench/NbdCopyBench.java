@@ -97,6 +97,7 @@ class NbdCopyBench {
                         extents ? "block status" : "--no-extents", median(dcd), min(dcd), max(dcd), median(kit), min(kit),
                         max(kit), median(ratio), min(ratio), max(ratio), (diskBytes >> 20) / median(dcd)));
             }
+            guestReads(tmp, dcdUri, kitUri, lines);
             lines.add("load at end: " + Files.readString(Path.of("/proc/loadavg")).strip());
             PrintStream err = System.err;
             lines.forEach(err::println);
@@ -110,6 +111,42 @@ class NbdCopyBench {
             }
             dcd(home, "serve", "--stop", "bench");
         }
+    }
+
+    /**
+     * A guest's sequential read of one 1/8 of the app data with busybox dd, timed on the guest's own clock
+     * (/proc/uptime, 10 ms resolution), over each server, alternating. Under TCG the guest's CPU emulation is
+     * part of the figure for both servers alike.
+     */
+    private static void guestReads(Path tmp, String dcdUri, String kitUri, List<String> lines) throws Exception {
+        int rounds = Integer.getInteger("bench.guestRounds", 3);
+        dev.dcd.tests.guest.GuestKernel kernel = dev.dcd.tests.guest.GuestKernel.get();
+        String script = """
+                $B mount -o ro -t ext4 /dev/vda1 /mnt || echo DCD-FAIL mount
+                echo "DCD-T0 $($B cut -d' ' -f1 /proc/uptime)"
+                $B dd if=/mnt/data/d0/blob.bin of=/dev/null bs=1M 2>/dev/null
+                echo "DCD-T1 $($B cut -d' ' -f1 /proc/uptime)"
+                """;
+        double[] dcd = new double[rounds];
+        double[] kit = new double[rounds];
+        for (int r = 0; r < rounds; r++) {
+            for (int k = 0; k < 2; k++) {
+                boolean dcdFirst = r % 2 == 0;
+                boolean isDcd = (k == 0) == dcdFirst;
+                dev.dcd.tests.guest.Guest.Boot boot = dev.dcd.tests.guest.Guest.boot(kernel,
+                        tmp.resolve("guest-" + r + "-" + k), isDcd ? dcdUri : kitUri, true,
+                        dev.dcd.tests.guest.Guest.EXT4, script);
+                double t = Double.parseDouble(boot.values("DCD-T1").get(0)) - Double.parseDouble(boot.values("DCD-T0").get(0));
+                (isDcd ? dcd : kit)[r] = t;
+            }
+        }
+        double[] ratio = new double[rounds];
+        for (int r = 0; r < rounds; r++) {
+            ratio[r] = kit[r] / dcd[r];
+        }
+        lines.add(String.format("%-14s dcd %7.3f s (%.3f–%.3f)  nbdkit file %7.3f s (%.3f–%.3f)  "
+                        + "ratio nbdkit/dcd time %.2f× (%.2f–%.2f×)  guest dd of %d MiB", "guest dd", median(dcd), min(dcd),
+                max(dcd), median(kit), min(kit), max(kit), median(ratio), min(ratio), max(ratio), DATA_MIB / 8));
     }
 
     /** Wall time of one nbdcopy of the whole export to null:, in seconds. */

@@ -156,27 +156,64 @@ class NbdExportIT {
         }
     }
 
+    /** A VM of its own for a test that writes, so that the others still compare against the export. */
+    private Path ownVm(String vm) {
+        dcdOk(home, "vm", "create", vm, "--size", "256M");
+        dcdOk(home, "vm", "assign", vm, "tools");
+        dcdOk(home, "disk", "build", vm);
+        Path raw = tmp.resolve(vm + ".raw");
+        dcdOk(home, "disk", "export", vm, raw.toString());
+        return raw;
+    }
+
     @Test
     void writesOverNbdGoToTheOverlayAndSurviveARestart() throws Exception {
-        String uri = serve("web", "--nbd", "tcp://127.0.0.1:0");
-        assertTrue(uri.matches("nbd://127\\.0\\.0\\.1:\\d+/web"), uri);
+        Path before = ownVm("rw");
+        String uri = serve("rw", "--nbd", "tcp://127.0.0.1:0");
+        assertEquals(0, VmCli.run("qemu-img", "compare", "-f", "raw", "-F", "raw", uri, before.toString()).code());
+        assertTrue(uri.matches("nbd://127\\.0\\.0\\.1:\\d+/rw"), uri);
         // Past the filesystem's data, in what was a hole: a pattern, zeroes over part of it, a trim.
         ok("qemu-io", "-f", "raw", "-c", "write -P 0xab 200M 1M", "-c", "write -z 200M 4k", "-c", "flush", uri);
-        VmCli.Result differs = VmCli.run("qemu-img", "compare", "-f", "raw", "-F", "raw", uri, exported.toString());
+        VmCli.Result differs = VmCli.run("qemu-img", "compare", "-f", "raw", "-F", "raw", uri, before.toString());
         assertEquals(1, differs.code(), "the write is visible: " + differs);
-        dcdOk(home, "serve", "--stop", "web");
-        served.remove("web");
+        dcdOk(home, "serve", "--stop", "rw");
+        served.remove("rw");
 
-        uri = serve("web", "--nbd", "tcp://127.0.0.1:0");
+        uri = serve("rw", "--nbd", "tcp://127.0.0.1:0");
         ok("qemu-io", "-f", "raw", "-c", "read -P 0 200M 4k", "-c", "read -P 0xab 204804k 1020k", uri);
         // Read-only exports refuse writes with EPERM and change nothing.
-        dcdOk(home, "serve", "--stop", "web");
-        uri = serve("web", "--nbd", "tcp://127.0.0.1:0", "--read-only");
+        dcdOk(home, "serve", "--stop", "rw");
+        uri = serve("rw", "--nbd", "tcp://127.0.0.1:0", "--read-only");
         VmCli.Result refused = VmCli.run("qemu-io", "-f", "raw", "-c", "write -P 0xcd 200M 4k", uri);
         assertTrue(refused.out().contains("Operation not permitted") || refused.err().contains("read-only")
                 || refused.err().contains("Operation not permitted") || refused.code() != 0, refused.toString());
         ok("qemu-io", "-f", "raw", "-r", "-c", "read -P 0 200M 4k", uri);
         assertEquals(vdisks, VmCli.fileHashes(home.resolve("vdisks")), "app vdisks are never written");
+    }
+
+    @Test
+    void aMountWithNbdServesBothFromOneChain() throws Exception {
+        ownVm("both");
+        Path mnt = Files.createDirectories(tmp.resolve("mnt"));
+        Path socket = tmp.resolve("m.sock");
+        VmCli.Result mounted = dcdOk(home, "mount", "both", mnt.toString(), "--nbd", "unix:" + socket);
+        try {
+            String uri = "nbd+unix:///both?socket=" + socket;
+            VmCli.Result same = VmCli.run("qemu-img", "compare", "-f", "raw", "-F", "raw", uri, mnt.resolve("disk.img").toString());
+            assertEquals(0, same.code(), "the export and disk.img are one disk: " + same + mounted);
+            // Written over NBD, read through FUSE from the same overlay, at once.
+            ok("qemu-io", "-f", "raw", "-c", "write -P 0x5a 220M 64k", uri);
+            byte[] block = new byte[64 << 10];
+            try (java.nio.channels.FileChannel img = java.nio.channels.FileChannel.open(mnt.resolve("disk.img"))) {
+                img.read(java.nio.ByteBuffer.wrap(block), 220L << 20);
+            }
+            for (byte b : block) {
+                assertEquals(0x5a, b);
+            }
+        } finally {
+            dcd(home, "umount", mnt.toString());
+        }
+        assertFalse(Files.exists(socket), "unmounting ends the export");
     }
 
     @Test
