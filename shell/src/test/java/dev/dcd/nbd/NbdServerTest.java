@@ -177,6 +177,33 @@ class NbdServerTest {
     }
 
     @Test
+    void malformedAndOversizedOptionsGetTheirErrorsAndNegotiationGoesOn() throws Exception {
+        start(false);
+        try (Client c = connect()) {
+            c.expect(GREETING);
+            // NBD_OPT_GO whose name length (0x10) runs past the option's 8 bytes: NBD_REP_ERR_INVALID.
+            c.send(CLIENT_FLAGS + "49484156454f5054 00000007 00000008 00000010 766d 0000");
+            ByteBuffer invalid = c.read(20);
+            assertEquals("0003e889045565a9 00000007 80000003", spaced(invalid, 16));
+            c.read(invalid.getInt(16));
+            // An option of 64 KiB + 1 bytes: read and dropped, then NBD_REP_ERR_TOO_BIG.
+            int big = (64 << 10) + 1;
+            c.send("49484156454f5054 00000003 " + String.format("%08x", big) + "00".repeat(big));
+            ByteBuffer tooBig = c.read(20);
+            assertEquals("0003e889045565a9 00000003 80000009", spaced(tooBig, 16));
+            c.read(tooBig.getInt(16));
+            // NBD_OPT_SET_META_CONTEXT before NBD_OPT_STRUCTURED_REPLY: NBD_REP_ERR_INVALID.
+            c.send("49484156454f5054 0000000a 0000000a 00000002 766d 00000000");
+            ByteBuffer early = c.read(20);
+            assertEquals("0003e889045565a9 0000000a 80000003", spaced(early, 16));
+            c.read(early.getInt(16));
+            c.send(GO_VM);
+            c.expect(INFO_EXPORT_RW + ACK_GO);
+        }
+        assertEquals(3, log.size(), log.toString());
+    }
+
+    @Test
     void structuredRepliesCarryDataAndBlockStatusFromTheDevicesExtents() throws Exception {
         start(false);
         try (Client c = connect()) {
