@@ -27,12 +27,14 @@ import static dev.dcd.tests.vmmount.VmCli.dcdOk;
  * machine's load hits both alike.
  *
  * <p>Run: {@code mvn -B -o -pl tests -am verify -Dit.test=NbdCopyBench -Dtest=NONE
- * -Dsurefire.failIfNoSpecifiedTests=false}; -Dbench.rounds (default 5), -Dbench.mib (app data, default 512).
+ * -Dsurefire.failIfNoSpecifiedTests=false}; -Dbench.rounds (default 5), -Dbench.mib (app data, default 512), -Dbench.warmup (untimed copies
+ * per server and mode first, default 5).
  * Results go to stderr and tests/target/bench/nbd-copy.txt.
  */
 class NbdCopyBench {
     private static final int ROUNDS = Integer.getInteger("bench.rounds", 5);
     private static final int DATA_MIB = Integer.getInteger("bench.mib", 512);
+    private static final int WARMUP = Integer.getInteger("bench.warmup", 5);
     private static final ObjectMapper JSON = new ObjectMapper();
 
     @TempDir
@@ -72,13 +74,16 @@ class NbdCopyBench {
             String kitUri = "nbd+unix:///bench?socket=" + kitSocket;
             awaitServing(kitUri, nbdkit);
             List<String> lines = new ArrayList<>();
-            lines.add(String.format("disk %d MiB, app data %d MiB, %d rounds, load at start: %s", diskBytes >> 20,
-                    DATA_MIB, ROUNDS, Files.readString(Path.of("/proc/loadavg")).strip()));
+            lines.add(String.format("disk %d MiB, app data %d MiB, %d warm-up copies, %d rounds, load at start: %s",
+                    diskBytes >> 20, DATA_MIB, WARMUP, ROUNDS, Files.readString(Path.of("/proc/loadavg")).strip()));
             for (boolean extents : new boolean[] {true, false}) {
                 double[] dcd = new double[ROUNDS];
                 double[] kit = new double[ROUNDS];
-                copy(dcdUri, extents);
-                copy(kitUri, extents); // warm-up: page cache of the vdisk and of the raw file alike
+                // Warm-up: the page cache of the vdisk and of the raw file alike, and the serving JVM's JIT.
+                for (int w = 0; w < WARMUP; w++) {
+                    copy(dcdUri, extents);
+                    copy(kitUri, extents);
+                }
                 for (int r = 0; r < ROUNDS; r++) {
                     if (r % 2 == 0) {
                         dcd[r] = copy(dcdUri, extents);
