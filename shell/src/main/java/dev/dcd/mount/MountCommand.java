@@ -36,6 +36,11 @@ public final class MountCommand implements Callable<Integer> {
             + " the current one (its guest writes, and new ones, stay in it)")
     Integer generation;
 
+    @Option(names = "--nbd", arity = "0..1", paramLabel = "ADDRESS", fallbackValue = "",
+            description = "also export the disk over NBD from the same process and chain: unix:PATH or"
+                    + " tcp://HOST:PORT (default unix:$DCD_HOME/run/VM.sock); see dcd serve")
+    String nbd;
+
     public MountCommand(MountContext context) {
         this.context = context;
     }
@@ -43,8 +48,8 @@ public final class MountCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         try {
-            new MountService(context, spec.commandLine().getOut()).mount(vm, mountpoint, foreground, allowOther,
-                    generation == null ? 0 : generation);
+            new MountService(context, spec.commandLine().getOut()).withNbd(nbd).mount(vm, mountpoint, foreground,
+                    allowOther, generation == null ? 0 : generation);
             return 0;
         } catch (MountException e) {
             spec.commandLine().getErr().println("dcd: " + e.getMessage());

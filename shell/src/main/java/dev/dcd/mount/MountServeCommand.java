@@ -28,6 +28,9 @@ public final class MountServeCommand implements Callable<Integer> {
     @Option(names = "--generation")
     int generation;
 
+    @Option(names = "--nbd")
+    String nbd;
+
     public MountServeCommand(MountContext context) {
         this.context = context;
     }
@@ -35,7 +38,8 @@ public final class MountServeCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         try {
-            new MountService(context, new java.io.PrintWriter(System.out, true)).serve(vm, mountpoint, allowOther, generation);
+            new MountService(context, new java.io.PrintWriter(System.out, true)).withNbd(nbd).serve(vm, mountpoint,
+                    allowOther, generation);
             return 0;
         } catch (MountException e) {
             System.err.println("dcd mount-serve: " + e.getMessage());

@@ -31,10 +31,57 @@ public final class MountService {
 
     private final MountContext context;
     private final PrintWriter out;
+    /** An NBD address ({@code unix:PATH}, {@code tcp://HOST:PORT}) to export the same chain at, or null. */
+    private String nbd;
 
     public MountService(MountContext context, PrintWriter out) {
         this.context = context;
         this.out = out;
+    }
+
+    /** Also serve NBD at {@code address} from the mount's process and chain ("" = the default socket). */
+    public MountService withNbd(String address) {
+        this.nbd = address;
+        return this;
+    }
+
+    private String nbdAddress(String vm) throws MountException {
+        if (nbd == null) {
+            return null;
+        }
+        String address = nbd.isEmpty() ? "unix:" + dev.dcd.nbd.ServeService.defaultSocket(context.dcdHome(), vm) : nbd;
+        try {
+            dev.dcd.nbd.NbdEndpoint.parse(address);
+        } catch (IllegalArgumentException e) {
+            throw new MountException(e.getMessage());
+        }
+        return address;
+    }
+
+    /** Starts the NBD export beside the mount, or returns null when none was asked for. */
+    private java.io.Closeable startNbd(String vm, MountSource source) throws MountException {
+        String address = nbdAddress(vm);
+        if (address == null) {
+            return null;
+        }
+        try {
+            dev.dcd.nbd.NbdServer server = dev.dcd.nbd.ServeService.startBeside(vm, source, address);
+            out.println("serving " + vm + " over NBD at " + server.uri());
+            out.flush();
+            return server;
+        } catch (IOException e) {
+            throw new MountException("cannot serve NBD at " + address + ": " + e.getMessage(), e);
+        }
+    }
+
+    private static void closeQuietly(java.io.Closeable c) {
+        if (c != null) {
+            try {
+                c.close();
+            } catch (IOException e) {
+                System.err.println("dcd-fuse: closing the NBD export: " + e.getMessage());
+            }
+        }
     }
 
     /** What a pid file records about one mount. */
@@ -72,6 +119,7 @@ public final class MountService {
             }
             deleteRecord(vm);
         }
+        nbd = nbdAddress(vm);
         // Open once here so that a VM without a built disk fails now, with the factory's message, not in a log.
         MountSource source = openSource(vm, generation);
         if (foreground) {
@@ -91,12 +139,15 @@ public final class MountService {
         Runtime.getRuntime().addShutdownHook(cleanup);
         out.println("serving " + source.describe() + " at " + mountpoint + " (Ctrl-C unmounts)");
         out.flush();
+        java.io.Closeable export = null;
         try {
+            export = startNbd(vm, source);
             Mounter.serve(source, mountpoint, MountOptions.builder(vm).allowOther(allowOther)
                     .threads(loopThreads(source)).build(), System.err);
         } catch (RuntimeException e) {
             throw new MountException("cannot mount " + vm + " at " + mountpoint + ": " + dev.dcd.shell.ErrorLine.of(e), e);
         } finally {
+            closeQuietly(export);
             close(source);
             deleteRecordIfOwned(vm, pid);
         }
@@ -120,6 +171,9 @@ public final class MountService {
         if (generation > 0) {
             command.add("--generation");
             command.add(Integer.toString(generation));
+        }
+        if (nbd != null) {
+            command.add("--nbd=" + nbd);
         }
         command.add("--");
         command.add(vm);
@@ -145,6 +199,10 @@ public final class MountService {
         }
         writeRecord(new Record(vm, mountpoint, process.pid()), generation);
         out.println("mounted " + vm + " at " + mountpoint + " (pid " + process.pid() + ", log " + log + ")");
+        if (nbd != null) {
+            // The serving process started its NBD export before the FUSE loop answered.
+            out.println("NBD export: " + nbd + " (the URI is in the log)");
+        }
     }
 
     /** The hidden {@code mount-serve} subcommand: runs in the detached process until unmounted. */
@@ -159,13 +217,16 @@ public final class MountService {
         MountSource source = openSource(vm, generation);
         long pid = ProcessHandle.current().pid();
         Runtime.getRuntime().addShutdownHook(new Thread(() -> deleteRecordIfOwned(vm, pid)));
+        java.io.Closeable export = null;
         try {
+            export = startNbd(vm, source);
             Mounter.serve(source, mountpoint, MountOptions.builder(vm).allowOther(allowOther)
                     .threads(loopThreads(source)).build(), System.err);
             System.err.println("dcd-fuse: " + mountpoint + " unmounted");
         } catch (RuntimeException e) {
             throw new MountException("cannot mount " + vm + " at " + mountpoint + ": " + dev.dcd.shell.ErrorLine.of(e), e);
         } finally {
+            closeQuietly(export);
             close(source);
             deleteRecordIfOwned(vm, pid);
         }

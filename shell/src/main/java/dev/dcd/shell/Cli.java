@@ -52,6 +52,8 @@ public final class Cli {
         addSubcommand(cl, dev.dcd.mount.MountCommand.class, full, () -> new dev.dcd.mount.MountCommand(mounts));
         addSubcommand(cl, dev.dcd.mount.UmountCommand.class, full, () -> new dev.dcd.mount.UmountCommand(mounts));
         addSubcommand(cl, dev.dcd.mount.MountServeCommand.class, full, () -> new dev.dcd.mount.MountServeCommand(mounts));
+        addSubcommand(cl, dev.dcd.nbd.ServeCommand.class, full, () -> new dev.dcd.nbd.ServeCommand(mounts, context::json));
+        addSubcommand(cl, dev.dcd.nbd.ServeRunCommand.class, full, () -> new dev.dcd.nbd.ServeRunCommand(mounts));
         // after the subcommands: these setters reach only the subcommands already added
         cl.setOut(context.out());
         cl.setErr(context.err());

@@ -267,8 +267,13 @@ final class DiskCommands {
                     throw new CatalogException("generation " + number + " is the current disk of VM '" + vmName
                             + "'; pass --force to discard it anyway");
                 }
-                catalog.putVm(vm.withoutGeneration(number));
-                VmCommands.deleteTree(generationDir(context, vmName, number));
+                Path dir = generationDir(context, vmName, number);
+                // An NBD export holds the generation as a mount does; held here, nothing can start serving it meanwhile.
+                try (dev.dcd.mount.GenerationLock held = Files.isDirectory(dir)
+                        ? dev.dcd.mount.GenerationLock.acquire(dir, "generation " + number + " of VM '" + vmName + "'") : null) {
+                    catalog.putVm(vm.withoutGeneration(number));
+                    VmCommands.deleteTree(dir);
+                }
                 return bytes;
             });
             context.out().println("discarded generation " + number + " of " + vmName

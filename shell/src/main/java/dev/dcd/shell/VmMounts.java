@@ -14,6 +14,7 @@ import dev.dcd.filter.BlockCache;
 import dev.dcd.filter.DynamicContentDisk;
 import dev.dcd.filter.ReadaheadConfig;
 import dev.dcd.filter.VdiskLabel;
+import dev.dcd.mount.GenerationLock;
 import dev.dcd.mount.MountContext;
 import dev.dcd.mount.MountSource;
 import dev.dcd.mount.MountSourceFactory;
@@ -131,7 +132,15 @@ final class VmMounts implements MountContext, MountSourceFactory {
         }
         context.releaseCatalog();
 
-        SharedCache cache = remote.isEmpty() ? null : SharedCache.open(context.cacheDir(), context.cacheSize(), vmName);
+        // One writer per generation: a second serving process would keep its own overlay map and lose writes.
+        GenerationLock lock = GenerationLock.acquire(dir, "VM " + vmName + " generation " + generation.number());
+        SharedCache cache;
+        try {
+            cache = remote.isEmpty() ? null : SharedCache.open(context.cacheDir(), context.cacheSize(), vmName);
+        } catch (IOException | RuntimeException e) {
+            lock.close();
+            throw e;
+        }
         DynamicContentDisk disk;
         try {
             DynamicContentDisk.Builder builder = DynamicContentDisk.builder()
@@ -155,13 +164,14 @@ final class VmMounts implements MountContext, MountSourceFactory {
             if (cache != null) {
                 cache.close();
             }
+            lock.close();
             throw e;
         }
         FileIndex files = FileIndex.load(dir.resolve(FileIndex.FILE_NAME), map.size());
         String vmdk = VmdkDescriptor.monolithicFlat(map.size(), "disk.img", vmName + "/gen-" + generation.number()).render();
         String description = "vm " + vmName + ": " + vm.fsType() + ", " + Sizes.format(map.size()) + ", generation "
                 + generation.number() + ", " + generation.fileCount() + " files";
-        return new Source(disk, files, vmdk, description, cache, generation, vm.fsType());
+        return new Source(disk, files, vmdk, description, cache, generation, vm.fsType(), lock);
     }
 
     /** The shared block cache; the first serving process owns it, later ones fall back to a cache of their own. */
@@ -207,9 +217,11 @@ final class VmMounts implements MountContext, MountSourceFactory {
         private final SharedCache cache;
         private final Vm.Generation generation;
         private final String fsType;
+        private final GenerationLock lock;
 
         Source(DynamicContentDisk disk, FileIndex files, String vmdk, String description, SharedCache cache,
-               Vm.Generation generation, String fsType) {
+               Vm.Generation generation, String fsType, GenerationLock lock) {
+            this.lock = lock;
             this.disk = disk;
             this.files = files;
             this.vmdk = vmdk;
@@ -288,6 +300,7 @@ final class VmMounts implements MountContext, MountSourceFactory {
                 if (cache != null) {
                     cache.close();
                 }
+                lock.close();
             }
         }
     }

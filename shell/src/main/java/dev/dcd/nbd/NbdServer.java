@@ -1,0 +1,154 @@
+package dev.dcd.nbd;
+
+import java.io.Closeable;
+import java.io.IOException;
+import java.net.InetSocketAddress;
+import java.nio.channels.ClosedChannelException;
+import java.nio.channels.ServerSocketChannel;
+import java.nio.channels.SocketChannel;
+import java.nio.file.Files;
+import java.util.Objects;
+import java.util.Set;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.ThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.function.Consumer;
+
+/**
+ * A server-side NBD implementation (fixed newstyle, structured replies, base:allocation) for one export.
+ * One thread accepts; each connection has a reader thread that negotiates and then parses requests, which
+ * a shared pool of workers executes, so one connection may have many requests in flight and replies may
+ * come back out of order, as the protocol allows. Bad client input is answered with the protocol's error,
+ * logged as one line, and affects only that connection.
+ */
+public final class NbdServer implements Closeable {
+    private final NbdServerConfig config;
+    private final ServerSocketChannel listener;
+    private final int boundPort;
+    private final ExecutorService workers;
+    private final Set<NbdConnection> connections = ConcurrentHashMap.newKeySet();
+    private final AtomicLong connectionIds = new AtomicLong();
+    private final CountDownLatch stopped = new CountDownLatch(1);
+    private final Thread acceptor;
+    private volatile boolean closing;
+
+    private NbdServer(NbdServerConfig config, ServerSocketChannel listener) throws IOException {
+        this.config = config;
+        this.listener = listener;
+        this.boundPort = listener.getLocalAddress() instanceof InetSocketAddress inet ? inet.getPort() : -1;
+        AtomicInteger n = new AtomicInteger();
+        ThreadPoolExecutor pool = new ThreadPoolExecutor(config.workers(), config.workers(), 30, TimeUnit.SECONDS,
+                new LinkedBlockingQueue<>(), r -> {
+                    Thread t = new Thread(r, "nbd-worker-" + n.incrementAndGet());
+                    t.setDaemon(true);
+                    return t;
+                });
+        pool.allowCoreThreadTimeOut(true);
+        this.workers = pool;
+        this.acceptor = new Thread(this::acceptLoop, "nbd-accept");
+        this.acceptor.setDaemon(true);
+    }
+
+    /** Binds the endpoint and starts accepting; returns once clients can connect. */
+    public static NbdServer start(NbdServerConfig config) throws IOException {
+        Objects.requireNonNull(config, "config");
+        NbdServer server = new NbdServer(config, config.endpoint().bind());
+        server.acceptor.start();
+        return server;
+    }
+
+    /** The URI a client connects to, e.g. {@code nbd+unix:///web1?socket=/run/web1.sock}. */
+    public String uri() {
+        return config.endpoint().uri(config.export().name(), boundPort);
+    }
+
+    /** The TCP port actually bound (useful with port 0), or -1 for a Unix socket. */
+    public int port() {
+        return boundPort;
+    }
+
+    public NbdEndpoint endpoint() {
+        return config.endpoint();
+    }
+
+    /** Connections open right now. */
+    public int connectionCount() {
+        return connections.size();
+    }
+
+    /** Blocks until {@link #close()} has finished, from any thread. */
+    public void awaitClose() throws InterruptedException {
+        stopped.await();
+    }
+
+    private void acceptLoop() {
+        while (!closing) {
+            SocketChannel channel;
+            try {
+                channel = listener.accept();
+            } catch (ClosedChannelException e) {
+                return;
+            } catch (IOException e) {
+                if (!closing) {
+                    config.log().accept("nbd: accept failed: " + e.getMessage());
+                }
+                return;
+            }
+            long id = connectionIds.incrementAndGet();
+            NbdConnection connection = new NbdConnection(id, channel, config, workers, connections::remove);
+            connections.add(connection);
+            if (closing) {
+                connection.close();
+                return;
+            }
+            Thread reader = new Thread(connection::run, "nbd-conn-" + id);
+            reader.setDaemon(true);
+            reader.start();
+        }
+    }
+
+    /**
+     * Stops accepting, ends every connection once its requests in flight are answered, and removes the
+     * Unix socket. The export's device stays open: its owner closes (and so flushes) it.
+     */
+    @Override
+    public void close() throws IOException {
+        if (closing) {
+            return;
+        }
+        closing = true;
+        try {
+            listener.close();
+            for (NbdConnection c : connections) {
+                c.close();
+            }
+            workers.shutdown();
+            try {
+                if (!workers.awaitTermination(30, TimeUnit.SECONDS)) {
+                    config.log().accept("nbd: requests still running after 30 s at shutdown");
+                }
+                acceptor.join(TimeUnit.SECONDS.toMillis(5));
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+            if (config.endpoint().isUnix()) {
+                Files.deleteIfExists(config.endpoint().socket());
+            }
+        } finally {
+            stopped.countDown();
+        }
+    }
+
+    /** Logs through {@code log}, for the serving process's log file. */
+    static Consumer<String> stderr() {
+        return line -> {
+            System.err.println(line);
+            System.err.flush();
+        };
+    }
+}
