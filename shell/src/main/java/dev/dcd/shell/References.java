@@ -10,7 +10,6 @@ import dev.dcd.vdisk.ContentId;
 import java.io.IOException;
 import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
-import java.nio.file.NoSuchFileException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashSet;
@@ -48,13 +47,14 @@ final class References {
         String what = "cannot tell which vdisks VM " + vm + " generation " + generation + " reads: ";
         String hint = "; nothing was deleted (if that generation is beyond repair, 'dcd disk discard " + vm + " "
                 + generation + "' forgets it)";
+        if (!Files.exists(file)) {
+            throw new CatalogException(what + file + " is missing" + hint);
+        }
         try {
             return new LinkedHashSet<>(RegionMap.load(file).vdisks());
-        } catch (NoSuchFileException e) {
-            throw new CatalogException(what + file + " is missing" + hint);
         } catch (IOException | RuntimeException e) {
-            String reason = e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
-            throw new CatalogException(what + file + ": " + reason + hint);
+            // The loader's line names the file already.
+            throw new CatalogException(what + ErrorLine.of(e) + hint);
         }
     }
 
