@@ -25,7 +25,7 @@ import java.util.concurrent.atomic.AtomicLongArray;
  * so a damaged header or manifest is reported on the first read of the app, before any byte of it is served.
  * Devices that verify every chunk themselves ({@link ChunkVerifiedDevice}: S3's) are used as they are.
  */
-final class VerifiedVdisk implements BlockDevice {
+public final class VerifiedVdisk implements BlockDevice {
     private static final int CHUNK = VdiskFormat.CHECKSUM_CHUNK;
     /** A thread's buffer for a chunk a request covers only in part, read whole to check it. */
     private static final ThreadLocal<ByteBuffer> PART = ThreadLocal.withInitial(() -> ByteBuffer.allocateDirect(CHUNK));
@@ -43,6 +43,14 @@ final class VerifiedVdisk implements BlockDevice {
         this.label = label;
         this.sums = sums;
         this.verified = new AtomicLongArray((sums.chunkCount() + 63) >>> 6);
+    }
+
+    /**
+     * A resolver whose devices are checked as the chain checks them (header and manifest at open, each chunk on its
+     * first read), for readers outside the chain such as {@code disk export}: they must not copy a damaged byte.
+     */
+    public static VdiskResolver verifying(VdiskResolver resolver, java.util.function.Function<ContentId, VdiskLabel> labels) {
+        return id -> open(id, labels.apply(id), resolver);
     }
 
     /** Opens vdisk {@code id} through {@code resolver} and checks its header and manifest. */

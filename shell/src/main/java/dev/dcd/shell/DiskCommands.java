@@ -396,15 +396,33 @@ final class DiskCommands {
                             + " copy, shut the guest down or 'dcd umount " + m.mountpoint() + "' first)");
                 }
             }
-            try (ProgressReporter progress = new ProgressReporter(context, "export", map.size())) {
-                DiskMaterializer.materialize(map, dir.resolve(SynthesizedDisk.IMAGE), context::openVdisk, raw, progress);
-            }
-            if (writes != null && !writes.isEmpty()) {
-                try (java.nio.channels.FileChannel channel = java.nio.channels.FileChannel.open(raw,
-                        java.nio.file.StandardOpenOption.WRITE)) {
-                    writes.copyTo(dir, channel);
-                    channel.force(true);
+            // Written beside the target and renamed into place: a failed export (a damaged chunk, a full disk) leaves
+            // no half image and does not truncate a file the user already had there.
+            Path partial = raw.resolveSibling(raw.getFileName() + ".dcd-partial");
+            try {
+                try (ProgressReporter progress = new ProgressReporter(context, "export", map.size())) {
+                    // Checked like the chain's reads: an export never copies a byte whose chunk fails its CRC32C.
+                    java.util.Map<dev.dcd.vdisk.ContentId, dev.dcd.filter.VdiskLabel> labels = new java.util.HashMap<>();
+                    for (dev.dcd.vdisk.ContentId id : map.vdisks()) {
+                        var users = context.catalog().usersOf(id);
+                        labels.put(id, users.isEmpty() ? new dev.dcd.filter.VdiskLabel("vdisk " + id.shortHex(), "unknown")
+                                : new dev.dcd.filter.VdiskLabel(users.get(0).label(), users.get(0).backend()));
+                    }
+                    var verified = dev.dcd.filter.VerifiedVdisk.verifying(context::openVdisk, labels::get);
+                    DiskMaterializer.materialize(map, dir.resolve(SynthesizedDisk.IMAGE), verified, partial, progress);
                 }
+                if (writes != null && !writes.isEmpty()) {
+                    try (java.nio.channels.FileChannel channel = java.nio.channels.FileChannel.open(partial,
+                            java.nio.file.StandardOpenOption.WRITE)) {
+                        writes.copyTo(dir, channel);
+                        channel.force(true);
+                    }
+                }
+                Files.move(partial, raw, java.nio.file.StandardCopyOption.REPLACE_EXISTING,
+                        java.nio.file.StandardCopyOption.ATOMIC_MOVE);
+            } catch (IOException | RuntimeException e) {
+                Files.deleteIfExists(partial);
+                throw e;
             }
             String guest = pristine ? ", pristine: without the guest's writes"
                     : writes.isEmpty() ? "" : ", with " + Sizes.format(writes.bytes()) + " of guest writes";

@@ -135,6 +135,19 @@ class CorruptionIT {
             assertTrue(line.contains("app bad@1.0") && line.contains("chunk " + chunk + " of vdisk"), line);
         }
         assertTrue(lines.stream().noneMatch(l -> l.startsWith("\tat ") || l.startsWith("Caused by")), "no stack trace: " + lines);
+
+        // An export checks the chunks it copies as the chain does: it fails with one line and leaves the file the
+        // user had at the target as it was, with no half image beside it.
+        Path out = tmp.resolve("c1.img");
+        Files.writeString(out, "mine");
+        VmCli.Result export = dcd(home, "disk", "export", "c1", out.toString());
+        assertEquals(1, export.code(), export.toString());
+        assertEquals(1, export.err().strip().lines().count(), "one line: " + export);
+        assertTrue(export.err().contains("app bad@1.0") && export.err().contains("chunk " + chunk), export.toString());
+        assertEquals("mine", Files.readString(out), "a failed export leaves the user's file as it was");
+        try (Stream<Path> s = Files.list(tmp)) {
+            assertTrue(s.noneMatch(p -> p.getFileName().toString().endsWith(".dcd-partial")), "no half image left");
+        }
     }
 
     @Test
