@@ -61,6 +61,9 @@ final class MountOwners {
      * The home a dcd command line serves {@code mountpoint} from, or empty when the arguments are not a dcd
      * mount of that path. Pure, so the parsing is tested without processes.
      */
+    /** Options of {@code mount} whose value is the next argument. */
+    private static final java.util.Set<String> VALUE_OPTIONS = java.util.Set.of("--generation", "--home", "--cache-size");
+
     static Optional<Path> homeOf(List<String> args, Environment env, Path cwd, Path mountpoint) throws IOException {
         int command = args.indexOf(MountService.SERVE_COMMAND);
         if (command < 0) {
@@ -69,14 +72,21 @@ final class MountOwners {
         if (command < 0) {
             return Optional.empty();
         }
-        // VM and MOUNTPOINT are the first two positionals after the command: skip "--" and flags.
+        // VM and MOUNTPOINT are the first two positionals after the command. The serving process is started
+        // with them after "--"; a foreground mount has them among flags, some of which take a value.
+        List<String> rest = args.subList(command + 1, args.size());
         List<String> positionals = new ArrayList<>();
-        boolean afterDashes = false;
-        for (String arg : args.subList(command + 1, args.size())) {
-            if (!afterDashes && arg.equals("--")) {
-                afterDashes = true;
-            } else if (afterDashes || !arg.startsWith("-")) {
-                positionals.add(arg);
+        int dashes = rest.indexOf("--");
+        if (dashes >= 0) {
+            positionals.addAll(rest.subList(dashes + 1, rest.size()));
+        } else {
+            for (int i = 0; i < rest.size(); i++) {
+                String arg = rest.get(i);
+                if (VALUE_OPTIONS.contains(arg)) {
+                    i++;
+                } else if (!arg.startsWith("-")) {
+                    positionals.add(arg);
+                }
             }
         }
         if (positionals.size() < 2) {

@@ -169,8 +169,7 @@ public final class MountService {
             command.add("--allow-other");
         }
         if (generation > 0) {
-            command.add("--generation");
-            command.add(Integer.toString(generation));
+            command.add("--generation=" + generation);
         }
         if (nbd != null) {
             command.add("--nbd=" + nbd);

@@ -25,6 +25,9 @@ class MountOwnersTest {
                 "mount-serve", "web1", "/srv/mnt/web1"));
         assertEquals(Optional.of(Path.of("/x")), home(Map.of(), "java", "-jar", "dcd.jar", "--home", "/x", "mount-serve", "--",
                 "-odd-vm-name", "/srv/mnt/web1"));
+        // Options before "--" may carry values of their own (the generation served, an NBD address).
+        assertEquals(Optional.of(Path.of("/x")), home(Map.of(), "java", "-jar", "dcd.jar", "--home", "/x", "mount-serve",
+                "--generation", "2", "--nbd=unix:/x/run/web1.sock", "--", "web1", "/srv/mnt/web1"));
     }
 
     @Test
@@ -33,6 +36,8 @@ class MountOwnersTest {
                 "java", "-jar", "dcd.jar", "mount", "web1", "../../srv/mnt/web1", "--foreground"));
         assertEquals(Optional.of(Path.of("/home/ann/.dcd")), home(Map.of("HOME", "/home/ann"),
                 "java", "-jar", "dcd.jar", "mount", "web1", "/srv/mnt/web1", "--foreground"));
+        assertEquals(Optional.of(Path.of("/home/ann/.dcd")), home(Map.of("HOME", "/home/ann"),
+                "java", "-jar", "dcd.jar", "mount", "--generation", "1", "web1", "/srv/mnt/web1", "--foreground"));
     }
 
     @Test
