@@ -187,8 +187,11 @@ public final class S3Home implements Closeable {
         return crc.getValue();
     }
 
-    public static String sha256(Path file) {
-        return dev.dcd.testing.Hashes.sha256(file);
+    /** Hashes a file; a read error (EIO through a mount, say) is the IOException itself, which tests assert on. */
+    public static String sha256(Path file) throws IOException {
+        try (java.io.InputStream in = java.nio.file.Files.newInputStream(file)) {
+            return dev.dcd.testing.Hashes.sha256(in);
+        }
     }
 
     private static MessageDigest sha() {
