@@ -19,6 +19,7 @@ import java.util.concurrent.Semaphore;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Consumer;
 
+import static dev.dcd.backend.nbd.NbdProtocol.*;
 import static dev.dcd.nbd.NbdWire.*;
 
 /**
@@ -125,21 +126,21 @@ final class NbdConnection {
     /** True when the client reached the transmission phase; false when it left during negotiation. */
     private boolean negotiate() throws IOException, ProtocolViolation {
         ByteBuffer hello = ByteBuffer.allocate(18);
-        hello.putLong(NBDMAGIC).putLong(IHAVEOPT).putShort((short) (FLAG_FIXED_NEWSTYLE | FLAG_NO_ZEROES)).flip();
+        hello.putLong(INIT_MAGIC).putLong(OPT_MAGIC).putShort((short) (FLAG_FIXED_NEWSTYLE | FLAG_NO_ZEROES)).flip();
         send(hello);
         int clientFlags = in.readInt();
-        if ((clientFlags & ~(CLIENT_FLAG_FIXED_NEWSTYLE | CLIENT_FLAG_NO_ZEROES)) != 0) {
+        if ((clientFlags & ~(FLAG_C_FIXED_NEWSTYLE | FLAG_C_NO_ZEROES)) != 0) {
             throw new ProtocolViolation("unknown client flags 0x" + Integer.toHexString(clientFlags));
         }
-        noZeroes = (clientFlags & CLIENT_FLAG_NO_ZEROES) != 0;
+        noZeroes = (clientFlags & FLAG_C_NO_ZEROES) != 0;
         while (true) {
             ByteBuffer magicBytes = ByteBuffer.allocate(8);
             if (!in.readFullyOrEnd(magicBytes)) {
                 return false; // hung up between options, e.g. after NBD_OPT_LIST or a refused NBD_OPT_GO
             }
             long magic = magicBytes.getLong(0);
-            if (magic != IHAVEOPT) {
-                throw new ProtocolViolation("option without IHAVEOPT magic (0x" + Long.toHexString(magic) + ")");
+            if (magic != OPT_MAGIC) {
+                throw new ProtocolViolation("option without OPT_MAGIC magic (0x" + Long.toHexString(magic) + ")");
             }
             int option = in.readInt();
             long length = Integer.toUnsignedLong(in.readInt());
@@ -321,7 +322,7 @@ final class NbdConnection {
 
     /** magic(8) option(4) reply type(4) length(4) data. */
     private void optionReply(int option, int type, ByteBuffer data) throws IOException {
-        ByteBuffer head = ByteBuffer.allocate(20).putLong(REPLY_MAGIC).putInt(option).putInt(type).putInt(data.remaining()).flip();
+        ByteBuffer head = ByteBuffer.allocate(20).putLong(OPT_REPLY_MAGIC).putInt(option).putInt(type).putInt(data.remaining()).flip();
         send(head, data);
     }
 

@@ -26,19 +26,25 @@ public final class NbdProtocol {
     /** Client flags (u32, client to server). */
     public static final int FLAG_C_FIXED_NEWSTYLE = 1;
     public static final int FLAG_C_NO_ZEROES = 1 << 1;
+    /** Zero bytes after the export size in NBD_OPT_EXPORT_NAME's reply, unless NO_ZEROES was agreed. */
+    public static final int EXPORT_NAME_PADDING = 124;
 
     /** Option types. */
     public static final int OPT_EXPORT_NAME = 1;
     public static final int OPT_ABORT = 2;
     public static final int OPT_LIST = 3;
+    public static final int OPT_STARTTLS = 5;
     public static final int OPT_INFO = 6;
     public static final int OPT_GO = 7;
     public static final int OPT_STRUCTURED_REPLY = 8;
+    public static final int OPT_LIST_META_CONTEXT = 9;
+    public static final int OPT_SET_META_CONTEXT = 10;
 
     /** Option reply types; errors have bit 31 set. */
     public static final int REP_ACK = 1;
     public static final int REP_SERVER = 2;
     public static final int REP_INFO = 3;
+    public static final int REP_META_CONTEXT = 4;
     public static final int REP_FLAG_ERROR = 1 << 31;
     public static final int REP_ERR_UNSUP = REP_FLAG_ERROR | 1;
     public static final int REP_ERR_POLICY = REP_FLAG_ERROR | 2;
@@ -64,6 +70,7 @@ public final class NbdProtocol {
     public static final int TFLAG_ROTATIONAL = 1 << 4;
     public static final int TFLAG_SEND_TRIM = 1 << 5;
     public static final int TFLAG_SEND_WRITE_ZEROES = 1 << 6;
+    public static final int TFLAG_SEND_DF = 1 << 7;
     public static final int TFLAG_CAN_MULTI_CONN = 1 << 8;
 
     // ---- transmission --------------------------------------------------------------------------------------
@@ -81,8 +88,25 @@ public final class NbdProtocol {
     public static final int CMD_FLUSH = 3;
     public static final int CMD_TRIM = 4;
     public static final int CMD_WRITE_ZEROES = 6;
+    public static final int CMD_BLOCK_STATUS = 7;
 
     public static final int CMD_FLAG_FUA = 1;
+    public static final int CMD_FLAG_NO_HOLE = 1 << 1;
+    public static final int CMD_FLAG_DF = 1 << 2;
+    public static final int CMD_FLAG_REQ_ONE = 1 << 3;
+    public static final int CMD_FLAG_FAST_ZERO = 1 << 4;
+
+    // Structured replies (a server that agreed NBD_OPT_STRUCTURED_REPLY sends these).
+    public static final int STRUCTURED_REPLY_SIZE = 20;
+    public static final int REPLY_FLAG_DONE = 1;
+    public static final int REPLY_TYPE_NONE = 0;
+    public static final int REPLY_TYPE_OFFSET_DATA = 1;
+    public static final int REPLY_TYPE_BLOCK_STATUS = 5;
+    public static final int REPLY_TYPE_ERROR = 0x8001;
+    /** The meta context whose block status says which ranges are holes or read as zeros. */
+    public static final String BASE_ALLOCATION = "base:allocation";
+    public static final int STATE_HOLE = 1;
+    public static final int STATE_ZERO = 2;
 
     /** Error values in replies (the Linux errno numbers the spec fixes). */
     public static final int EPERM = 1;
