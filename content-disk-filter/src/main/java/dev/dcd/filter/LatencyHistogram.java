@@ -5,13 +5,14 @@ import java.util.concurrent.atomic.LongAdder;
 /**
  * Latencies in power-of-two nanosecond buckets: bucket {@code b} holds {@code [2^(b-1), 2^b)} ns, so 64
  * adders cover everything and recording is one increment. Percentiles report the bucket's upper bound,
- * which overstates by less than 2x and never understates.
+ * which overstates by less than 2x and never understates. Public for the shell's background reader, which
+ * reports its read latencies the same way the stats filter does.
  */
-final class LatencyHistogram {
-    static final int BUCKETS = 64;
+public final class LatencyHistogram {
+    public static final int BUCKETS = 64;
     private final LongAdder[] buckets = new LongAdder[BUCKETS];
 
-    LatencyHistogram() {
+    public LatencyHistogram() {
         for (int i = 0; i < BUCKETS; i++) {
             buckets[i] = new LongAdder();
         }
@@ -26,11 +27,11 @@ final class LatencyHistogram {
         return b >= 63 ? Long.MAX_VALUE : 1L << b;
     }
 
-    void record(long nanos) {
+    public void record(long nanos) {
         buckets[bucketOf(nanos)].increment();
     }
 
-    long[] counts() {
+    public long[] counts() {
         long[] c = new long[BUCKETS];
         for (int i = 0; i < BUCKETS; i++) {
             c[i] = buckets[i].sum();
@@ -39,7 +40,7 @@ final class LatencyHistogram {
     }
 
     /** The {@code fraction} percentile (0..1] of {@code counts} as a bucket upper bound, 0 when empty. */
-    static long percentile(long[] counts, double fraction) {
+    public static long percentile(long[] counts, double fraction) {
         long total = 0;
         for (long c : counts) {
             total += c;

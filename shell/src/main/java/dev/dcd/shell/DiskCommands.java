@@ -56,14 +56,7 @@ final class DiskCommands {
     static Vm.Generation build(Context context, String vmName) throws IOException {
         Catalog catalog = context.catalog();
         Vm vm = catalog.requireVm(vmName);
-        List<AppLayer> layers = new ArrayList<>();
-        for (Vm.Assignment a : vm.apps()) {
-            AppVersion app = catalog.app(a.app(), a.version()).orElseThrow(() -> new CatalogException(
-                    "app " + a.label() + " assigned to VM '" + vmName + "' is no longer in the catalog"));
-            try (BlockDevice device = context.backend(app.backend()).open(app.id())) {
-                layers.add(new AppLayer(app.name(), app.version(), app.id(), AppVdisk.open(device).manifest(), a.priority()));
-            }
-        }
+        List<AppLayer> layers = AppLayers.of(context, vm);
         FsType type = FsType.parse(vm.fsType());
         DiskSpec spec = DiskSpec.builder().vmId(vm.name()).fsType(type).diskSize(vm.sizeBytes())
                 .createdEpochSeconds(vm.createdAt())

@@ -13,7 +13,7 @@ import java.util.ArrayList;
 import java.util.List;
 
 /** Text tables for people, JSON for scripts. */
-final class Output {
+public final class Output {
     private static final DateTimeFormatter TIME = DateTimeFormatter.ofPattern("yyyy-MM-dd HH:mm:ss'Z'").withZone(ZoneOffset.UTC);
 
     private Output() {
@@ -24,7 +24,7 @@ final class Output {
         static final ObjectMapper MAPPER = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
     }
 
-    static void json(PrintWriter out, Object value) {
+    public static void json(PrintWriter out, Object value) {
         try {
             out.println(Json.MAPPER.writeValueAsString(value));
         } catch (IOException e) {

@@ -28,7 +28,12 @@ import java.util.concurrent.Callable;
                 "       check file PATH sha256 HEX",
                 "       check fails COMMAND...",
                 "       check exit N COMMAND...",
-                "       check output COMMAND... contains TEXT"})
+                "       check output COMMAND... contains TEXT",
+                "       check reader NAME FIELD OP NUMBER",
+                "       check backend APP[@VER] is BACKEND"},
+        footerHeading = "%nReader fields:%n",
+        footer = {"  reads, bytes, verified, passes, errors, stall-ms, longest-read-ms, longest-gap-ms, p50-ms, p99-ms,",
+                "  elapsed-ms, stuck-threads (see 'reader status NAME'); OP is one of == != < <= > >="})
 final class CheckCommand implements Callable<Integer> {
     private final ShellSession session;
     @Spec
@@ -60,7 +65,9 @@ final class CheckCommand implements Callable<Integer> {
             case "fails" -> fails(rest);
             case "exit" -> exit(rest);
             case "output" -> output(rest);
-            default -> throw usage("unknown check '" + kind + "' (expected file, fails, exit or output)");
+            case "reader" -> reader(rest);
+            case "backend" -> backend(rest);
+            default -> throw usage("unknown check '" + kind + "' (expected file, fails, exit, output, reader or backend)");
         };
         session.context().out().println("ok: " + passed);
         session.context().out().flush();
@@ -131,6 +138,88 @@ final class CheckCommand implements Callable<Integer> {
             throw new CheckFailed("output of '" + String.join(" ", command) + "' does not contain '" + text + "'");
         }
         return "output of '" + String.join(" ", command) + "' contains '" + text + "'";
+    }
+
+    /** {@code NAME FIELD OP NUMBER} on the figures of a reader of this session, running or stopped. */
+    private String reader(List<String> args) {
+        if (args.size() != 4) {
+            throw usage("expected 'check reader NAME FIELD OP NUMBER', e.g. 'check reader r1 errors == 0'");
+        }
+        String field = args.get(1);
+        var extract = ReaderCommand.FIELDS.get(field);
+        if (extract == null) {
+            throw usage("unknown reader field '" + field + "' (expected one of " + String.join(", ", ReaderCommand.FIELDS.keySet()) + ")");
+        }
+        Comparison op = Comparison.parse(args.get(2)).orElseThrow(() -> usage("unknown comparison '" + args.get(2)
+                + "' (expected ==, !=, <, <=, > or >=)"));
+        double expected;
+        try {
+            expected = Double.parseDouble(args.get(3));
+        } catch (NumberFormatException e) {
+            throw usage("'" + args.get(3) + "' is not a number");
+        }
+        Readers.Entry entry = session.readers().get(args.get(0));
+        BackgroundReader.Figures figures = entry.reader().figures();
+        double actual = extract.applyAsDouble(figures);
+        String what = "reader " + entry.name() + " " + field + " " + number(actual);
+        if (!op.holds(actual, expected)) {
+            throw new CheckFailed(what + ", expected " + op.symbol() + " " + args.get(3)
+                    + (figures.firstError() != null ? " (first error: " + figures.firstError() + ")" : ""));
+        }
+        return what + " " + op.symbol() + " " + args.get(3);
+    }
+
+    private static String number(double value) {
+        return value == Math.rint(value) && Math.abs(value) < 1e15 ? Long.toString((long) value) : Double.toString(value);
+    }
+
+    /** The comparisons {@code check reader} understands. */
+    enum Comparison {
+        EQ("=="), NE("!="), LT("<"), LE("<="), GT(">"), GE(">=");
+
+        private final String symbol;
+
+        Comparison(String symbol) {
+            this.symbol = symbol;
+        }
+
+        String symbol() {
+            return symbol;
+        }
+
+        static java.util.Optional<Comparison> parse(String text) {
+            for (Comparison c : values()) {
+                if (c.symbol.equals(text)) {
+                    return java.util.Optional.of(c);
+                }
+            }
+            return java.util.Optional.empty();
+        }
+
+        boolean holds(double actual, double expected) {
+            int c = Double.compare(actual, expected);
+            return switch (this) {
+                case EQ -> c == 0;
+                case NE -> c != 0;
+                case LT -> c < 0;
+                case LE -> c <= 0;
+                case GT -> c > 0;
+                case GE -> c >= 0;
+            };
+        }
+    }
+
+    /** {@code APP[@VER] is BACKEND}: the backend the catalog serves the app version from. */
+    private String backend(List<String> args) throws IOException {
+        if (args.size() != 3 || !args.get(1).equals("is")) {
+            throw usage("expected 'check backend APP[@VER] is BACKEND'");
+        }
+        dev.dcd.catalog.AppVersion app = session.context().catalog().resolve(args.get(0));
+        String expected = args.get(2);
+        if (!app.backend().equals(expected)) {
+            throw new CheckFailed(app.label() + " is on backend " + app.backend() + ", expected " + expected);
+        }
+        return app.label() + " is on backend " + expected;
     }
 
     private void requireCommand(List<String> command, String synopsis) {

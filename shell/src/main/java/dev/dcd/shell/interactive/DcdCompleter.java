@@ -43,7 +43,8 @@ final class DcdCompleter implements Completer {
     private final Source mountpoints = this::mountpoints;
     private final Source files;
     private final Source directories;
-    private final Source checkKinds = words("file", "fails", "exit", "output");
+    private final Source checkKinds = words("file", "fails", "exit", "output", "reader", "backend");
+    private final Source readerNames = this::readerNames;
     /** Positional parameters of each command, by index; the last source repeats for varargs. */
     private final Map<String, List<Source>> registry;
     /** Values of options, by their longest name. */
@@ -75,7 +76,12 @@ final class DcdCompleter implements Completer {
                 Map.entry("umount", List.of(mountpoints)),
                 Map.entry("backend rm", List.of(backends)),
                 Map.entry("backend check", List.of(backends)),
-                Map.entry("check", List.of(checkKinds)));
+                Map.entry("check", List.of(checkKinds)),
+                // [NAME] VM|MOUNTPOINT: a name is free text, so offer what may come in either place
+                Map.entry("reader start", List.of(this::mountedVmsAndMountpoints)),
+                Map.entry("reader status", List.of(readerNames)),
+                Map.entry("reader wait", List.of(readerNames)),
+                Map.entry("reader stop", List.of(readerNames)));
         this.optionValues = Map.of(
                 "--backend", backends,
                 "--fs", words("ext4", "fat32"),
@@ -249,6 +255,21 @@ final class DcdCompleter implements Completer {
     private void mountpoints(LineReader reader, ParsedLine line, List<Candidate> out) {
         for (String mountpoint : Mounts.list(session.context().home())) {
             out.add(new Candidate(mountpoint, mountpoint, "mounts", null, null, null, true));
+        }
+    }
+
+    private void readerNames(LineReader reader, ParsedLine line, List<Candidate> out) {
+        for (String name : session.readers().names()) {
+            out.add(new Candidate(name, name, "readers", null, null, null, true));
+        }
+    }
+
+    /** What a reader can read: VMs that are mounted, and their mountpoints. */
+    private void mountedVmsAndMountpoints(LineReader reader, ParsedLine line, List<Candidate> out) throws IOException {
+        for (Map.Entry<String, Path> mount : dev.dcd.mount.MountService.liveMounts(session.context().home()).entrySet()) {
+            out.add(new Candidate(mount.getKey(), mount.getKey(), "mounted VMs", mount.getValue().toString(), null, null, true));
+            String dir = mount.getValue().toString();
+            out.add(new Candidate(dir, dir, "mounts", null, null, null, true));
         }
     }
 

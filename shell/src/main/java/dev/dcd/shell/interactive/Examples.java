@@ -47,7 +47,15 @@ final class Examples {
                 "check file /tmp/web1.img sha256 HEX     (HEX: 64 hex digits)",
                 "check fails vm create web1          (it exists already)",
                 "check exit 2 vm create",
-                "check output catalog list contains greet"));
+                "check output catalog list contains greet",
+                "check reader web1 errors == 0",
+                "check reader web1 stall-ms <= 200",
+                "check backend greet@1.0.0 is local"));
+        m.put("reader start", List.of("reader start web1", "reader start r1 /mnt/web1 --disk 0:16M --threads 2",
+                "reader start r2 web1 --files --disk all"));
+        m.put("reader status", List.of("reader status", "reader status r1 --json"));
+        m.put("reader wait", List.of("reader wait r1", "reader wait r1 --passes 2 --timeout 60"));
+        m.put("reader stop", List.of("reader stop r1", "reader stop r1 --json"));
         return m;
     }
 

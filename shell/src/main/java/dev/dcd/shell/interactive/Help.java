@@ -14,6 +14,7 @@ final class Help {
                                      (vm show, vm assign APP, disk build, disk stat, mount MOUNTPOINT, ...)
               assign, unassign, build  shortcuts for vm assign, vm unassign, disk build
               check ...              expectations for scripts (help check)
+              reader start|status|wait|stop  a background reader checking a mounted VM (help reader)
               ${VAR}                 replaced by the environment variable VAR (undefined is an error)
               exit, quit, Ctrl-D     leave the shell (mounts keep running; use 'umount')
             Keys:

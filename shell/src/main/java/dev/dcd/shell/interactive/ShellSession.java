@@ -19,7 +19,7 @@ import java.util.Set;
 
 /**
  * One shell or script run: a single {@link Context} (catalog opened once) and the CLI's own command registry
- * plus the shell builtins {@code use} and {@code check}. Both the interactive shell and script mode hand
+ * plus the shell builtins {@code use}, {@code check} and {@code reader}. Both the interactive shell and script mode hand
  * their lines here as words.
  *
  * <p>The current-VM rule ({@link #rewrite}): once {@code use VM} has set a current VM, a command whose first
@@ -48,6 +48,7 @@ public final class ShellSession implements Closeable {
     private final Redirect err;
     private final boolean debug;
     private final CommandLine commands;
+    private final Readers readers = new Readers();
     private volatile String currentVm;
     private volatile boolean cancelled;
 
@@ -91,6 +92,8 @@ public final class ShellSession implements Closeable {
         check.setStopAtPositional(true);
         check.setUnmatchedOptionsArePositionalParams(true);
         cl.addSubcommand("check", check);
+        // configure() reaches the subcommands already added
+        cl.addSubcommand("reader", configure(ReaderCommand.commandLine(this)));
         Examples.attach(cl);
         CommandLine.IExecutionExceptionHandler cliHandler = cl.getExecutionExceptionHandler();
         cl.setExecutionExceptionHandler((ex, commandLine, parseResult) -> {
@@ -129,6 +132,11 @@ public final class ShellSession implements Closeable {
 
     boolean debug() {
         return debug;
+    }
+
+    /** The background readers this session started ({@code reader start}). */
+    Readers readers() {
+        return readers;
     }
 
     /** Asks the running command to stop: the caller interrupts its thread, this makes its failure read "cancelled". */
@@ -281,8 +289,10 @@ public final class ShellSession implements Closeable {
         return dev.dcd.shell.ErrorLine.of(e);
     }
 
+    /** Stops the readers still running (saying so), then closes the catalog. */
     @Override
     public void close() throws IOException {
+        readers.stopAll(context.err());
         context.close();
     }
 
