@@ -45,7 +45,6 @@ class NfsMountIT {
     private static final long DEADLINE_MS = 3000;
     /** Slack over the deadline for the FUSE round trip and the JVM on 2 loaded cores. */
     private static final long SLACK_MS = 3000;
-    private static final Path PACKAGES = Path.of("target", "packages").toAbsolutePath();
 
     @TempDir
     static Path dir;
@@ -116,21 +115,7 @@ class NfsMountIT {
 
     /** A real package, downloaded once per checkout into tests/target/packages. */
     private static Path debian(String pkg) throws IOException {
-        Files.createDirectories(PACKAGES);
-        Path found = find(pkg);
-        if (found == null) {
-            VmCli.Result r = VmCli.run("bash", "-c", "cd '" + PACKAGES + "' && apt-get download " + pkg);
-            assertEquals(0, r.code(), "apt-get download " + pkg + ": " + r);
-            found = find(pkg);
-        }
-        assertNotNull(found, pkg + " was downloaded");
-        return found;
-    }
-
-    private static Path find(String pkg) throws IOException {
-        try (Stream<Path> cached = Files.list(PACKAGES)) {
-            return cached.filter(p -> p.getFileName().toString().matches(pkg + "_.*\\.deb")).findFirst().orElse(null);
-        }
+        return dev.dcd.tests.scripts.DebianPackages.get(pkg);
     }
 
     private static void write(Path file, int size, Random random) throws IOException {
