@@ -145,21 +145,32 @@ final class ReaderCommand implements Callable<Integer> {
         }
     }
 
-    @Command(name = "status", description = "Show what a reader has read so far (NAME may be left out when there is one reader).")
-    static final class Status implements Callable<Integer> {
-        private final ShellSession session;
+    /** A subcommand about one reader of the session, which may be left unnamed when there is only one. */
+    abstract static class OnReader implements Callable<Integer> {
+        final ShellSession session;
         @Option(names = {"-h", "--help"}, usageHelp = true, description = "Show this help message and exit.")
         boolean help;
         @Parameters(arity = "0..1", paramLabel = "NAME")
         String name;
 
-        Status(ShellSession session) {
+        OnReader(ShellSession session) {
             this.session = session;
+        }
+
+        Readers.Entry entry() {
+            return session.readers().get(name);
+        }
+    }
+
+    @Command(name = "status", description = "Show what a reader has read so far (NAME may be left out when there is one reader).")
+    static final class Status extends OnReader {
+        Status(ShellSession session) {
+            super(session);
         }
 
         @Override
         public Integer call() {
-            Readers.Entry e = session.readers().get(name);
+            Readers.Entry e = entry();
             report(session, e, e.reader().figures());
             return 0;
         }
@@ -168,21 +179,16 @@ final class ReaderCommand implements Callable<Integer> {
     @Command(name = "wait", description = {"Wait until a reader has read every file (and range) again, N times over,"
             + " from reads that all began after this command: after a backend switch this proves every byte was"
             + " read again. Fails when the timeout ends first."})
-    static final class Wait implements Callable<Integer> {
-        private final ShellSession session;
+    static final class Wait extends OnReader {
         @Spec
         CommandSpec spec;
-        @Option(names = {"-h", "--help"}, usageHelp = true, description = "Show this help message and exit.")
-        boolean help;
-        @Parameters(arity = "0..1", paramLabel = "NAME")
-        String name;
         @Option(names = "--passes", paramLabel = "N", defaultValue = "1", description = "whole passes to wait for (default: ${DEFAULT-VALUE})")
         int passes;
         @Option(names = "--timeout", paramLabel = "SECONDS", defaultValue = "120", description = "give up after this long (default: ${DEFAULT-VALUE})")
         int timeoutSeconds;
 
         Wait(ShellSession session) {
-            this.session = session;
+            super(session);
         }
 
         @Override
@@ -190,7 +196,7 @@ final class ReaderCommand implements Callable<Integer> {
             if (passes < 1 || timeoutSeconds < 1) {
                 throw new CommandLine.ParameterException(spec.commandLine(), "--passes and --timeout must be at least 1");
             }
-            Readers.Entry e = session.readers().get(name);
+            Readers.Entry e = entry();
             if (!e.reader().running()) {
                 throw new ReaderException("reader '" + e.name() + "' is stopped");
             }
@@ -209,20 +215,14 @@ final class ReaderCommand implements Callable<Integer> {
     }
 
     @Command(name = "stop", description = "Stop a reader and print its report (NAME may be left out when there is one reader).")
-    static final class Stop implements Callable<Integer> {
-        private final ShellSession session;
-        @Option(names = {"-h", "--help"}, usageHelp = true, description = "Show this help message and exit.")
-        boolean help;
-        @Parameters(arity = "0..1", paramLabel = "NAME")
-        String name;
-
+    static final class Stop extends OnReader {
         Stop(ShellSession session) {
-            this.session = session;
+            super(session);
         }
 
         @Override
         public Integer call() throws Exception {
-            Readers.Entry e = session.readers().get(name);
+            Readers.Entry e = entry();
             report(session, e, e.reader().stop());
             return 0;
         }

@@ -1,7 +1,5 @@
 package dev.dcd.shell.interactive;
 
-import dev.dcd.shell.Context;
-import dev.dcd.shell.Table;
 import org.jline.terminal.Size;
 import org.jline.terminal.Terminal;
 import org.jline.terminal.impl.DumbTerminal;
@@ -13,7 +11,6 @@ import picocli.CommandLine;
 
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
-import java.io.OutputStreamWriter;
 import java.io.PipedInputStream;
 import java.io.PipedOutputStream;
 import java.nio.charset.StandardCharsets;
@@ -36,11 +33,7 @@ class CurrentVmRuleTest {
     void setUp() throws IOException {
         fixture = new ShellFixture(temp);
         fixture.cli("vm", "create", "db1", "--size", "64M");
-        Redirect out = new Redirect(new OutputStreamWriter(sink, StandardCharsets.UTF_8));
-        Redirect err = new Redirect(new OutputStreamWriter(sink, StandardCharsets.UTF_8));
-        Context context = new Context(fixture.env, new Table.TerminalWriter(out, () -> 0),
-                new Table.TerminalWriter(err, () -> 0), ShellFixture.CLOCK, false);
-        session = new ShellSession(context, out, err, false);
+        session = fixture.session(sink, sink);
     }
 
     @AfterEach

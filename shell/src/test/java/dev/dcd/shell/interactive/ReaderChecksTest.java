@@ -1,7 +1,5 @@
 package dev.dcd.shell.interactive;
 
-import dev.dcd.shell.Context;
-import dev.dcd.shell.Table;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
@@ -10,7 +8,6 @@ import org.junit.jupiter.api.io.TempDir;
 
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
-import java.io.OutputStreamWriter;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
@@ -34,11 +31,7 @@ class ReaderChecksTest {
     @BeforeEach
     void setUp() throws IOException {
         fixture = new ShellFixture(temp);
-        Redirect out = new Redirect(new OutputStreamWriter(new ByteArrayOutputStream(), StandardCharsets.UTF_8));
-        Redirect err = new Redirect(new OutputStreamWriter(errSink, StandardCharsets.UTF_8));
-        Context context = new Context(fixture.env, new Table.TerminalWriter(out, () -> 0),
-                new Table.TerminalWriter(err, () -> 0), ShellFixture.CLOCK, false);
-        session = new ShellSession(context, out, err, false);
+        session = fixture.session(new ByteArrayOutputStream(), errSink);
     }
 
     @AfterEach

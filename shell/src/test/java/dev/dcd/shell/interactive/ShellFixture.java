@@ -75,6 +75,15 @@ final class ShellFixture {
         return new Result(code, out.toString(StandardCharsets.UTF_8), err.toString(StandardCharsets.UTF_8));
     }
 
+    /** A shell session on this home whose output and errors go to the given sinks (they may be the same one). */
+    ShellSession session(java.io.OutputStream out, java.io.OutputStream err) {
+        Redirect o = new Redirect(new java.io.OutputStreamWriter(out, StandardCharsets.UTF_8));
+        Redirect e = new Redirect(new java.io.OutputStreamWriter(err, StandardCharsets.UTF_8));
+        dev.dcd.shell.Context context = new dev.dcd.shell.Context(env, new dev.dcd.shell.Table.TerminalWriter(o, () -> 0),
+                new dev.dcd.shell.Table.TerminalWriter(e, () -> 0), CLOCK, false);
+        return new ShellSession(context, o, e, false);
+    }
+
     static Optional<ShellMain.Options> options(String... args) {
         return ShellMain.Options.parse(args);
     }

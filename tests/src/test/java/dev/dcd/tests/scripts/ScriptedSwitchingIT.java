@@ -160,6 +160,9 @@ class ScriptedSwitchingIT {
         Path file = partDir.resolve(script.getFileName().toString());
         Files.writeString(file, part.toString(), StandardCharsets.UTF_8);
         Result r = dcdScript(home, file, env);
+        // Shown for passing scripts too: the readers' reports (stalls, p99) are figures worth keeping.
+        System.out.println("=== " + script.getFileName() + " lines " + (from + 1) + "-" + to + ": exit " + r.code()
+                + "\n" + r.out() + r.err());
         if (r.code() != 0) {
             throw new AssertionError(script.getFileName() + " (lines " + (from + 1) + "-" + to + ") exited " + r.code()
                     + "\n--- stdout\n" + r.out() + "--- stderr\n" + r.err());
