@@ -1,7 +1,5 @@
 package dev.dcd.shell.interactive;
 
-import dev.dcd.shell.Context;
-import dev.dcd.shell.Table;
 import org.jline.reader.LineReader;
 import org.jline.terminal.Size;
 import org.jline.terminal.Terminal;
@@ -14,7 +12,6 @@ import org.junit.jupiter.api.io.TempDir;
 import java.io.ByteArrayInputStream;
 import java.io.ByteArrayOutputStream;
 import java.io.IOException;
-import java.io.OutputStreamWriter;
 import java.io.PrintWriter;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -41,11 +38,7 @@ class LineEditorTest {
     void setUp() throws IOException {
         fixture = new ShellFixture(temp);
         ByteArrayOutputStream sink = new ByteArrayOutputStream();
-        Redirect out = new Redirect(new OutputStreamWriter(sink, StandardCharsets.UTF_8));
-        Redirect err = new Redirect(new OutputStreamWriter(sink, StandardCharsets.UTF_8));
-        Context context = new Context(fixture.env, new Table.TerminalWriter(out, () -> 0),
-                new Table.TerminalWriter(err, () -> 0), ShellFixture.CLOCK, false);
-        session = new ShellSession(context, out, err, false);
+        session = fixture.session(sink, sink);
     }
 
     @AfterEach
@@ -94,6 +87,18 @@ class LineEditorTest {
         assertEquals("catalog show webapp", type("catalog show we" + TAB + "\n"), "webapp and webapp@2.1.0 share 'webapp'");
         assertEquals("catalog show webapp@2.1.0 ", type("catalog show webapp@" + TAB + "\n"));
         assertEquals("vm assign web1 greet@1.0.0 ", type("vm assign web1 greet@" + TAB + "\n"));
+    }
+
+    @Test
+    void tabCompletesReaderSubcommandsCheckKindsAndTheSessionsReaderNames() throws IOException {
+        assertEquals("reader stop ", type("reader sto" + TAB + "\n"));
+        assertEquals("check reader ", type("check rea" + TAB + "\n"));
+        assertEquals("check backend ", type("check ba" + TAB + "\n"));
+        BackgroundReader idle = BackgroundReader.builder().items(java.util.List.of(new BackgroundReader.FileItem(
+                temp.resolve("x"), "files/x", 0, new byte[32]))).build();
+        session.readers().add(new Readers.Entry("soak", new ReaderTargets.Mount("web1", temp, 1), idle, 1, 0));
+        assertEquals("reader stop soak ", type("reader stop s" + TAB + "\n"));
+        assertEquals("reader wait soak ", type("reader wait " + TAB + "\n"));
     }
 
     @Test
