@@ -1,7 +1,5 @@
 package dev.dcd.shell;
 
-import dev.dcd.block.BlockDevice;
-import dev.dcd.catalog.AppVersion;
 import dev.dcd.catalog.Catalog;
 import dev.dcd.catalog.CatalogException;
 import dev.dcd.catalog.Sizes;
@@ -17,7 +15,6 @@ import dev.dcd.synth.RegionMap;
 import dev.dcd.synth.SynthesizedDisk;
 import dev.dcd.synth.Synthesizers;
 import dev.dcd.synth.VmdkDescriptor;
-import dev.dcd.vdisk.AppVdisk;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
@@ -27,7 +24,6 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
-import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
