@@ -56,6 +56,7 @@ final class NbdConnection {
     private boolean structured;
     private boolean allocationContext;
     private volatile boolean closed;
+    private volatile boolean running;
     /** Set under {@link #readLock} once the client sent DISC or hung up: no worker takes another request. */
     private boolean inputEnded;
 
@@ -95,6 +96,7 @@ final class NbdConnection {
     static final int SEND_BUFFER = 2 << 20;
 
     void run() {
+        running = true;
         try {
             if (negotiate()) {
                 transmit();
@@ -119,6 +121,9 @@ final class NbdConnection {
 
     /** Waits until every worker of this connection has finished (after {@link #close()}, requests in flight). */
     boolean awaitEnd(long millis) throws InterruptedException {
+        if (!running && closed) {
+            return true; // closed before its thread started (the server was closing): nothing in flight
+        }
         return ended.await(millis, java.util.concurrent.TimeUnit.MILLISECONDS);
     }
 
