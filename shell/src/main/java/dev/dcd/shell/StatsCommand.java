@@ -51,7 +51,16 @@ final class StatsCommand implements Callable<Integer> {
         }
         ObjectNode all = Json.MAPPER.createObjectNode();
         for (Map.Entry<String, Path> e : mounted.entrySet()) {
-            all.set(e.getKey(), Json.MAPPER.readTree(Files.readString(e.getValue().resolve("stats.json"))));
+            JsonNode stats = Json.MAPPER.readTree(Files.readString(e.getValue().resolve("stats.json")));
+            var supervision = MountService.supervision(context.home(), e.getKey());
+            if (supervision.isPresent() && stats instanceof ObjectNode o) {
+                ObjectNode s = o.putObject("supervisor");
+                s.put("pid", supervision.get().supervisorPid());
+                s.put("serverPid", supervision.get().serverPid());
+                s.put("standbyPid", supervision.get().standbyPid());
+                s.put("restarts", supervision.get().restarts());
+            }
+            all.set(e.getKey(), stats);
         }
         if (context.json()) {
             context.out().println(Json.MAPPER.writerWithDefaultPrettyPrinter().writeValueAsString(all));
@@ -65,6 +74,11 @@ final class StatsCommand implements Callable<Integer> {
         for (Map.Entry<String, Path> e : mounted.entrySet()) {
             JsonNode stats = all.get(e.getKey());
             out.println("mounted at " + e.getValue() + ", generation " + stats.path("generation").asText("?"));
+            JsonNode supervisor = stats.get("supervisor");
+            if (supervisor != null) {
+                out.println("supervised: server pid " + supervisor.path("serverPid").asLong() + ", standby pid "
+                        + supervisor.path("standbyPid").asLong() + ", restarts: " + supervisor.path("restarts").asLong());
+            }
             out.print(StatsSnapshot.fromJson(stats.get("disk").toString()).formatTable());
             JsonNode cache = stats.get("cache");
             if (cache != null) {
