@@ -43,9 +43,13 @@ class RedirectPluginTest {
     }
 
     @Test
-    void readaheadIsLeftOutOfTheChainWhenNoVdiskIsOnAPrefetchedBackend() throws IOException {
+    void readaheadStaysInTheChainWhenNoVdiskIsOnAPrefetchedBackendSoAnAppThatMovesThereIsPrefetched()
+            throws IOException {
         TestGeneration gen = TestGeneration.create(temp, "local", TestGeneration.Shape.SMALL, 4);
         try (DynamicContentDisk disk = gen.disk().readahead(ReadaheadConfig.DEFAULT, Set.of("s3")).build()) {
+            assertTrue(disk.describe().startsWith("stats > cow > readahead > redirect("), disk.describe());
+        }
+        try (DynamicContentDisk disk = gen.disk().readahead(ReadaheadConfig.DISABLED, Set.of("s3")).build()) {
             assertTrue(disk.describe().startsWith("stats > cow > redirect("), disk.describe());
         }
         try (DynamicContentDisk disk = gen.disk().readahead(ReadaheadConfig.DEFAULT, Set.of("local")).build()) {
