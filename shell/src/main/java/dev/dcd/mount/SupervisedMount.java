@@ -213,9 +213,7 @@ final class SupervisedMount {
                     if (e == null) {
                         if (nextStartNanos != Long.MAX_VALUE && System.nanoTime() >= nextStartNanos) {
                             nextStartNanos = Long.MAX_VALUE;
-                            while (children.size() < 2 && !stopping) {
-                                start();
-                            }
+                            startUpToTwo();
                         }
                         continue;
                     }
@@ -273,9 +271,7 @@ final class SupervisedMount {
                         writeRecord();
                     }
                     if (d.delay().isZero()) {
-                        while (children.size() < 2) {
-                            start();
-                        }
+                        startUpToTwo();
                     } else {
                         log.println("dcd-fuse: next server in " + d.delay().toMillis() + " ms (" + d.crashesInWindow()
                                 + " crashes within " + policy.window().toSeconds() + " s)");
@@ -312,6 +308,13 @@ final class SupervisedMount {
         private static String describeExit(Process p) {
             int code = p.exitValue();
             return code > 128 ? "killed by signal " + (code - 128) : "exit code " + code;
+        }
+
+        /** Tops up to a server and a standby; one attempt each (a failed start is logged, and retried on the next exit). */
+        private void startUpToTwo() {
+            for (int missing = 2 - children.size(); missing > 0 && !stopping; missing--) {
+                start();
+            }
         }
 
         /** Starts a server; it serves once it gets the lock, i.e. at once if none serves, else as the standby. */

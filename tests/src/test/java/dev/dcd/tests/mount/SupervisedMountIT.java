@@ -74,7 +74,11 @@ class SupervisedMountIT {
     @BeforeEach
     void newHome() throws IOException {
         home = tmp.resolve("home");
-        Path dir = home.resolve("vms").resolve("web1");
+        addVm("web1");
+    }
+
+    private void addVm(String vm) throws IOException {
+        Path dir = home.resolve("vms").resolve(vm);
         Files.createDirectories(dir);
         Tools.ok("cp", "--sparse=always", disk.image.toString(), dir.resolve("disk.img").toString());
         Files.copy(disk.index, dir.resolve("files.idx"));
@@ -262,6 +266,41 @@ class SupervisedMountIT {
         assertTrue(log.contains("giving up on web1: 3 server crashes within 60 s; unmounting " + mp), log);
         assertTrue(Tools.run("findmnt", mp.toString()).code() != 0, "no mount left at " + mp);
         assertFalse(Files.exists(home.resolve("mounts/web1.pid")), "record removed");
+    }
+
+    @Test
+    void directReadsOfDiskImgArriveInOneMebibyteRequestsInsteadOf128KiB() throws Exception {
+        addVm("web2");
+        Path plain = mountpoint("plain");
+        Path supervised = mountpoint("supervised");
+        assertEquals(0, dcd("mount", "web1", plain.toString()).code());
+        assertEquals(0, dcd("mount", "--supervised", "web2", supervised.toString()).code());
+        Map<Path, List<Double>> mibPerSecond = new java.util.LinkedHashMap<>();
+        Map<Path, Long> readsPerPass = new java.util.LinkedHashMap<>();
+        for (int round = 0; round < 3; round++) {
+            for (Path mp : List.of(plain, supervised)) {
+                long before = deviceReads(mp);
+                long t0 = System.nanoTime();
+                Tools.ok("dd", "if=" + mp.resolve("disk.img"), "of=/dev/null", "bs=1M", "iflag=direct");
+                double seconds = (System.nanoTime() - t0) / 1e9;
+                readsPerPass.put(mp, deviceReads(mp) - before);
+                mibPerSecond.computeIfAbsent(mp, k -> new ArrayList<>()).add(Math.round(DISK_SIZE / 1048576.0 / seconds * 10) / 10.0);
+            }
+        }
+        System.out.printf("SupervisedMountIT: dd bs=1M iflag=direct of the 64 MiB disk.img, MiB/s per pass: default (libfuse2) %s,"
+                        + " %d requests per pass; supervised (low-level) %s, %d requests per pass; load %s%n",
+                mibPerSecond.get(plain), readsPerPass.get(plain), mibPerSecond.get(supervised), readsPerPass.get(supervised),
+                Files.readString(Path.of("/proc/loadavg")).strip());
+        assertEquals(DISK_SIZE / (128 << 10), readsPerPass.get(plain), "libfuse 2: 128 KiB requests");
+        assertEquals(DISK_SIZE / (1 << 20), readsPerPass.get(supervised), "max_pages 256: 1 MiB requests");
+    }
+
+    /** Device reads the mount's source counted so far (FileMountSource's stats.json). */
+    private static long deviceReads(Path mountpoint) throws IOException {
+        java.util.regex.Matcher m = java.util.regex.Pattern.compile("\"reads\":(\\d+)")
+                .matcher(Files.readString(mountpoint.resolve("stats.json")));
+        assertTrue(m.find());
+        return Long.parseLong(m.group(1));
     }
 
     // ---------------------------------------------------------------- plumbing
