@@ -5,7 +5,6 @@ import dev.dcd.block.BlockDevice;
 import dev.dcd.catalog.AppVersion;
 import dev.dcd.catalog.ImportRequest;
 import dev.dcd.catalog.ImportResult;
-import dev.dcd.catalog.Importer;
 import dev.dcd.catalog.Rescanner;
 import dev.dcd.catalog.Sizes;
 import dev.dcd.catalog.VdiskReferences;
@@ -54,11 +53,8 @@ final class CatalogCommands {
         public Integer call() throws Exception {
             ImportRequest request = ImportRequest.builder(source).name(name).version(version).backend(backend)
                     .maxSize(Sizes.parse(maxSize)).maxRatio(maxRatio).build();
-            Importer importer = new Importer(context.catalog(), context::backend, context.tmpDir());
-            ImportResult result;
-            try (ProgressReporter progress = new ProgressReporter(context, "import", Importer.sourceBytes(source))) {
-                result = importer.importSource(request, progress, w -> context.err().println("dcd: warning: " + w));
-            }
+            ImportResult result = new dev.dcd.service.ImportService(context.environment()).importSource(request,
+                    context.progress());
             AppVersion app = result.app();
             if (context.json()) {
                 Output.json(context.out(), Map.of("app", app, "warnings", result.warnings()));
@@ -85,14 +81,19 @@ final class CatalogCommands {
                 Output.json(context.out(), apps);
                 return 0;
             }
-            Output.Table table = new Output.Table("APP", "VERSION", "FILES", "SIZE", "BACKEND", "VDISK", "IMPORTED").right(2, 3);
-            for (AppVersion a : apps) {
-                table.row(a.name(), a.version(), a.fileCount(), Sizes.format(a.byteCount()), a.backend(),
-                        a.id().shortHex(), Output.time(a.importedAt()));
-            }
-            table.print(context.out());
+            printApps(context.out(), apps);
             return 0;
         }
+    }
+
+    /** {@code catalog list} as a table: what the demo shows too. */
+    static void printApps(java.io.PrintWriter out, List<AppVersion> apps) {
+        Output.Table table = new Output.Table("APP", "VERSION", "FILES", "SIZE", "BACKEND", "VDISK", "IMPORTED").right(2, 3);
+        for (AppVersion a : apps) {
+            table.row(a.name(), a.version(), a.fileCount(), Sizes.format(a.byteCount()), a.backend(),
+                    a.id().shortHex(), Output.time(a.importedAt()));
+        }
+        table.print(out);
     }
 
     @Command(name = "show", description = "Show an app version and list its files.")
