@@ -86,7 +86,7 @@ public final class MountService {
             try {
                 c.close();
             } catch (IOException e) {
-                System.err.println("dcd-fuse: closing the NBD export: " + e.getMessage());
+                System.err.println("dcd-fuse: closing the NBD export or control channel: " + e.getMessage());
             }
         }
     }
@@ -154,6 +154,7 @@ public final class MountService {
         out.println("serving " + source.describe() + " at " + mountpoint + " (Ctrl-C unmounts)");
         out.flush();
         java.io.Closeable export = null;
+        java.io.Closeable control = MountControl.start(context.dcdHome(), dev.dcd.control.ControlSockets.MOUNT, vm, source);
         try {
             export = startNbd(vm, source);
             Mounter.serve(source, mountpoint, MountOptions.builder(vm).allowOther(allowOther)
@@ -161,6 +162,7 @@ public final class MountService {
         } catch (RuntimeException e) {
             throw new MountException("cannot mount " + vm + " at " + mountpoint + ": " + dev.dcd.shell.ErrorLine.of(e), e);
         } finally {
+            closeQuietly(control);
             closeQuietly(export);
             close(source);
             deleteRecordIfOwned(vm, pid);
@@ -286,6 +288,7 @@ public final class MountService {
         long pid = ProcessHandle.current().pid();
         Runtime.getRuntime().addShutdownHook(new Thread(() -> deleteRecordIfOwned(vm, pid)));
         java.io.Closeable export = null;
+        java.io.Closeable control = MountControl.start(context.dcdHome(), dev.dcd.control.ControlSockets.MOUNT, vm, source);
         try {
             export = startNbd(vm, source);
             Mounter.serve(source, mountpoint, MountOptions.builder(vm).allowOther(allowOther)
@@ -294,6 +297,7 @@ public final class MountService {
         } catch (RuntimeException e) {
             throw new MountException("cannot mount " + vm + " at " + mountpoint + ": " + dev.dcd.shell.ErrorLine.of(e), e);
         } finally {
+            closeQuietly(control);
             closeQuietly(export);
             close(source);
             deleteRecordIfOwned(vm, pid);
