@@ -34,6 +34,7 @@ class LiveMoveBench {
     private static final int MIB = Integer.getInteger("bench.mib", 64);
     private static final int MOVES = Integer.getInteger("bench.moves", 10);
     private static final int READ = 128 << 10;
+    private static final long QUIET_MILLIS = Long.getLong("bench.quiet-ms", 12_000);
 
     @TempDir
     Path tmp;
@@ -114,6 +115,9 @@ class LiveMoveBench {
             while (bytes.get() < total && System.nanoTime() < warm) {
                 Thread.onSpinWait();
             }
+            // Then a stretch of reading without a move, as long as a few moves, for the baseline the stalls are
+            // compared with: on a loaded machine reads stall anyway. Timed reading, not synchronisation.
+            Thread.sleep(QUIET_MILLIS);
             for (int i = 0; i < MOVES; i++) {
                 String to = i % 2 == 0 ? "store2" : "local";
                 long start = System.nanoTime();
