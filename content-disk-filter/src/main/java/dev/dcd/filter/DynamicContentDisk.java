@@ -15,6 +15,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Set;
+import java.util.function.Consumer;
 
 /**
  * One VM's disk generation as a block device: the filter chain stats > cow > readahead > redirect, with the
@@ -31,10 +32,12 @@ public final class DynamicContentDisk implements ExtendedBlockDevice {
     private final OverlayFilter overlay;
     private final ReadaheadFilter readahead;
     private final RedirectPlugin redirect;
+    private final Prefetcher prefetcher;
 
     private DynamicContentDisk(Path generationDir, StatsFilter top, OverlayFilter overlay, ReadaheadFilter readahead,
-                               RedirectPlugin redirect) {
+                               RedirectPlugin redirect, Prefetcher prefetcher) {
         this.generationDir = generationDir;
+        this.prefetcher = prefetcher;
         this.top = top;
         this.overlay = overlay;
         this.readahead = readahead;
@@ -65,6 +68,26 @@ public final class DynamicContentDisk implements ExtendedBlockDevice {
     /** Prefetches issued and foreground reads served from them, or zeros when readahead is off. */
     public long[] readaheadCounters() {
         return readahead == null ? new long[2] : new long[] {readahead.prefetches.sum(), readahead.hits.sum()};
+    }
+
+    /** What the start-up prefetcher did (docs/prefetch.md); {@link PrefetchStats#NONE} when it is off. */
+    public PrefetchStats prefetchStats() {
+        return prefetcher == null ? PrefetchStats.NONE : prefetcher.stats();
+    }
+
+    /**
+     * Starts replaying the stored prefetch lists into the shared cache (docs/prefetch.md); a serving process calls it
+     * once it serves, a process that only opens the disk to check it does not.
+     */
+    public void startPrefetch() {
+        if (prefetcher != null) {
+            prefetcher.start();
+        }
+    }
+
+    /** Waits until every prefetch list replay has ended; true if it did within the timeout (tests, benchmarks). */
+    public boolean awaitPrefetch(long timeoutMillis) throws InterruptedException {
+        return prefetcher == null || prefetcher.awaitReplays(timeoutMillis);
     }
 
     @Override
@@ -127,6 +150,9 @@ public final class DynamicContentDisk implements ExtendedBlockDevice {
         private Set<String> cachedBackends = Set.of();
         private ReadaheadConfig readahead = ReadaheadConfig.DEFAULT;
         private Set<String> readaheadBackends;
+        private PrefetchStore prefetchStore;
+        private PrefetchConfig prefetchConfig = PrefetchConfig.DEFAULT;
+        private Consumer<String> notices = line -> { };
 
         private Builder() {
         }
@@ -181,6 +207,22 @@ public final class DynamicContentDisk implements ExtendedBlockDevice {
             return this;
         }
 
+        /**
+         * Start-up traces for the apps read through the shared cache: replays each one's stored list in the
+         * background, records a list for those without one (docs/prefetch.md). Needs {@link #cache}.
+         */
+        public Builder prefetch(PrefetchStore store, PrefetchConfig config) {
+            this.prefetchStore = Objects.requireNonNull(store);
+            this.prefetchConfig = Objects.requireNonNull(config);
+            return this;
+        }
+
+        /** Where one-line notices of background work go (a prefetch list that could not be stored, say). */
+        public Builder notices(Consumer<String> notices) {
+            this.notices = Objects.requireNonNull(notices);
+            return this;
+        }
+
         public DynamicContentDisk build() throws IOException {
             if (generationDir == null || resolver == null) {
                 throw new IllegalStateException("a dynamic content disk needs a generation directory and a resolver");
@@ -204,9 +246,14 @@ public final class DynamicContentDisk implements ExtendedBlockDevice {
                         ? (vid, l, r) -> CachedVdisk.open(c, vid, l, r)
                         : VerifiedVdisk::open);
             }
+            boolean[] cachedSlots = new boolean[slots.length];
+            for (int i = 0; i < slots.length; i++) {
+                cachedSlots[i] = cache != null && cachedBackends.contains(vdiskLabels.get(i).backend());
+            }
             RedirectPlugin redirect = new RedirectPlugin(map, meta, slots);
             ExtendedBlockDevice chain = redirect;
             ReadaheadFilter ra = null;
+            Prefetcher prefetcher = null;
             OverlayFilter overlay;
             try {
                 boolean[] prefetched = new boolean[slots.length];
@@ -230,6 +277,10 @@ public final class DynamicContentDisk implements ExtendedBlockDevice {
                             });
                     chain = ra;
                 }
+                if (prefetchStore != null) {
+                    prefetcher = Prefetcher.open(chain, map, redirect, prefetchStore, prefetchConfig, cachedSlots, notices);
+                    chain = prefetcher;
+                }
                 overlay = OverlayFilter.open(chain, generationDir);
             } catch (IOException | RuntimeException e) {
                 chain.close();
@@ -239,7 +290,7 @@ public final class DynamicContentDisk implements ExtendedBlockDevice {
                     : generationDir.toAbsolutePath().getParent() == null ? generationDir.toString()
                     : generationDir.toAbsolutePath().getParent().getFileName().toString();
             StatsFilter stats = new StatsFilter(overlay, vm, map, vdiskLabels, overlay::writtenBlocks);
-            return new DynamicContentDisk(generationDir, stats, overlay, ra, redirect);
+            return new DynamicContentDisk(generationDir, stats, overlay, ra, redirect, prefetcher);
         }
     }
 }

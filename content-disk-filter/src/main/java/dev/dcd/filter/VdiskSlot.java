@@ -65,6 +65,23 @@ final class VdiskSlot {
         }
     }
 
+    /**
+     * The slot's cached device, opening it if needed (a prefetch replay starts before the guest's first read);
+     * null when the slot reads its backend directly. Errors name app and backend.
+     */
+    CachedVdisk cached() throws IOException {
+        BlockDevice d = device;
+        if (d == null) {
+            d = open();
+        }
+        return d instanceof CachedVdisk c ? c : null;
+    }
+
+    /** The open cached device, or null when the slot is not open yet or not cached; never opens. */
+    CachedVdisk openCached() {
+        return device instanceof CachedVdisk c ? c : null;
+    }
+
     void read(long offset, ByteBuffer dst) throws IOException {
         BlockDevice d = device;
         if (d == null) {

@@ -139,6 +139,7 @@ public final class MountService {
         Runtime.getRuntime().addShutdownHook(cleanup);
         out.println("serving " + source.describe() + " at " + mountpoint + " (Ctrl-C unmounts)");
         out.flush();
+        source.start();
         java.io.Closeable export = null;
         try {
             export = startNbd(vm, source);
@@ -214,6 +215,7 @@ public final class MountService {
         context.tools().requireLibfuse();
         Path mountpoint = resolve(mountpointArg);
         MountSource source = openSource(vm, generation);
+        source.start();
         long pid = ProcessHandle.current().pid();
         Runtime.getRuntime().addShutdownHook(new Thread(() -> deleteRecordIfOwned(vm, pid)));
         java.io.Closeable export = null;

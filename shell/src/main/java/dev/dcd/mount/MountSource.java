@@ -53,6 +53,10 @@ public interface MountSource extends Closeable {
         return 0;
     }
 
+    /** Called once by the process that serves the source, before it serves: starts background work (prefetch). */
+    default void start() {
+    }
+
     /** Releases the disk; called once when the mount ends. */
     @Override
     default void close() throws IOException {

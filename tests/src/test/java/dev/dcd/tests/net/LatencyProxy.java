@@ -43,9 +43,9 @@ public final class LatencyProxy implements AutoCloseable {
     private static final long BURST_NANOS = Duration.ofMillis(10).toNanos();
 
     private final InetSocketAddress target;
-    private final long delayNanos;
+    private volatile long delayNanos;
     private final long quietGapNanos;
-    private final long bytesPerSecond;
+    private volatile long bytesPerSecond;
     private final ServerSocket server;
     private final Thread acceptor;
     private final Set<Socket> open = ConcurrentHashMap.newKeySet();
@@ -99,6 +99,22 @@ public final class LatencyProxy implements AutoCloseable {
 
     public Duration delay() {
         return Duration.ofNanos(delayNanos);
+    }
+
+    /** Changes the delay for requests from now on (a benchmark steps 0, 5, 20 ms over one backend). */
+    public void delay(Duration delay) {
+        if (delay.isNegative()) {
+            throw new IllegalArgumentException("delay must not be negative: " + delay);
+        }
+        this.delayNanos = delay.toNanos();
+    }
+
+    /** Changes the per-connection cap for bytes sent from now on (0: none). */
+    public void bandwidth(long bytesPerSecond) {
+        if (bytesPerSecond < 0) {
+            throw new IllegalArgumentException("bandwidth must not be negative: " + bytesPerSecond);
+        }
+        this.bytesPerSecond = bytesPerSecond;
     }
 
     private void acceptLoop() {
@@ -156,14 +172,14 @@ public final class LatencyProxy implements AutoCloseable {
         void pump(boolean toServer) {
             Socket from = toServer ? client : upstream;
             Socket to = toServer ? upstream : client;
-            byte[] buffer = new byte[chunkBytes()];
+            byte[] buffer = new byte[BUFFER_BYTES];
             long lastUpNanos = Long.MIN_VALUE;
-            Pacer pacer = new Pacer(bytesPerSecond);
+            Pacer pacer = new Pacer();
             try {
                 InputStream in = from.getInputStream();
                 OutputStream out = to.getOutputStream();
                 while (true) {
-                    int n = in.read(buffer);
+                    int n = in.read(buffer, 0, chunkBytes());
                     if (n < 0) {
                         to.shutdownOutput();
                         break;
@@ -199,24 +215,21 @@ public final class LatencyProxy implements AutoCloseable {
         }
 
         private int chunkBytes() {
-            if (bytesPerSecond <= 0) {
+            long rate = bytesPerSecond;
+            if (rate <= 0) {
                 return BUFFER_BYTES;
             }
             // Small slices at low rates so the pace is smooth rather than one big write per second.
-            return (int) Math.max(1024, Math.min(BUFFER_BYTES, bytesPerSecond / 100));
+            return (int) Math.max(1024, Math.min(BUFFER_BYTES, rate / 100));
         }
     }
 
-    /** Paces one direction of one connection to a rate, with a burst allowance of {@link #BURST_NANOS}. */
-    private static final class Pacer {
-        private final long bytesPerSecond;
+    /** Paces one direction of one connection to the proxy's rate, with a burst allowance of {@link #BURST_NANOS}. */
+    private final class Pacer {
         private long nextFreeNanos = System.nanoTime();
 
-        Pacer(long bytesPerSecond) {
-            this.bytesPerSecond = bytesPerSecond;
-        }
-
         void await(int bytes) {
+            long bytesPerSecond = LatencyProxy.this.bytesPerSecond;
             if (bytesPerSecond <= 0) {
                 return;
             }
