@@ -3,6 +3,8 @@ package dev.dcd.catalog;
 import org.rocksdb.RocksDB;
 import org.rocksdb.util.Environment;
 
+import java.lang.reflect.Field;
+
 import java.io.IOException;
 import java.io.InputStream;
 import java.net.JarURLConnection;
@@ -27,6 +29,15 @@ import java.util.jar.JarEntry;
  * RocksDB build gets a directory of its own and a file there is never stale. The copy is written to a
  * temporary name and renamed, so concurrent first starts each see either nothing or the whole file.
  * Anything unusual (no writable cache, the library not in a jar) falls back to RocksDB's own loader.
+ *
+ * <p>Two details of RocksDB's loader matter (checked with {@code strace -f -e trace=openat,execve}):
+ * {@link RocksDB#loadLibrary(List)} looks in each directory for {@code getJniLibraryFileName("rocksdbjni")},
+ * which is {@code librocksdbjnijni-linux64.so}, not the jar's {@code librocksdbjni-linux64.so}, so the cached
+ * copy carries the name the loader asks for (under the jar's name it was never found, and every start fell
+ * back to extracting into /tmp). And {@link Environment} decides between glibc and musl builds by running
+ * {@code sh -c "ldd /usr/bin/env | grep -q musl"} (a fork, a shell and the dynamic loader three times, on
+ * every start); the libc this JVM already mapped answers that from {@code /proc/self/maps}, and the answer is
+ * handed to {@link Environment} by reflection ({@code ROCKSDB_MUSL_LIBC} in the environment still wins).
  */
 public final class RocksNative {
     /** Overrides the cache root; what tests and read-only homes use. */
@@ -38,6 +49,7 @@ public final class RocksNative {
 
     /** Loads the library once per JVM: from the cache when possible, else the way RocksDB does it. */
     static void load() {
+        presetLibc();
         Optional<Path> dir = cacheRoot(System.getenv()).flatMap(root -> {
             try {
                 return Optional.of(extract(root));
@@ -70,9 +82,52 @@ public final class RocksNative {
         return home == null || home.isBlank() ? Optional.empty() : Optional.of(Path.of(home, ".cache", "dcd", "native"));
     }
 
-    /** The file name RocksDB looks for in a directory handed to {@link RocksDB#loadLibrary(List)}. */
-    static String libraryFileName() {
+    /** The library's name in the jar: {@code librocksdbjni-linux64.so} on glibc x86-64. */
+    static String resourceName() {
         return Environment.getJniLibraryFileName("rocksdb");
+    }
+
+    /**
+     * The file name {@link RocksDB#loadLibrary(List)} loads from each directory it is given: it passes
+     * {@code "rocksdbjni"} where the jar's name is built from {@code "rocksdb"}, hence the doubled suffix.
+     */
+    static String libraryFileName() {
+        return Environment.getJniLibraryFileName("rocksdbjni");
+    }
+
+    /**
+     * Tells {@link Environment} which libc this process runs on, read from the libraries it has mapped, so
+     * that it does not start a shell and {@code ldd} to find out. Leaves it alone when the user set
+     * {@code ROCKSDB_MUSL_LIBC}, when the maps do not say, or when the field cannot be reached.
+     */
+    static void presetLibc() {
+        if (System.getenv("ROCKSDB_MUSL_LIBC") != null) {
+            return;
+        }
+        try {
+            Optional<Boolean> musl = muslFromMaps(Files.readString(Path.of("/proc/self/maps")));
+            if (musl.isPresent()) {
+                Field field = Environment.class.getDeclaredField("MUSL_LIBC");
+                field.setAccessible(true);
+                if (field.get(null) == null) {
+                    field.set(null, musl.get());
+                }
+            }
+        } catch (IOException | ReflectiveOperationException | RuntimeException e) {
+            // not Linux, or another RocksDB: its own detection still works, only slower
+        }
+    }
+
+    /** Whether the mapped libraries ({@code /proc/self/maps}) are musl's or glibc's; empty when neither shows. */
+    static Optional<Boolean> muslFromMaps(String maps) {
+        boolean musl = false;
+        boolean glibc = false;
+        for (String line : maps.split("\n")) {
+            String file = line.substring(line.lastIndexOf('/') + 1);
+            musl |= file.startsWith("ld-musl-") || file.startsWith("libc.musl-");
+            glibc |= file.startsWith("libc.so.6") || file.startsWith("libc-2.");
+        }
+        return musl == glibc ? Optional.empty() : Optional.of(musl);
     }
 
     /**
@@ -80,7 +135,7 @@ public final class RocksNative {
      * directory; copies it out of the jar only when it is not there yet (or has the wrong size).
      */
     static Path extract(Path root) throws IOException {
-        String name = libraryFileName();
+        String name = resourceName();
         URL url = RocksDB.class.getResource("/" + name);
         if (url == null) {
             throw new IOException("no " + name + " in the class path");
@@ -94,7 +149,7 @@ public final class RocksNative {
             throw new IOException(name + " has no size or CRC in its jar");
         }
         Path dir = root.resolve(PREFIX + Long.toHexString(entry.getCrc()) + "-" + entry.getSize());
-        Path target = dir.resolve(name);
+        Path target = dir.resolve(libraryFileName());
         if (Files.isRegularFile(target) && Files.size(target) == entry.getSize()) {
             return dir;
         }

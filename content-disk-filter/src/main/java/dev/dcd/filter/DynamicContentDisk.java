@@ -1,8 +1,10 @@
 package dev.dcd.filter;
 
+import dev.dcd.block.BlockDevice;
 import dev.dcd.block.Capabilities;
 import dev.dcd.synth.RegionMap;
 import dev.dcd.synth.VdiskResolver;
+import dev.dcd.vdisk.AppVdisk;
 import dev.dcd.vdisk.ContentId;
 
 import java.io.IOException;
@@ -32,16 +34,20 @@ public final class DynamicContentDisk implements ExtendedBlockDevice {
     private final OverlayFilter overlay;
     private final ReadaheadFilter readahead;
     private final RedirectPlugin redirect;
+    private final VdiskSlot[] slots;
+    private final BlockCache cache;
     private final Prefetcher prefetcher;
 
     private DynamicContentDisk(Path generationDir, StatsFilter top, OverlayFilter overlay, ReadaheadFilter readahead,
-                               RedirectPlugin redirect, Prefetcher prefetcher) {
+                               RedirectPlugin redirect, VdiskSlot[] slots, BlockCache cache, Prefetcher prefetcher) {
         this.generationDir = generationDir;
         this.prefetcher = prefetcher;
         this.top = top;
         this.overlay = overlay;
         this.readahead = readahead;
         this.redirect = redirect;
+        this.slots = slots;
+        this.cache = cache;
     }
 
     public static Builder builder() {
@@ -88,6 +94,65 @@ public final class DynamicContentDisk implements ExtendedBlockDevice {
     /** Waits until every prefetch list replay has ended; true if it did within the timeout (tests, benchmarks). */
     public boolean awaitPrefetch(long timeoutMillis) throws InterruptedException {
         return prefetcher == null || prefetcher.awaitReplays(timeoutMillis);
+    }
+
+    /** True when the region map reads vdisk {@code id}. */
+    public boolean uses(ContentId id) {
+        return slotOf(id) != null;
+    }
+
+    /** The backend the app with vdisk {@code id} is served from now, or null when this disk does not read it. */
+    public String backendOf(ContentId id) {
+        VdiskSlot slot = slotOf(id);
+        return slot == null ? null : slot.label().backend();
+    }
+
+    private VdiskSlot slotOf(ContentId id) {
+        for (VdiskSlot slot : slots) {
+            if (slot.id().equals(id)) {
+                return slot;
+            }
+        }
+        return null;
+    }
+
+    /**
+     * Serves vdisk {@code id} from another backend from now on, while reads run. The new device is opened through
+     * {@code resolver} and its header and manifest are checked (it must be the same content id) before anything
+     * changes; then the slot's device is swapped in one pointer flip: new reads go to the new backend, reads in
+     * flight finish on the old device, which is closed after the last of them. A remote backend is read through
+     * the shared cache when this disk has one (its chunks, keyed by content id, stay valid), and is prefetched.
+     *
+     * @return false when this disk does not read {@code id} (nothing to do)
+     * @throws IOException when the new device cannot be opened or is not vdisk {@code id}; the old one still serves
+     */
+    public boolean switchVdisk(ContentId id, String backend, VdiskResolver resolver, boolean remote) throws IOException {
+        VdiskSlot slot = slotOf(id);
+        if (slot == null) {
+            return false;
+        }
+        VdiskLabel label = new VdiskLabel(slot.label().app(), backend);
+        BlockDevice raw = resolver.open(id);
+        BlockDevice device;
+        try {
+            AppVdisk vdisk = AppVdisk.open(raw);
+            if (!vdisk.id().equals(id)) {
+                throw new IOException("backend " + backend + " returned vdisk " + vdisk.id().shortHex() + " for "
+                        + id.shortHex());
+            }
+            if (remote && cache != null) {
+                raw.close();
+                // Opened now, so the manifest is in the cache (or fetched) before the swap, not on the first read.
+                device = CachedVdisk.open(cache, id, label, resolver);
+            } else {
+                device = VerifiedVdisk.open(id, label, ignored -> raw);
+            }
+        } catch (IOException | RuntimeException e) {
+            raw.close();
+            throw e;
+        }
+        slot.swap(device, label, remote);
+        return true;
     }
 
     @Override
@@ -234,21 +299,20 @@ public final class DynamicContentDisk implements ExtendedBlockDevice {
                         + REGION_MAP + ")");
             }
             RegionMap map = RegionMap.load(regions);
-            List<VdiskLabel> vdiskLabels = new ArrayList<>();
             VdiskSlot[] slots = new VdiskSlot[map.vdisks().size()];
             for (int i = 0; i < slots.length; i++) {
                 ContentId id = map.vdisks().get(i);
                 VdiskLabel label = labels.getOrDefault(id, new VdiskLabel(id.shortHex(), "unknown"));
-                vdiskLabels.add(label);
                 boolean cached = cache != null && cachedBackends.contains(label.backend());
+                boolean prefetched = readaheadBackends == null || readaheadBackends.contains(label.backend());
                 BlockCache c = cache;
-                slots[i] = new VdiskSlot(id, label, resolver, cached
+                slots[i] = new VdiskSlot(id, label, prefetched, resolver, cached
                         ? (vid, l, r) -> CachedVdisk.open(c, vid, l, r)
                         : VerifiedVdisk::open);
             }
             boolean[] cachedSlots = new boolean[slots.length];
             for (int i = 0; i < slots.length; i++) {
-                cachedSlots[i] = cache != null && cachedBackends.contains(vdiskLabels.get(i).backend());
+                cachedSlots[i] = cache != null && cachedBackends.contains(slots[i].label().backend());
             }
             RedirectPlugin redirect = new RedirectPlugin(map, meta, slots);
             ExtendedBlockDevice chain = redirect;
@@ -256,14 +320,10 @@ public final class DynamicContentDisk implements ExtendedBlockDevice {
             Prefetcher prefetcher = null;
             OverlayFilter overlay;
             try {
-                boolean[] prefetched = new boolean[slots.length];
-                boolean any = false;
-                for (int i = 0; i < slots.length; i++) {
-                    prefetched[i] = readaheadBackends == null || readaheadBackends.contains(vdiskLabels.get(i).backend());
-                    any |= prefetched[i];
-                }
-                if (readahead.enabled() && any) {
-                    ra = new ReadaheadFilter(chain, map, readahead, prefetched, redirect::resident,
+                // Always in the chain when enabled: an app that moves to a remote backend is prefetched from then on
+                // (a slot says per read whether its backend is worth it), even if the disk started all local.
+                if (readahead.enabled() && slots.length > 0) {
+                    ra = new ReadaheadFilter(chain, map, readahead, redirect::resident,
                             new ReadaheadFilter.Filler() {
                                 @Override
                                 public boolean fills(long offset) {
@@ -274,7 +334,7 @@ public final class DynamicContentDisk implements ExtendedBlockDevice {
                                 public void fill(long offset, long length, Runnable progress) throws IOException {
                                     redirect.fill(offset, length, progress);
                                 }
-                            });
+                            }, i -> slots[i].remote());
                     chain = ra;
                 }
                 if (prefetchStore != null) {
@@ -289,8 +349,9 @@ public final class DynamicContentDisk implements ExtendedBlockDevice {
             String vm = vmId != null ? vmId
                     : generationDir.toAbsolutePath().getParent() == null ? generationDir.toString()
                     : generationDir.toAbsolutePath().getParent().getFileName().toString();
-            StatsFilter stats = new StatsFilter(overlay, vm, map, vdiskLabels, overlay::writtenBlocks);
-            return new DynamicContentDisk(generationDir, stats, overlay, ra, redirect, prefetcher);
+            StatsFilter stats = new StatsFilter(overlay, vm, map, slots.length, i -> slots[i].label(),
+                    overlay::writtenBlocks);
+            return new DynamicContentDisk(generationDir, stats, overlay, ra, redirect, slots, cache, prefetcher);
         }
     }
 }

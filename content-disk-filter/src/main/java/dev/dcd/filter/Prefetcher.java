@@ -130,9 +130,9 @@ final class Prefetcher extends Filter {
             long n = Math.min(end, r.end()) - pos;
             if (r.kind() == RegionMap.Kind.APP_DATA && replays[r.vdisk()] != null) {
                 // Not open yet: the replay has stored nothing of it, so nothing read now can be a hit.
-                CachedVdisk c = redirect.slot(r.vdisk()).openCached();
-                if (c != null) {
-                    replays[r.vdisk()].firstReads(c.sums(), r.vdiskOffset() + (pos - r.start()), n);
+                ChunkChecksums sums = redirect.slot(r.vdisk()).cachedSums();
+                if (sums != null) {
+                    replays[r.vdisk()].firstReads(sums, r.vdiskOffset() + (pos - r.start()), n);
                 }
             }
             pos += n;
@@ -148,10 +148,9 @@ final class Prefetcher extends Filter {
             long n = Math.min(end, r.end()) - pos;
             Trace t = r.kind() == RegionMap.Kind.APP_DATA ? traces[r.vdisk()] : null;
             if (t != null && !t.finished) {
-                CachedVdisk c = redirect.slot(r.vdisk()).openCached();
-                if (c != null) {
+                ChunkChecksums sums = redirect.slot(r.vdisk()).cachedSums();
+                if (sums != null) {
                     long vdiskOffset = r.vdiskOffset() + (pos - r.start());
-                    ChunkChecksums sums = c.sums();
                     int first = sums.chunkOf(vdiskOffset);
                     int last = sums.chunkOf(vdiskOffset + n - 1);
                     if (first >= 0 && last >= 0) {
@@ -237,16 +236,16 @@ final class Prefetcher extends Filter {
     /** One replay thread: takes the list's runs in order until none is left, the disk closes, or a run fails. */
     private void replay(Replay r) {
         VdiskSlot slot = redirect.slot(r.vdisk);
-        CachedVdisk c;
+        ChunkChecksums sums;
         try {
-            c = slot.cached();
+            sums = slot.openCachedSums();
         } catch (IOException | RuntimeException e) {
             if (r.failed.getAndIncrement() == 0) {
                 notices.accept("dcd: prefetch of " + slot.label().app() + " stopped: " + e.getMessage());
             }
             return;
         }
-        if (c == null || !r.fits(c.sums().chunkCount(), notices, slot.label())) {
+        if (sums == null || !r.fits(sums.chunkCount(), notices, slot.label())) {
             return;
         }
         while (!closed && r.failed.get() == 0) {
@@ -256,13 +255,10 @@ final class Prefetcher extends Filter {
             }
             int first = r.runs[2 * i];
             int count = r.runs[2 * i + 1];
-            int missing = 0;
-            for (int k = first; k < first + count; k++) {
-                missing += c.holds(k) ? 0 : 1;
-            }
             try {
-                if (missing > 0) {
-                    c.fillChunks(first, count, () -> { });
+                int missing = slot.fillChunks(first, count);
+                if (missing < 0) {
+                    return; // no longer read through the cache: nothing to prefetch into
                 }
                 r.fetched.addAndGet(missing);
                 for (int k = first; k < first + count; k++) {

@@ -33,7 +33,8 @@ final class ReadaheadFilter extends Filter {
     private final Residency residency;
     private final Filler filler;
     final LongAdder skipped = new LongAdder();
-    private final boolean[] vdisks;
+    /** Whether reads of vdisk i are prefetched; asked on every read, since an app can move to another backend. */
+    private final java.util.function.IntPredicate vdisks;
     private final ReadaheadConfig config;
     private final ExecutorService executor;
     private final Stream[] streams;
@@ -96,11 +97,17 @@ final class ReadaheadFilter extends Filter {
      */
     ReadaheadFilter(ExtendedBlockDevice next, RegionMap map, ReadaheadConfig config, boolean[] vdisks,
                     Residency residency, Filler filler) {
+        this(next, map, config, residency, filler, vdisks == null ? i -> true : i -> vdisks[i]);
+    }
+
+    /** As above, with {@code prefetched} asked per read which vdisks are prefetched (it may change over time). */
+    ReadaheadFilter(ExtendedBlockDevice next, RegionMap map, ReadaheadConfig config, Residency residency,
+                    Filler filler, java.util.function.IntPredicate prefetched) {
         super(next);
         this.residency = residency;
         this.filler = filler;
         this.map = map;
-        this.vdisks = vdisks;
+        this.vdisks = prefetched;
         this.config = config;
         AtomicInteger n = new AtomicInteger();
         this.executor = new ThreadPoolExecutor(config.threads(), config.threads(), 30, TimeUnit.SECONDS,
@@ -225,7 +232,7 @@ final class ReadaheadFilter extends Filter {
         }
         int index = map.indexOf(offset);
         RegionMap.Region region = map.region(index);
-        if (region.kind() != RegionMap.Kind.APP_DATA || vdisks != null && !vdisks[region.vdisk()]) {
+        if (region.kind() != RegionMap.Kind.APP_DATA || !vdisks.test(region.vdisk())) {
             next.read(offset, dst);
             return;
         }

@@ -27,6 +27,7 @@ final class RedirectPlugin implements ExtendedBlockDevice {
     private final FileChannel meta;
     private final VdiskSlot[] vdisks;
     private final String name;
+    private volatile MetadataZeros metadataZeros;
 
     RedirectPlugin(RegionMap map, Path metaImage, VdiskSlot[] vdisks) throws IOException {
         this.map = map;
@@ -94,17 +95,57 @@ final class RedirectPlugin implements ExtendedBlockDevice {
         int index = length == 0 ? 0 : map.indexOf(pos);
         while (pos < end) {
             RegionMap.Region r = map.region(index++);
-            long n = Math.min(end, r.end()) - pos;
-            Extent.Type type = r.kind() == RegionMap.Kind.ZERO ? Extent.Type.HOLE : Extent.Type.DATA;
-            if (!out.isEmpty() && out.get(out.size() - 1).type() == type) {
-                Extent last = out.remove(out.size() - 1);
-                out.add(new Extent(last.offset(), last.length() + n, type));
+            long regionEnd = Math.min(end, r.end());
+            if (r.kind() == RegionMap.Kind.METADATA) {
+                metadataExtents(pos, regionEnd, out);
             } else {
-                out.add(new Extent(pos, n, type));
+                add(out, pos, regionEnd - pos, r.kind() == RegionMap.Kind.ZERO ? Extent.Type.HOLE : Extent.Type.DATA);
             }
-            pos += n;
+            pos = regionEnd;
         }
         return out;
+    }
+
+    /** A metadata range split at the thin image's holes: holes read as zeros, the rest is data. */
+    private void metadataExtents(long pos, long end, List<Extent> out) throws IOException {
+        MetadataZeros zeros = metadataZeros();
+        int hole = zeros.firstEndingAfter(pos);
+        while (pos < end) {
+            if (hole < zeros.holes() && zeros.start(hole) <= pos) {
+                long n = Math.min(end, zeros.end(hole)) - pos;
+                add(out, pos, n, Extent.Type.HOLE);
+                pos += n;
+                hole++;
+            } else {
+                long next = hole < zeros.holes() ? Math.min(end, zeros.start(hole)) : end;
+                add(out, pos, next - pos, Extent.Type.DATA);
+                pos = next;
+            }
+        }
+    }
+
+    private static void add(List<Extent> out, long offset, long length, Extent.Type type) {
+        if (!out.isEmpty() && out.get(out.size() - 1).type() == type) {
+            Extent last = out.remove(out.size() - 1);
+            out.add(new Extent(last.offset(), last.length() + length, type));
+        } else {
+            out.add(new Extent(offset, length, type));
+        }
+    }
+
+    /** Found on the first block-status request, not at open: FUSE-only serving never pays for the scan. */
+    MetadataZeros metadataZeros() throws IOException {
+        MetadataZeros z = metadataZeros;
+        if (z == null) {
+            synchronized (this) {
+                z = metadataZeros;
+                if (z == null) {
+                    z = MetadataZeros.scan(metaPath, map.size());
+                    metadataZeros = z;
+                }
+            }
+        }
+        return z;
     }
 
     @Override

@@ -8,6 +8,8 @@ import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.function.IntFunction;
 import java.util.concurrent.atomic.LongAdder;
 import java.util.function.LongSupplier;
 
@@ -24,24 +26,41 @@ final class StatsFilter extends Filter {
 
     private final String vm;
     private final RegionMap map;
-    private final List<VdiskLabel> labels;
+    /** The label of vdisk i now: its app, and the backend serving it (which changes when the app moves). */
+    private final IntFunction<VdiskLabel> labels;
     private final LongSupplier overlayBlocks;
     private final Counter[] ops = new Counter[Op.values().length];
-    private final Counter[] vdisks;
+    /**
+     * Per vdisk, a counter per backend that served it: after a move the old backend's counters stop growing and
+     * the new one's start. Almost always one entry, so the look-up on the read path is one small hash probe.
+     */
+    private final ConcurrentHashMap<String, Counter>[] vdisks;
 
     StatsFilter(ExtendedBlockDevice next, String vm, RegionMap map, List<VdiskLabel> labels, LongSupplier overlayBlocks) {
+        this(next, vm, map, labels.size(), List.copyOf(labels)::get, overlayBlocks);
+    }
+
+    @SuppressWarnings("unchecked")
+    StatsFilter(ExtendedBlockDevice next, String vm, RegionMap map, int vdiskCount, IntFunction<VdiskLabel> labels,
+                LongSupplier overlayBlocks) {
         super(next);
         this.vm = vm;
         this.map = map;
-        this.labels = List.copyOf(labels);
+        this.labels = labels;
         this.overlayBlocks = overlayBlocks;
         for (int i = 0; i < ops.length; i++) {
             ops[i] = new Counter();
         }
-        vdisks = new Counter[labels.size()];
+        vdisks = new ConcurrentHashMap[vdiskCount];
         for (int i = 0; i < vdisks.length; i++) {
-            vdisks[i] = new Counter();
+            vdisks[i] = new ConcurrentHashMap<>();
         }
+    }
+
+    private Counter vdiskCounter(int vdisk) {
+        String backend = labels.apply(vdisk).backend();
+        Counter c = vdisks[vdisk].get(backend);
+        return c != null ? c : vdisks[vdisk].computeIfAbsent(backend, b -> new Counter());
     }
 
     private static final class Counter {
@@ -82,7 +101,7 @@ final class StatsFilter extends Filter {
             RegionMap.Region r = map.region(index++);
             long n = Math.min(end, r.end()) - pos;
             if (r.kind().ordinal() == APP_DATA) {
-                Counter c = vdisks[r.vdisk()];
+                Counter c = vdiskCounter(r.vdisk());
                 c.bytes.add(n);
                 if (r.vdisk() != lastVdisk) {
                     c.ops.increment();
@@ -178,13 +197,20 @@ final class StatsFilter extends Filter {
         }
         Map<String, long[]> apps = new TreeMap<>();
         Map<String, long[]> backends = new TreeMap<>();
+        Map<String, String> serving = new TreeMap<>();
         for (int i = 0; i < vdisks.length; i++) {
-            Counter c = vdisks[i];
-            long[] h = c.latency.counts();
-            merge(apps, labels.get(i).app(), c, h);
-            merge(backends, labels.get(i).backend(), c, h);
+            VdiskLabel label = labels.apply(i);
+            serving.put(label.app(), label.backend());
+            apps.computeIfAbsent(label.app(), k -> new long[2 + LatencyHistogram.BUCKETS]);
+            backends.computeIfAbsent(label.backend(), k -> new long[2 + LatencyHistogram.BUCKETS]);
+            for (Map.Entry<String, Counter> e : vdisks[i].entrySet()) {
+                Counter c = e.getValue();
+                long[] h = c.latency.counts();
+                merge(apps, label.app(), c, h);
+                merge(backends, e.getKey(), c, h);
+            }
         }
-        return new StatsSnapshot(vm, opStats, groups(apps), groups(backends), overlayBlocks.getAsLong());
+        return new StatsSnapshot(vm, opStats, groups(apps), groups(backends), overlayBlocks.getAsLong(), serving);
     }
 
     /** Accumulates {reads, bytes, histogram...} under {@code key}. */

@@ -6,6 +6,7 @@ import com.fasterxml.jackson.databind.SerializationFeature;
 
 import java.util.List;
 import java.util.Locale;
+import java.util.Map;
 
 /**
  * A consistent-enough copy of one disk's counters (each counter is read once; counters of concurrent I/O
@@ -16,9 +17,14 @@ import java.util.Locale;
  * @param apps      guest reads of ranges mapped to each app, sorted by app
  * @param backends  the same reads grouped by the backend holding the app, sorted by backend
  * @param overlayBlocks 4 KiB blocks currently held by the copy-on-write overlay
+ * @param serving   app to the backend serving it now (it changes when the app moves: {@code dcd catalog move})
  */
 public record StatsSnapshot(String vm, List<OpStats> ops, List<GroupStats> apps, List<GroupStats> backends,
-                            long overlayBlocks) {
+                            long overlayBlocks, Map<String, String> serving) {
+    public StatsSnapshot {
+        serving = serving == null ? Map.of() : java.util.Collections.unmodifiableMap(new java.util.TreeMap<>(serving));
+    }
+
     private static final ObjectMapper JSON = new ObjectMapper().enable(SerializationFeature.INDENT_OUTPUT);
 
     /** One operation type: requests, bytes moved, failures and latency percentiles (nanoseconds). */
@@ -61,21 +67,25 @@ public record StatsSnapshot(String vm, List<OpStats> ops, List<GroupStats> apps,
             out.append(String.format(Locale.ROOT, "%-10s %12d %12s %8d %10s %10s%n", o.op(), o.ops(), bytes(o.bytes()),
                     o.errors(), nanos(o.p50Nanos()), nanos(o.p99Nanos())));
         }
-        group(out, "app", apps);
-        group(out, "backend", backends);
+        group(out, "app", apps, serving);
+        group(out, "backend", backends, null);
         return out.toString();
     }
 
-    private static void group(StringBuilder out, String title, List<GroupStats> groups) {
+    /** One table of reads by app or backend; {@code servedBy} (app to backend) adds a "served by" column. */
+    private static void group(StringBuilder out, String title, List<GroupStats> groups, Map<String, String> servedBy) {
         if (groups.isEmpty()) {
             return;
         }
         int width = Math.max(title.length(), groups.stream().mapToInt(g -> g.name().length()).max().orElse(0));
-        String row = "%-" + width + "s %12s %12s %10s %10s%n";
+        String row = "%-" + width + "s %12s %12s %10s %10s";
+        boolean served = servedBy != null && !servedBy.isEmpty();
         out.append('\n').append(String.format(Locale.ROOT, row, title, "reads", "bytes", "p50", "p99"));
+        out.append(served ? "  served by\n" : "\n");
         for (GroupStats g : groups) {
             out.append(String.format(Locale.ROOT, row, g.name(), g.reads(), bytes(g.bytes()), nanos(g.p50Nanos()),
                     nanos(g.p99Nanos())));
+            out.append(served ? "  " + servedBy.getOrDefault(g.name(), "-") + "\n" : "\n");
         }
     }
 

@@ -41,6 +41,10 @@ public final class MountCommand implements Callable<Integer> {
                     + " tcp://HOST:PORT (default unix:$DCD_HOME/run/VM.sock); see dcd serve")
     String nbd;
 
+    @Option(names = "--supervised", description = "serve under a supervisor that restarts a crashed server on the"
+            + " same FUSE connection, so the mount never goes stale (root; default when DCD_MOUNT_SUPERVISED=1)")
+    boolean supervised;
+
     public MountCommand(MountContext context) {
         this.context = context;
     }
@@ -48,7 +52,9 @@ public final class MountCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         try {
-            new MountService(context, spec.commandLine().getOut()).withNbd(nbd).mount(vm, mountpoint, foreground,
+            new MountService(context, spec.commandLine().getOut()).withNbd(nbd)
+                    .supervised(supervised || SupervisedMount.enabledByEnvironment() && !foreground && nbd == null
+                            && Ids.uid() == 0).mount(vm, mountpoint, foreground,
                     allowOther, generation == null ? 0 : generation);
             return 0;
         } catch (MountException e) {

@@ -31,6 +31,14 @@ public final class MountServeCommand implements Callable<Integer> {
     @Option(names = "--nbd")
     String nbd;
 
+    /** Be the supervisor of a supervised mount: hold the FUSE connection, run servers, restart them. */
+    @Option(names = "--supervise")
+    boolean supervise;
+
+    /** Be a server of a supervised mount: the FUSE connection is this process's stdin. */
+    @Option(names = "--inherited-fuse")
+    boolean inheritedFuse;
+
     public MountServeCommand(MountContext context) {
         this.context = context;
     }
@@ -38,8 +46,14 @@ public final class MountServeCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         try {
-            new MountService(context, new java.io.PrintWriter(System.out, true)).withNbd(nbd).serve(vm, mountpoint,
-                    allowOther, generation);
+            MountService service = new MountService(context, new java.io.PrintWriter(System.out, true));
+            if (supervise) {
+                service.supervise(vm, mountpoint, allowOther, generation);
+            } else if (inheritedFuse) {
+                service.serveInherited(vm, mountpoint, generation);
+            } else {
+                service.withNbd(nbd).serve(vm, mountpoint, allowOther, generation);
+            }
             return 0;
         } catch (MountException e) {
             System.err.println("dcd mount-serve: " + e.getMessage());

@@ -33,10 +33,17 @@ public final class MountService {
     private final PrintWriter out;
     /** An NBD address ({@code unix:PATH}, {@code tcp://HOST:PORT}) to export the same chain at, or null. */
     private String nbd;
+    private boolean supervised;
 
     public MountService(MountContext context, PrintWriter out) {
         this.context = context;
         this.out = out;
+    }
+
+    /** Serve through a supervisor that restarts a dead server on the same FUSE connection (see {@link SupervisedMount}). */
+    public MountService supervised(boolean value) {
+        this.supervised = value;
+        return this;
     }
 
     /** Also serve NBD at {@code address} from the mount's process and chain ("" = the default socket). */
@@ -109,6 +116,13 @@ public final class MountService {
     public void mount(String vm, Path mountpointArg, boolean foreground, boolean allowOther, int generation)
             throws MountException {
         context.tools().requireMount(); // before anything is touched or started
+        if (supervised && (foreground || nbd != null)) {
+            throw new MountException("--supervised runs detached and serves FUSE only: it does not combine with "
+                    + (foreground ? "--foreground" : "--nbd"));
+        }
+        if (supervised && Ids.uid() != 0) {
+            throw new MountException("--supervised needs root (the supervisor mounts /dev/fuse with mount(2))");
+        }
         Path mountpoint = resolve(mountpointArg);
         prepareMountpoint(mountpoint);
         Optional<Record> existing = recordOf(vm);
@@ -166,6 +180,9 @@ public final class MountService {
         command.add("setsid");
         command.addAll(context.relaunchPrefix());
         command.add(SERVE_COMMAND);
+        if (supervised) {
+            command.add("--supervise");
+        }
         if (allowOther) {
             command.add("--allow-other");
         }
@@ -197,12 +214,64 @@ public final class MountService {
             cleanupQuietly(mountpoint);
             throw new MountException(dev.dcd.shell.ErrorLine.of(e) + " (log: " + log + ")");
         }
+        if (supervised) {
+            // The supervisor writes its own record; it names the serving process once that one announced itself.
+            long serverPid = awaitServerPid(vm, process, log);
+            out.println("mounted " + vm + " at " + mountpoint + " (supervisor pid " + process.pid() + ", server pid "
+                    + serverPid + ", log " + log + ")");
+            return;
+        }
         writeRecord(new Record(vm, mountpoint, process.pid()), generation);
         out.println("mounted " + vm + " at " + mountpoint + " (pid " + process.pid() + ", log " + log + ")");
         if (nbd != null) {
             // The serving process started its NBD export before the FUSE loop answered.
             out.println("NBD export: " + nbd + " (the URI is in the log)");
         }
+    }
+
+    private long awaitServerPid(String vm, Process supervisor, Path log) throws MountException {
+        long deadline = System.nanoTime() + Mounter.READY_TIMEOUT.toNanos();
+        while (true) {
+            long serverPid = recordProperty(recordFile(vm), "server-pid");
+            if (serverPid > 0) {
+                return serverPid;
+            }
+            if (!supervisor.isAlive()) {
+                throw new MountException("the supervisor exited with code " + supervisor.exitValue() + ": "
+                        + lastLine(log) + " (log: " + log + ")");
+            }
+            if (System.nanoTime() > deadline) {
+                throw new MountException("the supervisor of " + vm + " named no server within "
+                        + Mounter.READY_TIMEOUT.toSeconds() + " s (log: " + log + ")");
+            }
+            try {
+                supervisor.waitFor(20, java.util.concurrent.TimeUnit.MILLISECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new MountException("interrupted while waiting for the supervisor of " + vm);
+            }
+        }
+    }
+
+    /** A numeric property of a record, or -1. */
+    static long recordProperty(Path file, String key) {
+        Properties p = new Properties();
+        try (var in = Files.newInputStream(file)) {
+            p.load(in);
+            return Long.parseLong(p.getProperty(key, "-1"));
+        } catch (IOException | RuntimeException e) {
+            return -1;
+        }
+    }
+
+    /** The supervisor of a supervised mount (hidden {@code mount-serve --supervise}): runs until the mount ends. */
+    public void supervise(String vm, Path mountpointArg, boolean allowOther, int generation) throws MountException {
+        SupervisedMount.supervise(this, context, vm, resolve(mountpointArg), allowOther, generation, System.err);
+    }
+
+    /** A server of a supervised mount (hidden {@code mount-serve --inherited-fuse}): serves the FUSE fd on stdin. */
+    public void serveInherited(String vm, Path mountpointArg, int generation) throws MountException {
+        SupervisedMount.serveInherited(this, context, vm, resolve(mountpointArg), generation, System.err);
     }
 
     /** The hidden {@code mount-serve} subcommand: runs in the detached process until unmounted. */
@@ -438,7 +507,7 @@ public final class MountService {
         return recordsDir().resolve(fileName(vm) + ".pid");
     }
 
-    private static String fileName(String vm) {
+    static String fileName(String vm) {
         return URLEncoder.encode(vm, StandardCharsets.UTF_8);
     }
 
@@ -554,7 +623,13 @@ public final class MountService {
     }
 
     private void writeRecord(Record r, int generation) throws MountException {
+        writeRecord(r, generation, java.util.Map.of());
+    }
+
+    /** Writes the record with {@code extra} lines too (a supervised mount's {@code server-pid=}, {@code restarts=}). */
+    void writeRecord(Record r, int generation, java.util.Map<String, String> extra) throws MountException {
         Properties p = new Properties();
+        extra.forEach(p::setProperty);
         p.setProperty("vm", r.vm());
         p.setProperty("mountpoint", r.mountpoint().toString());
         p.setProperty("pid", Long.toString(r.pid()));
@@ -583,7 +658,7 @@ public final class MountService {
     }
 
     /** Removes the record only if it still names this process, so a newer mount's record survives. */
-    private void deleteRecordIfOwned(String vm, long pid) {
+    void deleteRecordIfOwned(String vm, long pid) {
         try {
             Optional<Record> r = recordOf(vm);
             if (r.isPresent() && r.get().pid() == pid) {
@@ -595,6 +670,10 @@ public final class MountService {
     }
 
     // ---------------------------------------------------------------- helpers
+
+    MountSource openSourceFor(String vm, int generation) throws MountException {
+        return openSource(vm, generation);
+    }
 
     private MountSource openSource(String vm, int generation) throws MountException {
         try {

@@ -13,8 +13,7 @@ import java.nio.charset.CodingErrorAction;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.RejectedExecutionException;
+import java.util.concurrent.CountDownLatch;
 import java.util.concurrent.Semaphore;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.Consumer;
@@ -23,9 +22,11 @@ import static dev.dcd.backend.nbd.NbdProtocol.*;
 import static dev.dcd.nbd.NbdWire.*;
 
 /**
- * One client: the fixed-newstyle handshake, option haggling, then the transmission phase. The reader thread
- * owns the input side; workers execute requests and write replies under {@link #writeLock}, so replies to
- * one connection never interleave. A byte budget bounds the payload in flight.
+ * One client: the fixed-newstyle handshake, option haggling, then the transmission phase. In transmission a
+ * few workers of this connection (nbdkit's model) each take the next request off the socket under
+ * {@link #readLock}, execute it, and write its reply under {@link #writeLock}: requests run concurrently, replies
+ * may come back out of order, as the protocol allows, and never interleave. No request crosses threads. A byte
+ * budget bounds the payload in flight.
  */
 final class NbdConnection {
     /** The client did something after which the stream cannot be trusted: log and hang up. */
@@ -38,13 +39,15 @@ final class NbdConnection {
     private final long id;
     private final SocketChannel channel;
     private final NbdExport export;
-    private final ExecutorService workers;
+    private final int workers;
+    private final List<Thread> workerThreads = new ArrayList<>();
+    private final CountDownLatch ended = new CountDownLatch(1);
+    private final Object readLock = new Object();
     private final Consumer<String> log;
     private final Consumer<NbdConnection> onClose;
     private final WireInput in;
     private final Object writeLock = new Object();
     private final Semaphore budget;
-    private final int budgetBytes;
     private final AtomicInteger errorsLogged = new AtomicInteger();
     private final int maxLoggedErrors;
     private final String peer;
@@ -53,18 +56,19 @@ final class NbdConnection {
     private boolean structured;
     private boolean allocationContext;
     private volatile boolean closed;
+    private volatile boolean running;
+    /** Set under {@link #readLock} once the client sent DISC or hung up: no worker takes another request. */
+    private boolean inputEnded;
 
-    NbdConnection(long id, SocketChannel channel, NbdServerConfig config, ExecutorService workers,
-                  Consumer<NbdConnection> onClose) {
+    NbdConnection(long id, SocketChannel channel, NbdServerConfig config, Consumer<NbdConnection> onClose) {
         this.id = id;
         this.channel = channel;
         this.export = config.export();
-        this.workers = workers;
+        this.workers = config.workers();
         this.log = config.log();
         this.onClose = onClose;
         this.in = new WireInput(channel);
-        this.budgetBytes = config.inflightBytes();
-        this.budget = new Semaphore(budgetBytes);
+        this.budget = new Semaphore(config.inflightBytes());
         this.maxLoggedErrors = config.loggedErrors();
         String p;
         try {
@@ -80,9 +84,19 @@ final class NbdConnection {
         } catch (IOException e) {
             // Latency only.
         }
+        try {
+            // Room for a whole 2 MiB read reply, so a worker hands it to the kernel in one write and goes on.
+            channel.setOption(java.net.StandardSocketOptions.SO_SNDBUF, SEND_BUFFER);
+        } catch (IOException | UnsupportedOperationException e) {
+            // Throughput only.
+        }
     }
 
+    /** Socket send buffer asked for: a 2 MiB read (what qemu and nbdcopy send) fits. */
+    static final int SEND_BUFFER = 2 << 20;
+
     void run() {
+        running = true;
         try {
             if (negotiate()) {
                 transmit();
@@ -97,9 +111,58 @@ final class NbdConnection {
             if (!closed && !hungUp(e)) {
                 logError("connection failed: " + e.getMessage());
             }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
         } finally {
             close();
+            ended.countDown();
         }
+    }
+
+    /** Waits until every worker of this connection has finished (after {@link #close()}, requests in flight). */
+    boolean awaitEnd(long millis) throws InterruptedException {
+        if (!running && closed) {
+            return true; // closed before its thread started (the server was closing): nothing in flight
+        }
+        return ended.await(millis, java.util.concurrent.TimeUnit.MILLISECONDS);
+    }
+
+    /** One worker's loop: take a request, execute it, reply; until the input ends or the connection fails. */
+    private void serve(Worker w) {
+        try {
+            while (!closed) {
+                Taken t;
+                synchronized (readLock) {
+                    if (inputEnded || closed) {
+                        return;
+                    }
+                    t = take(w);
+                    if (t == null) {
+                        inputEnded = true;
+                        return;
+                    }
+                }
+                if (t.request() == null) {
+                    continue; // refused while reading (an oversized write): answered already
+                }
+                try {
+                    execute(w, t.request(), t.payload());
+                } finally {
+                    budget.release(t.cost());
+                }
+            }
+        } catch (ProtocolViolation e) {
+            logError(e.getMessage() + "; closing the connection");
+        } catch (EOFException e) {
+            if (!closed) {
+                logError("client hung up in the middle of a message");
+            }
+        } catch (IOException e) {
+            if (!closed && !hungUp(e)) {
+                logError("connection failed: " + e.getMessage());
+            }
+        }
+        close();
     }
 
     /** The client went away while we wrote: not worth a log line. */
@@ -352,67 +415,76 @@ final class NbdConnection {
 
     // ------------------------------------------------------------------ transmission
 
-    private void transmit() throws IOException, ProtocolViolation {
-        ByteBuffer header = ByteBuffer.allocate(REQUEST_SIZE);
-        while (!closed) {
-            header.clear();
-            if (!in.readFullyOrEnd(header)) {
-                return; // hung up between requests: many clients end so rather than with NBD_CMD_DISC
-            }
-            header.flip();
-            int magic = header.getInt();
-            if (magic != REQUEST_MAGIC) {
-                throw new ProtocolViolation("request without the request magic (0x" + Integer.toHexString(magic) + ")");
-            }
-            Request r = new Request(Short.toUnsignedInt(header.getShort()), Short.toUnsignedInt(header.getShort()),
-                    header.getLong(), header.getLong(), Integer.toUnsignedLong(header.getInt()));
-            if (r.type == CMD_DISC) {
-                // Answer everything in flight first; the protocol has no reply to DISC itself.
-                budget.acquireUninterruptibly(budgetBytes);
-                return;
-            }
-            ByteBuffer payload = null;
-            if (r.type == CMD_WRITE) {
-                if (r.length > MAX_PAYLOAD) {
-                    if (r.length > 2L * MAX_PAYLOAD) {
-                        throw new ProtocolViolation("NBD_CMD_WRITE of " + r.length + " bytes");
-                    }
-                    in.skip(r.length);
-                    fail(r, EINVAL, "NBD_CMD_WRITE of " + r.length + " bytes is over the limit of " + MAX_PAYLOAD);
-                    continue;
+    /**
+     * Runs the workers: this thread is the first, the others are started here; returns when all have ended
+     * (DISC or hang-up: after every request in flight was answered).
+     */
+    private void transmit() throws InterruptedException {
+        for (int i = 1; i < workers; i++) {
+            Worker w = new Worker();
+            Thread t = new Thread(() -> serve(w), Thread.currentThread().getName() + "-w" + i);
+            t.setDaemon(true);
+            workerThreads.add(t);
+            t.start();
+        }
+        serve(new Worker());
+        for (Thread t : workerThreads) {
+            t.join();
+        }
+    }
+
+    /** A request taken off the socket, its WRITE payload, and the budget it holds; request null: answered. */
+    private record Taken(Request request, ByteBuffer payload, int cost) {
+    }
+
+    /** Called under {@link #readLock}: the next request, or null once the client sent DISC or hung up. */
+    private Taken take(Worker w) throws IOException, ProtocolViolation {
+        ByteBuffer header = w.header.clear();
+        if (!in.readFullyOrEnd(header)) {
+            return null; // hung up between requests: many clients end so rather than with NBD_CMD_DISC
+        }
+        header.flip();
+        int magic = header.getInt();
+        if (magic != REQUEST_MAGIC) {
+            throw new ProtocolViolation("request without the request magic (0x" + Integer.toHexString(magic) + ")");
+        }
+        Request r = new Request(Short.toUnsignedInt(header.getShort()), Short.toUnsignedInt(header.getShort()),
+                header.getLong(), header.getLong(), Integer.toUnsignedLong(header.getInt()));
+        if (r.type == CMD_DISC) {
+            return null; // the protocol has no reply to DISC; the others finish what they hold
+        }
+        int cost = r.type == CMD_READ || r.type == CMD_WRITE ? (int) Math.min(Math.max(r.length, 1), MAX_PAYLOAD) : 1;
+        ByteBuffer payload = null;
+        if (r.type == CMD_WRITE) {
+            if (r.length > MAX_PAYLOAD) {
+                if (r.length > 2L * MAX_PAYLOAD) {
+                    throw new ProtocolViolation("NBD_CMD_WRITE of " + r.length + " bytes");
                 }
-                payload = in.read((int) r.length);
-            }
-            int cost = (int) Math.min(Math.max(r.length, 1), MAX_PAYLOAD);
-            if (r.type != CMD_READ && r.type != CMD_WRITE) {
-                cost = 1;
+                in.skip(r.length);
+                fail(r, EINVAL, "NBD_CMD_WRITE of " + r.length + " bytes is over the limit of " + MAX_PAYLOAD);
+                return new Taken(null, null, 0);
             }
             budget.acquireUninterruptibly(cost);
-            ByteBuffer data = payload;
-            int held = cost;
             try {
-                workers.execute(() -> {
-                    try {
-                        execute(r, data);
-                    } finally {
-                        budget.release(held);
-                    }
-                });
-            } catch (RejectedExecutionException e) {
-                budget.release(held);
-                return; // the server is shutting down
+                payload = in.read((int) r.length);
+            } catch (IOException | RuntimeException e) {
+                budget.release(cost);
+                throw e;
             }
+        } else {
+            budget.acquireUninterruptibly(cost);
         }
+        return new Taken(r, payload, cost);
     }
 
     private record Request(int flags, int type, long cookie, long offset, long length) {
     }
 
     /** Runs on a worker: performs one request and sends its reply; a failure ends only this connection. */
-    private void execute(Request r, ByteBuffer payload) {
+    private void execute(Worker w, Request r, ByteBuffer payload) {
         try {
             switch (r.type) {
-                case CMD_READ -> read(r);
+                case CMD_READ -> read(w, r);
                 case CMD_WRITE -> write(r, payload);
                 case CMD_FLUSH -> {
                     export.device().flush();
@@ -439,7 +511,7 @@ final class NbdConnection {
         return r.offset >= 0 && r.offset <= size && r.length <= size - r.offset;
     }
 
-    private void read(Request r) throws IOException {
+    private void read(Worker w, Request r) throws IOException {
         if (r.length > MAX_PAYLOAD) {
             fail(r, (r.flags & CMD_FLAG_DF) != 0 ? EOVERFLOW : EINVAL,
                     "NBD_CMD_READ of " + r.length + " bytes is over the limit of " + MAX_PAYLOAD);
@@ -454,34 +526,134 @@ final class NbdConnection {
             ok(r); // an OFFSET_DATA chunk may not be empty
             return;
         }
-        ByteBuffer data = readBuffer((int) r.length);
+        ByteBuffer data = w.readBuffer((int) r.length);
+        int segments;
         try {
-            export.device().read(r.offset, data);
+            segments = structured ? w.segment(export.device().extents(r.offset, r.length), r.offset,
+                    (r.flags & CMD_FLAG_DF) != 0) : w.oneSegment(r.offset, r.length);
+            for (int i = 0; i < segments; i++) {
+                if (!w.hole[i]) {
+                    int at = (int) (w.segOffset[i] - r.offset);
+                    data.limit(at + w.segLength[i]).position(at);
+                    export.device().read(w.segOffset[i], data);
+                }
+            }
         } catch (IOException | RuntimeException e) {
             fail(r, errno(e), "read at " + r.offset + " +" + r.length + ": " + e.getMessage());
             return;
         }
-        data.flip();
-        if (structured) {
-            ByteBuffer head = structuredHeader(REPLY_FLAG_DONE, REPLY_TYPE_OFFSET_DATA, r.cookie, 8 + data.remaining());
-            ByteBuffer offset = ByteBuffer.allocate(8).putLong(r.offset).flip();
-            send(head, offset, data);
-        } else {
-            send(simpleHeader(0, r.cookie), data);
+        if (!structured) {
+            w.gather[0] = simpleHeader(w.head(), 0, r.cookie).flip();
+            w.gather[1] = data.limit((int) r.length).position(0);
+            send(w.gather, 2);
+            return;
         }
+        if (segments == 1 && !w.hole[0]) {
+            // The common case, without a slice: header, offset, then the bytes straight from the read buffer.
+            ByteBuffer head = structuredHeader(w.head(), REPLY_FLAG_DONE, REPLY_TYPE_OFFSET_DATA, r.cookie,
+                    8 + (int) r.length).putLong(r.offset).flip();
+            w.gather[0] = head;
+            w.gather[1] = data.limit((int) r.length).position(0);
+            send(w.gather, 2);
+            return;
+        }
+        // One chunk per segment: OFFSET_DATA with the bytes, or OFFSET_HOLE with just the length; the last is DONE.
+        ByteBuffer heads = w.chunkHeads.clear();
+        int n = 0;
+        for (int i = 0; i < segments; i++) {
+            int flags = i == segments - 1 ? REPLY_FLAG_DONE : 0;
+            int start = heads.position();
+            if (w.hole[i]) {
+                structuredHeader(heads, flags, REPLY_TYPE_OFFSET_HOLE, r.cookie, 12);
+                heads.putLong(w.segOffset[i]).putInt(w.segLength[i]);
+                w.gather[n++] = heads.slice(start, heads.position() - start);
+            } else {
+                structuredHeader(heads, flags, REPLY_TYPE_OFFSET_DATA, r.cookie, 8 + w.segLength[i]);
+                heads.putLong(w.segOffset[i]);
+                w.gather[n++] = heads.slice(start, heads.position() - start);
+                int at = (int) (w.segOffset[i] - r.offset);
+                w.gather[n++] = data.limit(at + w.segLength[i]).position(at).slice();
+            }
+        }
+        send(w.gather, n);
     }
 
+    /** Zero runs shorter than this go out as data: a hole chunk costs a header, a syscall slice and the client's memset. */
+    static final int MIN_HOLE_CHUNK = 4096;
+    /** At most this many chunks per read; a read more fragmented than that goes out as one data chunk. */
+    static final int MAX_CHUNKS = 32;
     /** Reads up to this size reuse a direct buffer of the worker: no garbage, and no copy into the socket. */
     private static final int REUSED_READ_BUFFER = 4 << 20;
-    private static final ThreadLocal<ByteBuffer> READ_BUFFERS =
-            ThreadLocal.withInitial(() -> ByteBuffer.allocateDirect(REUSED_READ_BUFFER));
 
-    /** The reply is sent on the same worker before it takes another request, so reuse is safe. */
-    private static ByteBuffer readBuffer(int length) {
-        if (length > REUSED_READ_BUFFER) {
-            return ByteBuffer.allocate(length);
+    /**
+     * The state one worker reuses from request to request, so that a read allocates nothing on its way:
+     * the request header, the read buffer, the reply headers and the gather array.
+     */
+    private static final class Worker {
+        final ByteBuffer header = ByteBuffer.allocate(REQUEST_SIZE);
+        /** Room for every chunk header of one read: 20-byte header, offset u64, hole length u32. */
+        final ByteBuffer chunkHeads = ByteBuffer.allocateDirect(MAX_CHUNKS * (STRUCTURED_REPLY_SIZE + 12));
+        final ByteBuffer[] gather = new ByteBuffer[2 * MAX_CHUNKS];
+        final long[] segOffset = new long[MAX_CHUNKS];
+        final int[] segLength = new int[MAX_CHUNKS];
+        final boolean[] hole = new boolean[MAX_CHUNKS];
+        private ByteBuffer readBuffer;
+
+        /** A buffer of {@code length} bytes at position 0; the reply is sent before the worker takes another request. */
+        ByteBuffer readBuffer(int length) {
+            if (length > REUSED_READ_BUFFER) {
+                return ByteBuffer.allocate(length);
+            }
+            if (readBuffer == null) {
+                readBuffer = ByteBuffer.allocateDirect(REUSED_READ_BUFFER);
+            }
+            return readBuffer.clear().limit(length);
         }
-        return READ_BUFFERS.get().clear().limit(length);
+
+        ByteBuffer head() {
+            return chunkHeads.clear();
+        }
+
+        int oneSegment(long offset, long length) {
+            segOffset[0] = offset;
+            segLength[0] = (int) length;
+            hole[0] = false;
+            return 1;
+        }
+
+        /**
+         * Splits a read at its zero extents: short zero runs join the data around them; with DF (one chunk
+         * only) or too many pieces, the read is one data chunk, unless it is all zeros.
+         */
+        int segment(List<Extent> extents, long offset, boolean dontFragment) {
+            int n = 0;
+            for (Extent e : extents) {
+                boolean zero = e.readsZero() && e.length() >= MIN_HOLE_CHUNK;
+                if (n > 0 && hole[n - 1] == zero) {
+                    segLength[n - 1] += (int) e.length();
+                    continue;
+                }
+                if (n == MAX_CHUNKS) {
+                    return oneSegment(offset, sum(extents));
+                }
+                segOffset[n] = e.offset();
+                segLength[n] = (int) e.length();
+                hole[n] = zero;
+                n++;
+            }
+            if (n > 1 && dontFragment) {
+                return oneSegment(offset, sum(extents));
+            }
+            return n;
+        }
+
+        private static long sum(List<Extent> extents) {
+            long total = 0;
+            for (Extent e : extents) {
+                total += e.length();
+            }
+            return total;
+        }
     }
 
     private void write(Request r, ByteBuffer payload) throws IOException {
@@ -635,12 +807,33 @@ final class NbdConnection {
     }
 
     private static ByteBuffer simpleHeader(int error, long cookie) {
-        return ByteBuffer.allocate(SIMPLE_REPLY_SIZE).putInt(SIMPLE_REPLY_MAGIC).putInt(error).putLong(cookie).flip();
+        return simpleHeader(ByteBuffer.allocate(SIMPLE_REPLY_SIZE), error, cookie).flip();
+    }
+
+    private static ByteBuffer simpleHeader(ByteBuffer into, int error, long cookie) {
+        return into.putInt(SIMPLE_REPLY_MAGIC).putInt(error).putLong(cookie);
     }
 
     private static ByteBuffer structuredHeader(int flags, int type, long cookie, int length) {
-        return ByteBuffer.allocate(STRUCTURED_REPLY_SIZE).putInt(STRUCTURED_REPLY_MAGIC).putShort((short) flags)
-                .putShort((short) type).putLong(cookie).putInt(length).flip();
+        return structuredHeader(ByteBuffer.allocate(STRUCTURED_REPLY_SIZE), flags, type, cookie, length).flip();
+    }
+
+    private static ByteBuffer structuredHeader(ByteBuffer into, int flags, int type, long cookie, int length) {
+        return into.putInt(STRUCTURED_REPLY_MAGIC).putShort((short) flags).putShort((short) type).putLong(cookie)
+                .putInt(length);
+    }
+
+    /** Writes the first {@code count} buffers as one reply, uninterrupted by other workers' replies. */
+    private void send(ByteBuffer[] buffers, int count) throws IOException {
+        synchronized (writeLock) {
+            long remaining = 0;
+            for (int i = 0; i < count; i++) {
+                remaining += buffers[i].remaining();
+            }
+            while (remaining > 0) {
+                remaining -= channel.write(buffers, 0, count);
+            }
+        }
     }
 
     private void send(ByteBuffer... buffers) throws IOException {

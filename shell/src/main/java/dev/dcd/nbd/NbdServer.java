@@ -7,30 +7,28 @@ import java.nio.channels.ClosedChannelException;
 import java.nio.channels.ServerSocketChannel;
 import java.nio.channels.SocketChannel;
 import java.nio.file.Files;
+import java.util.ArrayList;
+import java.util.List;
 import java.util.Objects;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.CountDownLatch;
-import java.util.concurrent.ExecutorService;
-import java.util.concurrent.LinkedBlockingQueue;
-import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
-import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.Consumer;
 
 /**
  * A server-side NBD implementation (fixed newstyle, structured replies, base:allocation) for one export.
- * One thread accepts; each connection has a reader thread that negotiates and then parses requests, which
- * a shared pool of workers executes, so one connection may have many requests in flight and replies may
- * come back out of order, as the protocol allows. Bad client input is answered with the protocol's error,
+ * One thread accepts; each connection negotiates on a thread of its own and then serves requests with a
+ * few workers of its own ({@link NbdServerConfig#workers()}), each taking a request off the socket,
+ * executing it and replying, so one connection may have several requests in flight and replies may come
+ * back out of order, as the protocol allows. Bad client input is answered with the protocol's error,
  * logged as one line, and affects only that connection.
  */
 public final class NbdServer implements Closeable {
     private final NbdServerConfig config;
     private final ServerSocketChannel listener;
     private final int boundPort;
-    private final ExecutorService workers;
     private final Set<NbdConnection> connections = ConcurrentHashMap.newKeySet();
     private final AtomicLong connectionIds = new AtomicLong();
     private final CountDownLatch stopped = new CountDownLatch(1);
@@ -41,15 +39,6 @@ public final class NbdServer implements Closeable {
         this.config = config;
         this.listener = listener;
         this.boundPort = listener.getLocalAddress() instanceof InetSocketAddress inet ? inet.getPort() : -1;
-        AtomicInteger n = new AtomicInteger();
-        ThreadPoolExecutor pool = new ThreadPoolExecutor(config.workers(), config.workers(), 30, TimeUnit.SECONDS,
-                new LinkedBlockingQueue<>(), r -> {
-                    Thread t = new Thread(r, "nbd-worker-" + n.incrementAndGet());
-                    t.setDaemon(true);
-                    return t;
-                });
-        pool.allowCoreThreadTimeOut(true);
-        this.workers = pool;
         this.acceptor = new Thread(this::acceptLoop, "nbd-accept");
         this.acceptor.setDaemon(true);
     }
@@ -100,7 +89,7 @@ public final class NbdServer implements Closeable {
                 return;
             }
             long id = connectionIds.incrementAndGet();
-            NbdConnection connection = new NbdConnection(id, channel, config, workers, connections::remove);
+            NbdConnection connection = new NbdConnection(id, channel, config, connections::remove);
             connections.add(connection);
             if (closing) {
                 connection.close();
@@ -124,13 +113,19 @@ public final class NbdServer implements Closeable {
         closing = true;
         try {
             listener.close();
-            for (NbdConnection c : connections) {
+            List<NbdConnection> open = new ArrayList<>(connections);
+            for (NbdConnection c : open) {
                 c.close();
             }
-            workers.shutdown();
             try {
-                if (!workers.awaitTermination(30, TimeUnit.SECONDS)) {
-                    config.log().accept("nbd: requests still running after 30 s at shutdown");
+                // Requests being executed finish before the owner closes the device under them.
+                long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
+                for (NbdConnection c : open) {
+                    long left = Math.max(0, TimeUnit.NANOSECONDS.toMillis(deadline - System.nanoTime()));
+                    if (!c.awaitEnd(left)) {
+                        config.log().accept("nbd: requests still running after 30 s at shutdown");
+                        break;
+                    }
                 }
                 acceptor.join(TimeUnit.SECONDS.toMillis(5));
             } catch (InterruptedException e) {

@@ -5,8 +5,11 @@ import java.util.function.Consumer;
 
 /** Immutable configuration of an {@link NbdServer}; build with {@link #builder(NbdExport, NbdEndpoint)}. */
 public final class NbdServerConfig {
-    /** Enough workers to overlap a few clients' requests on a small machine without flooding it. */
-    public static final int DEFAULT_WORKERS = 8;
+    /**
+     * Workers per connection: enough to overlap a client's reads (qemu and nbdcopy keep several in flight)
+     * on a small machine, as nbdkit's default of 16 threads does on larger ones.
+     */
+    public static final int DEFAULT_WORKERS = 4;
     /** Bytes of READ and WRITE payload one connection may have in flight before its reader waits. */
     public static final int DEFAULT_INFLIGHT_BYTES = 64 << 20;
     /** Errors logged per connection before it goes quiet, so a misbehaving client cannot flood the log. */

@@ -1,9 +1,10 @@
 package dev.dcd.shell;
 
 import dev.dcd.backend.Backend;
-import dev.dcd.backend.Backends;
-import dev.dcd.catalog.BackendEntry;
 import dev.dcd.catalog.Catalog;
+import dev.dcd.service.DcdEnvironment;
+import dev.dcd.service.HomeResources;
+import dev.dcd.service.ProgressSink;
 import dev.dcd.vdisk.ContentId;
 
 import java.io.Closeable;
@@ -11,13 +12,13 @@ import java.io.IOException;
 import java.io.PrintWriter;
 import java.nio.file.Path;
 import java.time.Clock;
-import java.util.LinkedHashMap;
 import java.util.Map;
 
 /**
- * What every command needs: where {@code $DCD_HOME} is, the catalog and open backends, and the output
- * streams. Opened lazily, so {@code dcd --help} touches nothing, and closed once at exit; an interactive
- * shell keeps one context for all the commands it runs.
+ * What every command needs: the CLI's own concerns (output streams, {@code --json}, {@code --debug}, whether
+ * stderr is a terminal) and the {@link #environment()} the use cases in {@code dev.dcd.service} run in. The
+ * catalog and backends behind it are opened lazily, so {@code dcd --help} touches nothing, and closed once at
+ * exit; an interactive shell keeps one context for all the commands it runs.
  */
 public final class Context implements Closeable {
     private final Map<String, String> env;
@@ -28,8 +29,7 @@ public final class Context implements Closeable {
     private Path homeOverride;
     private boolean json;
     private boolean debug;
-    private Catalog catalog;
-    private final Map<String, Backend> backends = new LinkedHashMap<>();
+    private HomeResources resources;
     private Long cacheSize;
     static final long DEFAULT_CACHE_SIZE = 2L << 30;
 
@@ -63,7 +63,7 @@ public final class Context implements Closeable {
     }
 
     public void setHome(Path home) {
-        if (catalog != null && !home.equals(home())) {
+        if (resources != null && resources.catalogOpen() && !home.equals(home())) {
             throw new IllegalStateException("--home cannot change once the catalog is open");
         }
         this.homeOverride = home;
@@ -111,16 +111,40 @@ public final class Context implements Closeable {
     }
 
     public Catalog catalog() throws IOException {
-        if (catalog == null) {
-            catalog = Catalog.open(Catalog.config(home().resolve("catalog"), home().resolve("vdisks")).clock(clock)
-                    .lockTimeout(lockTimeout())
-                    .notices(line -> {
-                        err.println("dcd: " + line);
-                        err.flush();
-                    })
-                    .build());
+        return resources().catalog();
+    }
+
+    /** The catalog and backends of {@link #home()}, opened on first use; a changed home gets its own. */
+    private HomeResources resources() throws IOException {
+        Path home = home();
+        if (resources != null && !resources.home().equals(home)) {
+            resources.close();
+            resources = null;
         }
-        return catalog;
+        if (resources == null) {
+            resources = new HomeResources(home, clock, lockTimeout(), line -> {
+                err.println("dcd: " + line);
+                err.flush();
+            });
+        }
+        return resources;
+    }
+
+    /**
+     * The use cases' view of this context: the same home, catalog, backends and clock, with warnings printed as
+     * {@code dcd: warning: LINE}. Built on each call, since {@code --home} may still change before the catalog opens.
+     */
+    public DcdEnvironment environment() {
+        return DcdEnvironment.builder(home()).clock(clock).catalogs(this::catalog).backends(this::backend)
+                .warnings(line -> {
+                    err.println("dcd: warning: " + line);
+                    err.flush();
+                }).build();
+    }
+
+    /** Progress of the services' long tasks, as a bar on stderr when it is a terminal (see {@link ProgressReporter}). */
+    public ProgressSink progress() {
+        return (task, total) -> new ProgressReporter(this, task, total);
     }
 
     /** How long a write waits for another process's: {@code $DCD_LOCK_TIMEOUT} seconds, else 30. */
@@ -145,22 +169,12 @@ public final class Context implements Closeable {
 
     /** The backend with this catalog name, opened once per context. */
     public Backend backend(String name) throws IOException {
-        Backend open = backends.get(name);
-        if (open == null) {
-            BackendEntry entry = catalog().requireBackend(name);
-            open = Backends.open(name, Backends.parse(entry.uri()));
-            backends.put(name, open);
-        }
-        return open;
+        return resources().backend(name);
     }
 
     /** Opens a vdisk wherever the catalog says it lives. */
     public dev.dcd.block.BlockDevice openVdisk(ContentId id) throws IOException {
-        var users = catalog().usersOf(id);
-        if (users.isEmpty()) {
-            throw new dev.dcd.catalog.CatalogException("vdisk " + id.shortHex() + " is not in the catalog");
-        }
-        return backend(users.get(0).backend()).open(id);
+        return environment().openVdisk(id);
     }
 
     /**
@@ -169,9 +183,8 @@ public final class Context implements Closeable {
      * of it and does not keep superseded catalog files on disk.
      */
     public void releaseCatalog() throws IOException {
-        if (catalog != null) {
-            catalog.close();
-            catalog = null;
+        if (resources != null) {
+            resources.releaseCatalog();
         }
     }
 
@@ -199,23 +212,14 @@ public final class Context implements Closeable {
 
     @Override
     public void close() throws IOException {
-        IOException failure = null;
-        for (Backend backend : backends.values()) {
-            try {
-                backend.close();
-            } catch (IOException e) {
-                failure = e;
+        try {
+            if (resources != null) {
+                resources.close();
+                resources = null;
             }
-        }
-        backends.clear();
-        if (catalog != null) {
-            catalog.close();
-            catalog = null;
-        }
-        out.flush();
-        err.flush();
-        if (failure != null) {
-            throw failure;
+        } finally {
+            out.flush();
+            err.flush();
         }
     }
 }

@@ -7,6 +7,8 @@ import dev.dcd.catalog.Vm;
 import dev.dcd.filter.DynamicContentDisk;
 import dev.dcd.filter.OverlayWrites;
 import dev.dcd.mount.MountService;
+import dev.dcd.service.BuildService;
+import dev.dcd.service.VmService;
 import dev.dcd.synth.AppLayer;
 import dev.dcd.synth.DiskMaterializer;
 import dev.dcd.synth.DiskSpec;
@@ -35,117 +37,12 @@ import java.util.concurrent.Callable;
 final class DiskCommands {
 
     static Path generationDir(Context context, String vm, int generation) {
-        return context.vmDir(vm).resolve("gen-" + generation);
+        return context.environment().generationDir(vm, generation);
     }
 
     /** The VM's generation {@code requested}, or its current one when {@code requested} is null. */
     static Vm.Generation generation(Vm vm, Integer requested) throws CatalogException {
-        if (requested != null) {
-            return vm.generation(requested).orElseThrow(() -> new CatalogException("VM '" + vm.name()
-                    + "' has no generation " + requested + " (see 'dcd disk generations " + vm.name() + "')"));
-        }
-        return vm.current().orElseThrow(() -> new CatalogException("VM '" + vm.name()
-                + "' has no disk yet; run 'dcd disk build " + vm.name() + "'"));
-    }
-
-    /** Builds the next generation; returns it after the catalog records it as current. */
-    static Vm.Generation build(Context context, String vmName) throws IOException {
-        Catalog catalog = context.catalog();
-        Vm vm = catalog.requireVm(vmName);
-        List<AppLayer> layers = AppLayers.of(context, vm);
-        FsType type = FsType.parse(vm.fsType());
-        DiskSpec spec = DiskSpec.builder().vmId(vm.name()).fsType(type).diskSize(vm.sizeBytes())
-                .createdEpochSeconds(vm.createdAt())
-                .symlinkPolicy(Vm.SYMLINKS_COPY.equals(vm.symlinks()) ? DiskSpec.SymlinkPolicy.COPY_TARGET : DiskSpec.SymlinkPolicy.SKIP)
-                .build();
-        Path vmDir = context.vmDir(vmName);
-        sweepAbandonedBuilds(vmDir);
-        // The number is only chosen when the catalog records the generation, under the write lock, so two
-        // builds of one VM side by side each get their own: the synthesis works in a directory of its own.
-        Path tmp = vmDir.resolve("gen-next." + ProcessHandle.current().pid() + "." + System.nanoTime() + ".tmp");
-        Files.createDirectories(tmp);
-        try {
-            SynthesizedDisk disk;
-            try (ProgressReporter progress = new ProgressReporter(context, "build", vm.sizeBytes())) {
-                disk = Synthesizers.forType(type).synthesize(spec, layers, tmp, progress);
-            }
-            for (String warning : disk.warnings()) {
-                context.err().println("dcd: warning: " + warning);
-            }
-            return catalog.write(() -> {
-                Vm fresh = catalog.requireVm(vmName);
-                int number = fresh.nextGenerationNumber();
-                Path done = generationDir(context, vmName, number);
-                // The synthesizer returns with its files on stable storage; the rename reaches it too before the
-                // catalog records the generation below, so no crash leaves a recorded generation half there.
-                // A leftover from a build that died before the catalog recorded it; never a recorded generation.
-                VmCommands.deleteTree(done);
-                Files.move(tmp, done, StandardCopyOption.ATOMIC_MOVE);
-                force(vmDir);
-                Vm.Generation generation = new Vm.Generation(number, context.clock().millis(), disk.fileCount(),
-                        disk.appBytes(), disk.virtualSize(), SynthesizedDisk.allocatedBytes(done.resolve(SynthesizedDisk.IMAGE)),
-                        disk.partitionOffset(), disk.partitionLength());
-                try {
-                    catalog.putVm(fresh.withGeneration(generation));
-                } catch (IOException | RuntimeException e) {
-                    VmCommands.deleteTree(done);
-                    throw e;
-                }
-                return generation;
-            });
-        } catch (IOException | RuntimeException e) {
-            VmCommands.deleteTree(tmp);
-            deleteIfEmpty(vmDir);
-            throw e;
-        }
-    }
-
-    /**
-     * Removes synthesis directories whose build process is gone: {@code gen-next.PID.*.tmp} of a dead PID, and
-     * {@code gen-N.tmp} of dcd versions that named them by number.
-     */
-    private static void sweepAbandonedBuilds(Path vmDir) {
-        if (!Files.isDirectory(vmDir)) {
-            return;
-        }
-        try (var entries = Files.list(vmDir)) {
-            for (Path entry : entries.toList()) {
-                String name = entry.getFileName().toString();
-                java.util.regex.Matcher m = ABANDONED_BUILD.matcher(name);
-                if (!m.matches()) {
-                    continue;
-                }
-                boolean alive = m.group(1) != null && ProcessHandle.of(Long.parseLong(m.group(1))).map(ProcessHandle::isAlive)
-                        .orElse(false);
-                if (!alive) {
-                    VmCommands.deleteTree(entry);
-                }
-            }
-        } catch (IOException | NumberFormatException e) {
-            // best effort: a leftover costs space, not correctness
-        }
-    }
-
-    private static final java.util.regex.Pattern ABANDONED_BUILD =
-            java.util.regex.Pattern.compile("gen-(?:next\\.(\\d+)\\.\\d+|\\d+)\\.tmp");
-
-    private static void force(Path path) throws IOException {
-        if (Files.exists(path)) {
-            try (java.nio.channels.FileChannel channel = java.nio.channels.FileChannel.open(path, java.nio.file.StandardOpenOption.READ)) {
-                channel.force(true);
-            }
-        }
-    }
-
-    /** A failed first build leaves no trace, not even the VM's directory. */
-    private static void deleteIfEmpty(Path dir) {
-        try (var entries = Files.list(dir)) {
-            if (entries.findAny().isEmpty()) {
-                Files.delete(dir);
-            }
-        } catch (IOException ignored) {
-            // best effort: an empty directory is harmless
-        }
+        return VmService.generation(vm, requested);
     }
 
     @Command(name = "build", description = "Synthesize a new disk generation from the VM's apps.")
@@ -160,23 +57,19 @@ final class DiskCommands {
 
         @Override
         public Integer call() throws Exception {
-            Vm before = context.catalog().requireVm(vmName);
-            Vm.Generation g = build(context, vmName);
-            for (MountService.LiveMount m : MountService.liveMountGenerations(context.home())) {
-                if (m.vm().equals(vmName)) {
-                    String served = m.generation() > 0 ? Integer.toString(m.generation())
-                            : Integer.toString(before.currentGeneration());
-                    context.err().println("dcd: VM '" + vmName + "' is mounted at " + m.mountpoint() + " and keeps serving"
-                            + " generation " + served + " until it is remounted ('dcd umount " + m.mountpoint() + "', then 'dcd mount "
-                            + vmName + " " + m.mountpoint() + "'); the guest's writes stay in generation " + served
-                            + " and do not carry over to generation " + g.number());
-                }
+            BuildService.Built built = new BuildService(context.environment()).build(vmName, context.progress());
+            Vm.Generation g = built.generation();
+            for (MountService.LiveMount m : built.mounts()) {
+                String served = Integer.toString(m.generation() > 0 ? m.generation() : built.previous());
+                context.err().println("dcd: VM '" + vmName + "' is mounted at " + m.mountpoint() + " and keeps serving"
+                        + " generation " + served + " until it is remounted ('dcd umount " + m.mountpoint() + "', then 'dcd mount "
+                        + vmName + " " + m.mountpoint() + "'); the guest's writes stay in generation " + served
+                        + " and do not carry over to generation " + g.number());
             }
-            if (before.currentGeneration() > 0
-                    && DynamicContentDisk.hasWrites(generationDir(context, vmName, before.currentGeneration()))) {
-                context.err().println("dcd: generation " + before.currentGeneration() + " holds guest writes; it is kept"
+            if (built.previousHoldsWrites()) {
+                context.err().println("dcd: generation " + built.previous() + " holds guest writes; it is kept"
                         + " with its overlay (see 'dcd disk generations " + vmName + "', delete with 'dcd disk discard "
-                        + vmName + " " + before.currentGeneration() + "')");
+                        + vmName + " " + built.previous() + "')");
             }
             if (context.json()) {
                 Output.json(context.out(), g);
@@ -274,18 +167,9 @@ final class DiskCommands {
         }
     }
 
-    /**
-     * Bytes of guest writes a generation holds (what its last flush made durable); an overlay that cannot be read
-     * stops the caller rather than counting as empty.
-     */
+    /** Bytes of guest writes a generation holds; see {@link VmService#guestWriteBytes}. */
     static long guestWriteBytes(Context context, Vm vm, Vm.Generation g) throws IOException {
-        Path dir = generationDir(context, vm.name(), g.number());
-        try {
-            return OverlayWrites.read(dir, g.virtualSize()).bytes();
-        } catch (IOException e) {
-            throw new CatalogException("cannot tell whether generation " + g.number() + " of VM '" + vm.name()
-                    + "' holds guest writes: " + e.getMessage() + "; pass --force to discard it anyway");
-        }
+        return new VmService(context.environment()).guestWriteBytes(vm, g);
     }
 
     @Command(name = "stat", description = "Sizes and region counts of a VM's current disk.")

@@ -1,6 +1,5 @@
 package dev.dcd.shell;
 
-import dev.dcd.backend.Progress;
 import me.tongfei.progressbar.ConsoleProgressBarConsumer;
 import me.tongfei.progressbar.ProgressBar;
 import me.tongfei.progressbar.ProgressBarBuilder;
@@ -10,7 +9,7 @@ import me.tongfei.progressbar.ProgressBarStyle;
  * A progress bar on stderr that only appears when stderr is a terminal and the work has already taken
  * more than a second, so quick commands and scripts see no noise.
  */
-final class ProgressReporter implements Progress, AutoCloseable {
+final class ProgressReporter implements dev.dcd.service.ProgressSink.Task {
     /** How long work runs before a bar appears; measured on the context's clock, so tests move it. */
     static final long DELAY_MILLIS = 1000;
 

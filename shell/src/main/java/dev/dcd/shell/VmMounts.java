@@ -20,6 +20,8 @@ import dev.dcd.mount.GenerationLock;
 import dev.dcd.mount.MountContext;
 import dev.dcd.mount.MountSource;
 import dev.dcd.mount.MountSourceFactory;
+import dev.dcd.service.DcdEnvironment;
+import dev.dcd.service.VmService;
 import dev.dcd.synth.FileIndex;
 import dev.dcd.synth.RegionMap;
 import dev.dcd.synth.SynthesizedDisk;
@@ -101,13 +103,14 @@ final class VmMounts implements MountContext, MountSourceFactory {
 
     @Override
     public MountSource open(String vmName, int number) throws IOException {
-        Catalog catalog = context.catalog();
+        DcdEnvironment env = context.environment();
+        Catalog catalog = env.catalog();
         Vm vm = catalog.requireVm(vmName);
-        Vm.Generation generation = DiskCommands.generation(vm, number == 0 ? null : number);
-        Path dir = DiskCommands.generationDir(context, vmName, generation.number());
+        Vm.Generation generation = VmService.generation(vm, number == 0 ? null : number);
+        Path dir = env.generationDir(vmName, generation.number());
         for (Vm.Generation older : vm.generations()) {
             if (older.number() < generation.number()
-                    && DynamicContentDisk.hasWrites(DiskCommands.generationDir(context, vmName, older.number()))) {
+                    && DynamicContentDisk.hasWrites(env.generationDir(vmName, older.number()))) {
                 context.err().println("dcd: warning: generation " + older.number() + " of VM '" + vmName + "' holds guest"
                         + " writes that generation " + generation.number() + ", mounted now, does not have; they stay in"
                         + " generation " + older.number() + " ('dcd mount " + vmName + " DIR --generation " + older.number()
@@ -127,7 +130,7 @@ final class VmMounts implements MountContext, MountSourceFactory {
             }
             AppVersion app = users.get(0);
             labels.put(id, new VdiskLabel(app.label(), app.backend()));
-            backendOf.put(id, context.backend(app.backend()));
+            backendOf.put(id, env.backend(app.backend()));
             BackendEntry entry = catalog.requireBackend(app.backend());
             if (!LOCAL_SCHEME.equals(Backends.parse(entry.uri()).getScheme())) {
                 remote.add(app.backend());

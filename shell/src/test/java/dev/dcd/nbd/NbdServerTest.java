@@ -238,6 +238,18 @@ class NbdServerTest {
             ByteBuffer body = c.read(head.getInt(16));
             assertEquals(22, body.getInt(0));
             assertEquals(body.capacity() - 6, Short.toUnsignedInt(body.getShort(4)));
+            // A read across the hole: OFFSET_DATA [2048, 4096), OFFSET_HOLE [4096, 8192) (offset u64, length
+            // u32, no bytes), OFFSET_DATA [8192, 10240) with DONE.
+            c.send("25609513 0000 0000 0000000000000016 0000000000000800 00002000");
+            c.expect("668e33ef 0000 0001 0000000000000016 00000808 0000000000000800" + HEX.formatHex(disk.bytes(2048, 2048))
+                    + "668e33ef 0000 0002 0000000000000016 0000000c 0000000000001000 00001000"
+                    + "668e33ef 0001 0001 0000000000000016 00000808 0000000000002000" + HEX.formatHex(disk.bytes(8192, 2048)));
+            // NBD_CMD_FLAG_DF (0x04): one chunk only, so the same read is one OFFSET_DATA with the hole's zeros.
+            c.send("25609513 0004 0000 0000000000000017 0000000000000800 00002000");
+            c.expect("668e33ef 0001 0001 0000000000000017 00002008 0000000000000800" + HEX.formatHex(disk.bytes(2048, 8192)));
+            // ... and a read of the hole alone is one OFFSET_HOLE chunk even with DF.
+            c.send("25609513 0004 0000 0000000000000018 0000000000001000 00001000");
+            c.expect("668e33ef 0001 0002 0000000000000018 0000000c 0000000000001000 00001000");
         }
     }
 

@@ -101,6 +101,7 @@ public final class NbdProtocol {
     public static final int REPLY_FLAG_DONE = 1;
     public static final int REPLY_TYPE_NONE = 0;
     public static final int REPLY_TYPE_OFFSET_DATA = 1;
+    public static final int REPLY_TYPE_OFFSET_HOLE = 2;
     public static final int REPLY_TYPE_BLOCK_STATUS = 5;
     public static final int REPLY_TYPE_ERROR = 0x8001;
     /** The meta context whose block status says which ranges are holes or read as zeros. */

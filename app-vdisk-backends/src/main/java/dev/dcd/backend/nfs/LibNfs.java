@@ -3,6 +3,7 @@ package dev.dcd.backend.nfs;
 import jnr.ffi.LibraryLoader;
 import jnr.ffi.Pointer;
 import jnr.ffi.Runtime;
+import jnr.ffi.annotations.Delegate;
 import jnr.ffi.byref.PointerByReference;
 
 import java.nio.ByteBuffer;
@@ -11,7 +12,16 @@ import java.nio.file.Path;
 import java.util.List;
 
 /**
- * The part of libnfs 4.0 (Debian {@code libnfs13}) the backend uses: its synchronous API, bound with jnr-ffi.
+ * The part of libnfs 4.0 (Debian {@code libnfs13}) the backend uses, bound with jnr-ffi: the synchronous API for
+ * setting up a context and for calls that never wait on the network, the asynchronous API (with a callback into
+ * Java and {@code poll(2)}, from libc) for every call that does.
+ *
+ * <p>Why not the synchronous API for those too: libnfs 4.0's {@code nfs_pread} and friends keep their reply state
+ * on the C stack, and when the connection breaks with an error or hang-up (a server killed mid-call resets it)
+ * they return while the request is still queued with a pointer to that stack. {@code nfs_destroy_context} later
+ * cancels the request and its callback writes into whatever frames live there by then: the JVM died with SIGSEGV
+ * in {@code nfs_destroy_context}. The asynchronous calls hand libnfs a Java callback instead, which stays valid
+ * for as long as the context does.
  *
  * <p>The library is loaded by its soname, {@code libnfs.so.13}, never by the unversioned {@code libnfs.so} (which
  * only the -dev package has): later major versions reorder {@code nfs_pread}'s arguments, so a different soname
@@ -53,8 +63,28 @@ final class LibNfs {
     static final int DIRENT_NAME = 8;
     static final int DIRENT_TYPE = 24;
     static final int DIRENT_SIZE = 32;
+    /** {@code nfsdirent.mtime.tv_sec}: after size come atime then mtime, each a 16-byte struct timeval. */
+    static final int DIRENT_MTIME_SECONDS = 56;
     /** {@code NF3REG} in {@code nfsdirent.type}. */
     static final int NF3REG = 1;
+
+    /** {@code poll(2)} events (Linux values); {@code struct pollfd} is an int fd then two shorts. */
+    static final int POLLIN = 0x001;
+    static final int POLLFD_FD = 0;
+    static final int POLLFD_EVENTS = 4;
+    static final int POLLFD_REVENTS = 6;
+    static final int POLLFD_BYTES = 8;
+
+    /** {@code nfs_cb}: err is a negated errno, or the call's result; data is its data, or an error string. */
+    public interface Callback {
+        @Delegate
+        void invoke(int err, Pointer nfs, Pointer data, Pointer privateData);
+    }
+
+    /** The one libc function the asynchronous API needs. */
+    public interface Libc {
+        int poll(Pointer fds, long nfds, int timeoutMillis);
+    }
 
     /** The functions, named and typed as in {@code nfsc/libnfs.h} of libnfs 4.0.0. */
     public interface Api {
@@ -108,16 +138,45 @@ final class LibNfs {
         Pointer nfs_readdir(Pointer nfs, Pointer dir);
 
         void nfs_closedir(Pointer nfs, Pointer dir);
+
+        int nfs_get_fd(Pointer nfs);
+
+        int nfs_which_events(Pointer nfs);
+
+        int nfs_service(Pointer nfs, int revents);
+
+        int nfs_open_async(Pointer nfs, String path, int flags, Callback cb, Pointer privateData);
+
+        int nfs_create_async(Pointer nfs, String path, int flags, int mode, Callback cb, Pointer privateData);
+
+        int nfs_close_async(Pointer nfs, Pointer fh, Callback cb, Pointer privateData);
+
+        int nfs_pread_async(Pointer nfs, Pointer fh, long offset, long count, Callback cb, Pointer privateData);
+
+        int nfs_pwrite_async(Pointer nfs, Pointer fh, long offset, long count, Pointer buf, Callback cb,
+                             Pointer privateData);
+
+        int nfs_fsync_async(Pointer nfs, Pointer fh, Callback cb, Pointer privateData);
+
+        int nfs_stat64_async(Pointer nfs, String path, Callback cb, Pointer privateData);
+
+        int nfs_rename_async(Pointer nfs, String oldPath, String newPath, Callback cb, Pointer privateData);
+
+        int nfs_unlink_async(Pointer nfs, String path, Callback cb, Pointer privateData);
+
+        int nfs_opendir_async(Pointer nfs, String path, Callback cb, Pointer privateData);
     }
 
     private static volatile LibNfs instance;
     private static volatile String failure;
 
     private final Api api;
+    private final Libc libc;
     private final Runtime runtime;
 
-    private LibNfs(Api api) {
+    private LibNfs(Api api, Libc libc) {
         this.api = api;
+        this.libc = libc;
         this.runtime = Runtime.getRuntime(api);
     }
 
@@ -150,7 +209,8 @@ final class LibNfs {
             throw new UnavailableException("libnfs 4 (" + SONAME + ") is not installed; install it with 'apt-get install libnfs13'");
         }
         try {
-            return new LibNfs(LibraryLoader.create(Api.class).failImmediately().load(path.toString()));
+            return new LibNfs(LibraryLoader.create(Api.class).failImmediately().load(path.toString()),
+                    LibraryLoader.create(Libc.class).failImmediately().load("c"));
         } catch (LinkageError | RuntimeException e) {
             throw new UnavailableException("libnfs at " + path + " could not be loaded (" + e.getClass().getSimpleName()
                     + "); install libnfs 4 with 'apt-get install libnfs13'");
@@ -174,6 +234,10 @@ final class LibNfs {
 
     Api api() {
         return api;
+    }
+
+    Libc libc() {
+        return libc;
     }
 
     Runtime runtime() {

@@ -36,6 +36,8 @@ final class NfsBackend implements Backend {
     static final String SUFFIX = ".vdisk";
     /** Temporary files of puts in progress; never listed as vdisks. */
     static final String TEMP_PREFIX = ".dcd-put-";
+    /** A temporary file older than this is left over from an interrupted put (a killed process) and is removed. */
+    static final long STALE_TEMP_MILLIS = 60 * 60 * 1000L;
     /** Longest a health check waits for one step, whatever the configured deadline. */
     private static final long CHECK_DEADLINE_MS = 5000;
     /** Progress is reported each time this much more was written. */
@@ -46,9 +48,11 @@ final class NfsBackend implements Backend {
     private final NfsConfig config;
     private final LibNfs lib;
     private final NfsWorkers workers;
+    private final LongSupplier wallMillis;
 
-    NfsBackend(String name, URI uri, NfsConfig config, LibNfs lib, LongSupplier clock) {
+    NfsBackend(String name, URI uri, NfsConfig config, LibNfs lib, LongSupplier clock, LongSupplier wallMillis) {
         this.name = name;
+        this.wallMillis = wallMillis;
         this.uri = uri;
         this.config = config;
         this.lib = lib;
@@ -195,6 +199,7 @@ final class NfsBackend implements Backend {
             return;
         }
         String object = object(id);
+        sweepStaleTemps();
         String temp = "/" + TEMP_PREFIX + id.hex().substring(0, 16) + "-" + ProcessHandle.current().pid() + "-"
                 + Long.toHexString(ThreadLocalRandom.current().nextLong());
         NfsSession session;
@@ -241,6 +246,28 @@ final class NfsBackend implements Backend {
                 removeQuietly(temp);
             }
             throw new BackendException(name, object, "put failed: " + e.getMessage() + "; nothing was stored", e);
+        }
+    }
+
+    /**
+     * Removes temporary files of puts that were interrupted (the process was killed between create and rename) more
+     * than {@link #STALE_TEMP_MILLIS} ago, judged by their modification time on the server. A put in progress
+     * writes its file at least every few seconds, so it is never that old. Best effort: a failure here leaves
+     * them for the next put, and never fails this one.
+     */
+    private void sweepStaleTemps() {
+        long cutoffSeconds = (wallMillis.getAsLong() - STALE_TEMP_MILLIS) / 1000;
+        try {
+            workers.call("(directory " + config.dir() + ")", "sweep", deadline(), (session, buffer) -> {
+                for (NfsSession.DirEntry e : session.list("/")) {
+                    if (e.regular() && e.name().startsWith(TEMP_PREFIX) && e.mtimeSeconds() < cutoffSeconds) {
+                        session.unlink("/" + e.name());
+                    }
+                }
+                return null;
+            });
+        } catch (IOException ignored) {
+            // The put itself reports whether the server is usable.
         }
     }
 

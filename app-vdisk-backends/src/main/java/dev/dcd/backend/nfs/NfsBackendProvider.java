@@ -21,6 +21,6 @@ public final class NfsBackendProvider implements BackendProvider {
     @Override
     public Backend open(String name, URI uri) throws IOException {
         NfsConfig config = NfsConfig.parse(uri);
-        return new NfsBackend(name, uri, config, LibNfs.get(), System::nanoTime);
+        return new NfsBackend(name, uri, config, LibNfs.get(), System::nanoTime, System::currentTimeMillis);
     }
 }

@@ -2,7 +2,6 @@ package dev.dcd.backend.nfs;
 
 import jnr.ffi.Memory;
 import jnr.ffi.Pointer;
-import jnr.ffi.byref.PointerByReference;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
@@ -11,6 +10,7 @@ import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
+import java.util.function.LongSupplier;
 
 /**
  * One libnfs context, mounted: a TCP connection to the server with its own RPC state. Not thread-safe (libnfs
@@ -20,27 +20,72 @@ import java.util.Map;
  * <p>Paths are relative to the mounted directory and start with '/'. Open read handles are kept (a few dozen,
  * least recently used closed first); a handle the server no longer knows (ESTALE, after a server restart that
  * lost its handle table) is looked up again once, transparently.
+ *
+ * <p>Every call that waits on the network is made with libnfs's asynchronous API and serviced here (poll, then
+ * {@code nfs_service}), with a Java callback whose reply state lives on the heap: libnfs 4.0's synchronous calls
+ * leave a pointer to their C stack queued when the connection breaks, which crashed the JVM when the context was
+ * destroyed (see {@link LibNfs}). A wait that ends without a reply (the connection broke, the call's deadline
+ * passed, the thread was interrupted) leaves the session {@linkplain #broken() broken}: its owner destroys it and
+ * connects a new one. A late callback for an abandoned call (libnfs cancels queued calls when the context is
+ * destroyed) finds its call id stale and is ignored.
  */
 final class NfsSession implements AutoCloseable {
     /** NFSv3 READ and WRITE carry at most 1 MiB each (libnfs 4 caps them there too). */
     static final int MAX_IO = 1024 * 1024;
     private static final int MAX_HANDLES = 64;
+    /** How long one poll waits before libnfs's own timeout scan and the deadline are looked at again. */
+    private static final int POLL_MILLIS = 100;
+    private static final int EINTR = 4;
     private static final java.util.regex.Pattern MOUNT_REFUSED = java.util.regex.Pattern.compile("(MNT3ERR_[A-Z_]+)");
 
-    private final LibNfs lib;
     private final LibNfs.Api api;
+    private final LibNfs.Libc libc;
+    private final jnr.ffi.Runtime runtime;
     private final Pointer ctx;
-    private final Pointer statBuf;
+    private final Pointer pollFd;
     private final int readMax;
     private final int writeMax;
     private final LinkedHashMap<String, Pointer> handles = new LinkedHashMap<>(16, 0.75f, true);
+    /** Held for as long as the context lives: libnfs may call it until {@code nfs_destroy_context} returns. */
+    private final LibNfs.Callback callback = this::completed;
+    private LongSupplier clock = System::nanoTime;
+    private long deadlineNanos = Long.MAX_VALUE;
+    private boolean deadlineSet;
+    /** The id of the call being waited for; callbacks carrying another id are late and ignored. */
+    private long callId;
+    private Reply reply;
+    private String broken;
     private boolean closed;
 
+    /** What a call's callback does with the reply's data while it is valid (it is libnfs's, only during the call). */
+    @FunctionalInterface
+    private interface Receive {
+        void accept(int status, Pointer data);
+    }
+
+    /** Queues one asynchronous call with the session's callback and the given private data; 0 when queued. */
+    @FunctionalInterface
+    private interface Start {
+        int start(LibNfs.Callback cb, Pointer privateData);
+    }
+
+    private static final class Reply {
+        final Receive receive;
+        boolean done;
+        int status;
+        String error;
+
+        Reply(Receive receive) {
+            this.receive = receive;
+        }
+    }
+
     private NfsSession(LibNfs lib, Pointer ctx) {
-        this.lib = lib;
         this.api = lib.api();
+        this.libc = lib.libc();
+        this.runtime = lib.runtime();
         this.ctx = ctx;
-        this.statBuf = Memory.allocateDirect(lib.runtime(), LibNfs.STAT_BYTES);
+        this.pollFd = Memory.allocateDirect(runtime, LibNfs.POLLFD_BYTES);
         this.readMax = (int) Math.max(4096, Math.min(MAX_IO, api.nfs_get_readmax(ctx)));
         this.writeMax = (int) Math.max(4096, Math.min(MAX_IO, api.nfs_get_writemax(ctx)));
     }
@@ -64,6 +109,8 @@ final class NfsSession implements AutoCloseable {
                 throw new NfsError("parse", config.dir(), LibNfs.EIO, "libnfs rejected the URL: " + error(api, ctx));
             }
             api.nfs_destroy_url(url);
+            // The synchronous mount is safe: on failure it disconnects (completing its queued calls) before it
+            // returns, so nothing it queued outlives its stack frame.
             int rc = api.nfs_mount(ctx, config.host(), config.dir());
             if (rc < 0) {
                 String detail = error(api, ctx);
@@ -95,12 +142,106 @@ final class NfsSession implements AutoCloseable {
         return t.length() > 300 ? t.substring(0, 300) + "..." : t;
     }
 
-    private NfsError fail(String op, String path, int rc) {
-        return new NfsError(op, path, -rc, error(api, ctx));
+    /**
+     * Bounds the waits of the calls that follow: once {@code clock} passes {@code deadlineNanos} a wait gives up
+     * (and the session is broken). Without it only libnfs's own timeout bounds a call.
+     */
+    void deadline(LongSupplier clock, long deadlineNanos) {
+        this.clock = clock;
+        this.deadlineNanos = deadlineNanos;
+        this.deadlineSet = true;
+    }
+
+    /** Why the session must not be used again (a wait ended without its reply), or null while it is sound. */
+    String broken() {
+        return broken;
     }
 
     int readMax() {
         return readMax;
+    }
+
+    /** libnfs calls this from inside {@code nfs_service} (or {@code nfs_destroy_context}), on the owning thread. */
+    private void completed(int err, Pointer nfs, Pointer data, Pointer privateData) {
+        Reply r = reply;
+        if (r == null || privateData == null || privateData.address() != callId) {
+            return; // a call given up on earlier, cancelled now: nothing waits for it
+        }
+        r.done = true;
+        r.status = err;
+        try {
+            if (err < 0) {
+                r.error = data == null ? "(no detail)" : oneLine(data.getString(0));
+            } else {
+                r.receive.accept(err, data);
+            }
+        } catch (RuntimeException e) {
+            // Never let an exception unwind through C frames.
+            r.status = -LibNfs.EIO;
+            r.error = "reply could not be read: " + e;
+        }
+    }
+
+    /**
+     * Makes one asynchronous call and services the context until its callback ran. Returns the call's status
+     * (at least 0); a negative status is thrown as an {@link NfsError}.
+     */
+    private int call(String op, String path, Receive receive, Start start) throws NfsError {
+        if (broken != null) {
+            throw new NfsError(op, path, LibNfs.EIO, "session is broken: " + broken);
+        }
+        if (closed) {
+            throw new NfsError(op, path, LibNfs.EIO, "session is closed");
+        }
+        Reply r = new Reply(receive);
+        long id = ++callId;
+        reply = r;
+        try {
+            if (start.start(callback, Pointer.wrap(runtime, id)) != 0) {
+                // Not queued, so the callback will not run; the context may be out of memory or disconnected.
+                String detail = error(api, ctx);
+                broken = op + " could not be queued: " + detail;
+                throw new NfsError(op, path, LibNfs.EIO, detail);
+            }
+            while (!r.done) {
+                waitOnce(op, path);
+            }
+        } finally {
+            reply = null;
+        }
+        if (r.status < 0) {
+            throw new NfsError(op, path, -r.status, op + " call failed with \"" + r.error + "\"");
+        }
+        return r.status;
+    }
+
+    /** One poll and one {@code nfs_service}; gives up (breaking the session) when the call cannot complete. */
+    private void waitOnce(String op, String path) throws NfsError {
+        if (Thread.currentThread().isInterrupted()) {
+            broken = op + " was abandoned (interrupted)";
+            throw new NfsError(op, path, EINTR, "abandoned: the caller stopped waiting");
+        }
+        if (deadlineSet && clock.getAsLong() - deadlineNanos >= 0) {
+            broken = op + " passed its deadline";
+            throw new NfsError(op, path, LibNfs.ETIMEDOUT, "no reply before the deadline");
+        }
+        int fd = api.nfs_get_fd(ctx);
+        if (fd < 0) {
+            broken = "socket closed";
+            throw new NfsError(op, path, LibNfs.EIO, "socket closed: " + error(api, ctx));
+        }
+        pollFd.putInt(LibNfs.POLLFD_FD, fd);
+        pollFd.putShort(LibNfs.POLLFD_EVENTS, (short) api.nfs_which_events(ctx));
+        pollFd.putShort(LibNfs.POLLFD_REVENTS, (short) 0);
+        int n = libc.poll(pollFd, 1, POLL_MILLIS);
+        // A failed poll (EINTR) services nothing this round; libnfs's timeout scan still runs.
+        int revents = n > 0 ? pollFd.getShort(LibNfs.POLLFD_REVENTS) & 0xffff : 0;
+        if (api.nfs_service(ctx, revents) < 0) {
+            broken = "connection failed: " + error(api, ctx);
+            if (reply == null || !reply.done) {
+                throw new NfsError(op, path, LibNfs.EIO, error(api, ctx));
+            }
+        }
     }
 
     private Pointer handle(String path) throws NfsError {
@@ -108,17 +249,16 @@ final class NfsSession implements AutoCloseable {
         if (fh != null) {
             return fh;
         }
-        PointerByReference ref = new PointerByReference();
-        int rc = api.nfs_open(ctx, path, LibNfs.O_RDONLY, ref);
-        if (rc < 0) {
-            throw fail("open", path, rc);
-        }
-        fh = ref.getValue();
+        Pointer[] out = new Pointer[1];
+        call("open", path, (status, data) -> out[0] = data,
+                (cb, id) -> api.nfs_open_async(ctx, path, LibNfs.O_RDONLY, cb, id));
+        fh = out[0];
         handles.put(path, fh);
         if (handles.size() > MAX_HANDLES) {
             Iterator<Map.Entry<String, Pointer>> eldest = handles.entrySet().iterator();
             Map.Entry<String, Pointer> e = eldest.next();
             eldest.remove();
+            // A read handle is never dirty: closing it frees it locally, no RPC, nothing to wait for.
             api.nfs_close(ctx, e.getValue());
         }
         return fh;
@@ -137,60 +277,76 @@ final class NfsSession implements AutoCloseable {
      * of file is an error: the objects are immutable and their size known, so a short file was truncated.
      */
     void pread(String path, long offset, ByteBuffer buf, int length) throws NfsError {
+        if (!buf.isDirect() || buf.capacity() < length) {
+            throw new IllegalArgumentException("pread needs a direct buffer of at least " + length + " bytes");
+        }
+        long base = Pointer.wrap(runtime, buf).address();
         boolean relooked = false;
         int done = 0;
         while (done < length) {
             Pointer fh = handle(path);
             int want = Math.min(readMax, length - done);
-            int rc = api.nfs_pread(ctx, fh, offset + done, want, done == 0 ? buf : buf.duplicate().position(done).slice());
-            if (rc == -LibNfs.ESTALE && !relooked) {
-                // The server forgot the handle (restarted without stable handles): look the name up again, once.
-                forget(path);
-                relooked = true;
-                continue;
+            int at = done;
+            int got;
+            try {
+                got = call("read", path, (status, data) -> {
+                    if (status > want) {
+                        throw new IllegalStateException("server returned " + status + " bytes for " + want);
+                    }
+                    data.transferTo(0, Pointer.wrap(runtime, base + at), 0, status);
+                }, (cb, id) -> api.nfs_pread_async(ctx, fh, offset + at, want, cb, id));
+            } catch (NfsError e) {
+                if (e.errno() == LibNfs.ESTALE && !relooked && broken == null) {
+                    // The server forgot the handle (restarted without stable handles): look the name up again, once.
+                    forget(path);
+                    relooked = true;
+                    continue;
+                }
+                throw e;
             }
-            if (rc < 0) {
-                throw fail("read", path, rc);
-            }
-            if (rc == 0) {
+            if (got == 0) {
                 throw new NfsError("read", path, LibNfs.EIO, "file ends at " + (offset + done) + ", expected "
                         + (offset + length) + " bytes (truncated on the server?)", true);
             }
-            done += rc;
+            done += got;
         }
     }
 
     /** The file's size, or -1 when it does not exist. */
     long size(String path) throws NfsError {
-        int rc = api.nfs_stat64(ctx, path, statBuf);
-        if (rc == -LibNfs.ENOENT) {
-            return -1;
+        long[] size = new long[1];
+        try {
+            call("stat", path, (status, data) -> size[0] = data.getLong(LibNfs.STAT_SIZE),
+                    (cb, id) -> api.nfs_stat64_async(ctx, path, cb, id));
+        } catch (NfsError e) {
+            if (e.errno() == LibNfs.ENOENT) {
+                return -1;
+            }
+            throw e;
         }
-        if (rc < 0) {
-            throw fail("stat", path, rc);
-        }
-        return statBuf.getLong(LibNfs.STAT_SIZE);
+        return size[0];
     }
 
     /** Creates {@code path} exclusively for writing; the handle is the caller's to {@link #close(Pointer)}. */
     Pointer create(String path) throws NfsError {
-        PointerByReference ref = new PointerByReference();
-        int rc = api.nfs_create(ctx, path, LibNfs.O_WRONLY | LibNfs.O_CREAT | LibNfs.O_EXCL, 0644, ref);
-        if (rc < 0) {
-            throw fail("create", path, rc);
-        }
-        return ref.getValue();
+        Pointer[] out = new Pointer[1];
+        call("create", path, (status, data) -> out[0] = data, (cb, id) -> api.nfs_create_async(ctx, path,
+                LibNfs.O_WRONLY | LibNfs.O_CREAT | LibNfs.O_EXCL, 0644, cb, id));
+        return out[0];
     }
 
     /** Writes {@code length} bytes of {@code buf} (direct, from position 0) at {@code offset}. */
     void pwrite(String path, Pointer fh, long offset, ByteBuffer buf, int length) throws NfsError {
+        if (!buf.isDirect() || buf.capacity() < length) {
+            throw new IllegalArgumentException("pwrite needs a direct buffer of at least " + length + " bytes");
+        }
+        long base = Pointer.wrap(runtime, buf).address();
         int done = 0;
         while (done < length) {
             int want = Math.min(writeMax, length - done);
-            int rc = api.nfs_pwrite(ctx, fh, offset + done, want, done == 0 ? buf : buf.duplicate().position(done).slice());
-            if (rc < 0) {
-                throw fail("write", path, rc);
-            }
+            int at = done;
+            int rc = call("write", path, (status, data) -> { },
+                    (cb, id) -> api.nfs_pwrite_async(ctx, fh, offset + at, want, Pointer.wrap(runtime, base + at), cb, id));
             if (rc == 0) {
                 throw new NfsError("write", path, LibNfs.EIO, "server accepted no bytes", true);
             }
@@ -200,60 +356,70 @@ final class NfsSession implements AutoCloseable {
 
     /** COMMIT: what was written is on the server's stable storage when this returns. */
     void fsync(String path, Pointer fh) throws NfsError {
-        int rc = api.nfs_fsync(ctx, fh);
-        if (rc < 0) {
-            throw fail("commit", path, rc);
-        }
+        call("commit", path, (status, data) -> { }, (cb, id) -> api.nfs_fsync_async(ctx, fh, cb, id));
     }
 
+    /**
+     * Closes a handle from {@link #create}. A dirty one is committed first (an RPC); on a broken session the handle
+     * is left to the context's destruction.
+     */
     void close(Pointer fh) {
-        api.nfs_close(ctx, fh);
+        if (broken != null || closed) {
+            return;
+        }
+        try {
+            call("close", "(file)", (status, data) -> { }, (cb, id) -> api.nfs_close_async(ctx, fh, cb, id));
+        } catch (NfsError e) {
+            // Nothing to do: the commit that matters was checked by fsync; a broken session is discarded.
+        }
     }
 
     void rename(String from, String to) throws NfsError {
-        int rc = api.nfs_rename(ctx, from, to);
-        if (rc < 0) {
-            throw fail("rename", from, rc);
-        }
+        call("rename", from, (status, data) -> { }, (cb, id) -> api.nfs_rename_async(ctx, from, to, cb, id));
         forget(to);
     }
 
     /** Removes a file; a missing one is not an error. */
     void unlink(String path) throws NfsError {
         forget(path);
-        int rc = api.nfs_unlink(ctx, path);
-        if (rc < 0 && rc != -LibNfs.ENOENT) {
-            throw fail("remove", path, rc);
+        try {
+            call("remove", path, (status, data) -> { }, (cb, id) -> api.nfs_unlink_async(ctx, path, cb, id));
+        } catch (NfsError e) {
+            if (e.errno() != LibNfs.ENOENT) {
+                throw e;
+            }
         }
     }
 
-    record DirEntry(String name, boolean regular, long size) {
+    record DirEntry(String name, boolean regular, long size, long mtimeSeconds) {
     }
 
     /** The entries of a directory of the mount ({@code "/"} is the mounted directory itself). */
     List<DirEntry> list(String dir) throws NfsError {
-        PointerByReference ref = new PointerByReference();
-        int rc = api.nfs_opendir(ctx, dir, ref);
-        if (rc < 0) {
-            throw fail("list", dir, rc);
-        }
-        Pointer d = ref.getValue();
-        List<DirEntry> out = new ArrayList<>();
+        Pointer[] out = new Pointer[1];
+        call("list", dir, (status, data) -> out[0] = data, (cb, id) -> api.nfs_opendir_async(ctx, dir, cb, id));
+        Pointer d = out[0];
+        List<DirEntry> entries = new ArrayList<>();
         try {
+            // readdir walks the listing opendir fetched: no RPC.
             for (Pointer e = api.nfs_readdir(ctx, d); e != null; e = api.nfs_readdir(ctx, d)) {
                 Pointer name = e.getPointer(LibNfs.DIRENT_NAME);
                 if (name == null) {
                     continue;
                 }
-                out.add(new DirEntry(name.getString(0), e.getInt(LibNfs.DIRENT_TYPE) == LibNfs.NF3REG,
-                        e.getLong(LibNfs.DIRENT_SIZE)));
+                entries.add(new DirEntry(name.getString(0), e.getInt(LibNfs.DIRENT_TYPE) == LibNfs.NF3REG,
+                        e.getLong(LibNfs.DIRENT_SIZE), e.getLong(LibNfs.DIRENT_MTIME_SECONDS)));
             }
         } finally {
             api.nfs_closedir(ctx, d);
         }
-        return out;
+        return entries;
     }
 
+    /**
+     * Destroys the context, once. libnfs cancels whatever is still queued and calls back for each: those callbacks
+     * find no call waiting and do nothing.
+     */
     @Override
     public void close() {
         if (closed) {
@@ -264,6 +430,7 @@ final class NfsSession implements AutoCloseable {
             api.nfs_close(ctx, fh);
         }
         handles.clear();
+        reply = null;
         api.nfs_destroy_context(ctx);
     }
 

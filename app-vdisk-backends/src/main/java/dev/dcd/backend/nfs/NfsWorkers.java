@@ -21,8 +21,8 @@ import java.util.function.LongSupplier;
  * The threads that talk NFS for one backend, each with its own {@link NfsSession} (libnfs contexts are
  * per-thread), and the one place calls are made safe: every call runs on a worker, is retried with backoff
  * on a fresh session while the failure may pass (connection lost, timeout, server restarting), and its caller
- * waits no longer than the deadline. A worker blocked in a call to a hung server is left to libnfs's own
- * timeout (at most the deadline, whole seconds); its caller has already been answered.
+ * waits no longer than the deadline. A worker waiting on a hung server gives up at the call's deadline (or when its
+ * caller cancels it) and destroys its session; a session is only ever used and destroyed by the worker that owns it.
  */
 final class NfsWorkers implements AutoCloseable {
     private static final long MIN_BACKOFF_NANOS = TimeUnit.MILLISECONDS.toNanos(50);
@@ -94,6 +94,14 @@ final class NfsWorkers implements AutoCloseable {
             return buffer;
         }
 
+        /** A session whose last wait ended without its reply has a call still queued: never reuse it. */
+        void discardIfBroken() {
+            if (session != null && session.broken() != null) {
+                discard();
+            }
+        }
+
+        /** Destroys the session: only ever here, on the thread that owns it, and once (it is forgotten). */
         void discard() {
             if (session != null) {
                 session.close();
@@ -187,13 +195,16 @@ final class NfsWorkers implements AutoCloseable {
             }
             attempts++;
             try {
-                T result = call.run(worker.session(), worker.buffer());
+                NfsSession session = worker.session();
+                session.deadline(clock, deadlineNanos);
+                T result = call.run(session, worker.buffer());
                 unansweredSince = 0;
                 lastFailure = null;
                 return result;
             } catch (NfsSession.NfsError e) {
                 if (e.permanent()) {
                     unansweredSince = 0;
+                    worker.discardIfBroken();
                     throw e;
                 }
                 // The session may be broken (connection lost, a reply timed out): never trust it again.
@@ -203,6 +214,7 @@ final class NfsWorkers implements AutoCloseable {
             } catch (BackendException e) {
                 // Raised after the server answered (a chunk failed its checksum, a header is wrong): it is there.
                 unansweredSince = 0;
+                worker.discardIfBroken();
                 throw e;
             }
             long pause = Math.min(backoff, deadlineNanos - now());

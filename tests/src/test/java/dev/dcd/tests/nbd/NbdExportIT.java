@@ -141,6 +141,88 @@ class NbdExportIT {
         assertEquals(vdisks, VmCli.fileHashes(home.resolve("vdisks")), "app vdisks are never written");
     }
 
+    @Test
+    void blockStatusFollowsTheRegionMapAndTheThinImagesHolesAndHolesReadAsZeros() throws Exception {
+        Path logFile = home.resolve("log/serve-web.log");
+        long logBefore = Files.exists(logFile) ? Files.size(logFile) : 0;
+        String uri = serve("web", "--nbd", "unix:" + tmp.resolve("bs.sock"), "--read-only");
+        dev.dcd.synth.RegionMap regions = dev.dcd.synth.RegionMap.load(home.resolve("vms/web/gen-1/regions.bin"));
+        JsonNode map = JSON.readTree(ok("nbdinfo", "--map", "--json", uri));
+        List<long[]> holes = new ArrayList<>();
+        List<long[]> data = new ArrayList<>();
+        long covered = 0;
+        for (JsonNode e : map) {
+            long offset = e.get("offset").asLong();
+            long length = e.get("length").asLong();
+            assertEquals(covered, offset, "extents are contiguous");
+            covered += length;
+            int type = e.get("type").asInt();
+            assertTrue(type == 0 || type == 3, "a read-only export without writes has data (0) and holes (3): " + e);
+            (type == 3 ? holes : data).add(new long[] {offset, offset + length});
+        }
+        assertEquals(SIZE, covered, "the map covers the disk");
+        long metadataHoles = 0;
+        long metadataZeros = 0;
+        try (java.nio.channels.FileChannel raw = java.nio.channels.FileChannel.open(exported)) {
+            for (dev.dcd.synth.RegionMap.Region r : regions.regions()) {
+                switch (r.kind()) {
+                    // Exact where the region map knows: a zero region is all hole, app data is all data.
+                    case ZERO -> assertEquals(r.length(), overlap(holes, r.start(), r.end()), "zero region " + r);
+                    case APP_DATA -> assertEquals(r.length(), overlap(data, r.start(), r.end()), "app data " + r);
+                    case METADATA -> {
+                        metadataHoles += overlap(holes, r.start(), r.end());
+                        metadataZeros += zeroBlocks(raw, r.start(), r.end());
+                    }
+                }
+            }
+            for (long[] h : holes) {
+                assertAllZero(raw, h[0], h[1] - h[0]); // never a hole that is not zero
+            }
+        }
+        // Inside metadata the unwritten parts of the sparse thin image (inode tables above all) are holes too:
+        // most of the metadata's zero blocks, not just the region map's zero regions.
+        assertTrue(metadataHoles > 0 && metadataHoles >= metadataZeros / 2,
+                "metadata holes " + metadataHoles + " of " + metadataZeros + " zero bytes in metadata");
+
+        // Reads that cover holes (structured replies with OFFSET_HOLE chunks) give exactly the disk's bytes:
+        // every byte with nbdcopy --no-extents, and holes in metadata and zero regions read as zeros by qemu-io.
+        Path copy = tmp.resolve("all.raw");
+        ok("nbdcopy", "--no-extents", uri, copy.toString());
+        assertEquals(VmCli.sha256(exported), VmCli.sha256(copy), "nbdcopy --no-extents");
+        long[] hole = holes.stream().filter(h -> h[1] - h[0] >= (1 << 20)).findFirst().orElseThrow();
+        ok("qemu-io", "-f", "raw", "-r", "-c", "read -P 0 " + hole[0] + " " + (1 << 20), uri);
+        VmCli.Result same = VmCli.run("qemu-img", "compare", "-f", "raw", "-F", "raw", uri, exported.toString());
+        assertEquals(0, same.code(), "qemu-img compare: " + same);
+        String log = Files.readString(logFile).substring((int) logBefore);
+        assertFalse(log.contains("nbd: connection"), "no client errors: " + log);
+    }
+
+    /** Bytes of [start, end) inside the sorted, disjoint ranges. */
+    private static long overlap(List<long[]> ranges, long start, long end) {
+        long n = 0;
+        for (long[] r : ranges) {
+            n += Math.max(0, Math.min(end, r[1]) - Math.max(start, r[0]));
+        }
+        return n;
+    }
+
+    /** Bytes in all-zero 4 KiB blocks of [start, end) of the raw image. */
+    private static long zeroBlocks(java.nio.channels.FileChannel raw, long start, long end) throws java.io.IOException {
+        java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(4096);
+        long zeros = 0;
+        for (long pos = start; pos < end; pos += 4096) {
+            b.clear().limit((int) Math.min(4096, end - pos));
+            raw.read(b, pos);
+            b.flip();
+            boolean zero = true;
+            while (b.hasRemaining() && zero) {
+                zero = b.get() == 0;
+            }
+            zeros += zero ? b.limit() : 0;
+        }
+        return zeros;
+    }
+
     private static void assertAllZero(java.nio.channels.FileChannel raw, long offset, long length) throws java.io.IOException {
         java.nio.ByteBuffer b = java.nio.ByteBuffer.allocate(1 << 20);
         long pos = offset;

@@ -26,6 +26,9 @@ import java.nio.ByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
+import java.nio.file.attribute.FileTime;
+import java.time.Duration;
+import java.time.Instant;
 import java.security.MessageDigest;
 import java.util.Arrays;
 import java.util.HexFormat;
@@ -294,6 +297,36 @@ class NfsBackendIT extends BackendContractTest {
         }
     }
 
+    /**
+     * libnfs 4.0's synchronous calls leave their C stack queued when a connection is reset under them; destroying
+     * that context afterwards wrote into dead stack frames and killed the JVM (SIGSEGV in nfs_destroy_context). Here
+     * every read is cut off by a reset once: each must be retried on a fresh session and read right, the broken
+     * sessions are destroyed, and the JVM (this test's) lives on. Before the fix this test crashed its fork.
+     */
+    @Test
+    void readsCutOffByAConnectionResetAreRetriedOnAFreshSessionAndTheBrokenOnesAreDestroyedSafely() throws Exception {
+        SealedVdisk vdisk = vdiskOf("reset", 40, 8, 300_000);
+        put(vdisk);
+        byte[] expected = Files.readAllBytes(vdisk.file());
+        int rounds = 24;
+        try (ResettingRelay relay = new ResettingRelay(server.nfsPort())) {
+            String uri = "nfs://127.0.0.1:" + relay.port() + server.export() + "/" + sub + "?mount-port="
+                    + server.mountPort() + "&deadline-ms=20000&read-parallelism=2";
+            try (Backend relayed = Backends.open("nfsreset", URI.create(uri)); BlockDevice device = relayed.open(vdisk.id())) {
+                Random random = new Random(40);
+                for (int i = 0; i < rounds; i++) {
+                    relay.resetNextCall(ResettingRelay.NFSPROC3_READ);
+                    int length = 4096 + random.nextInt(200_000);
+                    long offset = 4096 + (long) random.nextInt(expected.length - 8192 - length);
+                    assertArrayEquals(Arrays.copyOfRange(expected, (int) offset, (int) offset + length),
+                            read(device, offset, length), "read " + i + " after a reset");
+                    assertEquals(i + 1, relay.resets(), "every read was cut off once");
+                }
+            }
+        }
+        System.out.println(rounds + " reads cut off by a reset, each retried on a fresh session; JVM alive");
+    }
+
     @Test
     void aMissingVdiskFailsAtOnce() throws Exception {
         try (Backend slow = nfsBackend("nfsmissing", "&deadline-ms=60000")) {
@@ -350,5 +383,26 @@ class NfsBackendIT extends BackendContractTest {
         Files.write(dir.resolve("cd".repeat(32) + ".vdisk"), new byte[] {1, 2, 3});
         List<Backend.ObjectStat> listed = backend.list();
         assertEquals(List.of(new Backend.ObjectStat(new ContentId("cd".repeat(32)), 3)), listed);
+    }
+
+    @Test
+    void aPutRemovesTemporaryFilesOfPutsInterruptedOverAnHourAgoAndNothingElse() throws Exception {
+        Path dir = server.export().resolve(sub);
+        Instant now = Instant.now();
+        Path stale = dir.resolve(".dcd-put-0123456789abcdef-4242-dead");
+        Path recent = dir.resolve(".dcd-put-fedcba9876543210-4243-beef");
+        Path foreign = dir.resolve("README");
+        for (Path p : List.of(stale, recent, foreign)) {
+            Files.write(p, new byte[] {1, 2, 3});
+            Files.setLastModifiedTime(p, FileTime.from(now.minus(Duration.ofMinutes(61))));
+        }
+        // A put that was still writing 50 minutes ago could be a slow one still running elsewhere: it stays.
+        Files.setLastModifiedTime(recent, FileTime.from(now.minus(Duration.ofMinutes(50))));
+        SealedVdisk vdisk = vdiskOf("sweep", 41, 2, 100_000);
+        put(vdisk);
+        assertFalse(Files.exists(stale), "a temporary file over an hour old was removed");
+        assertTrue(Files.exists(recent), "a younger temporary file is left alone");
+        assertTrue(Files.exists(foreign), "files that are not dcd's are never touched");
+        assertArrayEquals(Files.readAllBytes(vdisk.file()), Files.readAllBytes(stored(vdisk.id())));
     }
 }
