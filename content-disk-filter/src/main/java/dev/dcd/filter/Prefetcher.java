@@ -416,9 +416,10 @@ final class Prefetcher extends Filter {
                 return false;
             }
             if (maxChunk >= chunkCount) {
-                usable = false;
+                // The notice first: a waiter that sees the replay over must also see why.
                 notices.accept("dcd: the prefetch list of " + label.app() + " names chunk " + maxChunk + " of a vdisk"
                         + " with " + chunkCount + "; not replayed ('dcd catalog prefetch clear " + label.app() + "')");
+                usable = false;
                 return false;
             }
             return true;
