@@ -4,7 +4,8 @@
 #   tests/bench/commands.sh [startup] [build] [import] [small]     (default: all four)
 #
 #   startup  dcd --help, catalog list (100 apps), vm show, disk stat: through ./dcd (archive, short-run flags)
-#            against plain `java -jar dcd.jar` and against the JVM alone (`java -version`)
+#            against plain `java -jar dcd.jar` and against the JVM alone (`java -version`); and the
+#            interactive shell: time from starting `dcd` on a terminal (a pty) until its prompt is shown
 #   build    dcd disk build of a VM holding tzdata + coreutils + perl-modules (real .debs, apt-get download)
 #            against `mke2fs -t ext4 -d` of the same merged tree (both whole commands; both end synced)
 #   import   dcd catalog import of a 300 MiB random-data .tar.gz against `tar -xzf` + `sync`
@@ -72,6 +73,45 @@ section_startup() {
       "$DCD $cmd" "java -jar $JAR $cmd" >/dev/null
     summary "dcd $cmd (100 apps in the catalog; ./dcd, plain java -jar)" "$BENCH_DIR/startup-${cmd// /-}.json"
   done
+  echo "## dcd shell: first prompt on a terminal (./dcd, plain java -jar)"
+  first_prompt "$DCD"
+  first_prompt java -jar "$JAR"
+}
+
+# first_prompt COMMAND...: starts the shell on a pseudo-terminal RUNS times (after 2 warm-up runs) and prints
+# the median, min and max time until its prompt 'dcd> ' is on the screen; each run then types 'exit'.
+first_prompt() {
+  TERM=xterm-256color RUNS="$RUNS" python3 - "$@" <<'EOF'
+import fcntl, os, pty, select, statistics, struct, sys, termios, time
+cmd, runs, times = sys.argv[1:], int(os.environ["RUNS"]), []
+for i in range(runs + 2):
+    start = time.monotonic()
+    pid, fd = pty.fork()
+    if pid == 0:
+        fcntl.ioctl(0, termios.TIOCSWINSZ, struct.pack("HHHH", 40, 120, 0, 0))  # 40 x 120, not 0 x 0
+        os.execvp(cmd[0], cmd)
+    screen, deadline = b"", start + 120
+    while b"dcd> " not in screen:
+        ready, _, _ = select.select([fd], [], [], max(0.0, deadline - time.monotonic()))
+        if not ready:
+            sys.exit(f"bench: no prompt within 120 s from {cmd}: {screen[-300:]!r}")
+        try:
+            screen += os.read(fd, 65536)
+        except OSError:
+            sys.exit(f"bench: {cmd} ended before its prompt: {screen[-300:]!r}")
+    took = time.monotonic() - start
+    os.write(fd, b"exit\r")
+    try:
+        while os.read(fd, 65536):
+            pass
+    except OSError:
+        pass  # the pty closes when the shell exits
+    os.waitpid(pid, 0)
+    if i >= 2:
+        times.append(took)
+print(f"  {statistics.median(times)*1000:9.1f} ms median  ({min(times)*1000:.1f}-{max(times)*1000:.1f} ms, "
+      f"{runs} runs)  {' '.join(cmd)}")
+EOF
 }
 
 # debs DIR PACKAGE...: downloads the packages' .debs into DIR (once) and extracts them into DIR/tree-PACKAGE.

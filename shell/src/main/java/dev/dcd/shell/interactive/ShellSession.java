@@ -16,6 +16,8 @@ import java.util.List;
 import java.util.Map;
 import java.util.Optional;
 import java.util.Set;
+import java.util.concurrent.ExecutionException;
+import java.util.concurrent.FutureTask;
 
 /**
  * One shell or script run: a single {@link Context} (catalog opened once) and the CLI's own command registry
@@ -47,7 +49,8 @@ public final class ShellSession implements Closeable {
     private final Redirect out;
     private final Redirect err;
     private final boolean debug;
-    private final CommandLine commands;
+    /** The command tree, built on a thread of its own from the start (see {@link #commands()}). */
+    private final FutureTask<CommandLine> commands;
     private final Readers readers = new Readers();
     private volatile String currentVm;
     private volatile boolean cancelled;
@@ -80,7 +83,13 @@ public final class ShellSession implements Closeable {
         this.out = out;
         this.err = err;
         this.debug = debug;
-        this.commands = registry();
+        // picocli builds its model of some thirty commands by reflection: the slowest part of the shell's start.
+        // It is built beside the terminal and line reader set-up, so the prompt does not wait for it; the first
+        // command (or Tab) that needs it waits for the rest, or builds it itself if the thread never ran.
+        this.commands = new FutureTask<>(this::registry);
+        Thread builder = new Thread(commands, "dcd-commands");
+        builder.setDaemon(true);
+        builder.start();
     }
 
     /** The CLI's registry with the shell builtins added and examples in every usage message. */
@@ -119,7 +128,29 @@ public final class ShellSession implements Closeable {
     }
 
     CommandLine commands() {
-        return commands;
+        commands.run(); // a no-op once the builder thread has started it
+        boolean interrupted = false;
+        try {
+            while (true) {
+                try {
+                    return commands.get();
+                } catch (InterruptedException e) {
+                    interrupted = true; // the tree is needed to run anything: finish it, keep the interrupt
+                } catch (ExecutionException e) {
+                    if (e.getCause() instanceof RuntimeException r) {
+                        throw r;
+                    }
+                    if (e.getCause() instanceof Error error) {
+                        throw error;
+                    }
+                    throw new IllegalStateException(e.getCause());
+                }
+            }
+        } finally {
+            if (interrupted) {
+                Thread.currentThread().interrupt();
+            }
+        }
     }
 
     public Optional<String> currentVm() {
@@ -151,7 +182,7 @@ public final class ShellSession implements Closeable {
      */
     public int execute(List<String> words) {
         try {
-            return execute(commands, words);
+            return execute(commands(), words);
         } finally {
             release();
         }
@@ -244,7 +275,7 @@ public final class ShellSession implements Closeable {
         if (vm == null) {
             return w;
         }
-        CommandPosition at = CommandPosition.walk(commands, w);
+        CommandPosition at = CommandPosition.walk(commands(), w);
         if (!takesVmFirst(at.command()) || w.contains("--help") || w.contains("-h")) {
             return w;
         }

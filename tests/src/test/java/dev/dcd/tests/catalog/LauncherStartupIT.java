@@ -44,6 +44,10 @@ class LauncherStartupIT {
         assertEquals(help, first.out());
         assertTrue(Files.size(archive) > 1 << 20, "an archive of the warm-up's classes");
         assertEquals(new Dcd.Result(0, help, ""), second);
+        try (Stream<Path> beside = Files.list(temp)) {
+            assertEquals(List.of(archive), beside.filter(p -> p.getFileName().toString().startsWith("dcd.jsa")).toList(),
+                    "neither the class list nor a temporary archive is left behind");
+        }
     }
 
     @Test
@@ -78,7 +82,8 @@ class LauncherStartupIT {
         Dcd.Result first = Dcd.exec(Dcd.REPO, Map.of("DCD_NATIVE_CACHE", cache.toString()), command);
         Path lib;
         try (Stream<Path> dirs = Files.list(cache)) {
-            lib = dirs.toList().get(0).resolve("librocksdbjni-linux64.so");
+            // the name RocksDB.loadLibrary(List) asks for, see RocksNative
+            lib = dirs.toList().get(0).resolve("librocksdbjnijni-linux64.so");
         }
         FileTime extracted = Files.getLastModifiedTime(lib);
         Dcd.Result second = Dcd.exec(Dcd.REPO, Map.of("DCD_NATIVE_CACHE", cache.toString()), command);

@@ -1,0 +1,339 @@
+package dev.dcd.tests.mount;
+
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.BeforeAll;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+import picocli.CommandLine;
+
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.io.StringWriter;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.StandardOpenOption;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.Collections;
+import java.util.List;
+import java.util.Map;
+import java.util.Properties;
+import java.util.Random;
+import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.AtomicReference;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * {@code dcd mount --supervised} against the real kernel: the server is killed with SIGKILL while a guest-like
+ * workload runs (ext4 on a read-write loop device over {@code disk.img} writing and fsyncing files, a reader
+ * hashing {@code files/}, a reader of {@code disk.img}); the mount must never fail a request, only pause.
+ */
+class SupervisedMountIT {
+    private static final long DISK_SIZE = 64L << 20;
+    private static final int KILLS = Integer.getInteger("supervised.kills", 20);
+
+    @TempDir
+    static Path shared;
+    private static TestDisk disk;
+    private static Map<String, String> treeDigests;
+
+    @TempDir
+    Path tmp;
+    private Path home;
+    private final List<Path> mountpoints = new ArrayList<>();
+    private final List<String> loops = new ArrayList<>();
+    private final List<Path> kernelMounts = new ArrayList<>();
+
+    @BeforeAll
+    static void buildDisk() throws IOException {
+        Path tree = shared.resolve("tree");
+        Files.createDirectories(tree.resolve("etc/app"));
+        Files.createDirectories(tree.resolve("usr/lib"));
+        Random random = new Random(17);
+        int[] sizes = {0, 1, 4097, 131073, 1 << 20, 3_000_001};
+        for (int i = 0; i < sizes.length; i++) {
+            byte[] b = new byte[sizes[i]];
+            random.nextBytes(b);
+            Files.write(tree.resolve((i % 2 == 0 ? "etc/app/" : "usr/lib/") + "f" + i + ".bin"), b);
+        }
+        Files.writeString(tree.resolve("etc/app/config.txt"), "answer=42\n");
+        disk = TestDisk.build(tree, shared.resolve("built"), DISK_SIZE);
+        treeDigests = TestDisk.digests(tree);
+    }
+
+    @BeforeEach
+    void newHome() throws IOException {
+        home = tmp.resolve("home");
+        Path dir = home.resolve("vms").resolve("web1");
+        Files.createDirectories(dir);
+        Tools.ok("cp", "--sparse=always", disk.image.toString(), dir.resolve("disk.img").toString());
+        Files.copy(disk.index, dir.resolve("files.idx"));
+        Files.copy(disk.descriptor, dir.resolve("disk.vmdk"));
+    }
+
+    @AfterEach
+    void cleanUp() {
+        for (Path m : kernelMounts) {
+            Tools.quietly("umount", "-l", m.toString());
+        }
+        for (String loop : loops) {
+            Tools.quietly("losetup", "-d", loop);
+        }
+        for (Path m : mountpoints) {
+            dcd("umount", m.toString());
+            Tools.quietly("fusermount", "-u", "-z", m.toString());
+        }
+    }
+
+    @Test
+    void killingTheServerRepeatedlyUnderAGuestWorkloadFailsNoReadOrWrite() throws Exception {
+        Path mp = mountpoint("mnt");
+        Dcd mounted = dcd("mount", "--supervised", "web1", mp.toString());
+        assertEquals(0, mounted.code(), mounted.err());
+        assertTrue(mounted.out().contains("supervisor pid"), mounted.out());
+        long supervisor = record("pid");
+        assertTrue(record("server-pid") > 0);
+
+        Path kernel = kernelMount(attach(mp.resolve("disk.img"), false), false);
+        Files.createDirectories(kernel.resolve("w"));
+        byte[] head = Arrays.copyOf(Files.readAllBytes(disk.image), 1 << 20); // GPT and the gap: no guest writes there
+
+        AtomicBoolean stop = new AtomicBoolean();
+        AtomicReference<Throwable> failure = new AtomicReference<>();
+        AtomicInteger failures = new AtomicInteger();
+        Map<String, String> synced = new ConcurrentHashMap<>();
+        AtomicLong worstWriteNanos = new AtomicLong();
+        AtomicInteger readerPasses = new AtomicInteger();
+        List<Thread> workload = List.of(
+                worker("writer", stop, failures, failure, i -> {
+                    // A guest writing a file and fsyncing it: ext4 -> loop -> FUSE WRITE + FSYNC.
+                    byte[] b = new byte[64 << 10];
+                    new Random(i).nextBytes(b);
+                    Path f = kernel.resolve("w").resolve("f" + i + ".bin");
+                    long t0 = System.nanoTime();
+                    try (FileChannel ch = FileChannel.open(f, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
+                        ByteBuffer buf = ByteBuffer.wrap(b);
+                        while (buf.hasRemaining()) {
+                            ch.write(buf);
+                        }
+                        ch.force(true);
+                    }
+                    worstWriteNanos.accumulateAndGet(System.nanoTime() - t0, Math::max);
+                    synced.put(f.getFileName().toString(), TestDisk.sha256OfBytes(b));
+                }),
+                worker("files-reader", stop, failures, failure, i -> {
+                    assertEquals(treeDigests, TestDisk.digests(mp.resolve("files")));
+                    readerPasses.incrementAndGet();
+                }),
+                worker("disk-reader", stop, failures, failure, i -> {
+                    // A fresh open of disk.img drops its page cache, so these reads reach the server.
+                    byte[] read = new byte[head.length];
+                    try (FileChannel ch = FileChannel.open(mp.resolve("disk.img"))) {
+                        ByteBuffer buf = ByteBuffer.wrap(read);
+                        while (buf.hasRemaining() && ch.read(buf, buf.position()) > 0) {
+                            // reads until full
+                        }
+                    }
+                    assertTrue(Arrays.equals(head, read), "disk.img's first MiB");
+                }));
+        workload.forEach(Thread::start);
+
+        List<Long> pausesMillis = new ArrayList<>();
+        Random moments = new Random(3);
+        try {
+            for (int k = 1; k <= KILLS; k++) {
+                Thread.sleep(150 + moments.nextInt(600)); // a random moment in the workload, not a synchronisation
+                long server = record("server-pid");
+                ProcessHandle handle = ProcessHandle.of(server).orElseThrow(() -> new AssertionError("server gone"));
+                Tools.ok("kill", "-9", Long.toString(server));
+                long t0 = System.nanoTime();
+                handle.onExit().get(30, TimeUnit.SECONDS);
+                // stats.json is direct_io and not cached: opening and reading it needs a live server.
+                assertTrue(Files.readString(mp.resolve("stats.json")).startsWith("{"));
+                pausesMillis.add((System.nanoTime() - t0) / 1_000_000);
+                awaitRecord(k, server);
+            }
+        } finally {
+            stop.set(true);
+            for (Thread t : workload) {
+                t.join(TimeUnit.SECONDS.toMillis(120));
+            }
+        }
+        Collections.sort(pausesMillis);
+        System.out.printf("SupervisedMountIT: %d kills; pause until a fresh request is answered: median %d ms, max %d ms;"
+                        + " worst write+fsync %d ms; %d files synced; %d files/ passes; load %s%n", KILLS,
+                pausesMillis.get(pausesMillis.size() / 2), pausesMillis.get(pausesMillis.size() - 1),
+                worstWriteNanos.get() / 1_000_000, synced.size(), readerPasses.get(),
+                Files.readString(Path.of("/proc/loadavg")).strip());
+        if (failure.get() != null) {
+            throw new AssertionError(failures.get() + " failed operations; the first:", failure.get());
+        }
+        assertEquals(0, failures.get());
+        assertEquals(KILLS, record("restarts"));
+        assertEquals(supervisor, record("pid"), "the supervisor stayed");
+        assertTrue(synced.size() > 0 && readerPasses.get() > 0, "the workload ran");
+
+        // Everything synced is on the disk, and the file system is clean, as a fresh (unsupervised) mount sees it.
+        Tools.ok("umount", kernel.toString());
+        kernelMounts.remove(kernel);
+        Tools.ok("losetup", "-d", loops.remove(loops.size() - 1));
+        Dcd unmounted = dcd("umount", mp.toString());
+        assertEquals(0, unmounted.code(), unmounted.err());
+        assertFalse(ProcessHandle.of(supervisor).map(ProcessHandle::isAlive).orElse(false), "the supervisor ended");
+        assertEquals(0, dcd("mount", "web1", mp.toString()).code());
+        String again = attach(mp.resolve("disk.img"), true);
+        Tools.Result fsck = Tools.run("e2fsck", "-fn", again);
+        assertEquals(0, fsck.code(), fsck.all());
+        Path ro = kernelMount(again, true);
+        for (Map.Entry<String, String> e : synced.entrySet()) {
+            assertEquals(e.getValue(), TestDisk.sha256(ro.resolve("w").resolve(e.getKey())), e.getKey());
+        }
+    }
+
+    @Test
+    void umountEndsTheSupervisorAndEveryServer() throws Exception {
+        Path mp = mountpoint("mnt");
+        assertEquals(0, dcd("mount", "--supervised", "web1", mp.toString()).code());
+        ProcessHandle supervisor = ProcessHandle.of(record("pid")).orElseThrow();
+        List<ProcessHandle> servers = supervisor.children().toList();
+        assertEquals(2, servers.size(), "the server and its standby");
+        Dcd u = dcd("umount", mp.toString());
+        assertEquals(0, u.code(), u.err());
+        supervisor.onExit().get(30, TimeUnit.SECONDS);
+        for (ProcessHandle s : servers) {
+            s.onExit().get(30, TimeUnit.SECONDS);
+        }
+        assertFalse(Files.exists(home.resolve("mounts/web1.pid")), "record removed");
+        assertFalse(Files.exists(mp.resolve("disk.img")), "unmounted");
+    }
+
+    @Test
+    void sigtermToTheSupervisorUnmountsCleanly() throws Exception {
+        Path mp = mountpoint("mnt");
+        assertEquals(0, dcd("mount", "--supervised", "web1", mp.toString()).code());
+        ProcessHandle supervisor = ProcessHandle.of(record("pid")).orElseThrow();
+        List<ProcessHandle> servers = supervisor.children().toList();
+        Tools.ok("kill", "-TERM", Long.toString(supervisor.pid()));
+        supervisor.onExit().get(30, TimeUnit.SECONDS);
+        for (ProcessHandle s : servers) {
+            s.onExit().get(30, TimeUnit.SECONDS);
+        }
+        assertTrue(Tools.run("findmnt", mp.toString()).code() != 0, "no mount left at " + mp);
+        assertFalse(Files.exists(home.resolve("mounts/web1.pid")), "record removed");
+    }
+
+    @Test
+    void aServerThatKeepsCrashingIsGivenUpOnWithOneLogLine() throws Exception {
+        Path mp = mountpoint("mnt");
+        List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
+                "-cp", System.getProperty("java.class.path"), TestDcd.class.getName(), "--home", home.toString(),
+                "mount", "--supervised", "web1", mp.toString()));
+        Tools.Result r = Tools.run(command, Map.of("DCD_MOUNT_MAX_CRASHES", "2"), 120);
+        assertEquals(0, r.code(), r.all());
+        ProcessHandle supervisor = ProcessHandle.of(record("pid")).orElseThrow();
+        // From now on no server can open the VM's disk: every start fails.
+        Files.move(home.resolve("vms/web1/disk.img"), home.resolve("vms/web1/disk.img.away"));
+        Tools.ok("kill", "-9", Long.toString(record("server-pid")));
+        supervisor.onExit().get(60, TimeUnit.SECONDS);
+        String log = Files.readString(home.resolve("log/mount-web1.log"));
+        assertTrue(log.contains("giving up on web1: 3 server crashes within 60 s; unmounting " + mp), log);
+        assertTrue(Tools.run("findmnt", mp.toString()).code() != 0, "no mount left at " + mp);
+        assertFalse(Files.exists(home.resolve("mounts/web1.pid")), "record removed");
+    }
+
+    // ---------------------------------------------------------------- plumbing
+
+    interface Step {
+        void run(int i) throws Exception;
+    }
+
+    private static Thread worker(String name, AtomicBoolean stop, AtomicInteger failures,
+                                 AtomicReference<Throwable> first, Step step) {
+        Thread t = new Thread(() -> {
+            for (int i = 0; !stop.get(); i++) {
+                try {
+                    step.run(i);
+                } catch (Throwable e) {
+                    failures.incrementAndGet();
+                    first.compareAndSet(null, new AssertionError(name + " step " + i, e));
+                }
+            }
+        }, name);
+        t.setDaemon(true);
+        return t;
+    }
+
+    /** Waits until the supervisor recorded restart {@code k} and a server other than {@code killed}. */
+    private void awaitRecord(int k, long killed) throws Exception {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+        while (record("restarts") < k || record("server-pid") == killed || record("server-pid") <= 0) {
+            if (System.nanoTime() > deadline) {
+                throw new AssertionError("restart " + k + " not recorded: " + Files.readString(home.resolve("mounts/web1.pid")));
+            }
+            ProcessHandle.of(record("pid")).orElseThrow().onExit().get(20, TimeUnit.MILLISECONDS);
+        }
+    }
+
+    private long record(String key) throws IOException {
+        Properties p = new Properties();
+        try (var in = Files.newInputStream(home.resolve("mounts").resolve("web1.pid"))) {
+            p.load(in);
+        }
+        return Long.parseLong(p.getProperty(key, "-1"));
+    }
+
+    record Dcd(int code, String out, String err) {
+    }
+
+    private Dcd dcd(String... args) {
+        StringWriter out = new StringWriter();
+        StringWriter err = new StringWriter();
+        CommandLine cl = TestDcd.commandLine(home);
+        cl.setOut(new PrintWriter(out, true));
+        cl.setErr(new PrintWriter(err, true));
+        int code = cl.execute(args);
+        return new Dcd(code, out.toString(), err.toString());
+    }
+
+    private Path mountpoint(String name) {
+        Path p = tmp.resolve(name);
+        try {
+            Files.createDirectories(p);
+        } catch (IOException e) {
+            throw new AssertionError(e);
+        }
+        mountpoints.add(p);
+        return p;
+    }
+
+    private String attach(Path image, boolean readOnly) {
+        List<String> cmd = new ArrayList<>(List.of("losetup", "-f", "--show", "-o", Long.toString(TestDisk.PARTITION_OFFSET),
+                "--sizelimit", Long.toString(disk.partitionLength)));
+        if (readOnly) {
+            cmd.add("-r");
+        }
+        cmd.add(image.toString());
+        Tools.Result r = Tools.run(cmd);
+        assertEquals(0, r.code(), r.all());
+        String loop = r.out().strip();
+        loops.add(loop);
+        return loop;
+    }
+
+    private Path kernelMount(String loop, boolean readOnly) throws IOException {
+        Path m = Files.createTempDirectory(tmp, "kernel");
+        Tools.ok("mount", "-t", "ext4", "-o", readOnly ? "ro,noload" : "rw", loop, m.toString());
+        kernelMounts.add(m);
+        return m;
+    }
+}
