@@ -558,6 +558,44 @@ public final class Catalog implements Closeable {
         }
     }
 
+    /**
+     * Moves the catalog's record of vdisk {@code id} from backend {@code from} to backend {@code to}: every app
+     * version, live or retired, whose vdisk it is and that lives on {@code from} names {@code to} afterwards. One
+     * batch, so a reader sees the vdisk on one backend or the other, never on both or neither. The caller has
+     * stored and verified the vdisk on {@code to} before ({@code catalog move}).
+     *
+     * @return the app versions switched, as they are now
+     */
+    public synchronized List<AppVersion> switchBackend(ContentId id, String from, String to) throws IOException {
+        if (writer == null) {
+            return write(() -> switchBackend(id, from, to));
+        }
+        requireBackend(to);
+        List<AppVersion> switched = new ArrayList<>();
+        try (Batch batch = new Batch()) {
+            for (AppVersion app : usersOf(id)) {
+                if (!app.backend().equals(from)) {
+                    continue;
+                }
+                AppVersion moved = new AppVersion(app.name(), app.version(), app.contentId(), to, app.fileCount(),
+                        app.byteCount(), app.vdiskBytes(), app.importedAt());
+                String appKey = APP + app.name() + "/" + app.version();
+                if (app(app.name(), app.version()).filter(app::equals).isPresent()) {
+                    batch.putJson(appKey, moved);
+                } else {
+                    batch.putJson(retiredKey(app.contentId(), app.name(), app.version()), moved);
+                }
+                batch.put(CONTENT + app.contentId() + "/" + app.name() + "/" + app.version(), to);
+                switched.add(moved);
+            }
+            if (switched.isEmpty()) {
+                throw new CatalogException("no app version has vdisk " + id.shortHex() + " on backend '" + from + "'");
+            }
+            batch.commit();
+        }
+        return switched;
+    }
+
     /** Retired app versions (removed, their vdisk kept for generations that read it), by content id. */
     public synchronized List<AppVersion> retired() throws IOException {
         return scan(RETIRED, AppVersion.class);

@@ -35,7 +35,8 @@ public final class DynamicContentDisk implements ExtendedBlockDevice {
     private final ReadaheadFilter readahead;
     private final RedirectPlugin redirect;
     private final VdiskSlot[] slots;
-    private final BlockCache cache;
+    /** The shared cache remote vdisks are read through; null until a remote one is, possibly after a move. */
+    private volatile BlockCache cache;
     private final Prefetcher prefetcher;
 
     private DynamicContentDisk(Path generationDir, StatsFilter top, OverlayFilter overlay, ReadaheadFilter readahead,
@@ -96,6 +97,21 @@ public final class DynamicContentDisk implements ExtendedBlockDevice {
         return prefetcher == null || prefetcher.awaitReplays(timeoutMillis);
     }
 
+    /** True when this disk reads remote vdisks through a shared cache already. */
+    public boolean hasCache() {
+        return cache != null;
+    }
+
+    /**
+     * Reads remote vdisks that are switched in from now on through {@code shared}: a disk that started with only
+     * local apps gets the cache when one of them moves to a remote backend. Ignored when it has one already.
+     */
+    public synchronized void useCache(BlockCache shared) {
+        if (cache == null) {
+            cache = java.util.Objects.requireNonNull(shared);
+        }
+    }
+
     /** True when the region map reads vdisk {@code id}. */
     public boolean uses(ContentId id) {
         return slotOf(id) != null;
@@ -140,10 +156,11 @@ public final class DynamicContentDisk implements ExtendedBlockDevice {
                 throw new IOException("backend " + backend + " returned vdisk " + vdisk.id().shortHex() + " for "
                         + id.shortHex());
             }
-            if (remote && cache != null) {
+            BlockCache shared = cache;
+            if (remote && shared != null) {
                 raw.close();
                 // Opened now, so the manifest is in the cache (or fetched) before the swap, not on the first read.
-                device = CachedVdisk.open(cache, id, label, resolver);
+                device = CachedVdisk.open(shared, id, label, resolver);
             } else {
                 device = VerifiedVdisk.open(id, label, ignored -> raw);
             }

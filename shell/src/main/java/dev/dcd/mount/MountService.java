@@ -86,7 +86,7 @@ public final class MountService {
             try {
                 c.close();
             } catch (IOException e) {
-                System.err.println("dcd-fuse: closing the NBD export: " + e.getMessage());
+                System.err.println("dcd-fuse: closing the NBD export or control channel: " + e.getMessage());
             }
         }
     }
@@ -155,6 +155,7 @@ public final class MountService {
         out.flush();
         source.start();
         java.io.Closeable export = null;
+        java.io.Closeable control = MountControl.start(context.dcdHome(), dev.dcd.control.ControlSockets.MOUNT, vm, source);
         try {
             export = startNbd(vm, source);
             Mounter.serve(source, mountpoint, MountOptions.builder(vm).allowOther(allowOther)
@@ -162,6 +163,7 @@ public final class MountService {
         } catch (RuntimeException e) {
             throw new MountException("cannot mount " + vm + " at " + mountpoint + ": " + dev.dcd.shell.ErrorLine.of(e), e);
         } finally {
+            closeQuietly(control);
             closeQuietly(export);
             close(source);
             deleteRecordIfOwned(vm, pid);
@@ -288,6 +290,7 @@ public final class MountService {
         long pid = ProcessHandle.current().pid();
         Runtime.getRuntime().addShutdownHook(new Thread(() -> deleteRecordIfOwned(vm, pid)));
         java.io.Closeable export = null;
+        java.io.Closeable control = MountControl.start(context.dcdHome(), dev.dcd.control.ControlSockets.MOUNT, vm, source);
         try {
             export = startNbd(vm, source);
             Mounter.serve(source, mountpoint, MountOptions.builder(vm).allowOther(allowOther)
@@ -296,6 +299,7 @@ public final class MountService {
         } catch (RuntimeException e) {
             throw new MountException("cannot mount " + vm + " at " + mountpoint + ": " + dev.dcd.shell.ErrorLine.of(e), e);
         } finally {
+            closeQuietly(control);
             closeQuietly(export);
             close(source);
             deleteRecordIfOwned(vm, pid);

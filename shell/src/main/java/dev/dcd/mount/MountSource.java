@@ -57,6 +57,22 @@ public interface MountSource extends Closeable {
     default void start() {
     }
 
+    /**
+     * Serves vdisk {@code id} from the catalog backend {@code backend} from now on (the app moved there): opens and
+     * checks it there first, then swaps it in under running reads. Asked through the control channel.
+     *
+     * @return false when this source does not read that vdisk
+     * @throws IOException with a one-line message when it cannot; the old backend still serves then
+     */
+    default boolean switchBackend(dev.dcd.vdisk.ContentId id, String backend) throws IOException {
+        throw new IOException("this server cannot switch backends");
+    }
+
+    /** What the control channel's {@code status} answers: {@code key=value} words. */
+    default String controlStatus() {
+        return "generation=" + generation() + " pid=" + ProcessHandle.current().pid();
+    }
+
     /** Releases the disk; called once when the mount ends. */
     @Override
     default void close() throws IOException {

@@ -110,10 +110,15 @@ public final class ServeService {
             throw new MountException("cannot listen on " + endpoint + ": " + e.getMessage(), e);
         }
         long pid = ProcessHandle.current().pid();
+        java.io.Closeable control = dev.dcd.mount.MountControl.start(context.dcdHome(),
+                dev.dcd.control.ControlSockets.SERVE, vm, source);
         AtomicBoolean stopped = new AtomicBoolean();
         Runnable stop = () -> {
             if (stopped.compareAndSet(false, true)) {
                 try {
+                    if (control != null) {
+                        control.close();
+                    }
                     server.close();
                 } catch (IOException e) {
                     System.err.println("nbd: closing the server: " + e.getMessage());

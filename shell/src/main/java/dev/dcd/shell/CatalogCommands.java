@@ -5,7 +5,6 @@ import dev.dcd.block.BlockDevice;
 import dev.dcd.catalog.AppVersion;
 import dev.dcd.catalog.ImportRequest;
 import dev.dcd.catalog.ImportResult;
-import dev.dcd.catalog.Importer;
 import dev.dcd.catalog.Rescanner;
 import dev.dcd.catalog.Sizes;
 import dev.dcd.catalog.VdiskReferences;
@@ -27,8 +26,8 @@ import java.util.concurrent.Callable;
 
 @Command(name = "catalog", description = "Import, list, inspect and remove apps.",
         subcommands = {CatalogCommands.Import.class, CatalogCommands.ListCmd.class, CatalogCommands.Show.class,
-                CatalogCommands.Rm.class, CatalogCommands.Rescan.class, CatalogCommands.Gc.class,
-                PrefetchCommands.class})
+                CatalogCommands.Rm.class, CatalogCommands.Move.class, CatalogCommands.Rescan.class,
+                CatalogCommands.Gc.class, PrefetchCommands.class})
 final class CatalogCommands {
 
     @Command(name = "import", description = "Import a directory or archive (.tar[.gz|.xz|.bz2|.zst], .tgz, .zip, .deb) as APP@VERSION.")
@@ -55,11 +54,8 @@ final class CatalogCommands {
         public Integer call() throws Exception {
             ImportRequest request = ImportRequest.builder(source).name(name).version(version).backend(backend)
                     .maxSize(Sizes.parse(maxSize)).maxRatio(maxRatio).build();
-            Importer importer = new Importer(context.catalog(), context::backend, context.tmpDir());
-            ImportResult result;
-            try (ProgressReporter progress = new ProgressReporter(context, "import", Importer.sourceBytes(source))) {
-                result = importer.importSource(request, progress, w -> context.err().println("dcd: warning: " + w));
-            }
+            ImportResult result = new dev.dcd.service.ImportService(context.environment()).importSource(request,
+                    context.progress());
             AppVersion app = result.app();
             if (context.json()) {
                 Output.json(context.out(), Map.of("app", app, "warnings", result.warnings()));
@@ -86,14 +82,19 @@ final class CatalogCommands {
                 Output.json(context.out(), apps);
                 return 0;
             }
-            Output.Table table = new Output.Table("APP", "VERSION", "FILES", "SIZE", "BACKEND", "VDISK", "IMPORTED").right(2, 3);
-            for (AppVersion a : apps) {
-                table.row(a.name(), a.version(), a.fileCount(), Sizes.format(a.byteCount()), a.backend(),
-                        a.id().shortHex(), Output.time(a.importedAt()));
-            }
-            table.print(context.out());
+            printApps(context.out(), apps);
             return 0;
         }
+    }
+
+    /** {@code catalog list} as a table: what the demo shows too. */
+    static void printApps(java.io.PrintWriter out, List<AppVersion> apps) {
+        Output.Table table = new Output.Table("APP", "VERSION", "FILES", "SIZE", "BACKEND", "VDISK", "IMPORTED").right(2, 3);
+        for (AppVersion a : apps) {
+            table.row(a.name(), a.version(), a.fileCount(), Sizes.format(a.byteCount()), a.backend(),
+                    a.id().shortHex(), Output.time(a.importedAt()));
+        }
+        table.print(out);
     }
 
     @Command(name = "show", description = "Show an app version and list its files.")
@@ -140,6 +141,7 @@ final class CatalogCommands {
                 return 0;
             }
             context.out().println(app.label() + "  vdisk " + app.contentId() + " on " + app.backend());
+            context.out().println("backend: " + app.backend());
             context.out().println(app.fileCount() + " files, " + Sizes.format(app.byteCount()) + ", imported "
                     + Output.time(app.importedAt()));
             context.out().println(PrefetchCommands.summary(prefetchList(app)));
@@ -385,6 +387,79 @@ final class CatalogCommands {
                 return 0;
             };
             return dryRun ? work.run() : catalog.write(work);
+        }
+    }
+
+    @Command(name = "move", description = "Move APP[@VER] to another backend while VMs read it: copy, verify every chunk, "
+            + "switch the catalog and every running mount, then delete the source copy.")
+    static final class Move implements Callable<Integer> {
+        private final Context context;
+        @Parameters(paramLabel = "APP[@VER]")
+        String spec;
+        @Option(names = "--to", required = true, paramLabel = "BACKEND", description = "the backend to move the vdisk to")
+        String to;
+        @Option(names = "--keep-source", description = "keep the copy on the source backend")
+        boolean keepSource;
+        @Option(names = "--server-timeout", paramLabel = "TIME", defaultValue = "60s",
+                description = "how long each running mount may take to switch before the move is undone (default: ${DEFAULT-VALUE})")
+        String serverTimeout;
+
+        Move(Context context) {
+            this.context = context;
+        }
+
+        @Override
+        public Integer call() throws Exception {
+            java.time.Duration timeout = duration(serverTimeout);
+            dev.dcd.service.MoveService.Moved moved = new dev.dcd.service.MoveService(context.environment())
+                    .move(new dev.dcd.service.MoveService.Request(spec, to, keepSource, timeout), context.progress());
+            if (context.json()) {
+                Map<String, Object> json = new LinkedHashMap<>();
+                json.put("contentId", moved.id().hex());
+                json.put("from", moved.from());
+                json.put("to", moved.to());
+                json.put("bytes", moved.bytes());
+                json.put("apps", moved.switched().stream().map(AppVersion::label).toList());
+                json.put("servers", moved.servers());
+                json.put("sourceDeleted", moved.sourceKept() == null);
+                if (moved.sourceKept() != null) {
+                    json.put("sourceKept", moved.sourceKept());
+                }
+                Output.json(context.out(), json);
+                return 0;
+            }
+            String apps = String.join(", ", moved.switched().stream().map(AppVersion::label).toList());
+            context.out().println("moved " + apps + " (vdisk " + moved.id().shortHex() + ", " + Sizes.format(moved.bytes())
+                    + ") from " + moved.from() + " to " + moved.to() + "; "
+                    + (moved.servers().isEmpty() ? "no running server reads it" : "switched: " + String.join(", ", moved.servers()))
+                    + "; source copy " + (moved.sourceKept() == null ? "deleted" : "kept (" + moved.sourceKept() + ")"));
+            return 0;
+        }
+
+        /** "60s", "2m", "500ms", or plain seconds. */
+        static java.time.Duration duration(String text) {
+            String t = text.strip().toLowerCase(java.util.Locale.ROOT);
+            try {
+                if (t.endsWith("ms")) {
+                    return positive(java.time.Duration.ofMillis(Long.parseLong(t.substring(0, t.length() - 2))), text);
+                }
+                if (t.endsWith("s")) {
+                    return positive(java.time.Duration.ofSeconds(Long.parseLong(t.substring(0, t.length() - 1))), text);
+                }
+                if (t.endsWith("m")) {
+                    return positive(java.time.Duration.ofMinutes(Long.parseLong(t.substring(0, t.length() - 1))), text);
+                }
+                return positive(java.time.Duration.ofSeconds(Long.parseLong(t)), text);
+            } catch (NumberFormatException e) {
+                throw new picocli.CommandLine.TypeConversionException("not a duration: '" + text + "' (e.g. 60s, 2m, 500ms)");
+            }
+        }
+
+        private static java.time.Duration positive(java.time.Duration d, String text) {
+            if (d.isNegative() || d.isZero()) {
+                throw new picocli.CommandLine.TypeConversionException("the server timeout must be positive: '" + text + "'");
+            }
+            return d;
         }
     }
 

@@ -1,21 +1,16 @@
 package dev.dcd.shell;
 
-import dev.dcd.catalog.Catalog;
 import dev.dcd.catalog.CatalogException;
 import dev.dcd.catalog.Sizes;
 import dev.dcd.catalog.Vm;
-import dev.dcd.filter.DynamicContentDisk;
 import dev.dcd.filter.OverlayWrites;
 import dev.dcd.mount.MountService;
 import dev.dcd.service.BuildService;
 import dev.dcd.service.VmService;
-import dev.dcd.synth.AppLayer;
+import dev.dcd.service.Views;
 import dev.dcd.synth.DiskMaterializer;
-import dev.dcd.synth.DiskSpec;
-import dev.dcd.synth.FsType;
 import dev.dcd.synth.RegionMap;
 import dev.dcd.synth.SynthesizedDisk;
-import dev.dcd.synth.Synthesizers;
 import dev.dcd.synth.VmdkDescriptor;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
@@ -26,7 +21,6 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardCopyOption;
-import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
@@ -58,25 +52,9 @@ final class DiskCommands {
         @Override
         public Integer call() throws Exception {
             BuildService.Built built = new BuildService(context.environment()).build(vmName, context.progress());
-            Vm.Generation g = built.generation();
-            for (MountService.LiveMount m : built.mounts()) {
-                String served = Integer.toString(m.generation() > 0 ? m.generation() : built.previous());
-                context.err().println("dcd: VM '" + vmName + "' is mounted at " + m.mountpoint() + " and keeps serving"
-                        + " generation " + served + " until it is remounted ('dcd umount " + m.mountpoint() + "', then 'dcd mount "
-                        + vmName + " " + m.mountpoint() + "'); the guest's writes stay in generation " + served
-                        + " and do not carry over to generation " + g.number());
-            }
-            if (built.previousHoldsWrites()) {
-                context.err().println("dcd: generation " + built.previous() + " holds guest writes; it is kept"
-                        + " with its overlay (see 'dcd disk generations " + vmName + "', delete with 'dcd disk discard "
-                        + vmName + " " + built.previous() + "')");
-            }
+            printBuilt(context, vmName, built);
             if (context.json()) {
-                Output.json(context.out(), g);
-            } else {
-                context.out().println("built " + vmName + " generation " + g.number() + ": virtual size "
-                        + Sizes.format(g.virtualSize()) + ", allocated " + Sizes.format(g.allocatedBytes()) + ", "
-                        + g.fileCount() + " files, " + Sizes.format(g.appBytes()) + " mapped from apps");
+                Output.json(context.out(), built.generation());
             }
             return 0;
         }
@@ -94,17 +72,21 @@ final class DiskCommands {
 
         @Override
         public Integer call() throws Exception {
-            Vm vm = context.catalog().requireVm(vmName);
+            List<Views.GenerationRow> rows = new VmService(context.environment()).generations(vmName);
             if (context.json()) {
-                Output.json(context.out(), Map.of("current", vm.currentGeneration(), "generations", vm.generations()));
+                int current = rows.stream().filter(Views.GenerationRow::current).mapToInt(r -> r.generation().number())
+                        .findFirst().orElse(0);
+                Output.json(context.out(), Map.of("current", current,
+                        "generations", rows.stream().map(Views.GenerationRow::generation).toList()));
                 return 0;
             }
             Output.Table table = new Output.Table("GEN", "CURRENT", "BUILT", "FILES", "APP DATA", "VIRTUAL", "ALLOCATED",
                     "GUEST WRITES").right(0, 3, 4, 5, 6);
-            for (Vm.Generation g : vm.generations()) {
-                table.row(g.number(), g.number() == vm.currentGeneration() ? "*" : "", Output.time(g.builtAt()),
+            for (Views.GenerationRow row : rows) {
+                Vm.Generation g = row.generation();
+                table.row(g.number(), row.current() ? "*" : "", Output.time(g.builtAt()),
                         g.fileCount(), Sizes.format(g.appBytes()), Sizes.format(g.virtualSize()), Sizes.format(g.allocatedBytes()),
-                        DynamicContentDisk.hasWrites(generationDir(context, vmName, g.number())) ? "yes" : "no");
+                        row.guestWrites() ? "yes" : "no");
             }
             table.print(context.out());
             return 0;
@@ -128,48 +110,14 @@ final class DiskCommands {
 
         @Override
         public Integer call() throws Exception {
-            Catalog catalog = context.catalog();
-            // Checks, catalog change and delete in one write session: no build can take the number meanwhile.
-            // On a full disk the session uses the catalog's space reserve (docs/catalog.md).
-            long written = catalog.write(() -> {
-                Vm vm = catalog.requireVm(vmName);
-                Vm.Generation gen = generation(vm, number);
-                Path mountpoint = StatsCommand.mountedVms(context.home()).get(vmName);
-                if (mountpoint != null) {
-                    throw new CatalogException("VM '" + vmName + "' is mounted at " + mountpoint + "; 'dcd umount "
-                            + mountpoint + "' before discarding a generation");
-                }
-                long bytes = guestWriteBytes(context, vm, gen);
-                if (bytes > 0 && !force) {
-                    throw new CatalogException("generation " + number + " of VM '" + vmName + "' holds " + Sizes.format(bytes)
-                            + " of guest writes, which discarding deletes for good; save them with 'dcd disk export " + vmName
-                            + " FILE --generation " + number + "', or pass --force to discard them");
-                }
-                if (number == vm.currentGeneration() && !force) {
-                    throw new CatalogException("generation " + number + " is the current disk of VM '" + vmName
-                            + "'; pass --force to discard it anyway");
-                }
-                Path dir = generationDir(context, vmName, number);
-                // An NBD export holds the generation as a mount does; held here, nothing can start serving it meanwhile.
-                try (dev.dcd.mount.GenerationLock held = Files.isDirectory(dir)
-                        ? dev.dcd.mount.GenerationLock.acquire(dir, "generation " + number + " of VM '" + vmName + "'") : null) {
-                    catalog.putVm(vm.withoutGeneration(number));
-                    VmCommands.deleteTree(dir);
-                }
-                return bytes;
-            });
+            Views.Discarded done = new VmService(context.environment()).discard(vmName, number, force);
             context.out().println("discarded generation " + number + " of " + vmName
-                    + (written > 0 ? " and its " + Sizes.format(written) + " of guest writes" : ""));
-            if (!catalog.retired().isEmpty()) {
+                    + (done.guestWriteBytes() > 0 ? " and its " + Sizes.format(done.guestWriteBytes()) + " of guest writes" : ""));
+            if (done.appsRetired()) {
                 context.out().println("removed app versions may now be unused: 'dcd catalog gc --dry-run' lists what it would reclaim");
             }
             return 0;
         }
-    }
-
-    /** Bytes of guest writes a generation holds; see {@link VmService#guestWriteBytes}. */
-    static long guestWriteBytes(Context context, Vm vm, Vm.Generation g) throws IOException {
-        return new VmService(context.environment()).guestWriteBytes(vm, g);
     }
 
     @Command(name = "stat", description = "Sizes and region counts of a VM's current disk.")
@@ -186,42 +134,54 @@ final class DiskCommands {
 
         @Override
         public Integer call() throws Exception {
-            Vm vm = context.catalog().requireVm(vmName);
-            Vm.Generation g = generation(vm, number);
-            Path dir = generationDir(context, vmName, g.number());
-            RegionMap map = RegionMap.load(dir.resolve(SynthesizedDisk.REGIONS));
-            long allocated = SynthesizedDisk.allocatedBytes(dir.resolve(SynthesizedDisk.IMAGE));
-            Map<String, Object> stat = new LinkedHashMap<>();
-            stat.put("vm", vmName);
-            stat.put("generation", g.number());
-            stat.put("virtualSize", map.size());
-            stat.put("allocatedBytes", allocated);
-            stat.put("appBytesMapped", map.bytesOf(RegionMap.Kind.APP_DATA));
-            stat.put("fileCount", g.fileCount());
-            stat.put("vdisks", map.vdisks().size());
-            Map<String, Object> regions = new LinkedHashMap<>();
-            for (RegionMap.Kind kind : RegionMap.Kind.values()) {
-                regions.put(kind.name().toLowerCase(), Map.of("count", map.countOf(kind), "bytes", map.bytesOf(kind)));
-            }
-            stat.put("regions", regions);
+            Views.DiskStat stat = new VmService(context.environment()).stat(vmName, number);
             if (context.json()) {
                 Output.json(context.out(), stat);
                 return 0;
             }
-            var out = context.out();
-            out.println(vmName + " generation " + g.number());
-            out.println("virtual size     " + map.size() + " (" + Sizes.format(map.size()) + ")");
-            out.println("allocated        " + allocated + " (" + Sizes.format(allocated) + ")");
-            out.println("app bytes mapped " + map.bytesOf(RegionMap.Kind.APP_DATA) + " (" + Sizes.format(map.bytesOf(RegionMap.Kind.APP_DATA))
-                    + ") from " + map.vdisks().size() + " vdisk(s)");
-            out.println("files            " + g.fileCount());
-            Output.Table table = new Output.Table("REGION", "COUNT", "BYTES").right(1, 2);
-            for (RegionMap.Kind kind : RegionMap.Kind.values()) {
-                table.row(kind.name().toLowerCase(), map.countOf(kind), map.bytesOf(kind));
-            }
-            table.print(out);
+            print(context.out(), stat);
             return 0;
         }
+    }
+
+    /**
+     * On stderr what the user should know about the disk the build replaced, then (without {@code --json}) the
+     * build's line on stdout.
+     */
+    static void printBuilt(Context context, String vmName, BuildService.Built built) {
+        Vm.Generation g = built.generation();
+        for (MountService.LiveMount m : built.mounts()) {
+            String served = Integer.toString(m.generation() > 0 ? m.generation() : built.previous());
+            context.err().println("dcd: VM '" + vmName + "' is mounted at " + m.mountpoint() + " and keeps serving"
+                    + " generation " + served + " until it is remounted ('dcd umount " + m.mountpoint() + "', then 'dcd mount "
+                    + vmName + " " + m.mountpoint() + "'); the guest's writes stay in generation " + served
+                    + " and do not carry over to generation " + g.number());
+        }
+        if (built.previousHoldsWrites()) {
+            context.err().println("dcd: generation " + built.previous() + " holds guest writes; it is kept"
+                    + " with its overlay (see 'dcd disk generations " + vmName + "', delete with 'dcd disk discard "
+                    + vmName + " " + built.previous() + "')");
+        }
+        if (!context.json()) {
+            context.out().println("built " + vmName + " generation " + g.number() + ": virtual size "
+                    + Sizes.format(g.virtualSize()) + ", allocated " + Sizes.format(g.allocatedBytes()) + ", "
+                    + g.fileCount() + " files, " + Sizes.format(g.appBytes()) + " mapped from apps");
+        }
+    }
+
+    /** {@code disk stat} as text: what the demo shows too. */
+    static void print(java.io.PrintWriter out, Views.DiskStat stat) {
+        long app = stat.appBytesMapped();
+        out.println(stat.vm() + " generation " + stat.generation());
+        out.println("virtual size     " + stat.virtualSize() + " (" + Sizes.format(stat.virtualSize()) + ")");
+        out.println("allocated        " + stat.allocatedBytes() + " (" + Sizes.format(stat.allocatedBytes()) + ")");
+        out.println("app bytes mapped " + app + " (" + Sizes.format(app) + ") from " + stat.vdisks() + " vdisk(s)");
+        out.println("files            " + stat.fileCount());
+        Output.Table table = new Output.Table("REGION", "COUNT", "BYTES").right(1, 2);
+        for (Map.Entry<String, Views.RegionStat> e : stat.regions().entrySet()) {
+            table.row(e.getKey(), e.getValue().count(), e.getValue().bytes());
+        }
+        table.print(out);
     }
 
     @Command(name = "export", description = "Write the disk as the guest sees it (synthesized content plus the guest's writes) as a sparse "

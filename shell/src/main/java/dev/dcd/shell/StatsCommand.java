@@ -3,16 +3,17 @@ package dev.dcd.shell;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
-import dev.dcd.catalog.CatalogException;
 import dev.dcd.catalog.Sizes;
 import dev.dcd.filter.StatsSnapshot;
-import dev.dcd.mount.MountService;
+import dev.dcd.service.StatsService;
+import dev.dcd.service.Views;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Parameters;
 
 import java.io.IOException;
-import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.LinkedHashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.concurrent.Callable;
 
@@ -38,20 +39,19 @@ final class StatsCommand implements Callable<Integer> {
 
     @Override
     public Integer call() throws Exception {
-        Map<String, Path> mounted = mountedVms(context.home());
+        StatsService service = new StatsService(context.environment());
+        List<Views.MountedStats> found;
         if (vmName != null) {
-            context.catalog().requireVm(vmName);
-            context.releaseCatalog();
-            Path mountpoint = mounted.get(vmName);
-            if (mountpoint == null) {
-                throw new CatalogException("VM '" + vmName + "' is not mounted; statistics exist while 'dcd mount "
-                        + vmName + " MOUNTPOINT' serves it");
-            }
-            mounted = Map.of(vmName, mountpoint);
+            found = List.of(service.of(vmName));
+        } else {
+            found = service.all();
         }
+        context.releaseCatalog();
+        Map<String, Path> mounted = new LinkedHashMap<>();
         ObjectNode all = Json.MAPPER.createObjectNode();
-        for (Map.Entry<String, Path> e : mounted.entrySet()) {
-            all.set(e.getKey(), Json.MAPPER.readTree(Files.readString(e.getValue().resolve("stats.json"))));
+        for (Views.MountedStats m : found) {
+            mounted.put(m.vm(), m.mountpoint());
+            all.set(m.vm(), m.stats());
         }
         if (context.json()) {
             context.out().println(Json.MAPPER.writerWithDefaultPrettyPrinter().writeValueAsString(all));
@@ -96,6 +96,6 @@ final class StatsCommand implements Callable<Integer> {
 
     /** VM name to mountpoint, for every mount whose serving process is alive. */
     static Map<String, Path> mountedVms(Path home) throws IOException {
-        return MountService.liveMounts(home);
+        return dev.dcd.mount.MountService.liveMounts(home);
     }
 }

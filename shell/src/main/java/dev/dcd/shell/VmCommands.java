@@ -1,17 +1,17 @@
 package dev.dcd.shell;
 
-import dev.dcd.catalog.AppVersion;
-import dev.dcd.catalog.CatalogException;
 import dev.dcd.catalog.Sizes;
 import dev.dcd.catalog.Vm;
+import dev.dcd.service.VmService;
+import dev.dcd.service.Views;
 import dev.dcd.synth.FsType;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
 import java.io.IOException;
+import java.io.PrintWriter;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.concurrent.Callable;
 
@@ -20,7 +20,7 @@ import java.util.concurrent.Callable;
                 VmCommands.ListCmd.class, VmCommands.Show.class, VmCommands.Rm.class})
 final class VmCommands {
     /** The smallest disk a synthesizer accepts (DiskSpec's rule). */
-    static final long MIN_SIZE = 16L << 20;
+    static final long MIN_SIZE = VmService.MIN_SIZE;
 
     @Command(name = "create", description = "Create a VM.")
     static final class Create implements Callable<Integer> {
@@ -41,28 +41,11 @@ final class VmCommands {
 
         @Override
         public Integer call() throws Exception {
-            FsType type = FsType.parse(fs);
-            long bytes = Sizes.parse(size);
-            if (bytes < MIN_SIZE || bytes % 4096 != 0) {
-                throw new IllegalArgumentException("disk size must be a multiple of 4 KiB and at least 16M, got " + size);
-            }
-            if (type == FsType.FAT32 && bytes < dev.dcd.synth.fat32.Fat32Synthesizer.MIN_DISK_SIZE) {
-                long min = dev.dcd.synth.fat32.Fat32Synthesizer.MIN_DISK_SIZE;
-                throw new IllegalArgumentException("a fat32 disk must be at least " + ((min + (1 << 20) - 1) >> 20)
-                        + "M (" + min + " bytes: FAT32 needs 65525 clusters), got " + size + "; choose a larger --size or ext4");
-            }
-            if (symlinks != null && type != FsType.FAT32) {
-                throw new IllegalArgumentException("--symlinks applies to fat32 disks only; ext4 keeps symlinks as they are");
-            }
-            String policy = symlinks == null ? Vm.SYMLINKS_SKIP : symlinks;
-            if (!policy.equals(Vm.SYMLINKS_SKIP) && !policy.equals(Vm.SYMLINKS_COPY)) {
-                throw new IllegalArgumentException("unknown --symlinks '" + policy + "' (expected skip or copy)");
-            }
-            Vm vm = context.catalog().createVm(name, type.id(), bytes, policy);
+            Vm vm = new VmService(context.environment()).create(name, fs, size, symlinks);
             if (context.json()) {
                 Output.json(context.out(), vm);
             } else {
-                context.out().println("created VM " + vm.name() + " (" + vm.fsType() + ", " + Sizes.format(vm.sizeBytes()) + ")");
+                printCreated(context.out(), vm);
             }
             return 0;
         }
@@ -84,27 +67,8 @@ final class VmCommands {
 
         @Override
         public Integer call() throws Exception {
-            var catalog = context.catalog();
-            List<String> names = new ArrayList<>();
-            // Read, change and store in one write session: a change another process commits meanwhile (a new
-            // generation, another assignment) is neither lost nor overwritten.
-            Vm vm = catalog.write(() -> {
-                Vm changed = catalog.requireVm(vmName);
-                for (String spec : apps) {
-                    AppVersion app = catalog.resolve(spec);
-                    if (names.contains(app.name())) {
-                        throw new CatalogException("app '" + app.name() + "' is named twice");
-                    }
-                    names.add(app.name());
-                    changed = changed.withAssignment(new Vm.Assignment(app.name(), app.version(), priority));
-                }
-                catalog.putVm(changed);
-                return changed;
-            });
-            for (String name : names) {
-                context.out().println("assigned " + vm.assignment(name).orElseThrow().label() + " to " + vm.name()
-                        + " (priority " + priority + ")");
-            }
+            List<Vm.Assignment> made = new VmService(context.environment()).assign(vmName, apps, priority);
+            printAssigned(context.out(), vmName, made, priority);
             return 0;
         }
     }
@@ -123,19 +87,7 @@ final class VmCommands {
 
         @Override
         public Integer call() throws Exception {
-            var catalog = context.catalog();
-            catalog.write(() -> {
-                Vm vm = catalog.requireVm(vmName);
-                for (String spec : apps) {
-                    String name = spec.contains("@") ? spec.substring(0, spec.indexOf('@')) : spec;
-                    if (vm.assignment(name).isEmpty()) {
-                        throw new CatalogException("app '" + name + "' is not assigned to VM '" + vmName + "'");
-                    }
-                    vm = vm.withoutAssignment(name);
-                }
-                catalog.putVm(vm);
-                return null;
-            });
+            new VmService(context.environment()).unassign(vmName, apps);
             context.out().println("unassigned " + String.join(", ", apps) + " from " + vmName);
             return 0;
         }
@@ -151,7 +103,7 @@ final class VmCommands {
 
         @Override
         public Integer call() throws Exception {
-            List<Vm> vms = context.catalog().vms();
+            List<Vm> vms = new VmService(context.environment()).list();
             if (context.json()) {
                 Output.json(context.out(), vms);
                 return 0;
@@ -178,28 +130,12 @@ final class VmCommands {
 
         @Override
         public Integer call() throws Exception {
-            Vm vm = context.catalog().requireVm(vmName);
+            Views.VmDetail detail = new VmService(context.environment()).show(vmName);
             if (context.json()) {
-                Output.json(context.out(), vm);
+                Output.json(context.out(), detail.vm());
                 return 0;
             }
-            var out = context.out();
-            out.println("VM " + vm.name() + ": " + vm.fsType() + ", " + Sizes.format(vm.sizeBytes()) + ", created "
-                    + Output.time(vm.createdAt() * 1000)
-                    + (FsType.FAT32.id().equals(vm.fsType()) ? ", symlinks: " + vm.symlinks() : ""));
-            out.println("current generation: " + (vm.currentGeneration() == 0 ? "none (run 'dcd disk build " + vm.name() + "')"
-                    : vm.currentGeneration()) + ", " + vm.generations().size() + " generation(s) kept");
-            if (vm.apps().isEmpty()) {
-                out.println("no apps assigned");
-            } else {
-                Output.Table table = new Output.Table("APP", "VERSION", "PRIORITY", "FILES", "SIZE").right(2, 3, 4);
-                for (Vm.Assignment a : vm.apps()) {
-                    var app = context.catalog().app(a.app(), a.version());
-                    table.row(a.app(), a.version(), a.priority(), app.map(x -> String.valueOf(x.fileCount())).orElse("?"),
-                            app.map(x -> Sizes.format(x.byteCount())).orElse("?"));
-                }
-                table.print(out);
-            }
+            print(context.out(), detail);
             return 0;
         }
     }
@@ -218,36 +154,41 @@ final class VmCommands {
 
         @Override
         public Integer call() throws Exception {
-            var catalog = context.catalog();
-            // One write session: no build of this VM can commit between the checks, the removal and the delete.
-            catalog.write(() -> {
-                Vm vm = catalog.requireVm(vmName);
-                Path mountpoint = StatsCommand.mountedVms(context.home()).get(vmName);
-                if (mountpoint != null) {
-                    throw new dev.dcd.catalog.CatalogException("VM '" + vmName + "' is mounted at " + mountpoint
-                            + "; 'dcd umount " + mountpoint + "' first");
-                }
-                if (!force) {
-                    List<String> held = new ArrayList<>();
-                    for (Vm.Generation g : vm.generations()) {
-                        long bytes = DiskCommands.guestWriteBytes(context, vm, g);
-                        if (bytes > 0) {
-                            held.add("generation " + g.number() + " (" + Sizes.format(bytes) + ")");
-                        }
-                    }
-                    if (!held.isEmpty()) {
-                        throw new CatalogException("VM '" + vmName + "' holds guest writes in " + String.join(", ", held)
-                                + ", which removing it deletes for good; save them with 'dcd disk export " + vmName
-                                + " FILE --generation N', or pass --force to remove it anyway");
-                    }
-                }
-                catalog.removeVm(vmName);
-                deleteTree(context.vmDir(vmName));
-                return null;
-            });
+            new VmService(context.environment()).remove(vmName, force);
             context.out().println("removed VM " + vmName);
             return 0;
         }
+    }
+
+    static void printCreated(PrintWriter out, Vm vm) {
+        out.println("created VM " + vm.name() + " (" + vm.fsType() + ", " + Sizes.format(vm.sizeBytes()) + ")");
+    }
+
+    static void printAssigned(PrintWriter out, String vm, List<Vm.Assignment> made, int priority) {
+        for (Vm.Assignment a : made) {
+            out.println("assigned " + a.label() + " to " + vm + " (priority " + priority + ")");
+        }
+    }
+
+    /** {@code vm show} as text: what the demo shows too. */
+    static void print(PrintWriter out, Views.VmDetail detail) {
+        Vm vm = detail.vm();
+        out.println("VM " + vm.name() + ": " + vm.fsType() + ", " + Sizes.format(vm.sizeBytes()) + ", created "
+                + Output.time(vm.createdAt() * 1000)
+                + (FsType.FAT32.id().equals(vm.fsType()) ? ", symlinks: " + vm.symlinks() : ""));
+        out.println("current generation: " + (vm.currentGeneration() == 0 ? "none (run 'dcd disk build " + vm.name() + "')"
+                : vm.currentGeneration()) + ", " + vm.generations().size() + " generation(s) kept");
+        if (detail.apps().isEmpty()) {
+            out.println("no apps assigned");
+            return;
+        }
+        Output.Table table = new Output.Table("APP", "VERSION", "PRIORITY", "FILES", "SIZE").right(2, 3, 4);
+        for (Views.AssignedApp assigned : detail.apps()) {
+            Vm.Assignment a = assigned.assignment();
+            table.row(a.app(), a.version(), a.priority(), assigned.app().map(x -> String.valueOf(x.fileCount())).orElse("?"),
+                    assigned.app().map(x -> Sizes.format(x.byteCount())).orElse("?"));
+        }
+        table.print(out);
     }
 
     static void deleteTree(Path root) throws IOException {

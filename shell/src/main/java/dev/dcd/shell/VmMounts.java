@@ -193,7 +193,36 @@ final class VmMounts implements MountContext, MountSourceFactory {
         String vmdk = VmdkDescriptor.monolithicFlat(map.size(), "disk.img", vmName + "/gen-" + generation.number()).render();
         String description = "vm " + vmName + ": " + vm.fsType() + ", " + Sizes.format(map.size()) + ", generation "
                 + generation.number() + ", " + generation.fileCount() + " files";
-        return new Source(disk, files, vmdk, description, cache, generation, vm.fsType(), lock);
+        Source source = new Source(disk, files, vmdk, description, cache, generation, vm.fsType(), lock);
+        source.switching(name -> {
+            // Asked by 'catalog move' through the control channel: what the catalog says now, not at mount time.
+            try {
+                Catalog current = env.catalog();
+                current.refresh();
+                BackendEntry entry = current.requireBackend(name);
+                boolean isRemote = !LOCAL_SCHEME.equals(Backends.parse(entry.uri()).getScheme());
+                return new Target(env.backend(name), isRemote);
+            } finally {
+                context.releaseCatalog();
+            }
+        }, () -> SharedCache.open(context.cacheDir(), context.cacheSize(), vmName));
+        return source;
+    }
+
+    /** A backend an app is switched to, and whether it is remote (read through the shared cache, prefetched). */
+    record Target(Backend backend, boolean remote) {
+    }
+
+    /** Finds the backend a {@code resolve} request names. */
+    @FunctionalInterface
+    interface Targets {
+        Target target(String name) throws IOException;
+    }
+
+    /** Opens the shared cache when an app of a mount that had none moves to a remote backend. */
+    @FunctionalInterface
+    interface CacheOpener {
+        SharedCache open() throws IOException;
     }
 
     /** {@code DCD_PREFETCH_SECONDS}: the recording window (default 30 s); 0 records nothing, replay stays on. */
@@ -290,10 +319,13 @@ final class VmMounts implements MountContext, MountSourceFactory {
         private final FileIndex files;
         private final String vmdk;
         private final String description;
-        private final SharedCache cache;
+        private volatile SharedCache cache;
         private final Vm.Generation generation;
         private final String fsType;
         private final GenerationLock lock;
+        private final boolean startedLocal;
+        private Targets targets;
+        private CacheOpener cacheOpener;
 
         Source(DynamicContentDisk disk, FileIndex files, String vmdk, String description, SharedCache cache,
                Vm.Generation generation, String fsType, GenerationLock lock) {
@@ -305,6 +337,40 @@ final class VmMounts implements MountContext, MountSourceFactory {
             this.cache = cache;
             this.generation = generation;
             this.fsType = fsType;
+            this.startedLocal = cache == null;
+        }
+
+        void switching(Targets targets, CacheOpener cacheOpener) {
+            this.targets = targets;
+            this.cacheOpener = cacheOpener;
+        }
+
+        /** One switch at a time: each opens and checks its new device, then flips one slot. */
+        @Override
+        public synchronized boolean switchBackend(ContentId id, String backend) throws IOException {
+            if (!disk.uses(id)) {
+                return false;
+            }
+            if (targets == null) {
+                throw new IOException("this server cannot switch backends");
+            }
+            Target target = targets.target(backend);
+            if (target.remote() && cache == null) {
+                cache = cacheOpener.open();
+                disk.useCache(cache.cache());
+            }
+            disk.switchVdisk(id, backend, target.backend()::open, target.remote());
+            System.err.println("dcd: vdisk " + id.shortHex() + " of VM " + disk.stats().vm() + " is served from "
+                    + backend + " now");
+            return true;
+        }
+
+        @Override
+        public String controlStatus() {
+            StringBuilder apps = new StringBuilder();
+            disk.stats().serving().forEach((app, backend) -> apps.append(apps.length() == 0 ? "" : ",")
+                    .append(app).append(':').append(backend));
+            return "generation=" + generation.number() + " pid=" + ProcessHandle.current().pid() + " apps=" + apps;
         }
 
         @Override
@@ -312,10 +378,10 @@ final class VmMounts implements MountContext, MountSourceFactory {
             return disk;
         }
 
-        /** No shared cache means no remote backend: every app vdisk is a local file. */
+        /** No shared cache at mount time means no remote backend: every app vdisk was a local file. */
         @Override
         public boolean localOnly() {
-            return cache == null;
+            return startedLocal;
         }
 
         @Override
@@ -338,8 +404,9 @@ final class VmMounts implements MountContext, MountSourceFactory {
             } catch (IOException e) {
                 all.put("disk", e.getMessage());
             }
-            if (cache != null) {
-                all.put("cache", cache.cache().stats());
+            SharedCache shared = cache;
+            if (shared != null) {
+                all.put("cache", shared.cache().stats());
                 all.put("prefetch", disk.prefetchStats());
             }
             try {
@@ -379,8 +446,9 @@ final class VmMounts implements MountContext, MountSourceFactory {
             try {
                 disk.close();
             } finally {
-                if (cache != null) {
-                    cache.close();
+                SharedCache shared = cache;
+                if (shared != null) {
+                    shared.close();
                 }
                 lock.close();
             }

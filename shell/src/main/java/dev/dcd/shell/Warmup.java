@@ -1,6 +1,9 @@
 package dev.dcd.shell;
 
 import dev.dcd.shell.interactive.ShellMain;
+import org.jline.terminal.Size;
+import org.jline.terminal.Terminal;
+import org.jline.terminal.impl.DumbTerminal;
 
 import java.io.ByteArrayInputStream;
 import java.io.IOException;
@@ -18,11 +21,12 @@ import java.util.stream.Stream;
 
 /**
  * The training run behind the launcher's class-data-sharing archive: {@code ./dcd} runs this once per
- * build under {@code -XX:ArchiveClassesAtExit}, and every later start maps the classes it loaded instead of
- * reading, parsing and verifying them from the jar. It runs the everyday commands in this JVM against a
- * throw-away home (a tiny app imported, a VM built, listed and shown, the shell reading a script), so the
- * archive holds what those commands load; nothing outside that home is touched. A command that fails
- * here only leaves its classes out of the archive, so failures are counted, not fatal.
+ * build under {@code -XX:DumpLoadedClassList} and archives the classes it loaded ({@code -Xshare:dump}), and
+ * every later start maps them instead of reading, parsing and verifying them from the jar. It runs the
+ * everyday commands in this JVM against a throw-away home (a tiny app imported, a VM built, listed and shown,
+ * the shell reading a script and typed lines), so the archive holds what those commands load; nothing outside
+ * that home is touched. A command that fails here only leaves its classes out of the archive, so failures are
+ * counted, not fatal.
  */
 public final class Warmup {
     private Warmup() {
@@ -76,6 +80,16 @@ public final class Warmup {
         byte[] script = "vm list\ncatalog list\n".getBytes(StandardCharsets.UTF_8);
         int code = ShellMain.runScript(new ByteArrayInputStream(script), OutputStream.nullOutputStream(),
                 OutputStream.nullOutputStream(), env);
+        failed += code == Cli.OK ? 0 : 1;
+        // The interactive shell: JLine's terminal, line reader, history and prompt, on a terminal of bytes
+        // (the system terminal needs a tty, which a training run does not have).
+        byte[] keys = "vm list\nexit\n".getBytes(StandardCharsets.UTF_8);
+        // A dumb terminal: TerminalBuilder with streams opens a pty and pumps it on a thread of its own.
+        try (Terminal terminal = new DumbTerminal("dcd-warmup", "ansi", new ByteArrayInputStream(keys),
+                OutputStream.nullOutputStream(), StandardCharsets.UTF_8)) {
+            terminal.setSize(new Size(120, 40));
+            code = ShellMain.runInteractive(terminal, OutputStream.nullOutputStream(), env);
+        }
         return failed + (code == Cli.OK ? 0 : 1);
     }
 

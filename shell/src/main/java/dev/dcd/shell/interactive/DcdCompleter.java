@@ -62,6 +62,7 @@ final class DcdCompleter implements Completer {
                 Map.entry("catalog import", List.of(files)),
                 Map.entry("catalog show", List.of(apps)),
                 Map.entry("catalog rm", List.of(apps)),
+                Map.entry("catalog move", List.of(apps)),
                 Map.entry("vm assign", List.of(vms, apps)),
                 Map.entry("vm unassign", List.of(vms, appNames)),
                 Map.entry("vm show", List.of(vms)),
@@ -84,6 +85,7 @@ final class DcdCompleter implements Completer {
                 Map.entry("reader stop", List.of(readerNames)));
         this.optionValues = Map.of(
                 "--backend", backends,
+                "--to", backends,
                 "--fs", words("ext4", "fat32"),
                 "--format", words("raw", "vmdk"),
                 "--home", directories);

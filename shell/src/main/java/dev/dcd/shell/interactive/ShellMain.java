@@ -106,6 +106,11 @@ public final class ShellMain {
         }
     }
 
+    /** Runs the interactive shell on a terminal the caller made; what the launcher's warm-up drives. */
+    public static int runInteractive(Terminal terminal, OutputStream stderr, Map<String, String> env) {
+        return interactive(new Options(null, false, false, null), terminal, stderr, env, Clock.systemUTC());
+    }
+
     /** Runs the commands read from {@code stdin} as a script; what the launcher's warm-up drives. */
     public static int runScript(InputStream stdin, OutputStream stdout, OutputStream stderr, Map<String, String> env) {
         return script(new Options(null, false, false, null), stdin, stdout, stderr, env, Clock.systemUTC());

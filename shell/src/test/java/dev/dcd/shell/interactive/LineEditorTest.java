@@ -114,6 +114,8 @@ class LineEditorTest {
     void tabCompletesBackendNamesAndFilePaths() throws IOException {
         assertEquals("backend check local ", type("backend check lo" + TAB + "\n"));
         assertEquals("catalog import x --backend local ", type("catalog import x --backend l" + TAB + "\n"));
+        assertEquals("catalog move x --to local ", type("catalog move x --to l" + TAB + "\n"));
+        assertEquals("catalog move ", type("catalog mo" + TAB + "\n"));
         Path dir = Files.createDirectories(temp.resolve("sources/onlyone-3.0"));
         String line = type("catalog import " + temp.resolve("sources") + "/on" + TAB + "\n");
         assertTrue(line.startsWith("catalog import " + dir), line);

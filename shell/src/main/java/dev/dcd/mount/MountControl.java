@@ -1,0 +1,38 @@
+package dev.dcd.mount;
+
+import dev.dcd.control.ControlServer;
+import dev.dcd.vdisk.ContentId;
+
+import java.io.Closeable;
+import java.io.IOException;
+import java.nio.file.Path;
+
+/** Opens the control channel of a serving process over its {@link MountSource} (docs/control-channel.md). */
+public final class MountControl {
+    private MountControl() {
+    }
+
+    /**
+     * Listens on the control socket of a {@code kind} server of {@code vm}; returns null, having said why on
+     * stderr, when it cannot (the server still serves, but a {@code catalog move} of its apps will wait for it
+     * in vain and fail, changing nothing).
+     */
+    public static Closeable start(Path home, String kind, String vm, MountSource source) {
+        try {
+            return ControlServer.start(home, kind, vm, new ControlServer.Handler() {
+                @Override
+                public String status() {
+                    return "vm=" + vm + " " + source.controlStatus();
+                }
+
+                @Override
+                public boolean resolve(ContentId id, String backend) throws IOException {
+                    return source.switchBackend(id, backend);
+                }
+            });
+        } catch (IOException | RuntimeException e) {
+            System.err.println("dcd: no control channel for VM " + vm + ": " + e.getMessage());
+            return null;
+        }
+    }
+}

@@ -1,0 +1,309 @@
+package dev.dcd.service;
+
+import dev.dcd.backend.Backend;
+import dev.dcd.block.BlockDevice;
+import dev.dcd.catalog.AppVersion;
+import dev.dcd.catalog.Catalog;
+import dev.dcd.catalog.CatalogException;
+import dev.dcd.control.ControlClient;
+import dev.dcd.control.ControlSockets;
+import dev.dcd.filter.VdiskLabel;
+import dev.dcd.filter.VerifiedVdisk;
+import dev.dcd.mount.MountService;
+import dev.dcd.synth.RegionMap;
+import dev.dcd.synth.SynthesizedDisk;
+import dev.dcd.vdisk.ContentId;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.net.ConnectException;
+import java.nio.ByteBuffer;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.LinkedHashMap;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+
+/**
+ * {@code dcd catalog move APP[@VER] --to BACKEND}: moves an app's vdisk to another backend while VMs read it.
+ * The steps, each of which must succeed before the next begins (docs/catalog-move.md says what each failure
+ * leaves behind):
+ *
+ * <ol>
+ *   <li>copy: the vdisk is read from the source, every chunk checked against the manifest's CRC32C, and stored on
+ *       the target with the backend's atomic put (a half-copied object is never visible there);</li>
+ *   <li>verify: the stored copy is read back from the target, header, manifest (its SHA-256 is the content id) and
+ *       every chunk checked;</li>
+ *   <li>switch the catalog: every app version with that vdisk on the source names the target, in one batch;</li>
+ *   <li>switch live servers: every running mount and NBD server is asked over its control channel to re-resolve
+ *       the vdisk; each answers once it reads from the target. One that does not answer in time (or refuses)
+ *       fails the move: the catalog is switched back, the servers that switched are switched back, and the
+ *       source is kept;</li>
+ *   <li>delete the source copy, unless kept ({@code --keep-source}) or something still reads it there.</li>
+ * </ol>
+ */
+public final class MoveService {
+    /** Bytes per read while copying and verifying: a multiple of the checksum chunk, large enough to stream. */
+    static final int COPY_BLOCK = 4 << 20;
+    public static final Duration DEFAULT_SERVER_TIMEOUT = Duration.ofSeconds(60);
+
+    private final DcdEnvironment env;
+
+    public MoveService(DcdEnvironment env) {
+        this.env = Objects.requireNonNull(env);
+    }
+
+    /** What to move where. */
+    public record Request(String app, String to, boolean keepSource, Duration serverTimeout) {
+        public Request {
+            Objects.requireNonNull(app, "app");
+            Objects.requireNonNull(to, "to");
+            serverTimeout = serverTimeout == null ? DEFAULT_SERVER_TIMEOUT : serverTimeout;
+        }
+    }
+
+    /**
+     * What a move did.
+     *
+     * @param switched     app versions now on the target (all that shared the vdisk on the source)
+     * @param servers      live servers that switched ("mount of VM web"), in the order asked
+     * @param sourceKept   why the source copy was kept, or null when it was deleted
+     */
+    public record Moved(ContentId id, String from, String to, long bytes, List<AppVersion> switched,
+                        List<String> servers, String sourceKept) {
+    }
+
+    public Moved move(Request request, ProgressSink progress) throws IOException {
+        Catalog catalog = env.catalog();
+        catalog.refresh();
+        AppVersion app = catalog.resolve(request.app());
+        String from = app.backend();
+        String to = request.to();
+        catalog.requireBackend(to);
+        if (from.equals(to)) {
+            throw new CatalogException("app " + app.label() + " is on backend '" + to + "' already");
+        }
+        ContentId id = app.id();
+        Backend source = env.backend(from);
+        Backend target = env.backend(to);
+        VdiskLabel label = new VdiskLabel(app.label(), from);
+
+        boolean targetHadIt = present(target, id);
+        long bytes;
+        try {
+            bytes = copy(id, source, target, label, progress);
+            verify(id, target, new VdiskLabel(app.label(), to), bytes, progress);
+        } catch (IOException | RuntimeException e) {
+            String cleanup = targetHadIt ? "" : dropCopy(catalog, target, id, to);
+            throw new CatalogException("cannot move " + app.label() + " from " + from + " to " + to + ": "
+                    + message(e) + "; nothing changed, " + app.label() + " stays on " + from + cleanup, e);
+        }
+
+        List<AppVersion> switched = catalog.switchBackend(id, from, to);
+        List<String> servers = new ArrayList<>();
+        Map<ControlSockets.Endpoint, String> done = new LinkedHashMap<>();
+        try {
+            switchServers(id, to, request.serverTimeout(), done);
+            done.values().forEach(servers::add);
+        } catch (IOException e) {
+            String undo = undo(catalog, id, from, to, done, request.serverTimeout());
+            String cleanup = targetHadIt || !undo.isEmpty() ? "" : dropCopy(catalog, target, id, to);
+            throw new CatalogException("cannot move " + app.label() + " to " + to + ": " + e.getMessage()
+                    + "; the move was undone, " + app.label() + " stays on " + from + undo + cleanup, e);
+        }
+
+        String kept = request.keepSource() ? "--keep-source" : stillReadOn(catalog, id, from);
+        if (kept == null) {
+            try {
+                source.delete(id);
+            } catch (IOException e) {
+                kept = "deleting it failed (" + message(e) + "); 'dcd catalog gc --orphans' removes it later";
+            }
+        }
+        return new Moved(id, from, to, bytes, switched, servers, kept);
+    }
+
+    // ---------------------------------------------------------------- copy and verify
+
+    private static boolean present(Backend backend, ContentId id) {
+        try {
+            return backend.stat(id).isPresent();
+        } catch (IOException e) {
+            return false; // the copy will say why the backend cannot be used
+        }
+    }
+
+    /** Copies the vdisk, checking every source chunk as it is read: a damaged byte is never copied. */
+    private static long copy(ContentId id, Backend source, Backend target, VdiskLabel label, ProgressSink progress)
+            throws IOException {
+        try (BlockDevice in = VerifiedVdisk.verifying(source::open, x -> label).open(id);
+             ProgressSink.Task task = progress.start("copy", in.size());
+             InputStream stream = new DeviceStream(in)) {
+            target.put(id, stream, in.size(), task);
+            return in.size();
+        }
+    }
+
+    /** Reads the stored copy back from the target and checks header, manifest (the content id) and every chunk. */
+    private static void verify(ContentId id, Backend target, VdiskLabel label, long bytes, ProgressSink progress)
+            throws IOException {
+        try (BlockDevice copy = VerifiedVdisk.verifying(target::open, x -> label).open(id);
+             ProgressSink.Task task = progress.start("verify", bytes)) {
+            if (copy.size() != bytes) {
+                throw new IOException("the copy on " + target.name() + " holds " + copy.size() + " bytes, not " + bytes);
+            }
+            ByteBuffer buffer = ByteBuffer.allocateDirect(COPY_BLOCK);
+            for (long pos = 0; pos < bytes; pos += buffer.capacity()) {
+                buffer.clear().limit((int) Math.min(buffer.capacity(), bytes - pos));
+                copy.read(pos, buffer);
+                task.advance(pos + buffer.limit());
+            }
+        }
+    }
+
+    /** Deletes a copy this move stored, unless a catalog row names it there; says what it did, for the message. */
+    private static String dropCopy(Catalog catalog, Backend target, ContentId id, String to) {
+        try {
+            catalog.refresh();
+            if (catalog.usersOf(id).stream().anyMatch(a -> a.backend().equals(to))) {
+                return "";
+            }
+            target.delete(id);
+            return "";
+        } catch (IOException e) {
+            return " (the copy on " + to + " could not be removed: " + message(e) + "; 'dcd catalog gc --orphans' removes it)";
+        }
+    }
+
+    /** A device's bytes in order, as the stream {@link Backend#put} takes. */
+    private static final class DeviceStream extends InputStream {
+        private final BlockDevice device;
+        private final ByteBuffer buffer = ByteBuffer.allocate(COPY_BLOCK);
+        private long pos;
+
+        DeviceStream(BlockDevice device) {
+            this.device = device;
+            buffer.limit(0);
+        }
+
+        @Override
+        public int read() throws IOException {
+            byte[] one = new byte[1];
+            return read(one, 0, 1) < 0 ? -1 : one[0] & 0xff;
+        }
+
+        @Override
+        public int read(byte[] b, int off, int len) throws IOException {
+            if (!buffer.hasRemaining()) {
+                long left = device.size() - pos;
+                if (left <= 0) {
+                    return -1;
+                }
+                buffer.clear().limit((int) Math.min(buffer.capacity(), left));
+                device.read(pos, buffer);
+                pos += buffer.limit();
+                buffer.flip();
+            }
+            int n = Math.min(len, buffer.remaining());
+            buffer.get(b, off, n);
+            return n;
+        }
+    }
+
+    // ---------------------------------------------------------------- live servers
+
+    /**
+     * Asks every server with a control socket to re-resolve {@code id}; records in {@code done} those that
+     * switched. A socket nobody listens on belongs to a server that ended: it reads nothing. A live mount whose
+     * generation reads the vdisk but that did not switch fails the move, like one that does not answer.
+     */
+    private void switchServers(ContentId id, String to, Duration timeout, Map<ControlSockets.Endpoint, String> done)
+            throws IOException {
+        List<String> answered = new ArrayList<>();
+        for (ControlSockets.Endpoint server : ControlSockets.list(env.home())) {
+            ControlClient.Answer answer;
+            try {
+                answer = ControlClient.request(server.path(), "resolve " + id.hex() + " " + to, timeout);
+            } catch (ConnectException | NoSuchFileException e) {
+                continue;
+            } catch (IOException e) {
+                if (!Files.exists(server.path()) || e.getCause() instanceof ConnectException) {
+                    continue;
+                }
+                throw new IOException("the " + server.describe() + " did not switch: " + e.getMessage(), e);
+            }
+            if (!answer.ok()) {
+                throw new IOException("the " + server.describe() + " did not switch: " + answer.detail());
+            }
+            if (server.kind().equals(ControlSockets.MOUNT)) {
+                answered.add(server.vm());
+            }
+            if (answer.detail().equals("switched")) {
+                done.put(server, server.describe());
+            }
+        }
+        for (MountService.LiveMount mount : MountService.liveMountGenerations(env.home())) {
+            if (!answered.contains(mount.vm()) && reads(mount, id)) {
+                throw new IOException("the mount of VM " + mount.vm() + " at " + mount.mountpoint()
+                        + " reads it but has no control channel (mounted by an older dcd? remount it)");
+            }
+        }
+    }
+
+    /** True when the live mount's generation reads {@code id}; true as well when that cannot be known. */
+    private boolean reads(MountService.LiveMount mount, ContentId id) {
+        if (mount.generation() <= 0) {
+            return true;
+        }
+        Path regions = env.generationDir(mount.vm(), mount.generation()).resolve(SynthesizedDisk.REGIONS);
+        try {
+            return RegionMap.load(regions).vdisks().contains(id);
+        } catch (IOException | RuntimeException e) {
+            return true;
+        }
+    }
+
+    /** Switches the catalog and the servers that had switched back; says what could not be undone. */
+    private String undo(Catalog catalog, ContentId id, String from, String to, Map<ControlSockets.Endpoint, String> done,
+                        Duration timeout) {
+        StringBuilder problems = new StringBuilder();
+        try {
+            catalog.switchBackend(id, to, from);
+        } catch (IOException e) {
+            problems.append("; the catalog could not be switched back (").append(message(e)).append(")");
+        }
+        for (Map.Entry<ControlSockets.Endpoint, String> server : done.entrySet()) {
+            try {
+                ControlClient.Answer a = ControlClient.request(server.getKey().path(), "resolve " + id.hex() + " " + from,
+                        timeout);
+                if (!a.ok()) {
+                    problems.append("; the ").append(server.getValue()).append(" still reads from ").append(to)
+                            .append(" (").append(a.detail()).append("), so the copy there is kept");
+                }
+            } catch (IOException e) {
+                problems.append("; the ").append(server.getValue()).append(" still reads from ").append(to)
+                        .append(" (").append(e.getMessage()).append("), so the copy there is kept");
+            }
+        }
+        return problems.toString();
+    }
+
+    /** Why the source copy must stay, or null when nothing reads it there any more. */
+    private static String stillReadOn(Catalog catalog, ContentId id, String from) throws IOException {
+        catalog.refresh();
+        for (AppVersion other : catalog.usersOf(id)) {
+            if (other.backend().equals(from)) {
+                return "app " + other.label() + " still names it on " + from;
+            }
+        }
+        return null;
+    }
+
+    private static String message(Throwable e) {
+        return dev.dcd.shell.ErrorLine.of(e);
+    }
+}

@@ -1,0 +1,134 @@
+package dev.dcd.control;
+
+import dev.dcd.vdisk.ContentId;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.PosixFilePermissions;
+import java.time.Duration;
+import java.util.List;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/** The control channel between dcd commands and running servers, without a mount: a socket and a handler. */
+class ControlChannelTest {
+    private static final Duration TIMEOUT = Duration.ofSeconds(20);
+    private static final ContentId USED = new ContentId("ab".repeat(32));
+    private static final ContentId OTHER = new ContentId("cd".repeat(32));
+
+    @TempDir
+    Path home;
+
+    /** A server that reads {@link #USED} and switches it to any backend but "down". */
+    private static class Fake implements ControlServer.Handler {
+        volatile String backend = "local";
+
+        @Override
+        public String status() {
+            return "generation=1 apps=app@1:" + backend;
+        }
+
+        @Override
+        public boolean resolve(ContentId id, String to) throws IOException {
+            if (!id.equals(USED)) {
+                return false;
+            }
+            if (to.equals("down")) {
+                throw new IOException("backend down: connection refused");
+            }
+            backend = to;
+            return true;
+        }
+    }
+
+    @Test
+    void answersPingStatusAndResolveOnAnOwnerOnlySocket() throws IOException {
+        Fake fake = new Fake();
+        try (ControlServer server = ControlServer.start(home, ControlSockets.MOUNT, "web 1", fake)) {
+            Path socket = ControlSockets.socket(home, ControlSockets.MOUNT, "web 1");
+            assertEquals(socket, server.path());
+            assertEquals("rw-------", PosixFilePermissions.toString(Files.getPosixFilePermissions(socket)));
+            assertEquals("rwx------", PosixFilePermissions.toString(Files.getPosixFilePermissions(ControlSockets.dir(home))));
+            assertEquals(List.of(new ControlSockets.Endpoint(ControlSockets.MOUNT, "web 1", socket)),
+                    ControlSockets.list(home), "the VM name is recovered from the socket's file name");
+
+            assertEquals("ok pong", ControlClient.request(socket, "ping", TIMEOUT).line());
+            assertEquals("ok generation=1 apps=app@1:local", ControlClient.request(socket, "status", TIMEOUT).line());
+
+            ControlClient.Answer switched = ControlClient.request(socket, "resolve " + USED.hex() + " s3", TIMEOUT);
+            assertTrue(switched.ok());
+            assertEquals("ok switched", switched.line());
+            assertEquals("s3", fake.backend);
+            assertEquals("ok unused", ControlClient.request(socket, "resolve " + OTHER.hex() + " s3", TIMEOUT).line());
+
+            ControlClient.Answer failed = ControlClient.request(socket, "resolve " + USED.hex() + " down", TIMEOUT);
+            assertFalse(failed.ok());
+            assertEquals("backend down: connection refused", failed.detail());
+            assertEquals("s3", fake.backend, "a failed switch leaves the backend that served");
+        }
+        assertFalse(Files.exists(ControlSockets.socket(home, ControlSockets.MOUNT, "web 1")), "closing removes the socket");
+    }
+
+    @Test
+    void badRequestsGetOneErrorLineAndTheServerKeepsAnswering() throws IOException {
+        try (ControlServer server = ControlServer.start(home, ControlSockets.SERVE, "vm", new Fake())) {
+            Path socket = server.path();
+            assertEquals("error unknown request 'reboot' (ping, status, resolve)",
+                    ControlClient.request(socket, "reboot now", TIMEOUT).line());
+            assertEquals("error usage: resolve CONTENT-ID BACKEND", ControlClient.request(socket, "resolve", TIMEOUT).line());
+            assertEquals("error not a content id: xyz", ControlClient.request(socket, "resolve xyz s3", TIMEOUT).line());
+            assertThrows(IOException.class, () -> ControlClient.request(socket, "x".repeat(5000), TIMEOUT),
+                    "an overlong line ends that connection unanswered");
+            assertEquals("ok pong", ControlClient.request(socket, "ping", TIMEOUT).line());
+        }
+    }
+
+    @Test
+    void aServerThatDoesNotAnswerInTimeFailsTheRequestWithinTheTimeout() throws Exception {
+        CountDownLatch release = new CountDownLatch(1);
+        ControlServer.Handler stuck = new Fake() {
+            @Override
+            public boolean resolve(ContentId id, String to) throws IOException {
+                try {
+                    release.await(60, TimeUnit.SECONDS);
+                } catch (InterruptedException e) {
+                    throw new IOException(e);
+                }
+                return true;
+            }
+        };
+        try (ControlServer server = ControlServer.start(home, ControlSockets.MOUNT, "slow", stuck)) {
+            long start = System.nanoTime();
+            IOException e = assertThrows(IOException.class,
+                    () -> ControlClient.request(server.path(), "resolve " + USED.hex() + " s3", Duration.ofMillis(300)));
+            assertEquals("no answer within 300 ms", e.getMessage());
+            assertTrue(System.nanoTime() - start < TimeUnit.SECONDS.toNanos(30), "bounded, not hung");
+            assertEquals("ok pong", ControlClient.request(server.path(), "ping", TIMEOUT).line(),
+                    "a stuck request does not block others");
+        } finally {
+            release.countDown();
+        }
+    }
+
+    @Test
+    void aSocketLeftByADeadServerIsReplacedAndALiveOneIsNot() throws IOException {
+        Files.createDirectories(ControlSockets.dir(home));
+        Path socket = ControlSockets.socket(home, ControlSockets.MOUNT, "vm");
+        Files.writeString(socket, "left over"); // no one listens on it
+        assertThrows(IOException.class, () -> ControlClient.request(socket, "ping", TIMEOUT));
+        try (ControlServer first = ControlServer.start(home, ControlSockets.MOUNT, "vm", new Fake())) {
+            assertEquals("ok pong", ControlClient.request(socket, "ping", TIMEOUT).line());
+            IOException e = assertThrows(IOException.class,
+                    () -> ControlServer.start(home, ControlSockets.MOUNT, "vm", new Fake()));
+            assertTrue(e.getMessage().contains("already listens"), e.getMessage());
+            assertEquals("ok pong", ControlClient.request(socket, "ping", TIMEOUT).line(), "the first server still answers");
+        }
+        IOException gone = assertThrows(IOException.class, () -> ControlClient.request(socket, "ping", TIMEOUT));
+        assertNotNull(gone.getMessage());
+    }
+}

@@ -1,0 +1,262 @@
+package dev.dcd.shell;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.dcd.block.BlockDevice;
+import dev.dcd.control.ControlClient;
+import dev.dcd.control.ControlServer;
+import dev.dcd.control.ControlSockets;
+import dev.dcd.filter.StatsSnapshot;
+import dev.dcd.mount.MountControl;
+import dev.dcd.mount.MountSource;
+import dev.dcd.vdisk.ContentId;
+import org.junit.jupiter.api.BeforeEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.Closeable;
+import java.io.IOException;
+import java.io.PrintWriter;
+import java.io.RandomAccessFile;
+import java.io.StringWriter;
+import java.nio.ByteBuffer;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.Map;
+import java.util.Random;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.TimeUnit;
+
+import static org.junit.jupiter.api.Assertions.*;
+
+/**
+ * {@code dcd catalog move} between two local backends, in-process: the copy, the catalog switch, a live server
+ * switched over its control channel while it serves, and every failure changing nothing.
+ */
+class CatalogMoveTest {
+    private static final ObjectMapper JSON = new ObjectMapper();
+
+    @TempDir
+    Path temp;
+    CliHarness dcd;
+    Path home;
+    Path store2;
+    String hex;
+
+    @BeforeEach
+    void setUp() throws IOException {
+        home = temp.resolve("home");
+        dcd = new CliHarness(home);
+        Path app = Files.createDirectories(temp.resolve("lazy-1.0/opt/lazy"));
+        byte[] data = new byte[300_000];
+        new Random(16).nextBytes(data);
+        Files.write(app.resolve("data.bin"), data);
+        Files.writeString(app.resolve("readme"), "lazy\n");
+        dcd.ok("catalog", "import", temp.resolve("lazy-1.0").toString());
+        store2 = Files.createDirectories(temp.resolve("store2"));
+        dcd.ok("backend", "add", "store2", "local://" + store2);
+        hex = JSON.readTree(dcd.ok("--json", "catalog", "list")).get(0).get("contentId").asText();
+    }
+
+    private Path onLocal() {
+        return home.resolve("vdisks").resolve(hex + ".vdisk");
+    }
+
+    private Path onStore2() {
+        return store2.resolve(hex + ".vdisk");
+    }
+
+    private String backendOfApp() throws IOException {
+        return JSON.readTree(dcd.ok("--json", "catalog", "list")).get(0).get("backend").asText();
+    }
+
+    @Test
+    void movesTheVdiskSwitchesTheCatalogAndDeletesTheSource() throws IOException {
+        byte[] before = Files.readAllBytes(onLocal());
+        String out = dcd.ok("catalog", "move", "lazy@1.0", "--to", "store2");
+        assertTrue(out.startsWith("moved lazy@1.0 (vdisk " + hex.substring(0, 12)), out);
+        assertTrue(out.contains("from local to store2; no running server reads it; source copy deleted"), out);
+        assertEquals("store2", backendOfApp());
+        assertTrue(dcd.ok("catalog", "show", "lazy").contains("backend: store2\n"));
+        assertArrayEquals(before, Files.readAllBytes(onStore2()), "the copy is byte for byte the vdisk");
+        assertFalse(Files.exists(onLocal()), "the source copy is deleted");
+        try (var files = Files.list(store2)) {
+            assertEquals(1, files.count(), "no temp file is left on the target");
+        }
+
+        // And back, keeping the source this time.
+        JsonNode back = JSON.readTree(dcd.ok("--json", "catalog", "move", "lazy", "--to", "local", "--keep-source"));
+        assertEquals("store2", back.get("from").asText());
+        assertFalse(back.get("sourceDeleted").asBoolean());
+        assertEquals("local", backendOfApp());
+        assertTrue(Files.exists(onLocal()) && Files.exists(onStore2()));
+    }
+
+    @Test
+    void badRequestsFailWithOneLineAndChangeNothing() throws IOException {
+        assertOneLine(dcd.run("catalog", "move", "lazy", "--to", "local"), "app lazy@1.0 is on backend 'local' already");
+        assertOneLine(dcd.run("catalog", "move", "lazy", "--to", "nowhere"), "unknown backend 'nowhere'");
+        assertOneLine(dcd.run("catalog", "move", "ghost", "--to", "store2"), "app 'ghost' is not in the catalog");
+        assertOneLine(dcd.run("catalog", "move", "lazy", "--to", "store2", "--server-timeout", "soon"), "not a duration");
+        assertEquals("local", backendOfApp());
+        assertTrue(Files.exists(onLocal()));
+    }
+
+    @Test
+    void aMoveToABackendThatIsDownFailsWithOneLineAndChangesNothing() throws IOException {
+        Path dead = temp.resolve("dead");
+        dcd.ok("backend", "add", "dead", "local://" + dead);
+        // The store's directory is a plain file now: every put fails, as on a backend that went away.
+        if (Files.isDirectory(dead)) {
+            deleteTree(dead);
+        }
+        Files.writeString(dead, "not a directory");
+        CliHarness.Result r = dcd.run("catalog", "move", "lazy", "--to", "dead");
+        assertOneLine(r, "cannot move lazy@1.0 from local to dead");
+        assertTrue(r.err().contains("nothing changed, lazy@1.0 stays on local"), r.err());
+        assertEquals("local", backendOfApp());
+        assertTrue(Files.exists(onLocal()));
+    }
+
+    @Test
+    void aDamagedSourceIsNeverCopied() throws IOException {
+        try (RandomAccessFile f = new RandomAccessFile(onLocal().toFile(), "rw")) {
+            long at = f.length() / 2; // inside the file data, far from header and manifest
+            f.seek(at);
+            int b = f.read();
+            f.seek(at);
+            f.write(b ^ 0x40);
+        }
+        CliHarness.Result r = dcd.run("catalog", "move", "lazy", "--to", "store2");
+        assertOneLine(r, "cannot move lazy@1.0 from local to store2");
+        assertEquals("local", backendOfApp());
+        assertFalse(Files.exists(onStore2()), "nothing damaged, and nothing half-copied, on the target");
+    }
+
+    @Test
+    void aLiveServerSwitchesWhileItServesAndStatsNameTheNewBackend() throws Exception {
+        dcd.ok("vm", "create", "vl", "--size", "64M");
+        dcd.ok("vm", "assign", "vl", "lazy");
+        dcd.ok("disk", "build", "vl");
+        try (Context context = context(); MountSource source = open(context, "vl");
+             Closeable control = MountControl.start(home, ControlSockets.MOUNT, "vl", source)) {
+            assertNotNull(control);
+            BlockDevice disk = source.disk();
+            byte[] before = readAll(disk);
+            String out = dcd.ok("catalog", "move", "lazy", "--to", "store2");
+            assertTrue(out.contains("switched: mount of VM vl; source copy deleted"), out);
+            assertFalse(Files.exists(onLocal()), "deleted only after the server switched");
+            assertArrayEquals(before, readAll(disk), "every byte reads the same from the new backend");
+            StatsSnapshot stats = StatsSnapshot.fromJson(JSON.readTree(source.statsJson()).get("disk").toString());
+            assertEquals(Map.of("lazy@1.0", "store2"), stats.serving());
+            assertEquals("ok vm=vl generation=1 pid=" + ProcessHandle.current().pid() + " apps=lazy@1.0:store2",
+                    ControlClient.request(ControlSockets.socket(home, ControlSockets.MOUNT, "vl"), "status",
+                            Duration.ofSeconds(20)).line());
+        }
+    }
+
+    @Test
+    void aServerThatDoesNotAnswerInTimeFailsTheMoveBeforeTheSourceIsDeletedAndTheCatalogIsSwitchedBack()
+            throws Exception {
+        CountDownLatch release = new CountDownLatch(1);
+        ControlServer.Handler stuck = new ControlServer.Handler() {
+            @Override
+            public String status() {
+                return "stuck";
+            }
+
+            @Override
+            public boolean resolve(ContentId id, String backend) throws IOException {
+                try {
+                    release.await(60, TimeUnit.SECONDS);
+                } catch (InterruptedException e) {
+                    throw new IOException(e);
+                }
+                return true;
+            }
+        };
+        try (ControlServer server = ControlServer.start(home, ControlSockets.MOUNT, "hung", stuck)) {
+            CliHarness.Result r = dcd.run("catalog", "move", "lazy", "--to", "store2", "--server-timeout", "1s");
+            assertOneLine(r, "the mount of VM hung did not switch: no answer within 1 s");
+            assertTrue(r.err().contains("the move was undone, lazy@1.0 stays on local"), r.err());
+            assertEquals("local", backendOfApp());
+            assertTrue(Files.exists(onLocal()), "the source is kept");
+            assertFalse(Files.exists(onStore2()), "the copy this move made is removed again");
+        } finally {
+            release.countDown();
+        }
+    }
+
+    @Test
+    void aServerThatRefusesTheSwitchFailsTheMoveAndServersThatSwitchedAreSwitchedBack() throws Exception {
+        dcd.ok("vm", "create", "vl", "--size", "64M");
+        dcd.ok("vm", "assign", "vl", "lazy");
+        dcd.ok("disk", "build", "vl");
+        ControlServer.Handler refusing = new ControlServer.Handler() {
+            @Override
+            public String status() {
+                return "refusing";
+            }
+
+            @Override
+            public boolean resolve(ContentId id, String backend) throws IOException {
+                throw new IOException("cannot reach " + backend);
+            }
+        };
+        // "mount-vl" sorts before "mount-zz", so the real server switches first and must be switched back.
+        try (Context context = context(); MountSource source = open(context, "vl");
+             Closeable control = MountControl.start(home, ControlSockets.MOUNT, "vl", source);
+             ControlServer bad = ControlServer.start(home, ControlSockets.MOUNT, "zz", refusing)) {
+            byte[] before = readAll(source.disk());
+            CliHarness.Result r = dcd.run("catalog", "move", "lazy", "--to", "store2");
+            assertOneLine(r, "the mount of VM zz did not switch: cannot reach store2");
+            assertEquals("local", backendOfApp());
+            StatsSnapshot stats = StatsSnapshot.fromJson(JSON.readTree(source.statsJson()).get("disk").toString());
+            assertEquals(Map.of("lazy@1.0", "local"), stats.serving(), "the server that had switched went back");
+            assertFalse(Files.exists(onStore2()));
+            assertArrayEquals(before, readAll(source.disk()));
+        }
+    }
+
+    /** The fake synthesizer writes no file index; a mount needs one (an empty root is enough here). */
+    private MountSource open(Context context, String vm) throws IOException {
+        Path gen = home.resolve("vms").resolve(vm).resolve("gen-1");
+        Path index = gen.resolve(dev.dcd.synth.FileIndex.FILE_NAME);
+        if (!Files.exists(index)) {
+            try (dev.dcd.synth.FileIndex.Writer w = new dev.dcd.synth.FileIndex.Writer(index,
+                    dev.dcd.synth.RegionMap.load(gen.resolve(dev.dcd.synth.SynthesizedDisk.REGIONS)).size())) {
+                w.add(new dev.dcd.synth.FileIndex.Node("", dev.dcd.synth.FileIndex.Kind.DIRECTORY, 0755, 0, 0,
+                        0, 0, 0, 2, 1, "", new long[0]));
+            }
+        }
+        return new VmMounts(context).open(vm);
+    }
+
+    private Context context() {
+        return new Context(Map.of("DCD_HOME", home.toString(), "HOME", home.resolve("user").toString()),
+                new PrintWriter(new StringWriter(), true), new PrintWriter(new StringWriter(), true), CliHarness.CLOCK,
+                false);
+    }
+
+    private static byte[] readAll(BlockDevice disk) throws IOException {
+        byte[] all = new byte[(int) disk.size()];
+        disk.read(0, ByteBuffer.wrap(all));
+        return all;
+    }
+
+    private static void assertOneLine(CliHarness.Result r, String expected) {
+        assertEquals(1, r.code(), r.toString());
+        assertTrue(r.err().contains(expected), r.toString());
+        assertEquals(1, r.err().strip().lines().count(), "one line: " + r);
+        assertFalse(r.err().contains("Exception"), r.toString());
+    }
+
+    private static void deleteTree(Path dir) throws IOException {
+        try (var walk = Files.walk(dir)) {
+            for (Path p : walk.sorted(java.util.Comparator.reverseOrder()).toList()) {
+                Files.delete(p);
+            }
+        }
+    }
+}
