@@ -118,6 +118,8 @@ final class FuseDevice {
         }
     }
 
+    private static final int PAGE_BYTES = 4096;
+
     /** Native memory for one request or reply, and a little-endian view of it. */
     static final class Buffer {
         final Pointer pointer;
@@ -126,6 +128,13 @@ final class FuseDevice {
         Buffer(int size) {
             pointer = Memory.allocateDirect(Holder.RUNTIME, size, true);
             bytes = MemoryIO.getInstance().newDirectByteBuffer(pointer.address(), size).order(ByteOrder.LITTLE_ENDIAN);
+            // Fault every page in now. The kernel copies a request into (and a reply out of) this memory while the
+            // request is already taken; a page it must fault in while SIGKILL is pending fails the copy, and the
+            // kernel then ends that request with EIO instead of leaving it for FUSE_NOTIFY_RESEND. Large buffers
+            // come from calloc's fresh mmap, which is zero without being touched.
+            for (int i = 0; i < size; i += PAGE_BYTES) {
+                bytes.put(i, (byte) 0);
+            }
         }
     }
 

@@ -255,6 +255,20 @@ public final class MountService {
         }
     }
 
+    /** What the record of a supervised mount says about its servers. */
+    public record Supervision(long supervisorPid, long serverPid, long standbyPid, long restarts) {
+    }
+
+    /** The supervision state of {@code vm}'s mount, if it is a supervised one. */
+    public static Optional<Supervision> supervision(Path home, String vm) {
+        Path file = home.resolve("mounts").resolve(fileName(vm) + ".pid");
+        if (recordProperty(file, "restarts") < 0) {
+            return Optional.empty();
+        }
+        return Optional.of(new Supervision(recordProperty(file, "pid"), recordProperty(file, "server-pid"),
+                recordProperty(file, "standby-pid"), recordProperty(file, "restarts")));
+    }
+
     /** A numeric property of a record, or -1. */
     static long recordProperty(Path file, String key) {
         Properties p = new Properties();

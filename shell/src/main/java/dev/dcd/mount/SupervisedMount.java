@@ -41,6 +41,10 @@ import java.util.concurrent.TimeUnit;
 final class SupervisedMount {
     /** The line a server prints (to the supervisor's pipe) once it holds the lock and serves; then its pid. */
     static final String SERVING_MARK = "dcd-fuse: serving pid ";
+    /** The line a server prints once it is warm and waits for the lock; then its pid. */
+    static final String STANDBY_MARK = "dcd-fuse: standby pid ";
+    /** Warm-up rounds a standby runs before it waits (8 requests each). */
+    private static final int WARMUP_ROUNDS = 3000;
     static final String ENV_SWITCH = "DCD_MOUNT_SUPERVISED";
     static final String ENV_MAX_CRASHES = "DCD_MOUNT_MAX_CRASHES";
     private static final String ENV_SUPERVISOR_PID = "DCD_MOUNT_SUPERVISOR_PID";
@@ -87,8 +91,19 @@ final class SupervisedMount {
         } catch (IOException e) {
             throw new MountException("cannot create " + lock.getParent() + ": " + dev.dcd.shell.ErrorLine.of(e));
         }
-        try (FileChannel channel = FileChannel.open(lock, StandardOpenOption.CREATE, StandardOpenOption.WRITE);
-             FileLock held = channel.lock()) {
+        long pid = ProcessHandle.current().pid();
+        try (FileChannel channel = FileChannel.open(lock, StandardOpenOption.CREATE, StandardOpenOption.WRITE)) {
+            FileLock held = channel.tryLock();
+            if (held == null) {
+                // Another server serves: become the warm standby, then wait for its lock (released when it dies).
+                long warm = System.nanoTime();
+                StandbyWarmup.run(WARMUP_ROUNDS);
+                System.out.println(STANDBY_MARK + pid + " ready (warmed up in " + (System.nanoTime() - warm) / 1_000_000
+                        + " ms)");
+                System.out.flush();
+                held = channel.lock();
+            }
+            // Held until the channel closes, i.e. until this process ends or stops serving.
             long start = System.nanoTime();
             MountSource source = service.openSourceFor(vm, generation);
             try {
@@ -99,7 +114,6 @@ final class SupervisedMount {
                             + "); requests a dead server had read stay unanswered");
                 }
                 int threads = MountService.loopThreads(source);
-                long pid = ProcessHandle.current().pid();
                 System.out.println(SERVING_MARK + pid + " " + source.describe() + " at " + mountpoint + " on " + threads
                         + " threads (took over in " + (System.nanoTime() - start) / 1_000_000 + " ms)");
                 System.out.flush();
@@ -123,7 +137,10 @@ final class SupervisedMount {
     // ---------------------------------------------------------------- the supervisor
 
     /** What the supervisor's loop reacts to. */
-    private sealed interface Event permits Exited, Serving {
+    private sealed interface Event permits Exited, Serving, Ready {
+    }
+
+    private record Ready(Process process) implements Event {
     }
 
     private record Exited(Process process) implements Event {
@@ -162,6 +179,9 @@ final class SupervisedMount {
         private final Set<Process> children = java.util.concurrent.ConcurrentHashMap.newKeySet();
         private volatile boolean stopping;
         private Process active;
+        /** When each server that announced itself began serving; the next one may announce before this one's exit. */
+        private final Map<Process, Long> servingSince = new java.util.HashMap<>();
+        private Process standby;
         private int restarts;
 
         Supervisor(MountService service, MountContext context, String vm, Path mountpoint, boolean allowOther,
@@ -179,7 +199,7 @@ final class SupervisedMount {
         void run() throws MountException {
             Thread hook = new Thread(this::stopOnSignal, "dcd-supervisor-stop");
             Runtime.getRuntime().addShutdownHook(hook);
-            writeRecord(0);
+            writeRecord();
             log.println("dcd-fuse: supervisor pid " + pid + " holds the FUSE connection of " + mountpoint);
             // Children are started from this thread only: it lives as long as the supervisor.
             start();
@@ -201,7 +221,18 @@ final class SupervisedMount {
                     }
                     if (e instanceof Serving s) {
                         active = s.process();
-                        writeRecord(s.process().pid());
+                        servingSince.put(active, System.nanoTime());
+                        if (standby == active) {
+                            standby = null;
+                        }
+                        writeRecord();
+                        continue;
+                    }
+                    if (e instanceof Ready r) {
+                        if (r.process().isAlive() && r.process() != active) {
+                            standby = r.process();
+                            writeRecord();
+                        }
                         continue;
                     }
                     Process gone = ((Exited) e).process();
@@ -211,15 +242,22 @@ final class SupervisedMount {
                         stopChildren(false);
                         return;
                     }
-                    boolean wasActive = gone == active;
+                    Long since = servingSince.remove(gone);
+                    boolean wasActive = since != null;
+                    Duration served = wasActive ? Duration.ofNanos(System.nanoTime() - since) : Duration.ZERO;
                     if (wasActive) {
                         restarts++;
+                    }
+                    if (gone == active) {
                         active = null;
                     }
-                    RestartPolicy.Decision d = policy.onCrash();
+                    if (gone == standby) {
+                        standby = null;
+                    }
+                    RestartPolicy.Decision d = policy.onCrash(served);
                     log.println("dcd-fuse: " + (wasActive ? "server" : "standby server") + " pid " + gone.pid()
-                            + " ended (" + describeExit(gone) + ")"
-                            + (wasActive ? "; the standby takes over (restart " + restarts + ")" : ""));
+                            + " ended (" + describeExit(gone) + (wasActive ? " after serving " + served.toMillis() + " ms" : "")
+                            + ")" + (wasActive ? "; the standby takes over (restart " + restarts + ")" : ""));
                     boolean serving = active != null && active.isAlive();
                     if (d.giveUp() && !serving) {
                         log.println("dcd-fuse: giving up on " + vm + ": " + d.crashesInWindow() + " server crashes within "
@@ -232,7 +270,7 @@ final class SupervisedMount {
                                 + d.crashesInWindow() + " crashes");
                     }
                     if (wasActive) {
-                        writeRecord(0);
+                        writeRecord();
                     }
                     if (d.delay().isZero()) {
                         while (children.size() < 2) {
@@ -317,6 +355,8 @@ final class SupervisedMount {
                     log.println(line);
                     if (line.startsWith(SERVING_MARK)) {
                         events.add(new Serving(p));
+                    } else if (line.startsWith(STANDBY_MARK)) {
+                        events.add(new Ready(p));
                     }
                 }
             } catch (IOException e) {
@@ -324,9 +364,11 @@ final class SupervisedMount {
             }
         }
 
-        private void writeRecord(long serverPid) {
+        /** The record names the serving process and the warm standby (0 while there is none). */
+        private void writeRecord() {
             Map<String, String> extra = new LinkedHashMap<>();
-            extra.put("server-pid", Long.toString(serverPid));
+            extra.put("server-pid", Long.toString(active == null ? 0 : active.pid()));
+            extra.put("standby-pid", Long.toString(standby == null || !standby.isAlive() ? 0 : standby.pid()));
             extra.put("restarts", Integer.toString(restarts));
             extra.put("supervised", "true");
             try {

@@ -99,15 +99,15 @@ public final class Context implements Closeable {
     }
 
     public Path tmpDir() {
-        return home().resolve("tmp");
+        return environment().tmpDir();
     }
 
     public Path vmsDir() {
-        return home().resolve("vms");
+        return environment().vmsDir();
     }
 
     public Path vmDir(String vm) {
-        return vmsDir().resolve(vm);
+        return environment().vmDir(vm);
     }
 
     public Catalog catalog() throws IOException {
@@ -207,7 +207,7 @@ public final class Context implements Closeable {
     }
 
     public Path cacheDir() {
-        return home().resolve("cache");
+        return environment().cacheDir();
     }
 
     @Override

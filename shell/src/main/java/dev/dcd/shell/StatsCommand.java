@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import com.fasterxml.jackson.databind.node.ObjectNode;
 import dev.dcd.catalog.Sizes;
 import dev.dcd.filter.StatsSnapshot;
+import dev.dcd.mount.MountService;
 import dev.dcd.service.StatsService;
 import dev.dcd.service.Views;
 import picocli.CommandLine.Command;
@@ -51,7 +52,16 @@ final class StatsCommand implements Callable<Integer> {
         ObjectNode all = Json.MAPPER.createObjectNode();
         for (Views.MountedStats m : found) {
             mounted.put(m.vm(), m.mountpoint());
-            all.set(m.vm(), m.stats());
+            JsonNode stats = m.stats();
+            var supervision = MountService.supervision(context.home(), m.vm());
+            if (supervision.isPresent() && stats instanceof ObjectNode o) {
+                ObjectNode s = o.putObject("supervisor");
+                s.put("pid", supervision.get().supervisorPid());
+                s.put("serverPid", supervision.get().serverPid());
+                s.put("standbyPid", supervision.get().standbyPid());
+                s.put("restarts", supervision.get().restarts());
+            }
+            all.set(m.vm(), stats);
         }
         if (context.json()) {
             context.out().println(Json.MAPPER.writerWithDefaultPrettyPrinter().writeValueAsString(all));
@@ -65,6 +75,11 @@ final class StatsCommand implements Callable<Integer> {
         for (Map.Entry<String, Path> e : mounted.entrySet()) {
             JsonNode stats = all.get(e.getKey());
             out.println("mounted at " + e.getValue() + ", generation " + stats.path("generation").asText("?"));
+            JsonNode supervisor = stats.get("supervisor");
+            if (supervisor != null) {
+                out.println("supervised: server pid " + supervisor.path("serverPid").asLong() + ", standby pid "
+                        + supervisor.path("standbyPid").asLong() + ", restarts: " + supervisor.path("restarts").asLong());
+            }
             out.print(StatsSnapshot.fromJson(stats.get("disk").toString()).formatTable());
             JsonNode cache = stats.get("cache");
             if (cache != null) {

@@ -2,6 +2,7 @@ package dev.dcd.backend.lun;
 
 import dev.dcd.backend.Backend;
 import dev.dcd.backend.BackendException;
+import dev.dcd.backend.DirectBufferPool;
 import dev.dcd.backend.Progress;
 import dev.dcd.backend.nbd.NbdAddress;
 import dev.dcd.backend.nbd.NbdBlockDevice;
@@ -9,6 +10,7 @@ import dev.dcd.backend.nbd.NbdClient;
 import dev.dcd.backend.nbd.NbdConfig;
 import dev.dcd.block.BlockDevice;
 import dev.dcd.vdisk.ContentId;
+import dev.dcd.vdisk.VdiskFormat;
 
 import java.io.IOException;
 import java.io.InputStream;
@@ -47,6 +49,8 @@ final class LunBackend implements Backend {
     private final Clock clock;
     private final ReentrantLock changes = new ReentrantLock();
     private final ExecutorService readPool;
+    /** One piece per buffer (the largest request, in whole checksum chunks); about one per reading thread. */
+    private final DirectBufferPool pieceBuffers;
     private NbdClient client;
     private LunVolume volume;
 
@@ -57,6 +61,8 @@ final class LunBackend implements Backend {
         this.config = config;
         this.clock = clock;
         AtomicInteger n = new AtomicInteger();
+        int pieceBytes = Math.max(1, config.maxRequestBytes() / VdiskFormat.CHECKSUM_CHUNK) * VdiskFormat.CHECKSUM_CHUNK;
+        this.pieceBuffers = new DirectBufferPool(pieceBytes, config.connections() + 2);
         this.readPool = Executors.newFixedThreadPool(config.connections(), r -> {
             Thread t = new Thread(r, "dcd-lun-read-" + name + "-" + n.incrementAndGet());
             t.setDaemon(true);
@@ -239,7 +245,7 @@ final class LunBackend implements Backend {
                 return c.deadline();
             }
         };
-        return LunDevice.open(name, extent.get(), source, readPool, config.maxRequestBytes());
+        return LunDevice.open(name, extent.get(), source, readPool, pieceBuffers);
     }
 
     @Override

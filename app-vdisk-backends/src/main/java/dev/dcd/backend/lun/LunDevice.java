@@ -1,6 +1,7 @@
 package dev.dcd.backend.lun;
 
 import dev.dcd.backend.BackendException;
+import dev.dcd.backend.DirectBufferPool;
 import dev.dcd.block.BlockDevice;
 import dev.dcd.block.Capabilities;
 import dev.dcd.block.ChunkVerifiedDevice;
@@ -44,10 +45,11 @@ final class LunDevice implements ChunkVerifiedDevice {
     private final Source source;
     private final ExecutorService pool;
     private final int pieceChunks;
+    private final DirectBufferPool buffers;
     private volatile boolean closed;
 
     private LunDevice(String backend, ContentId id, long base, long size, byte[] head, long tailStart, byte[] tail,
-                      ChunkChecksums sums, Source source, ExecutorService pool, int pieceChunks) {
+                      ChunkChecksums sums, Source source, ExecutorService pool, DirectBufferPool buffers) {
         this.backend = backend;
         this.id = id;
         this.base = base;
@@ -58,12 +60,14 @@ final class LunDevice implements ChunkVerifiedDevice {
         this.sums = sums;
         this.source = source;
         this.pool = pool;
-        this.pieceChunks = pieceChunks;
+        this.buffers = buffers;
+        this.pieceChunks = Math.max(1, buffers.bufferBytes() / VdiskFormat.CHECKSUM_CHUNK);
     }
 
     /** Opens the vdisk {@code id} stored at {@code extent}; its header and manifest must prove it is that vdisk. */
+    /** {@code buffers} hold one piece each: their size, in whole chunks, is the piece a read asks the LUN for. */
     static LunDevice open(String backend, ExtentTable.Extent extent, Source source, ExecutorService pool,
-                          int pieceBytes) throws IOException {
+                          DirectBufferPool buffers) throws IOException {
         ContentId id = extent.id();
         String object = id.hex();
         if (extent.length() < VdiskFormat.HEADER_SIZE) {
@@ -89,9 +93,8 @@ final class LunDevice implements ChunkVerifiedDevice {
         }
         byte[] manifest = new byte[(int) h.manifestLength()];
         source.read(extent.offset() + h.manifestOffset(), ByteBuffer.wrap(manifest), deadline);
-        int piece = Math.max(1, pieceBytes / VdiskFormat.CHECKSUM_CHUNK);
         LunDevice partial = new LunDevice(backend, id, extent.offset(), extent.length(), header, h.manifestOffset(),
-                manifest, null, source, pool, piece);
+                manifest, null, source, pool, buffers);
         AppVdisk parsed;
         try {
             parsed = AppVdisk.open(partial);
@@ -105,7 +108,7 @@ final class LunDevice implements ChunkVerifiedDevice {
             throw new BackendException(backend, object, "manifest and header disagree about the data region");
         }
         return new LunDevice(backend, id, extent.offset(), extent.length(), header, h.manifestOffset(), manifest, sums,
-                source, pool, piece);
+                source, pool, buffers);
     }
 
     @Override
@@ -228,33 +231,41 @@ final class LunDevice implements ChunkVerifiedDevice {
     private void piece(int first, int count, long deadline, ChunkSink sink) throws IOException {
         long start = sums.chunkStart(first);
         long end = sums.chunkStart(first + count - 1) + sums.chunkLength(first + count - 1);
-        byte[] buffer = new byte[(int) (end - start)];
-        ByteBuffer data = ByteBuffer.wrap(buffer);
-        for (int attempt = 1; ; attempt++) {
-            try {
-                source.read(base + start, data.clear(), deadline);
-            } catch (BackendException e) {
-                throw e;
-            } catch (IOException e) {
-                throw new BackendException(backend, id.hex(), "read of bytes [" + start + ", " + end + ") failed: "
-                        + e.getMessage(), e);
+        int length = (int) (end - start);
+        boolean pooled = length <= buffers.bufferBytes();
+        ByteBuffer data = pooled ? buffers.acquire() : ByteBuffer.allocateDirect(length);
+        try {
+            for (int attempt = 1; ; attempt++) {
+                try {
+                    source.read(base + start, data.clear().limit(length), deadline);
+                } catch (BackendException e) {
+                    throw e;
+                } catch (IOException e) {
+                    throw new BackendException(backend, id.hex(), "read of bytes [" + start + ", " + end + ") failed: "
+                            + e.getMessage(), e);
+                }
+                int bad = firstBadChunk(data, start, first, count);
+                if (bad < 0) {
+                    break;
+                }
+                if (attempt == 2) {
+                    throw new BackendException(backend, id.hex(), "chunk " + bad + " fails its CRC32C on the LUN (read twice);"
+                            + " its bytes are not served");
+                }
             }
-            int bad = firstBadChunk(buffer, start, first, count);
-            if (bad < 0) {
-                break;
-            }
-            if (attempt == 2) {
-                throw new BackendException(backend, id.hex(), "chunk " + bad + " fails its CRC32C on the LUN (read twice);"
-                        + " its bytes are not served");
+            // The sink copies what it keeps during the call (ChunkSink's contract), so the buffer can go back after.
+            sink.accept(first, data.duplicate().position(0).limit(length).slice());
+        } finally {
+            if (pooled) {
+                buffers.release(data);
             }
         }
-        sink.accept(first, ByteBuffer.wrap(buffer));
     }
 
-    private int firstBadChunk(byte[] buffer, long start, int first, int count) {
+    private int firstBadChunk(ByteBuffer data, long start, int first, int count) {
         for (int c = first; c < first + count; c++) {
             int off = (int) (sums.chunkStart(c) - start);
-            if (!sums.verify(c, ByteBuffer.wrap(buffer, off, sums.chunkLength(c)))) {
+            if (!sums.verify(c, data.slice(off, sums.chunkLength(c)))) {
                 return c;
             }
         }

@@ -36,6 +36,7 @@ final class NfsSession implements AutoCloseable {
     /** How long one poll waits before libnfs's own timeout scan and the deadline are looked at again. */
     private static final int POLL_MILLIS = 100;
     private static final int EINTR = 4;
+    private static final int EFAULT = 14;
     private static final java.util.regex.Pattern MOUNT_REFUSED = java.util.regex.Pattern.compile("(MNT3ERR_[A-Z_]+)");
 
     private final LibNfs.Api api;
@@ -170,7 +171,11 @@ final class NfsSession implements AutoCloseable {
         r.done = true;
         r.status = err;
         try {
-            if (err < 0) {
+            if (err == -EFAULT) {
+                // libnfs 4.0 reports an NFS error of a READ or WRITE (NFS3ERR_STALE among them) as EFAULT with the
+                // reply struct as data, not a string; the context's error says which: "NFS: Read failed with ...".
+                r.error = error(api, ctx);
+            } else if (err < 0) {
                 r.error = data == null ? "(no detail)" : oneLine(data.getString(0));
             } else {
                 r.receive.accept(err, data);
@@ -296,7 +301,7 @@ final class NfsSession implements AutoCloseable {
                     data.transferTo(0, Pointer.wrap(runtime, base + at), 0, status);
                 }, (cb, id) -> api.nfs_pread_async(ctx, fh, offset + at, want, cb, id));
             } catch (NfsError e) {
-                if (e.errno() == LibNfs.ESTALE && !relooked && broken == null) {
+                if (e.stale() && !relooked && broken == null) {
                     // The server forgot the handle (restarted without stable handles): look the name up again, once.
                     forget(path);
                     relooked = true;
@@ -451,6 +456,11 @@ final class NfsSession implements AutoCloseable {
 
         int errno() {
             return errno;
+        }
+
+        /** The server no longer knows the file handle (ESTALE, or libnfs's EFAULT naming NFS3ERR_STALE). */
+        boolean stale() {
+            return errno == LibNfs.ESTALE || String.valueOf(getMessage()).contains("NFS3ERR_STALE");
         }
 
         boolean notFound() {

@@ -4,7 +4,7 @@ import dev.dcd.catalog.CatalogException;
 import dev.dcd.catalog.Sizes;
 import dev.dcd.catalog.Vm;
 import dev.dcd.mount.MountService;
-import dev.dcd.shell.AppLayers;
+import dev.dcd.service.AppLayers;
 import dev.dcd.shell.Context;
 import dev.dcd.synth.FileIndex;
 import dev.dcd.synth.FsNode;
@@ -83,7 +83,7 @@ final class ReaderTargets {
      */
     static List<BackgroundReader.FileItem> files(Context context, Mount mount) throws IOException {
         Vm vm = context.catalog().requireVm(mount.vm());
-        MergedTree tree = MergedTree.merge(AppLayers.of(context, vm));
+        MergedTree tree = MergedTree.merge(AppLayers.of(context.environment(), vm));
         Path generationDir = context.vmDir(vm.name()).resolve("gen-" + mount.generation());
         FileIndex index = FileIndex.load(generationDir.resolve(FileIndex.FILE_NAME));
         Path root = mount.mountpoint().resolve(FILES);

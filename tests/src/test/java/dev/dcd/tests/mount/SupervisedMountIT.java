@@ -114,14 +114,17 @@ class SupervisedMountIT {
         Map<String, String> synced = new ConcurrentHashMap<>();
         AtomicLong worstWriteNanos = new AtomicLong();
         AtomicInteger readerPasses = new AtomicInteger();
+        AtomicInteger writes = new AtomicInteger();
         List<Thread> workload = List.of(
                 worker("writer", stop, failures, failure, i -> {
                     // A guest writing a file and fsyncing it: ext4 -> loop -> FUSE WRITE + FSYNC.
                     byte[] b = new byte[64 << 10];
                     new Random(i).nextBytes(b);
-                    Path f = kernel.resolve("w").resolve("f" + i + ".bin");
+                    // A ring of 256 names (16 MiB) so that a long run does not fill the 64 MiB disk.
+                    Path f = kernel.resolve("w").resolve("f" + (i % 256) + ".bin");
                     long t0 = System.nanoTime();
-                    try (FileChannel ch = FileChannel.open(f, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
+                    try (FileChannel ch = FileChannel.open(f, StandardOpenOption.CREATE, StandardOpenOption.WRITE,
+                            StandardOpenOption.TRUNCATE_EXISTING)) {
                         ByteBuffer buf = ByteBuffer.wrap(b);
                         while (buf.hasRemaining()) {
                             ch.write(buf);
@@ -130,6 +133,7 @@ class SupervisedMountIT {
                     }
                     worstWriteNanos.accumulateAndGet(System.nanoTime() - t0, Math::max);
                     synced.put(f.getFileName().toString(), TestDisk.sha256OfBytes(b));
+                    writes.incrementAndGet();
                 }),
                 worker("files-reader", stop, failures, failure, i -> {
                     assertEquals(treeDigests, TestDisk.digests(mp.resolve("files")));
@@ -152,15 +156,16 @@ class SupervisedMountIT {
         Random moments = new Random(3);
         try {
             for (int k = 1; k <= KILLS; k++) {
-                Thread.sleep(150 + moments.nextInt(600)); // a random moment in the workload, not a synchronisation
+                awaitStandby();
+                Thread.sleep(100 + moments.nextInt(900)); // a random moment in the workload, not a synchronisation
                 long server = record("server-pid");
                 ProcessHandle handle = ProcessHandle.of(server).orElseThrow(() -> new AssertionError("server gone"));
-                Tools.ok("kill", "-9", Long.toString(server));
                 long t0 = System.nanoTime();
-                handle.onExit().get(30, TimeUnit.SECONDS);
+                Tools.ok("kill", "-9", Long.toString(server));
                 // stats.json is direct_io and not cached: opening and reading it needs a live server.
                 assertTrue(Files.readString(mp.resolve("stats.json")).startsWith("{"));
                 pausesMillis.add((System.nanoTime() - t0) / 1_000_000);
+                handle.onExit().get(30, TimeUnit.SECONDS);
                 awaitRecord(k, server);
             }
         } finally {
@@ -169,13 +174,21 @@ class SupervisedMountIT {
                 t.join(TimeUnit.SECONDS.toMillis(120));
             }
         }
-        Collections.sort(pausesMillis);
-        System.out.printf("SupervisedMountIT: %d kills; pause until a fresh request is answered: median %d ms, max %d ms;"
-                        + " worst write+fsync %d ms; %d files synced; %d files/ passes; load %s%n", KILLS,
-                pausesMillis.get(pausesMillis.size() / 2), pausesMillis.get(pausesMillis.size() - 1),
-                worstWriteNanos.get() / 1_000_000, synced.size(), readerPasses.get(),
+        List<Long> sorted = new ArrayList<>(pausesMillis);
+        Collections.sort(sorted);
+        List<String> takeovers = Files.readAllLines(home.resolve("log/mount-web1.log")).stream()
+                .filter(l -> l.contains("took over in") || l.contains("warmed up in"))
+                .map(l -> l.replaceAll(".*(took over in \\d+ ms|warmed up in \\d+ ms).*", "$1")).toList();
+        System.out.println("SupervisedMountIT: pauses in kill order (ms): " + pausesMillis + "; server log: " + takeovers);
+        System.out.printf("SupervisedMountIT: %d kills; pause from kill -9 until a fresh request is answered: median %d ms,"
+                        + " max %d ms; worst write+fsync %d ms; %d files written and synced; %d files/ passes; load %s%n", KILLS,
+                sorted.get(sorted.size() / 2), sorted.get(sorted.size() - 1),
+                worstWriteNanos.get() / 1_000_000, writes.get(), readerPasses.get(),
                 Files.readString(Path.of("/proc/loadavg")).strip());
         if (failure.get() != null) {
+            Files.readAllLines(home.resolve("log/mount-web1.log")).stream()
+                    .filter(l -> l.contains("failed") || l.contains("refused") || l.contains("ended"))
+                    .forEach(l -> System.out.println("SupervisedMountIT: mount log: " + l));
             throw new AssertionError(failures.get() + " failed operations; the first:", failure.get());
         }
         assertEquals(0, failures.get());
@@ -273,6 +286,17 @@ class SupervisedMountIT {
         return t;
     }
 
+    /** Waits until a warm standby waits for the lock (the supervisor records it once the standby says so). */
+    private void awaitStandby() throws Exception {
+        long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(120);
+        while (record("standby-pid") <= 0) {
+            if (System.nanoTime() > deadline) {
+                throw new AssertionError("no standby: " + Files.readString(home.resolve("mounts/web1.pid")));
+            }
+            waitWhileTheSupervisorLives();
+        }
+    }
+
     /** Waits until the supervisor recorded restart {@code k} and a server other than {@code killed}. */
     private void awaitRecord(int k, long killed) throws Exception {
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
@@ -280,7 +304,18 @@ class SupervisedMountIT {
             if (System.nanoTime() > deadline) {
                 throw new AssertionError("restart " + k + " not recorded: " + Files.readString(home.resolve("mounts/web1.pid")));
             }
-            ProcessHandle.of(record("pid")).orElseThrow().onExit().get(20, TimeUnit.MILLISECONDS);
+            waitWhileTheSupervisorLives();
+        }
+    }
+
+    /** Waits 20 ms on the supervisor's exit, which must not come. */
+    private void waitWhileTheSupervisorLives() throws Exception {
+        ProcessHandle supervisor = ProcessHandle.of(record("pid")).orElseThrow(() -> new AssertionError("no supervisor"));
+        try {
+            supervisor.onExit().get(20, TimeUnit.MILLISECONDS);
+            throw new AssertionError("the supervisor ended: " + Files.readString(home.resolve("log/mount-web1.log")));
+        } catch (java.util.concurrent.TimeoutException stillThere) {
+            // as it should
         }
     }
 

@@ -327,6 +327,30 @@ class NfsBackendIT extends BackendContractTest {
         System.out.println(rounds + " reads cut off by a reset, each retried on a fresh session; JVM alive");
     }
 
+    /** A server that forgot a file handle answers NFS3ERR_STALE: the name is looked up again, on the same connection. */
+    @Test
+    void aStaleFileHandleIsLookedUpAgainTransparentlyWithoutReconnecting() throws Exception {
+        SealedVdisk vdisk = vdiskOf("stale", 42, 8, 300_000);
+        put(vdisk);
+        byte[] expected = Files.readAllBytes(vdisk.file());
+        try (ResettingRelay relay = new ResettingRelay(server.nfsPort())) {
+            String uri = "nfs://127.0.0.1:" + relay.port() + server.export() + "/" + sub + "?mount-port="
+                    + server.mountPort() + "&deadline-ms=20000&read-parallelism=1";
+            try (Backend relayed = Backends.open("nfsstale", URI.create(uri)); BlockDevice device = relayed.open(vdisk.id())) {
+                assertArrayEquals(Arrays.copyOfRange(expected, 4096, 70_000), read(device, 4096, 65_904));
+                int connections = relay.connections();
+                for (int i = 1; i <= 3; i++) {
+                    relay.staleNextCall(ResettingRelay.NFSPROC3_READ);
+                    long offset = 100_000L * i;
+                    assertArrayEquals(Arrays.copyOfRange(expected, (int) offset, (int) offset + 150_000),
+                            read(device, offset, 150_000), "read " + i + " after a stale handle");
+                    assertEquals(i, relay.staleReplies(), "the relay answered a READ with NFS3ERR_STALE");
+                }
+                assertEquals(connections, relay.connections(), "re-looked up on the same session, no reconnect");
+            }
+        }
+    }
+
     @Test
     void aMissingVdiskFailsAtOnce() throws Exception {
         try (Backend slow = nfsBackend("nfsmissing", "&deadline-ms=60000")) {

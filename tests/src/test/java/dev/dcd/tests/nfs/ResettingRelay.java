@@ -13,9 +13,10 @@ import java.util.concurrent.CopyOnWriteArrayList;
 import java.util.concurrent.atomic.AtomicInteger;
 
 /**
- * A TCP relay on 127.0.0.1 in front of an NFS server's NFS port that can cut a connection the hard way: when armed,
- * the next NFSv3 call of a given procedure is not forwarded, and the client's connection is reset (RST, not FIN),
- * which is what a client sees when a server dies with requests in flight. Everything else is passed through.
+ * A TCP relay on 127.0.0.1 in front of an NFS server's NFS port that can misbehave on cue: when armed, the next
+ * NFSv3 call of a given procedure is not forwarded, and either the client's connection is reset (RST, not FIN),
+ * which is what a client sees when a server dies with requests in flight, or the relay answers it itself with
+ * NFS3ERR_STALE, which is what a server that lost its file handles says. Everything else is passed through.
  */
 final class ResettingRelay implements AutoCloseable {
     /** NFSv3 procedure numbers (RFC 1813). */
@@ -30,6 +31,11 @@ final class ResettingRelay implements AutoCloseable {
     private final List<Socket> sockets = new CopyOnWriteArrayList<>();
     private final AtomicInteger armedProcedure = new AtomicInteger(-1);
     private final AtomicInteger resets = new AtomicInteger();
+    private final AtomicInteger staleProcedure = new AtomicInteger(-1);
+    private final AtomicInteger staleReplies = new AtomicInteger();
+    private final AtomicInteger connections = new AtomicInteger();
+    /** NFS3ERR_STALE (RFC 1813). */
+    private static final int NFS3ERR_STALE = 70;
     private volatile boolean closed;
 
     ResettingRelay(int targetPort) throws IOException {
@@ -49,6 +55,21 @@ final class ResettingRelay implements AutoCloseable {
         armedProcedure.set(procedure);
     }
 
+    /** The next call of {@code procedure} is answered NFS3ERR_STALE by the relay (the connection stays up). */
+    void staleNextCall(int procedure) {
+        staleProcedure.set(procedure);
+    }
+
+    /** Calls answered NFS3ERR_STALE so far. */
+    int staleReplies() {
+        return staleReplies.get();
+    }
+
+    /** Client connections accepted so far. */
+    int connections() {
+        return connections.get();
+    }
+
     /** Connections reset so far. */
     int resets() {
         return resets.get();
@@ -58,6 +79,7 @@ final class ResettingRelay implements AutoCloseable {
         while (!closed) {
             try {
                 Socket client = listener.accept();
+                connections.incrementAndGet();
                 Socket server = new Socket();
                 server.connect(new InetSocketAddress(InetAddress.getLoopbackAddress(), target), 5000);
                 sockets.add(client);
@@ -77,7 +99,11 @@ final class ResettingRelay implements AutoCloseable {
             byte[] buf = new byte[256 * 1024];
             try (InputStream in = from.getInputStream(); OutputStream out = to.getOutputStream()) {
                 for (int n; (n = in.read(buf)) > 0; ) {
-                    if (fromClient && isArmedCall(buf, n)) {
+                    if (fromClient && isCall(buf, n, staleProcedure)) {
+                        answerStale(from, buf);
+                        continue;
+                    }
+                    if (fromClient && isCall(buf, n, armedProcedure)) {
                         resetBoth(fromClient ? from : to, fromClient ? to : from);
                         return;
                     }
@@ -94,14 +120,29 @@ final class ResettingRelay implements AutoCloseable {
         t.start();
     }
 
-    private boolean isArmedCall(byte[] buf, int n) {
+    private static boolean isCall(byte[] buf, int n, AtomicInteger armed) {
         if (n < PROCEDURE_AT + 4) {
             return false;
         }
         ByteBuffer b = ByteBuffer.wrap(buf, 0, n);
-        int procedure = armedProcedure.get();
+        int procedure = armed.get();
         return procedure >= 0 && b.getInt(PROGRAM_AT) == NFS_PROGRAM && b.getInt(PROCEDURE_AT) == procedure
-                && armedProcedure.compareAndSet(procedure, -1);
+                && armed.compareAndSet(procedure, -1);
+    }
+
+    /**
+     * An accepted RPC reply to the call in {@code call} (its xid) whose result is NFS3ERR_STALE with no attributes:
+     * record mark, xid, REPLY, MSG_ACCEPTED, AUTH_NONE verifier, SUCCESS, status, post_op_attr absent.
+     */
+    private void answerStale(Socket client, byte[] call) throws IOException {
+        int xid = ByteBuffer.wrap(call).getInt(4);
+        ByteBuffer reply = ByteBuffer.allocate(4 + 32);
+        reply.putInt(0x80000000 | 32).putInt(xid).putInt(1).putInt(0).putInt(0).putInt(0).putInt(0)
+                .putInt(NFS3ERR_STALE).putInt(0);
+        synchronized (client) {
+            client.getOutputStream().write(reply.array());
+        }
+        staleReplies.incrementAndGet();
     }
 
     private void resetBoth(Socket client, Socket server) {
