@@ -3,6 +3,7 @@ package dev.dcd.catalog;
 import com.fasterxml.jackson.databind.DeserializationFeature;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.dcd.vdisk.ContentId;
+import dev.dcd.vdisk.PrefetchList;
 import org.rocksdb.InfoLogLevel;
 import org.rocksdb.Options;
 import org.rocksdb.RocksDB;
@@ -51,6 +52,8 @@ public final class Catalog implements Closeable {
     static final String VM = "vm/";
     static final String USES = "uses/";
     static final String RETIRED = "retired/";
+    /** {@code prefetch/<contentId>}: the app vdisk's start-up trace, a {@link PrefetchList} in its binary form. */
+    static final String PREFETCH = "prefetch/";
     /** Default bound on waiting for another process's write. */
     public static final Duration DEFAULT_LOCK_TIMEOUT = Duration.ofSeconds(30);
     private static final String NO_SPACE = "No space left on device";
@@ -726,6 +729,71 @@ public final class Catalog implements Closeable {
 
     // ---------------------------------------------------------------- plumbing
 
+    // ---------------------------------------------------------------- prefetch lists
+
+    /**
+     * The start-up trace recorded for a vdisk, checked field by field (docs/prefetch.md); empty when none was
+     * recorded. A damaged list is an error naming it.
+     */
+    public synchronized Optional<PrefetchList> prefetchList(ContentId id) throws IOException {
+        byte[] bytes;
+        try {
+            bytes = db().get((PREFETCH + id).getBytes(StandardCharsets.UTF_8));
+        } catch (RocksDBException e) {
+            throw new CatalogException("catalog read failed: " + e.getMessage(), e);
+        }
+        if (bytes == null) {
+            return Optional.empty();
+        }
+        try {
+            return Optional.of(PrefetchList.decode(bytes, id, -1, "of vdisk " + id.shortHex() + " in " + config.dir()));
+        } catch (IOException e) {
+            throw new CatalogException(e.getMessage(), e);
+        }
+    }
+
+    /**
+     * Stores a recorded list unless the vdisk has one already (the first recording wins; {@code catalog prefetch
+     * clear} makes room for a new one). A damaged stored list counts as none. Returns whether it was stored.
+     */
+    public synchronized boolean putPrefetchListIfAbsent(PrefetchList list) throws IOException {
+        if (writer == null) {
+            return write(() -> putPrefetchListIfAbsent(list));
+        }
+        try {
+            if (prefetchList(list.contentId()).isPresent()) {
+                return false;
+            }
+        } catch (CatalogException damaged) {
+            // replaced below
+        }
+        try (Batch batch = new Batch()) {
+            batch.putBytes(PREFETCH + list.contentId(), list.encode());
+            batch.commit();
+        }
+        return true;
+    }
+
+    /** Drops a vdisk's list; returns whether there was one. */
+    public synchronized boolean removePrefetchList(ContentId id) throws IOException {
+        if (writer == null) {
+            return write(() -> removePrefetchList(id));
+        }
+        boolean had;
+        try {
+            had = db().get((PREFETCH + id).getBytes(StandardCharsets.UTF_8)) != null;
+        } catch (RocksDBException e) {
+            throw new CatalogException("catalog read failed: " + e.getMessage(), e);
+        }
+        if (had) {
+            try (Batch batch = new Batch()) {
+                batch.delete(PREFETCH + id);
+                batch.commit();
+            }
+        }
+        return had;
+    }
+
     /** Every key and value, in key order; for tests and {@code --debug} dumps. */
     public synchronized Map<String, String> dump() throws IOException {
         Map<String, String> all = new LinkedHashMap<>();
@@ -805,6 +873,14 @@ public final class Catalog implements Closeable {
         void put(String key, String value) throws CatalogException {
             try {
                 batch.put(key.getBytes(StandardCharsets.UTF_8), value.getBytes(StandardCharsets.UTF_8));
+            } catch (RocksDBException e) {
+                throw new CatalogException("catalog write failed: " + e.getMessage(), e);
+            }
+        }
+
+        void putBytes(String key, byte[] value) throws CatalogException {
+            try {
+                batch.put(key.getBytes(StandardCharsets.UTF_8), value);
             } catch (RocksDBException e) {
                 throw new CatalogException("catalog write failed: " + e.getMessage(), e);
             }

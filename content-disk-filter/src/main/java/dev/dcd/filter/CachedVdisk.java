@@ -208,6 +208,23 @@ final class CachedVdisk implements BlockDevice {
         }
     }
 
+    /** The vdisk's chunk geometry and checksums (from its manifest). */
+    ChunkChecksums sums() {
+        return sums;
+    }
+
+    /** True when the chunk has a cache entry (not verified here; reads verify). */
+    boolean holds(int chunk) {
+        return cache.contains(id, chunk);
+    }
+
+    /** Brings chunks {@code [first, first + count)} into the cache, as {@link #fill} does for a byte range. */
+    void fillChunks(int first, int count, Runnable progress) throws IOException {
+        long start = sums.chunkStart(first);
+        long end = sums.chunkStart(first + count - 1) + sums.chunkLength(first + count - 1);
+        fill(start, end - start, progress);
+    }
+
     /**
      * Fills a run from a device that verifies as it goes, chunks going into their slots as they arrive: no
      * buffer for the whole run, so each byte is written to memory once on its way to the slab instead of three

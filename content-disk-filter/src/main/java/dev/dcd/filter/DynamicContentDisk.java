@@ -17,6 +17,7 @@ import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Set;
+import java.util.function.Consumer;
 
 /**
  * One VM's disk generation as a block device: the filter chain stats > cow > readahead > redirect, with the
@@ -36,10 +37,12 @@ public final class DynamicContentDisk implements ExtendedBlockDevice {
     private final VdiskSlot[] slots;
     /** The shared cache remote vdisks are read through; null until a remote one is, possibly after a move. */
     private volatile BlockCache cache;
+    private final Prefetcher prefetcher;
 
     private DynamicContentDisk(Path generationDir, StatsFilter top, OverlayFilter overlay, ReadaheadFilter readahead,
-                               RedirectPlugin redirect, VdiskSlot[] slots, BlockCache cache) {
+                               RedirectPlugin redirect, VdiskSlot[] slots, BlockCache cache, Prefetcher prefetcher) {
         this.generationDir = generationDir;
+        this.prefetcher = prefetcher;
         this.top = top;
         this.overlay = overlay;
         this.readahead = readahead;
@@ -72,6 +75,26 @@ public final class DynamicContentDisk implements ExtendedBlockDevice {
     /** Prefetches issued and foreground reads served from them, or zeros when readahead is off. */
     public long[] readaheadCounters() {
         return readahead == null ? new long[2] : new long[] {readahead.prefetches.sum(), readahead.hits.sum()};
+    }
+
+    /** What the start-up prefetcher did (docs/prefetch.md); {@link PrefetchStats#NONE} when it is off. */
+    public PrefetchStats prefetchStats() {
+        return prefetcher == null ? PrefetchStats.NONE : prefetcher.stats();
+    }
+
+    /**
+     * Starts replaying the stored prefetch lists into the shared cache (docs/prefetch.md); a serving process calls it
+     * once it serves, a process that only opens the disk to check it does not.
+     */
+    public void startPrefetch() {
+        if (prefetcher != null) {
+            prefetcher.start();
+        }
+    }
+
+    /** Waits until every prefetch list replay has ended; true if it did within the timeout (tests, benchmarks). */
+    public boolean awaitPrefetch(long timeoutMillis) throws InterruptedException {
+        return prefetcher == null || prefetcher.awaitReplays(timeoutMillis);
     }
 
     /** True when this disk reads remote vdisks through a shared cache already. */
@@ -209,6 +232,9 @@ public final class DynamicContentDisk implements ExtendedBlockDevice {
         private Set<String> cachedBackends = Set.of();
         private ReadaheadConfig readahead = ReadaheadConfig.DEFAULT;
         private Set<String> readaheadBackends;
+        private PrefetchStore prefetchStore;
+        private PrefetchConfig prefetchConfig = PrefetchConfig.DEFAULT;
+        private Consumer<String> notices = line -> { };
 
         private Builder() {
         }
@@ -263,6 +289,22 @@ public final class DynamicContentDisk implements ExtendedBlockDevice {
             return this;
         }
 
+        /**
+         * Start-up traces for the apps read through the shared cache: replays each one's stored list in the
+         * background, records a list for those without one (docs/prefetch.md). Needs {@link #cache}.
+         */
+        public Builder prefetch(PrefetchStore store, PrefetchConfig config) {
+            this.prefetchStore = Objects.requireNonNull(store);
+            this.prefetchConfig = Objects.requireNonNull(config);
+            return this;
+        }
+
+        /** Where one-line notices of background work go (a prefetch list that could not be stored, say). */
+        public Builder notices(Consumer<String> notices) {
+            this.notices = Objects.requireNonNull(notices);
+            return this;
+        }
+
         public DynamicContentDisk build() throws IOException {
             if (generationDir == null || resolver == null) {
                 throw new IllegalStateException("a dynamic content disk needs a generation directory and a resolver");
@@ -285,9 +327,14 @@ public final class DynamicContentDisk implements ExtendedBlockDevice {
                         ? (vid, l, r) -> CachedVdisk.open(c, vid, l, r)
                         : VerifiedVdisk::open);
             }
+            boolean[] cachedSlots = new boolean[slots.length];
+            for (int i = 0; i < slots.length; i++) {
+                cachedSlots[i] = cache != null && cachedBackends.contains(slots[i].label().backend());
+            }
             RedirectPlugin redirect = new RedirectPlugin(map, meta, slots);
             ExtendedBlockDevice chain = redirect;
             ReadaheadFilter ra = null;
+            Prefetcher prefetcher = null;
             OverlayFilter overlay;
             try {
                 // Always in the chain when enabled: an app that moves to a remote backend is prefetched from then on
@@ -307,6 +354,10 @@ public final class DynamicContentDisk implements ExtendedBlockDevice {
                             }, i -> slots[i].remote());
                     chain = ra;
                 }
+                if (prefetchStore != null) {
+                    prefetcher = Prefetcher.open(chain, map, redirect, prefetchStore, prefetchConfig, cachedSlots, notices);
+                    chain = prefetcher;
+                }
                 overlay = OverlayFilter.open(chain, generationDir);
             } catch (IOException | RuntimeException e) {
                 chain.close();
@@ -317,7 +368,7 @@ public final class DynamicContentDisk implements ExtendedBlockDevice {
                     : generationDir.toAbsolutePath().getParent().getFileName().toString();
             StatsFilter stats = new StatsFilter(overlay, vm, map, slots.length, i -> slots[i].label(),
                     overlay::writtenBlocks);
-            return new DynamicContentDisk(generationDir, stats, overlay, ra, redirect, slots, cache);
+            return new DynamicContentDisk(generationDir, stats, overlay, ra, redirect, slots, cache, prefetcher);
         }
     }
 }

@@ -169,6 +169,11 @@ final class RedirectPlugin implements ExtendedBlockDevice {
         }
     }
 
+    /** The slot of vdisk {@code index} of the region map (for the prefetcher). */
+    VdiskSlot slot(int index) {
+        return vdisks[index];
+    }
+
     /** True when the byte at {@code offset} is app data read through the shared cache (prefetched by filling it). */
     boolean fills(long offset) {
         if (offset < 0 || offset >= map.size()) {

@@ -2,6 +2,7 @@ package dev.dcd.filter;
 
 import dev.dcd.block.BlockDevice;
 import dev.dcd.synth.VdiskResolver;
+import dev.dcd.vdisk.ChunkChecksums;
 import dev.dcd.vdisk.ContentId;
 
 import java.io.IOException;
@@ -134,6 +135,54 @@ final class VdiskSlot {
         } catch (IOException | RuntimeException e) {
             throw new AppReadException(l.label, "prefetch of vdisk " + id.shortHex() + " at " + offset + " (+" + length
                     + ") failed: " + e.getMessage(), e);
+        } finally {
+            l.release();
+        }
+    }
+
+    /**
+     * The chunk geometry of the slot's cached device, opening it if needed (a prefetch replay starts before the
+     * guest's first read); null when the slot reads its backend directly. Errors name app and backend.
+     */
+    ChunkChecksums openCachedSums() throws IOException {
+        Lease l = lease();
+        try {
+            return l.device instanceof CachedVdisk c ? c.sums() : null;
+        } finally {
+            l.release();
+        }
+    }
+
+    /** As {@link #openCachedSums()}, but null when the slot is not open yet; never opens. */
+    ChunkChecksums cachedSums() {
+        Lease l = current;
+        return l != null && l.device instanceof CachedVdisk c ? c.sums() : null;
+    }
+
+    /**
+     * Brings chunks {@code [first, first + count)} into the shared cache (a prefetch list's run). Returns how many of
+     * them were not cached before, or -1 when the slot is not read through the cache (any more: the app moved to a
+     * local backend). Errors name app and backend like reads.
+     */
+    int fillChunks(int first, int count) throws IOException {
+        Lease l = lease();
+        try {
+            if (!(l.device instanceof CachedVdisk c)) {
+                return -1;
+            }
+            int missing = 0;
+            for (int k = first; k < first + count; k++) {
+                missing += c.holds(k) ? 0 : 1;
+            }
+            if (missing > 0) {
+                c.fillChunks(first, count, () -> { });
+            }
+            return missing;
+        } catch (AppReadException e) {
+            throw e;
+        } catch (IOException | RuntimeException e) {
+            throw new AppReadException(l.label, "prefetch of chunks " + first + "..+" + count + " of vdisk "
+                    + id.shortHex() + " failed: " + e.getMessage(), e);
         } finally {
             l.release();
         }

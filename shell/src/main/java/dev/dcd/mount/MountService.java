@@ -153,6 +153,7 @@ public final class MountService {
         Runtime.getRuntime().addShutdownHook(cleanup);
         out.println("serving " + source.describe() + " at " + mountpoint + " (Ctrl-C unmounts)");
         out.flush();
+        source.start();
         java.io.Closeable export = null;
         java.io.Closeable control = MountControl.start(context.dcdHome(), dev.dcd.control.ControlSockets.MOUNT, vm, source);
         try {
@@ -299,6 +300,7 @@ public final class MountService {
         context.tools().requireLibfuse();
         Path mountpoint = resolve(mountpointArg);
         MountSource source = openSource(vm, generation);
+        source.start();
         long pid = ProcessHandle.current().pid();
         Runtime.getRuntime().addShutdownHook(new Thread(() -> deleteRecordIfOwned(vm, pid)));
         java.io.Closeable export = null;

@@ -53,6 +53,10 @@ public interface MountSource extends Closeable {
         return 0;
     }
 
+    /** Called once by the process that serves the source, before it serves: starts background work (prefetch). */
+    default void start() {
+    }
+
     /**
      * Serves vdisk {@code id} from the catalog backend {@code backend} from now on (the app moved there): opens and
      * checks it there first, then swaps it in under running reads. Asked through the control channel.

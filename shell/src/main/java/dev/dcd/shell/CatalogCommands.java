@@ -27,7 +27,7 @@ import java.util.concurrent.Callable;
 @Command(name = "catalog", description = "Import, list, inspect and remove apps.",
         subcommands = {CatalogCommands.Import.class, CatalogCommands.ListCmd.class, CatalogCommands.Show.class,
                 CatalogCommands.Rm.class, CatalogCommands.Move.class, CatalogCommands.Rescan.class,
-                CatalogCommands.Gc.class})
+                CatalogCommands.Gc.class, PrefetchCommands.class})
 final class CatalogCommands {
 
     @Command(name = "import", description = "Import a directory or archive (.tar[.gz|.xz|.bz2|.zst], .tgz, .zip, .deb) as APP@VERSION.")
@@ -136,6 +136,7 @@ final class CatalogCommands {
                 Map<String, Object> json = new LinkedHashMap<>();
                 json.put("app", app);
                 json.put("entries", entries);
+                json.put("prefetchChunks", prefetchChunks(app));
                 Output.json(context.out(), json);
                 return 0;
             }
@@ -143,6 +144,7 @@ final class CatalogCommands {
             context.out().println("backend: " + app.backend());
             context.out().println(app.fileCount() + " files, " + Sizes.format(app.byteCount()) + ", imported "
                     + Output.time(app.importedAt()));
+            context.out().println(PrefetchCommands.summary(prefetchList(app)));
             Output.Table table = new Output.Table("TYPE", "MODE", "OWNER", "SIZE", "PATH").right(3);
             for (Entry e : manifest.entries()) {
                 if (e.path().isEmpty()) {
@@ -159,6 +161,20 @@ final class CatalogCommands {
             }
             table.print(context.out());
             return 0;
+        }
+
+        /** A damaged list is shown as such, not as a failure of the whole command. */
+        private java.util.Optional<dev.dcd.vdisk.PrefetchList> prefetchList(AppVersion app) throws Exception {
+            try {
+                return context.catalog().prefetchList(app.id());
+            } catch (dev.dcd.catalog.CatalogException e) {
+                context.err().println("dcd: " + e.getMessage());
+                return java.util.Optional.empty();
+            }
+        }
+
+        private Integer prefetchChunks(AppVersion app) throws Exception {
+            return prefetchList(app).map(dev.dcd.vdisk.PrefetchList::size).orElse(null);
         }
 
         private static String typeLetter(Entry e) {

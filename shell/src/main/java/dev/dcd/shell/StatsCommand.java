@@ -91,9 +91,22 @@ final class StatsCommand implements Callable<Integer> {
                         + " corrupt chunks dropped, " + Sizes.format(cache.path("usedBytes").asLong()) + " of "
                         + Sizes.format(cache.path("capacityBytes").asLong()) + " used");
             }
+            JsonNode prefetch = stats.get("prefetch");
+            if (prefetch != null) {
+                out.println(prefetchLine(prefetch));
+            }
             out.println();
         }
         return 0;
+    }
+
+    /** One line on start-up prefetch (docs/prefetch.md): replay progress and hits, recording. */
+    static String prefetchLine(JsonNode p) {
+        return "prefetch: " + p.path("done").asLong() + " of " + p.path("listed").asLong() + " listed chunks replayed ("
+                + p.path("fetched").asLong() + " fetched) for " + p.path("replaying").asInt() + " app(s), "
+                + p.path("hits").asLong() + " hits" + (p.path("failed").asLong() > 0 ? ", stopped by an error" : "")
+                + "; recording " + p.path("recording").asInt() + " app(s), " + p.path("recorded").asLong()
+                + " chunks so far, " + p.path("saved").asInt() + " list(s) stored";
     }
 
     /** VM name to mountpoint, for every mount whose serving process is alive. */

@@ -12,6 +12,8 @@ import dev.dcd.catalog.Sizes;
 import dev.dcd.catalog.Vm;
 import dev.dcd.filter.BlockCache;
 import dev.dcd.filter.DynamicContentDisk;
+import dev.dcd.filter.PrefetchConfig;
+import dev.dcd.filter.PrefetchStore;
 import dev.dcd.filter.ReadaheadConfig;
 import dev.dcd.filter.VdiskLabel;
 import dev.dcd.mount.GenerationLock;
@@ -25,6 +27,7 @@ import dev.dcd.synth.RegionMap;
 import dev.dcd.synth.SynthesizedDisk;
 import dev.dcd.synth.VmdkDescriptor;
 import dev.dcd.vdisk.ContentId;
+import dev.dcd.vdisk.PrefetchList;
 
 import java.io.IOException;
 import java.nio.channels.FileChannel;
@@ -133,6 +136,17 @@ final class VmMounts implements MountContext, MountSourceFactory {
                 remote.add(app.backend());
             }
         }
+        Map<ContentId, PrefetchList> lists = new HashMap<>();
+        List<String> damagedLists = new ArrayList<>();
+        for (ContentId id : map.vdisks()) {
+            if (remote.contains(labels.get(id).backend())) {
+                try {
+                    catalog.prefetchList(id).ifPresent(list -> lists.put(id, list));
+                } catch (CatalogException e) {
+                    damagedLists.add(e.getMessage());
+                }
+            }
+        }
         context.releaseCatalog();
 
         // One writer per generation: a second serving process would keep its own overlay map and lose writes.
@@ -160,7 +174,12 @@ final class VmMounts implements MountContext, MountSourceFactory {
                     // Readahead pays off where a request costs a round trip; on a local file it only adds work.
                     .readahead(ReadaheadConfig.DEFAULT, remote);
             if (cache != null) {
-                builder.cache(cache.cache(), remote);
+                builder.cache(cache.cache(), remote)
+                        .prefetch(new CatalogPrefetchStore(context, lists, damagedLists), prefetchConfig(context))
+                        .notices(line -> {
+                            System.err.println(line);
+                            System.err.flush();
+                        });
             }
             disk = builder.build();
         } catch (IOException | RuntimeException e) {
@@ -204,6 +223,60 @@ final class VmMounts implements MountContext, MountSourceFactory {
     @FunctionalInterface
     interface CacheOpener {
         SharedCache open() throws IOException;
+    }
+
+    /** {@code DCD_PREFETCH_SECONDS}: the recording window (default 30 s); 0 records nothing, replay stays on. */
+    static PrefetchConfig prefetchConfig(Context context) throws CatalogException {
+        String value = context.env().get("DCD_PREFETCH_SECONDS");
+        if (value == null || value.isBlank()) {
+            return PrefetchConfig.DEFAULT;
+        }
+        long seconds;
+        try {
+            seconds = Long.parseLong(value.trim());
+        } catch (NumberFormatException e) {
+            seconds = -1;
+        }
+        if (seconds < 0 || seconds > 86_400) {
+            throw new CatalogException("DCD_PREFETCH_SECONDS must be a number of seconds from 0 to 86400, not '" + value + "'");
+        }
+        return seconds == 0 ? PrefetchConfig.DEFAULT.withRecord(false)
+                : PrefetchConfig.DEFAULT.withWindow(java.time.Duration.ofSeconds(seconds));
+    }
+
+    /**
+     * The catalog's {@code prefetch/} keys as the chain's list store: lists read before the catalog was released,
+     * a recorded list stored in a short write session of its own (the serving process keeps no catalog open).
+     */
+    static final class CatalogPrefetchStore implements PrefetchStore {
+        private final Context context;
+        private final Map<ContentId, PrefetchList> lists;
+        private final List<String> damaged;
+
+        CatalogPrefetchStore(Context context, Map<ContentId, PrefetchList> lists, List<String> damaged) {
+            this.context = context;
+            this.lists = Map.copyOf(lists);
+            this.damaged = new ArrayList<>(damaged);
+        }
+
+        @Override
+        public PrefetchList load(ContentId id) throws IOException {
+            for (String line : damaged) {
+                if (line.contains(id.shortHex())) {
+                    throw new CatalogException(line);
+                }
+            }
+            return lists.get(id);
+        }
+
+        @Override
+        public synchronized boolean saveIfAbsent(PrefetchList list) throws IOException {
+            try {
+                return context.catalog().putPrefetchListIfAbsent(list);
+            } finally {
+                context.releaseCatalog();
+            }
+        }
     }
 
     /** The shared block cache; the first serving process owns it, later ones fall back to a cache of their own. */
@@ -334,6 +407,7 @@ final class VmMounts implements MountContext, MountSourceFactory {
             SharedCache shared = cache;
             if (shared != null) {
                 all.put("cache", shared.cache().stats());
+                all.put("prefetch", disk.prefetchStats());
             }
             try {
                 return (Json.MAPPER.writerWithDefaultPrettyPrinter().writeValueAsString(all) + "\n").getBytes(StandardCharsets.UTF_8);
@@ -345,6 +419,11 @@ final class VmMounts implements MountContext, MountSourceFactory {
         @Override
         public String describe() {
             return description;
+        }
+
+        @Override
+        public void start() {
+            disk.startPrefetch();
         }
 
         @Override

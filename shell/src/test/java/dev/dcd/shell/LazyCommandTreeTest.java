@@ -33,7 +33,7 @@ class LazyCommandTreeTest {
     @Test
     void everyTopLevelCommandNamedOnTheLineIsBuiltWithItsSubcommandsAndTheOthersAreNot() {
         CommandLine lazy = Cli.commandLineFor(context(), new String[] {"--home", "/x", "catalog", "list"});
-        assertEquals(List.of("import", "list", "show", "rm", "move", "rescan", "gc"),
+        assertEquals(List.of("import", "list", "show", "rm", "move", "rescan", "gc", "prefetch"),
                 List.copyOf(lazy.getSubcommands().get("catalog").getSubcommands().keySet()));
         assertTrue(lazy.getSubcommands().get("vm").getSubcommands().isEmpty(), "vm is only a help line");
     }

@@ -271,4 +271,22 @@ class FormatDocsGoldenTest {
         DocTable.read("cache-format.md", "### manifests/").constantsOf(owner).contiguous(-1)
                 .matches(manifest, 0, Map.of("M_LENGTH", vdisk.length(), "M_MANIFEST", manifestBytes()), Map.of());
     }
+
+    @Test
+    void prefetchListMatchesDocsPrefetch() throws Exception {
+        int[] chunks = {12, 13, 14, 3, 0, 70_000};
+        byte[] bytes = new dev.dcd.vdisk.PrefetchList(vdisk.id(), 30, chunks).encode();
+        Class<?> owner = type("dev.dcd.vdisk.PrefetchList");
+        DocTable.read("prefetch.md", "### Header").constantsOf(owner).contiguous(64)
+                .matches(bytes, 0, Map.of(
+                        "P_CONTENT_ID", vdisk.id().bytes(),
+                        "P_COUNT", (long) chunks.length,
+                        "P_WINDOW_SECONDS", 30L), Map.of());
+        DocTable entries = DocTable.read("prefetch.md", "### Entry").constantsOf(owner).contiguous(4);
+        assertEquals(64 + 4 * chunks.length, bytes.length);
+        for (int i = 0; i < chunks.length; i++) {
+            entries.matches(bytes, 64 + 4 * i, Map.of("E_CHUNK", (long) chunks[i]), Map.of());
+        }
+        assertArrayEquals(chunks, dev.dcd.vdisk.PrefetchList.decode(bytes, vdisk.id(), 70_001, "golden").chunks());
+    }
 }

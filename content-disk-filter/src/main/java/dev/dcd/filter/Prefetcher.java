@@ -1,0 +1,458 @@
+package dev.dcd.filter;
+
+import dev.dcd.synth.RegionMap;
+import dev.dcd.vdisk.ChunkChecksums;
+import dev.dcd.vdisk.ContentId;
+import dev.dcd.vdisk.PrefetchList;
+
+import java.io.IOException;
+import java.nio.ByteBuffer;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.BitSet;
+import java.util.List;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.Executors;
+import java.util.concurrent.ScheduledExecutorService;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.atomic.AtomicLongArray;
+import java.util.function.Consumer;
+
+/**
+ * Per-app start-up traces: records which chunks of each remote app the guest reads in the first seconds after its
+ * first read of it, and on a later mount of any VM with the app replays that list into the shared cache in the
+ * background, in trace order, ahead of the guest (docs/prefetch.md).
+ *
+ * <p>Sits between the overlay and readahead, so it sees the guest's reads (after the overlay took its own blocks)
+ * and none of readahead's fills. Everything it does for a read is bookkeeping after or before passing it on
+ * unchanged; the replay's fetches run on their own threads, at most {@code threads} backend requests at a time.
+ * A demand read never waits for the replay: a chunk the replay has not stored yet is a miss the read fetches
+ * itself (the cache never makes a reader wait on another thread's fetch), and the replay keeps fewer requests in
+ * flight than the backend's read pool has threads.
+ */
+final class Prefetcher extends Filter {
+    private final RegionMap map;
+    private final RedirectPlugin redirect;
+    private final PrefetchStore store;
+    private final PrefetchConfig config;
+    private final Consumer<String> notices;
+    private final Trace[] traces;
+    private final Replay[] replays;
+    private final boolean active;
+    private final ExecutorService workers;
+    private final ScheduledExecutorService timer;
+    private final AtomicInteger saved = new AtomicInteger();
+    private volatile boolean closed;
+    private boolean started;
+
+    private Prefetcher(ExtendedBlockDevice next, RegionMap map, RedirectPlugin redirect, PrefetchStore store,
+                       PrefetchConfig config, Consumer<String> notices, Trace[] traces, Replay[] replays) {
+        super(next);
+        this.map = map;
+        this.redirect = redirect;
+        this.store = store;
+        this.config = config;
+        this.notices = notices;
+        this.traces = traces;
+        this.replays = replays;
+        boolean anyTrace = Arrays.stream(traces).anyMatch(t -> t != null);
+        boolean anyReplay = Arrays.stream(replays).anyMatch(r -> r != null);
+        this.active = anyTrace || anyReplay;
+        AtomicInteger n = new AtomicInteger();
+        this.workers = anyReplay ? Executors.newFixedThreadPool(config.threads(), r -> {
+            Thread t = new Thread(r, "dcd-prefetch-" + n.incrementAndGet());
+            t.setDaemon(true);
+            return t;
+        }) : null;
+        this.timer = anyTrace ? Executors.newSingleThreadScheduledExecutor(r -> {
+            Thread t = new Thread(r, "dcd-prefetch-record");
+            t.setDaemon(true);
+            return t;
+        }) : null;
+    }
+
+    /**
+     * Looks up the list of every vdisk {@code eligible} marks (remote, read through the shared cache): a vdisk with a
+     * list is replayed at once, one without is recorded if the config says so. A list that cannot be read is one
+     * notice and is recorded anew.
+     */
+    static Prefetcher open(ExtendedBlockDevice next, RegionMap map, RedirectPlugin redirect, PrefetchStore store,
+                           PrefetchConfig config, boolean[] eligible, Consumer<String> notices) {
+        int v = map.vdisks().size();
+        Trace[] traces = new Trace[v];
+        Replay[] replays = new Replay[v];
+        for (int i = 0; i < v; i++) {
+            if (!eligible[i]) {
+                continue;
+            }
+            ContentId id = map.vdisks().get(i);
+            PrefetchList list = null;
+            try {
+                list = store.load(id);
+            } catch (IOException | RuntimeException e) {
+                notices.accept("dcd: " + e.getMessage());
+            }
+            if (list != null && list.contentId().equals(id) && list.size() > 0) {
+                replays[i] = new Replay(i, list, config.runChunks());
+            } else if (list == null && config.record()) {
+                traces[i] = new Trace(i, id);
+            }
+        }
+        return new Prefetcher(next, map, redirect, store, config, notices, traces, replays);
+    }
+
+    @Override
+    protected String filterName() {
+        return "prefetch";
+    }
+
+    @Override
+    public void read(long offset, ByteBuffer dst) throws IOException {
+        if (!active || dst.remaining() == 0 || offset < 0 || offset + dst.remaining() > size()) {
+            next.read(offset, dst);
+            return;
+        }
+        int length = dst.remaining();
+        countHits(offset, length);
+        next.read(offset, dst);
+        record(offset, length);
+    }
+
+    /** The first demand read of each listed chunk: counted as a hit when the replay had stored it already. */
+    private void countHits(long offset, int length) {
+        long pos = offset;
+        long end = offset + length;
+        int index = map.indexOf(pos);
+        while (pos < end) {
+            RegionMap.Region r = map.region(index++);
+            long n = Math.min(end, r.end()) - pos;
+            if (r.kind() == RegionMap.Kind.APP_DATA && replays[r.vdisk()] != null) {
+                // Not open yet: the replay has stored nothing of it, so nothing read now can be a hit.
+                ChunkChecksums sums = redirect.slot(r.vdisk()).cachedSums();
+                if (sums != null) {
+                    replays[r.vdisk()].firstReads(sums, r.vdiskOffset() + (pos - r.start()), n);
+                }
+            }
+            pos += n;
+        }
+    }
+
+    private void record(long offset, int length) {
+        long pos = offset;
+        long end = offset + length;
+        int index = map.indexOf(pos);
+        while (pos < end) {
+            RegionMap.Region r = map.region(index++);
+            long n = Math.min(end, r.end()) - pos;
+            Trace t = r.kind() == RegionMap.Kind.APP_DATA ? traces[r.vdisk()] : null;
+            if (t != null && !t.finished) {
+                ChunkChecksums sums = redirect.slot(r.vdisk()).cachedSums();
+                if (sums != null) {
+                    long vdiskOffset = r.vdiskOffset() + (pos - r.start());
+                    int first = sums.chunkOf(vdiskOffset);
+                    int last = sums.chunkOf(vdiskOffset + n - 1);
+                    if (first >= 0 && last >= 0) {
+                        record(t, first, last);
+                    }
+                }
+            }
+            pos += n;
+        }
+    }
+
+    private void record(Trace t, int first, int last) {
+        long now = config.nanoTime().getAsLong();
+        boolean started;
+        boolean over;
+        synchronized (t) {
+            if (t.finished) {
+                return;
+            }
+            started = t.startNanos == Long.MIN_VALUE;
+            if (started) {
+                t.startNanos = now;
+            }
+            over = now - t.startNanos >= config.window().toNanos();
+            if (!over) {
+                for (int c = first; c <= last; c++) {
+                    if (!t.seen.get(c)) {
+                        t.seen.set(c);
+                        t.order.add(c);
+                    }
+                }
+            }
+        }
+        if (started) {
+            timer.schedule(() -> finish(t), config.window().toNanos(), TimeUnit.NANOSECONDS);
+        }
+        if (over) {
+            timer.execute(() -> finish(t));
+        }
+    }
+
+    /** Ends a trace and stores it as the vdisk's list unless one appeared meanwhile (from another VM, say). */
+    private void finish(Trace t) {
+        int[] chunks;
+        synchronized (t) {
+            if (t.finished) {
+                return;
+            }
+            t.finished = true;
+            chunks = t.order.stream().mapToInt(Integer::intValue).toArray();
+        }
+        if (chunks.length == 0) {
+            return;
+        }
+        try {
+            if (store.saveIfAbsent(new PrefetchList(t.id, (int) config.window().toSeconds(), chunks))) {
+                saved.incrementAndGet();
+            }
+        } catch (IOException | RuntimeException e) {
+            notices.accept("dcd: could not store the prefetch list of vdisk " + t.id.shortHex() + ": " + e.getMessage());
+        }
+    }
+
+    /**
+     * Starts replaying the stored lists. Separate from opening, so a process that opens the disk only to check it
+     * (the {@code dcd mount} command before it hands over to the serving process) fetches nothing. Once only.
+     */
+    synchronized void start() {
+        if (started || closed) {
+            return;
+        }
+        started = true;
+        for (Replay r : replays) {
+            if (r == null) {
+                continue;
+            }
+            for (int i = 0; i < config.threads(); i++) {
+                workers.execute(() -> replay(r));
+            }
+        }
+    }
+
+    /** One replay thread: takes the list's runs in order until none is left, the disk closes, or a run fails. */
+    private void replay(Replay r) {
+        VdiskSlot slot = redirect.slot(r.vdisk);
+        ChunkChecksums sums;
+        try {
+            sums = slot.openCachedSums();
+        } catch (IOException | RuntimeException e) {
+            if (r.failed.getAndIncrement() == 0) {
+                notices.accept("dcd: prefetch of " + slot.label().app() + " stopped: " + e.getMessage());
+            }
+            return;
+        }
+        if (sums == null || !r.fits(sums.chunkCount(), notices, slot.label())) {
+            return;
+        }
+        while (!closed && r.failed.get() == 0) {
+            int i = r.nextRun.getAndIncrement();
+            if (i >= r.runs.length / 2) {
+                return;
+            }
+            int first = r.runs[2 * i];
+            int count = r.runs[2 * i + 1];
+            try {
+                int missing = slot.fillChunks(first, count);
+                if (missing < 0) {
+                    return; // no longer read through the cache: nothing to prefetch into
+                }
+                r.fetched.addAndGet(missing);
+                for (int k = first; k < first + count; k++) {
+                    r.replayed(k);
+                }
+                r.done.addAndGet(count);
+            } catch (IOException | RuntimeException e) {
+                if (!closed && r.failed.getAndIncrement() == 0) {
+                    notices.accept("dcd: prefetch of " + slot.label().app() + " stopped: " + e.getMessage());
+                }
+                return;
+            }
+        }
+    }
+
+    PrefetchStats stats() {
+        long listed = 0;
+        long done = 0;
+        long fetched = 0;
+        long hits = 0;
+        long failed = 0;
+        int replaying = 0;
+        int recording = 0;
+        long recorded = 0;
+        for (Replay r : replays) {
+            if (r != null) {
+                replaying++;
+                listed += r.list.size();
+                done += r.done.get();
+                fetched += r.fetched.get();
+                hits += r.hits.get();
+                failed += r.failed.get();
+            }
+        }
+        for (Trace t : traces) {
+            if (t != null) {
+                synchronized (t) {
+                    recording += t.finished ? 0 : 1;
+                    recorded += t.order.size();
+                }
+            }
+        }
+        return new PrefetchStats(listed, done, fetched, hits, failed, replaying, recording, recorded, saved.get());
+    }
+
+    /** Waits until every replay has ended (tests, benchmarks); true if it did within the timeout. */
+    boolean awaitReplays(long timeoutMillis) throws InterruptedException {
+        long deadline = System.nanoTime() + TimeUnit.MILLISECONDS.toNanos(timeoutMillis);
+        while (System.nanoTime() < deadline) {
+            boolean all = true;
+            for (Replay r : replays) {
+                if (r != null && started && r.done.get() < r.list.size() && r.failed.get() == 0 && r.usable) {
+                    all = false;
+                }
+            }
+            if (all) {
+                return true;
+            }
+            synchronized (this) {
+                wait(10);
+            }
+        }
+        return false;
+    }
+
+    /** Ends recording now and stores what was recorded (unmount); stops the replay. */
+    @Override
+    public void close() throws IOException {
+        closed = true;
+        if (workers != null) {
+            workers.shutdownNow();
+        }
+        for (Trace t : traces) {
+            if (t != null) {
+                finish(t);
+            }
+        }
+        try {
+            if (workers != null) {
+                workers.awaitTermination(10, TimeUnit.SECONDS);
+            }
+            if (timer != null) {
+                timer.shutdownNow();
+                timer.awaitTermination(10, TimeUnit.SECONDS);
+            }
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+        super.close();
+    }
+
+    /** A trace being recorded for one vdisk: chunks in the order of their first read. */
+    private static final class Trace {
+        final int vdisk;
+        final ContentId id;
+        long startNanos = Long.MIN_VALUE;
+        boolean finished;
+        final List<Integer> order = new ArrayList<>();
+        final BitSet seen = new BitSet();
+
+        Trace(int vdisk, ContentId id) {
+            this.vdisk = vdisk;
+            this.id = id;
+        }
+    }
+
+    /** A list being replayed: its runs of consecutive chunks, in trace order, and per-chunk state. */
+    private static final class Replay {
+        final int vdisk;
+        final PrefetchList list;
+        /** first, count pairs. */
+        final int[] runs;
+        final AtomicInteger nextRun = new AtomicInteger();
+        final AtomicLong done = new AtomicLong();
+        final AtomicLong fetched = new AtomicLong();
+        final AtomicLong hits = new AtomicLong();
+        final AtomicInteger failed = new AtomicInteger();
+        /** Two bits per chunk: listed-and-stored by the replay, and already read once by the guest. */
+        private final AtomicLongArray replayedBits;
+        private final AtomicLongArray readBits;
+        private final BitSet listed = new BitSet();
+        private final int maxChunk;
+        volatile boolean usable = true;
+
+        Replay(int vdisk, PrefetchList list, int runChunks) {
+            this.vdisk = vdisk;
+            this.list = list;
+            int[] chunks = list.chunks();
+            int max = 0;
+            List<Integer> pairs = new ArrayList<>();
+            int i = 0;
+            while (i < chunks.length) {
+                int first = chunks[i];
+                int count = 1;
+                while (i + count < chunks.length && count < runChunks && chunks[i + count] == first + count) {
+                    count++;
+                }
+                pairs.add(first);
+                pairs.add(count);
+                i += count;
+            }
+            for (int c : chunks) {
+                listed.set(c);
+                max = Math.max(max, c);
+            }
+            this.maxChunk = max;
+            this.runs = pairs.stream().mapToInt(Integer::intValue).toArray();
+            this.replayedBits = new AtomicLongArray(max / 64 + 1);
+            this.readBits = new AtomicLongArray(max / 64 + 1);
+        }
+
+        /** A list naming chunks the vdisk does not have is damaged: one notice, not replayed. */
+        synchronized boolean fits(int chunkCount, Consumer<String> notices, VdiskLabel label) {
+            if (!usable) {
+                return false;
+            }
+            if (maxChunk >= chunkCount) {
+                // The notice first: a waiter that sees the replay over must also see why.
+                notices.accept("dcd: the prefetch list of " + label.app() + " names chunk " + maxChunk + " of a vdisk"
+                        + " with " + chunkCount + "; not replayed ('dcd catalog prefetch clear " + label.app() + "')");
+                usable = false;
+                return false;
+            }
+            return true;
+        }
+
+        void replayed(int chunk) {
+            set(replayedBits, chunk);
+        }
+
+        /** Counts a hit for each listed chunk of the range read here for the first time after the replay stored it. */
+        void firstReads(ChunkChecksums sums, long vdiskOffset, long length) {
+            long from = Math.max(vdiskOffset, sums.base());
+            long to = Math.min(vdiskOffset + length, sums.base() + sums.length());
+            if (from >= to) {
+                return;
+            }
+            int first = sums.chunkOf(from);
+            int last = sums.chunkOf(to - 1);
+            for (int c = first; c <= Math.min(last, maxChunk); c++) {
+                if (listed.get(c) && set(readBits, c) && get(replayedBits, c)) {
+                    hits.incrementAndGet();
+                }
+            }
+        }
+
+        private static boolean set(AtomicLongArray bits, int i) {
+            long mask = 1L << (i & 63);
+            long old = bits.getAndUpdate(i >>> 6, w -> w | mask);
+            return (old & mask) == 0;
+        }
+
+        private static boolean get(AtomicLongArray bits, int i) {
+            return (bits.get(i >>> 6) & (1L << (i & 63))) != 0;
+        }
+    }
+}

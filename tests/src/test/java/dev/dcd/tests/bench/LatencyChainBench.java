@@ -1,0 +1,211 @@
+package dev.dcd.tests.bench;
+
+import static dev.dcd.tests.bench.BenchMath.median;
+import static dev.dcd.tests.bench.BenchMath.mibPerSecond;
+
+import dev.dcd.filter.BlockCache;
+import dev.dcd.filter.DynamicContentDisk;
+import dev.dcd.filter.ReadaheadConfig;
+import dev.dcd.synth.FileIndex;
+import dev.dcd.tests.net.LatencyProxy;
+import dev.dcd.tests.s3.S3Home;
+import dev.dcd.tests.s3.S3ProxyServer;
+import org.junit.jupiter.api.Test;
+import software.amazon.awssdk.auth.credentials.AwsBasicCredentials;
+import software.amazon.awssdk.auth.credentials.StaticCredentialsProvider;
+import software.amazon.awssdk.core.checksums.RequestChecksumCalculation;
+import software.amazon.awssdk.core.checksums.ResponseChecksumValidation;
+import software.amazon.awssdk.core.sync.ResponseTransformer;
+import software.amazon.awssdk.http.apache.ApacheHttpClient;
+import software.amazon.awssdk.regions.Region;
+import software.amazon.awssdk.services.s3.S3Client;
+import software.amazon.awssdk.services.s3.model.GetObjectResponse;
+
+import java.io.OutputStream;
+import java.lang.management.ManagementFactory;
+import java.nio.charset.StandardCharsets;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.Locale;
+import java.util.Random;
+import java.util.Set;
+import java.util.stream.Stream;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+
+/**
+ * S3 behind a {@link LatencyProxy}: every request pays 0, 5 or 20 ms (by default) before its first byte, as over a
+ * real network. For each delay, in the same run and rounds interleaved: a cold sequential read of one app file
+ * through the full chain (stats, cow, readahead for S3, redirect, a new shared cache: what a guest's first read of
+ * the file costs) against the naive single-stream loop of 1 MiB ranged GETs over the same bytes (AWS SDK, Apache
+ * client, through the same proxy). Reports MiB/s, the ratio, and the requests each side sent through the proxy.
+ * Target at 20 ms: chain >= 5x naive. A benchmark, it reports and does not assert a speed; every pass is checked
+ * against the source's CRC32C.
+ *
+ * <pre>
+ * mvn -B -o -pl tests -am verify -Dit.test=LatencyChainBench -Dtest=NONE -Dsurefire.failIfNoSpecifiedTests=false
+ * </pre>
+ * Knobs: {@code -Dbench.mib=64}, {@code -Dbench.rounds=3}, {@code -Dbench.delays=0,5,20},
+ * {@code -Dbench.request-kib=128}, {@code -Dbench.uri-extra=&min-piece-kib=1024} (extra S3 URI parameters),
+ * {@code -Dbench.ra-min-kib}, {@code -Dbench.ra-max-kib}, {@code -Dbench.ra-threads}. Output also in
+ * {@code tests/target/bench/latency-chain.txt}.
+ */
+class LatencyChainBench {
+    private static final int MIB = BenchMath.MIB;
+    private static final String BUCKET = "dcd-latency-bench";
+    private static final String S3 = "s3far";
+    private static final ReadaheadConfig READAHEAD = new ReadaheadConfig(true,
+            Integer.getInteger("bench.ra-min-kib", ReadaheadConfig.DEFAULT.minWindow() / 1024) * 1024,
+            Integer.getInteger("bench.ra-max-kib", ReadaheadConfig.DEFAULT.maxWindow() / 1024) * 1024,
+            ReadaheadConfig.DEFAULT.streams(),
+            Integer.getInteger("bench.ra-threads", ReadaheadConfig.DEFAULT.threads()));
+
+    @Test
+    void coldSequentialReadAgainstTheNaiveGetLoopAtAddedLatency() throws Exception {
+        int mib = Integer.getInteger("bench.mib", 64);
+        int rounds = Integer.getInteger("bench.rounds", 3);
+        int request = Integer.getInteger("bench.request-kib", 128) * 1024;
+        int[] delays = Arrays.stream(System.getProperty("bench.delays", "0,5,20").split(","))
+                .mapToInt(s -> Integer.parseInt(s.trim())).toArray();
+        String extra = System.getProperty("bench.uri-extra", "");
+        Path dir = Files.createTempDirectory("dcd-latency-bench");
+        List<String> report = new ArrayList<>();
+        try (S3ProxyServer server = S3ProxyServer.start(Files.createDirectories(dir.resolve("server")));
+             LatencyProxy proxy = LatencyProxy.builder().target(server.port()).start();
+             S3Home dcd = new S3Home(dir.resolve("home"))) {
+            server.exportCredentialsAsSystemProperties();
+            server.createBucket(BUCKET);
+            Path app = Files.createDirectories(dir.resolve("src/big-1"));
+            long crc = writeRandom(app.resolve("big.bin"), (long) mib * MIB, 7);
+            dcd.ok("backend", "add", S3, "s3://" + BUCKET + "/apps?endpoint=" + proxy.httpEndpoint()
+                    + "&region=us-east-1&path-style=true" + extra);
+            dcd.ok("catalog", "import", app.toString(), "--name", "big", "--version", "1", "--backend", S3);
+            dcd.ok("vm", "create", "remote", "--size", (mib + 64) + "M");
+            dcd.ok("vm", "assign", "remote", "big@1");
+            dcd.ok("disk", "build", "remote");
+            FileIndex.Node file = dcd.index("remote").get("big.bin");
+            String key = "apps/" + dcd.app("big@1").contentId() + ".vdisk";
+            long dataOffset = vdiskOffsetOf(dcd, file);
+            long bytes = file.size();
+            report.add(String.format(Locale.ROOT, "file %d MiB, chain requests %d KiB, naive GETs 1 MiB, %d rounds per "
+                    + "delay, readahead %s, uri extra '%s'", mib, request / 1024, rounds, READAHEAD, extra));
+            try (S3Client client = client(proxy)) {
+                // Warm-up (JIT, connections), not recorded.
+                proxy.delay(Duration.ZERO);
+                for (int w = 0; w < Integer.getInteger("bench.warmup", 3); w++) {
+                    naive(client, key, dataOffset, bytes, crc);
+                    chainCold(dcd, dir, file, request, crc, proxy);
+                }
+                for (int delay : delays) {
+                    proxy.delay(Duration.ofMillis(delay));
+                    long[] naive = new long[rounds];
+                    long[] chain = new long[rounds];
+                    double[] ratio = new double[rounds];
+                    for (int r = 0; r < rounds; r++) {
+                        long requestsBefore = proxy.requests();
+                        naive[r] = naive(client, key, dataOffset, bytes, crc);
+                        long naiveRequests = proxy.requests() - requestsBefore;
+                        Cold cold = chainCold(dcd, dir, file, request, crc, proxy);
+                        chain[r] = cold.nanos;
+                        ratio[r] = (double) naive[r] / chain[r];
+                        report.add(String.format(Locale.ROOT, "delay %d ms round %d: naive %.1f MiB/s (%d requests), chain "
+                                        + "cold %.1f MiB/s (%d requests, %s), %.2fx",
+                                delay, r + 1, mibPerSecond(bytes, naive[r]), naiveRequests,
+                                mibPerSecond(bytes, chain[r]), cold.requests, cold.readahead, ratio[r]));
+                    }
+                    report.add(String.format(Locale.ROOT, "delay %d ms: naive %.1f MiB/s, chain cold %.1f MiB/s, median of "
+                                    + "ratios %.2fx (min %.2fx, max %.2fx); load average %.1f", delay,
+                            mibPerSecond(bytes, median(naive)), mibPerSecond(bytes, median(chain)), median(ratio),
+                            Arrays.stream(ratio).min().orElse(0), Arrays.stream(ratio).max().orElse(0),
+                            ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage()));
+                }
+            }
+        } finally {
+            try (Stream<Path> files = Files.walk(dir)) {
+                files.sorted((a, b) -> b.compareTo(a)).forEach(p -> p.toFile().delete());
+            }
+        }
+        String text = String.join("\n", report) + "\n";
+        System.out.print("LatencyChainBench\n" + text);
+        Path out = Path.of("target", "bench");
+        Files.createDirectories(out);
+        Files.writeString(out.resolve("latency-chain.txt"), text, StandardCharsets.UTF_8);
+    }
+
+    private record Cold(long nanos, long requests, String readahead) {
+    }
+
+    /** New backends and a new cache: nothing of the file is anywhere in dcd; one sequential pass. */
+    private static Cold chainCold(S3Home dcd, Path dir, FileIndex.Node file, int request, long crc, LatencyProxy proxy)
+            throws Exception {
+        Path cacheDir = Files.createTempDirectory(dir, "cache");
+        try (S3Home view = new S3Home(dcd.home());
+             BlockCache cache = BlockCache.open(cacheDir, file.size() + 64L * MIB);
+             DynamicContentDisk disk = view.open("remote", cache, Set.of(S3), READAHEAD, Set.of(S3))) {
+            long before = proxy.requests();
+            long start = System.nanoTime();
+            long read = S3Home.crc32c(disk, file, request);
+            long nanos = System.nanoTime() - start;
+            assertEquals(crc, read, "chain pass");
+            long[] ra = disk.readaheadCounters();
+            return new Cold(nanos, proxy.requests() - before, "readahead prefetches " + ra[0] + ", hits " + ra[1]);
+        } finally {
+            try (Stream<Path> files = Files.walk(cacheDir)) {
+                files.sorted((a, b) -> b.compareTo(a)).forEach(p -> p.toFile().delete());
+            }
+        }
+    }
+
+    private static long naive(S3Client client, String key, long from, long length, long crc) {
+        java.util.zip.CRC32C digest = new java.util.zip.CRC32C();
+        long start = System.nanoTime();
+        for (long offset = 0; offset < length; offset += MIB) {
+            long first = from + offset;
+            long last = from + Math.min(length, offset + MIB) - 1;
+            byte[] got = client.getObject(b -> b.bucket(BUCKET).key(key).range("bytes=" + first + "-" + last),
+                    ResponseTransformer.<GetObjectResponse>toBytes()).asByteArrayUnsafe();
+            digest.update(got);
+        }
+        long nanos = System.nanoTime() - start;
+        assertEquals(crc, digest.getValue(), "naive pass");
+        return nanos;
+    }
+
+    private static S3Client client(LatencyProxy proxy) {
+        return S3Client.builder()
+                .endpointOverride(proxy.httpEndpoint())
+                .region(Region.US_EAST_1)
+                .forcePathStyle(true)
+                .credentialsProvider(StaticCredentialsProvider.create(AwsBasicCredentials.create(
+                        S3ProxyServer.IDENTITY, S3ProxyServer.CREDENTIAL)))
+                .httpClient(ApacheHttpClient.builder().build())
+                .requestChecksumCalculation(RequestChecksumCalculation.WHEN_REQUIRED)
+                .responseChecksumValidation(ResponseChecksumValidation.WHEN_REQUIRED)
+                .build();
+    }
+
+    private static long vdiskOffsetOf(S3Home dcd, FileIndex.Node file) throws Exception {
+        var map = dev.dcd.synth.RegionMap.load(dcd.currentGeneration("remote").resolve(DynamicContentDisk.REGION_MAP));
+        var region = map.find(file.extentOffset(0));
+        return region.vdiskOffset() + (file.extentOffset(0) - region.start());
+    }
+
+    private static long writeRandom(Path file, long size, long seed) throws Exception {
+        java.util.zip.CRC32C digest = new java.util.zip.CRC32C();
+        Random random = new Random(seed);
+        byte[] block = new byte[4 * MIB];
+        try (OutputStream out = Files.newOutputStream(file)) {
+            for (long done = 0; done < size; done += block.length) {
+                random.nextBytes(block);
+                int n = (int) Math.min(block.length, size - done);
+                out.write(block, 0, n);
+                digest.update(block, 0, n);
+            }
+        }
+        return digest.getValue();
+    }
+}

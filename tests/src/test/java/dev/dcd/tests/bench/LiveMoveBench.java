@@ -1,0 +1,224 @@
+package dev.dcd.tests.bench;
+
+import dev.dcd.tests.vmmount.VmCli;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.IOException;
+import java.io.InputStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.util.ArrayList;
+import java.util.Arrays;
+import java.util.List;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.atomic.AtomicBoolean;
+import java.util.concurrent.atomic.AtomicLong;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * A reader at full speed through a REAL mount while {@code dcd catalog move} moves its app back and forth
+ * between two local backends N times. Reports failed and wrong reads (must be 0), the read stall at each cutover
+ * (the longest single read that overlapped the move's switch window: p50, p99, max over the moves, next to the
+ * longest read in windows of the same length without a move), and the move's throughput against {@code cp} of
+ * the vdisk file in the same run.
+ *
+ * <p>Run (FUSE; the jar must be packaged, which {@code -am verify} does):
+ * {@code mvn -B -o -pl tests -am verify -Dit.test=LiveMoveBench -Dtest=NONE -Dsurefire.failIfNoSpecifiedTests=false}.
+ * {@code -Dbench.mib} (default 64), {@code -Dbench.moves} (default 10). Output also in
+ * tests/target/bench/live-move.txt.
+ */
+class LiveMoveBench {
+    private static final int MIB = Integer.getInteger("bench.mib", 64);
+    private static final int MOVES = Integer.getInteger("bench.moves", 10);
+    private static final int READ = 128 << 10;
+    private static final long QUIET_MILLIS = Long.getLong("bench.quiet-ms", 12_000);
+
+    @TempDir
+    Path tmp;
+
+    /** One read call: when it started and ended (nanoTime). */
+    record Read(long start, long end) {
+        long nanos() {
+            return end - start;
+        }
+    }
+
+    @Test
+    void aReaderKeepsReadingWhileTheAppMovesBackAndForth() throws Exception {
+        Path tree = tmp.resolve("tree");
+        long total = FuseReads.makeTree(tree, MIB);
+        List<String> files = FuseReads.list(tree);
+        Path home = tmp.resolve("home");
+        Path store2 = Files.createDirectories(tmp.resolve("store2"));
+        VmCli.dcdOk(home, "catalog", "import", tree.toString(), "--name", "bench", "--version", "1");
+        VmCli.dcdOk(home, "backend", "add", "store2", "local://" + store2);
+        VmCli.dcdOk(home, "vm", "create", "bench", "--size", Long.toString(((long) MIB * 2 << 20) + (256L << 20)));
+        VmCli.dcdOk(home, "vm", "assign", "bench", "bench");
+        VmCli.dcdOk(home, "disk", "build", "bench");
+        Path vdisk;
+        try (var s = Files.list(home.resolve("vdisks"))) {
+            vdisk = s.filter(p -> p.toString().endsWith(".vdisk")).findFirst().orElseThrow();
+        }
+        long vdiskBytes = Files.size(vdisk);
+
+        Path mnt = Files.createDirectories(tmp.resolve("mnt"));
+        VmCli.dcdOk(home, "mount", "bench", mnt.toString());
+        AtomicBoolean stop = new AtomicBoolean();
+        AtomicLong failed = new AtomicLong();
+        AtomicLong wrong = new AtomicLong();
+        AtomicLong bytes = new AtomicLong();
+        ConcurrentLinkedQueue<Read> reads = new ConcurrentLinkedQueue<>();
+        List<String> errors = new ArrayList<>();
+        Thread reader = new Thread(() -> {
+            byte[] got = new byte[READ];
+            byte[] want = new byte[READ];
+            while (!stop.get()) {
+                for (String f : files) {
+                    if (stop.get()) {
+                        break;
+                    }
+                    try (InputStream in = Files.newInputStream(mnt.resolve("files").resolve(f));
+                         InputStream ref = Files.newInputStream(tree.resolve(f))) {
+                        for (;;) {
+                            long start = System.nanoTime();
+                            int n = in.readNBytes(got, 0, READ);
+                            reads.add(new Read(start, System.nanoTime()));
+                            int m = ref.readNBytes(want, 0, READ);
+                            if (n != m || !Arrays.equals(got, 0, n, want, 0, m)) {
+                                wrong.incrementAndGet();
+                            }
+                            bytes.addAndGet(n);
+                            if (n < READ) {
+                                break;
+                            }
+                        }
+                    } catch (IOException e) {
+                        failed.incrementAndGet();
+                        synchronized (errors) {
+                            if (errors.size() < 5) {
+                                errors.add(f + ": " + e);
+                            }
+                        }
+                    }
+                }
+            }
+        }, "bench-reader");
+        long[] moveNanos = new long[MOVES];
+        long[][] windows = new long[MOVES][2];
+        try {
+            reader.start();
+            // Warm up: one full pass before the first move, so the first cutover is not a cold-start figure.
+            long warm = System.nanoTime() + 60_000_000_000L;
+            while (bytes.get() < total && System.nanoTime() < warm) {
+                Thread.onSpinWait();
+            }
+            // Then a stretch of reading without a move, as long as a few moves, for the baseline the stalls are
+            // compared with: on a loaded machine reads stall anyway. Timed reading, not synchronisation.
+            Thread.sleep(QUIET_MILLIS);
+            for (int i = 0; i < MOVES; i++) {
+                String to = i % 2 == 0 ? "store2" : "local";
+                long start = System.nanoTime();
+                VmCli.dcdOk(home, "catalog", "move", "bench", "--to", to);
+                long end = System.nanoTime();
+                moveNanos[i] = end - start;
+                windows[i] = new long[] {start, end};
+            }
+        } finally {
+            stop.set(true);
+            reader.join(120_000);
+            VmCli.quietly("java", "-jar", VmCli.JAR.toString(), "--home", home.toString(), "umount", mnt.toString());
+            VmCli.quietly("fusermount", "-u", "-z", mnt.toString());
+        }
+
+        // cp of the vdisk file, the plain local-to-local copy a move is compared with (same run, same machine).
+        Path copy = tmp.resolve("cp-copy.vdisk");
+        long[] cpNanos = new long[3];
+        for (int i = 0; i < cpNanos.length; i++) {
+            Files.deleteIfExists(copy);
+            long start = System.nanoTime();
+            VmCli.ok("cp", findVdisk(home, store2).toString(), copy.toString());
+            VmCli.ok("sync", copy.toString());
+            cpNanos[i] = System.nanoTime() - start;
+        }
+
+        List<Read> all = new ArrayList<>(reads);
+        long[] stalls = new long[MOVES];
+        for (int i = 0; i < MOVES; i++) {
+            stalls[i] = longestIn(all, windows[i][0], windows[i][1]);
+        }
+        // The same statistic in windows without a move: what the loaded machine does to reads anyway.
+        long[] quiet = quietWindows(all, windows, BenchMath.median(moveNanos));
+        long[] sortedStalls = stalls.clone();
+        Arrays.sort(sortedStalls);
+        String load = Files.readString(Path.of("/proc/loadavg")).strip();
+        StringBuilder report = new StringBuilder();
+        report.append(String.format("LiveMoveBench: %d files, %.0f MiB app (vdisk %.1f MiB), %d moves local <-> store2 under"
+                + " one reader (%d KiB reads), load %s%n", files.size(), total / 1048576.0, vdiskBytes / 1048576.0, MOVES,
+                READ >> 10, load));
+        report.append(String.format("reads: %d, %.0f MiB, failed %d, wrong %d%n", all.size(), bytes.get() / 1048576.0,
+                failed.get(), wrong.get()));
+        report.append(String.format("cutover stall (longest read overlapping each move): p50 %.1f ms, p99 %.1f ms, max %.1f ms%n",
+                BenchMath.median(stalls) / 1e6, percentile(sortedStalls, 0.99) / 1e6, sortedStalls[MOVES - 1] / 1e6));
+        report.append(String.format("longest read in windows of the same length without a move: median %.1f ms, max %.1f ms"
+                + " (%d windows)%n", quiet.length == 0 ? 0 : BenchMath.median(quiet) / 1e6,
+                quiet.length == 0 ? 0 : Arrays.stream(quiet).max().getAsLong() / 1e6, quiet.length));
+        double moveMibs = BenchMath.mibPerSecond(vdiskBytes, BenchMath.median(moveNanos));
+        double cpMibs = BenchMath.mibPerSecond(vdiskBytes, BenchMath.median(cpNanos));
+        report.append(String.format("move (whole command: JVM start, copy, verify, switch, delete): median %.0f ms = %.1f MiB/s;"
+                + " cp + sync of the vdisk: median %.0f ms = %.1f MiB/s; ratio %.2fx%n", BenchMath.median(moveNanos) / 1e6,
+                moveMibs, BenchMath.median(cpNanos) / 1e6, cpMibs, moveMibs / cpMibs));
+        System.out.print(report);
+        Path out = Path.of("target", "bench");
+        Files.createDirectories(out);
+        Files.writeString(out.resolve("live-move.txt"), report.toString());
+        assertEquals(List.of(), errors, "failed reads");
+        assertEquals(0, failed.get(), "failed reads");
+        assertEquals(0, wrong.get(), "wrong reads");
+        assertTrue(all.size() > MOVES, "the reader ran");
+    }
+
+    /** Wherever the vdisk lives after the moves (local or store2). */
+    private static Path findVdisk(Path home, Path store2) throws IOException {
+        for (Path dir : List.of(home.resolve("vdisks"), store2)) {
+            try (var s = Files.list(dir)) {
+                var found = s.filter(p -> p.getFileName().toString().endsWith(".vdisk")).findFirst();
+                if (found.isPresent()) {
+                    return found.get();
+                }
+            }
+        }
+        throw new IOException("no vdisk found");
+    }
+
+    private static long longestIn(List<Read> reads, long from, long to) {
+        long longest = 0;
+        for (Read r : reads) {
+            if (r.end() >= from && r.start() <= to) {
+                longest = Math.max(longest, r.nanos());
+            }
+        }
+        return longest;
+    }
+
+    /** The longest read in each window of {@code length} between the moves and before the first. */
+    private static long[] quietWindows(List<Read> reads, long[][] moves, long length) {
+        List<Long> out = new ArrayList<>();
+        long first = reads.stream().mapToLong(Read::start).min().orElse(0);
+        long previousEnd = first;
+        for (long[] move : moves) {
+            for (long from = previousEnd; from + length <= move[0]; from += length) {
+                out.add(longestIn(reads, from, from + length));
+            }
+            previousEnd = move[1];
+        }
+        return out.stream().mapToLong(Long::longValue).toArray();
+    }
+
+    private static long percentile(long[] sorted, double p) {
+        int index = (int) Math.ceil(p * sorted.length) - 1;
+        return sorted[Math.max(0, Math.min(sorted.length - 1, index))];
+    }
+}
