@@ -101,28 +101,6 @@ public final class DcdFuse extends FuseStubFS {
         this.log = log;
     }
 
-    /** One open file of files/: the node and where each extent ends within the file, for a binary search. */
-    private static final class OpenFile {
-        final FileIndex.Node node;
-        final long[] ends;
-
-        OpenFile(FileIndex.Node node) {
-            this.node = node;
-            this.ends = new long[node.extentCount()];
-            long end = 0;
-            for (int i = 0; i < ends.length; i++) {
-                end += node.extentLength(i);
-                ends[i] = end;
-            }
-        }
-
-        /** The extent holding file position {@code pos}. */
-        int extentAt(long pos) {
-            int i = Arrays.binarySearch(ends, pos);
-            return i >= 0 ? i + 1 : -i - 1;
-        }
-    }
-
     // ---------------------------------------------------------------- attributes and names
 
     @Override
@@ -339,7 +317,7 @@ public final class DcdFuse extends FuseStubFS {
                         return -ErrorCodes.EROFS();
                     }
                     long fh = nextHandle.getAndIncrement();
-                    handles.put(fh, new OpenFile(node));
+                    handles.put(fh, new FileExtents(node));
                     fi.fh.set(fh);
                     if (keepCacheForFiles) {
                         setBits(fi, FI_KEEP_CACHE);
@@ -379,8 +357,8 @@ public final class DcdFuse extends FuseStubFS {
                 return readBytes(vmdk, buf, size, offset);
             }
             Object handle = handles.get(fh);
-            if (handle instanceof OpenFile file) {
-                return readFile(file, buf, size, offset);
+            if (handle instanceof FileExtents file) {
+                return file.read(disk, offset, size, (at, length) -> view(buf, at, length));
             }
             if (handle instanceof byte[] bytes) {
                 return readBytes(bytes, buf, size, offset);
@@ -399,29 +377,6 @@ public final class DcdFuse extends FuseStubFS {
         int n = (int) Math.min(size, deviceSize - offset);
         disk.read(offset, view(buf, 0, n));
         return n;
-    }
-
-    private int readFile(OpenFile file, Pointer buf, long size, long offset) throws IOException {
-        long fileSize = file.node.size();
-        if (offset >= fileSize || size <= 0) {
-            return 0;
-        }
-        int want = (int) Math.min(size, fileSize - offset);
-        int extent = file.extentAt(offset);
-        int done = 0;
-        while (done < want) {
-            if (extent >= file.ends.length) {
-                throw new IOException("the index gives " + file.node.path() + " fewer extent bytes than its size "
-                        + fileSize);
-            }
-            long pos = offset + done;
-            long extentStart = extent == 0 ? 0 : file.ends[extent - 1];
-            int n = (int) Math.min(want - done, file.ends[extent] - pos);
-            disk.read(file.node.extentOffset(extent) + (pos - extentStart), view(buf, done, n));
-            done += n;
-            extent++;
-        }
-        return done;
     }
 
     private static int readBytes(byte[] bytes, Pointer buf, long size, long offset) {

@@ -11,7 +11,6 @@ import java.nio.ByteOrder;
 import java.nio.charset.StandardCharsets;
 import java.util.ArrayDeque;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.Deque;
 import java.util.HashMap;
 import java.util.List;
@@ -77,7 +76,7 @@ final class LowLevelFs {
     private final long filesRootId;
     /** Node id to index node for every name under files/ (hardlinks: the first name; all share attributes). */
     private final Map<Long, FileIndex.Node> byId;
-    private final ConcurrentHashMap<Long, Extents> extents = new ConcurrentHashMap<>();
+    private final ConcurrentHashMap<Long, FileExtents> extents = new ConcurrentHashMap<>();
     private final ConcurrentHashMap<Long, byte[]> statsSnapshots = new ConcurrentHashMap<>();
     private final AtomicLong nextStatsHandle = new AtomicLong(FH_FIRST_STATS);
 
@@ -123,24 +122,6 @@ final class LowLevelFs {
             }
         }
         return map;
-    }
-
-    /** Where each extent of a files/ file ends within the file, for a binary search; derived, so cached freely. */
-    private record Extents(FileIndex.Node node, long[] ends) {
-        static Extents of(FileIndex.Node node) {
-            long[] ends = new long[node.extentCount()];
-            long end = 0;
-            for (int i = 0; i < ends.length; i++) {
-                end += node.extentLength(i);
-                ends[i] = end;
-            }
-            return new Extents(node, ends);
-        }
-
-        int extentAt(long pos) {
-            int i = Arrays.binarySearch(ends, pos);
-            return i >= 0 ? i + 1 : -i - 1;
-        }
     }
 
     // ---------------------------------------------------------------- dispatch
@@ -631,7 +612,8 @@ final class LowLevelFs {
         if (node.kind() != FileIndex.Kind.FILE) {
             return -EBADF;
         }
-        return readFile(extents.computeIfAbsent(nodeId, k -> Extents.of(node)), offset, max, out);
+        return extents.computeIfAbsent(nodeId, k -> new FileExtents(node))
+                .read(disk, offset, max, (at, length) -> out.slice(FuseWire.OUT_HEADER_BYTES + at, length));
     }
 
     private static int copy(byte[] bytes, long offset, int max, ByteBuffer out) {
@@ -641,31 +623,6 @@ final class LowLevelFs {
         int n = (int) Math.min(max, bytes.length - offset);
         out.put(FuseWire.OUT_HEADER_BYTES, bytes, (int) offset, n);
         return n;
-    }
-
-    private int readFile(Extents file, long offset, int max, ByteBuffer out) throws IOException {
-        long fileSize = file.node().size();
-        if (offset >= fileSize || max <= 0) {
-            return 0;
-        }
-        int want = (int) Math.min(max, fileSize - offset);
-        int extent = file.extentAt(offset);
-        long[] ends = file.ends();
-        int done = 0;
-        while (done < want) {
-            if (extent >= ends.length) {
-                throw new IOException("the index gives " + file.node().path() + " fewer extent bytes than its size "
-                        + fileSize);
-            }
-            long pos = offset + done;
-            long extentStart = extent == 0 ? 0 : ends[extent - 1];
-            int n = (int) Math.min(want - done, ends[extent] - pos);
-            disk.read(file.node().extentOffset(extent) + (pos - extentStart),
-                    out.slice(FuseWire.OUT_HEADER_BYTES + done, n));
-            done += n;
-            extent++;
-        }
-        return done;
     }
 
     private int write(long nodeId, long fh, long offset, int size, ByteBuffer in, int data, ByteBuffer out)

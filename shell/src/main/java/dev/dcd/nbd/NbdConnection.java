@@ -101,16 +101,8 @@ final class NbdConnection {
             if (negotiate()) {
                 transmit();
             }
-        } catch (ProtocolViolation e) {
-            logError(e.getMessage() + "; closing the connection");
-        } catch (EOFException e) {
-            if (!closed) {
-                logError("client hung up in the middle of a message");
-            }
-        } catch (IOException e) {
-            if (!closed && !hungUp(e)) {
-                logError("connection failed: " + e.getMessage());
-            }
+        } catch (ProtocolViolation | IOException e) {
+            logFailure(e);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         } finally {
@@ -151,18 +143,25 @@ final class NbdConnection {
                     budget.release(t.cost());
                 }
             }
-        } catch (ProtocolViolation e) {
+        } catch (ProtocolViolation | IOException e) {
+            logFailure(e);
+        }
+        close();
+    }
+
+    /** One line for why the connection (or one worker of it) stopped; silent when we closed it or the client left. */
+    private void logFailure(Exception e) {
+        if (e instanceof ProtocolViolation) {
             logError(e.getMessage() + "; closing the connection");
-        } catch (EOFException e) {
+        } else if (e instanceof EOFException) {
             if (!closed) {
                 logError("client hung up in the middle of a message");
             }
-        } catch (IOException e) {
-            if (!closed && !hungUp(e)) {
+        } else if (e instanceof IOException io) {
+            if (!closed && !hungUp(io)) {
                 logError("connection failed: " + e.getMessage());
             }
         }
-        close();
     }
 
     /** The client went away while we wrote: not worth a log line. */

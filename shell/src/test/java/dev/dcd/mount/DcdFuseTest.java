@@ -33,7 +33,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 /** DcdFuse's callbacks, called directly as libfuse would, over a memory disk and a hand-built index. */
 class DcdFuseTest {
     private static final Runtime RT = Runtime.getSystemRuntime();
-    private static final int DISK_SIZE = 1 << 20;
+    private static final int DISK_SIZE = MountFixture.DISK_SIZE;
     private static final int O_RDONLY = 0;
     private static final int O_WRONLY = 1;
     private static final int O_RDWR = 2;
@@ -48,33 +48,16 @@ class DcdFuseTest {
     private final AtomicInteger flushes = new AtomicInteger();
     private final AtomicInteger statsCalls = new AtomicInteger();
 
-    /** The file "big" lies in two extents: 5000 bytes at 8192, the rest (3000) at 65536. */
+    /** The tree of {@link MountFixture#writeIndex}, plus an empty file "empty". */
     @BeforeEach
     void setUp() throws IOException {
-        bytes = new byte[DISK_SIZE];
-        for (int i = 0; i < bytes.length; i++) {
-            bytes[i] = (byte) (i * 31 + (i >> 12));
-        }
+        bytes = MountFixture.patternedDisk();
         device = new MemoryBlockDevice(bytes, true);
-        Path idx = tmp.resolve("files.idx");
-        try (FileIndex.Writer w = new FileIndex.Writer(idx, DISK_SIZE)) {
-            w.add(node("", FileIndex.Kind.DIRECTORY, 0755, 0, 3, 2, "", new long[0]));
-            w.add(node("dir", FileIndex.Kind.DIRECTORY, 0750, 0, 2, 12, "", new long[0]));
-            w.add(node("dir/big", FileIndex.Kind.FILE, 0640, 8000, 1, 13, "", new long[] {8192, 5000, 65536, 4096}));
-            w.add(node("hello", FileIndex.Kind.FILE, 0644, 5, 2, 14, "", new long[] {4096, 4096}));
-            w.add(node("hello-again", FileIndex.Kind.FILE, 0644, 5, 2, 14, "", new long[] {4096, 4096}));
-            w.add(node("link", FileIndex.Kind.SYMLINK, 0777, 9, 1, 15, "dir/big", new long[0]));
-            w.add(node("empty", FileIndex.Kind.FILE, 0600, 0, 1, 16, "", new long[0]));
-        }
-        FileIndex index = FileIndex.load(idx);
+        FileIndex index = MountFixture.writeIndex(tmp.resolve("files.idx"),
+                MountFixture.node("empty", FileIndex.Kind.FILE, 0600, 0, 1, 16, "", new long[0]));
         logBytes = new ByteArrayOutputStream();
         fuse = new DcdFuse(new TestSource(counting(device), index), true, 1000, 1000,
                 new PrintStream(logBytes, true, StandardCharsets.UTF_8));
-    }
-
-    private static FileIndex.Node node(String path, FileIndex.Kind kind, int mode, long size, int links, long id,
-                                       String target, long[] extents) {
-        return new FileIndex.Node(path, kind, mode, 0, 100, 1_700_000_000L, 5, size, links, id, target, extents);
     }
 
     // ---------------------------------------------------------------- attributes

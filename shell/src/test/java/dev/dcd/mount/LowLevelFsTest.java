@@ -26,7 +26,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * hand-built index; a second instance stands for a restarted server process.
  */
 class LowLevelFsTest {
-    private static final int DISK_SIZE = 1 << 20;
+    private static final int DISK_SIZE = MountFixture.DISK_SIZE;
     private static final int EPERM = 1;
     private static final int ENOENT = 2;
     private static final int EROFS = 30;
@@ -41,35 +41,18 @@ class LowLevelFsTest {
     private LowLevelFs fs;
     private final ByteArrayOutputStream log = new ByteArrayOutputStream();
 
-    /** "dir/big" lies in two extents: 5000 bytes at 8192, then 3000 at 65536; "hello" and "hello-again" are one file. */
+    /** The tree of {@link MountFixture#writeIndex}. */
     @BeforeEach
     void setUp() throws IOException {
-        bytes = new byte[DISK_SIZE];
-        for (int i = 0; i < bytes.length; i++) {
-            bytes[i] = (byte) (i * 31 + (i >> 12));
-        }
+        bytes = MountFixture.patternedDisk();
         device = new MemoryBlockDevice(bytes, true);
-        Path idx = tmp.resolve("files.idx");
-        try (FileIndex.Writer w = new FileIndex.Writer(idx, DISK_SIZE)) {
-            w.add(node("", FileIndex.Kind.DIRECTORY, 0755, 0, 3, 2, "", new long[0]));
-            w.add(node("dir", FileIndex.Kind.DIRECTORY, 0750, 0, 2, 12, "", new long[0]));
-            w.add(node("dir/big", FileIndex.Kind.FILE, 0640, 8000, 1, 13, "", new long[] {8192, 5000, 65536, 4096}));
-            w.add(node("hello", FileIndex.Kind.FILE, 0644, 5, 2, 14, "", new long[] {4096, 4096}));
-            w.add(node("hello-again", FileIndex.Kind.FILE, 0644, 5, 2, 14, "", new long[] {4096, 4096}));
-            w.add(node("link", FileIndex.Kind.SYMLINK, 0777, 7, 1, 15, "dir/big", new long[0]));
-        }
-        index = FileIndex.load(idx);
+        index = MountFixture.writeIndex(tmp.resolve("files.idx"));
         fs = newServer();
     }
 
     private LowLevelFs newServer() {
         return new LowLevelFs(new FileMountSourceLike(device, index), true, 1000, 1000,
                 new PrintStream(log, true, StandardCharsets.UTF_8));
-    }
-
-    private static FileIndex.Node node(String path, FileIndex.Kind kind, int mode, long size, int links, long id,
-                                       String target, long[] extents) {
-        return new FileIndex.Node(path, kind, mode, 0, 100, 1_700_000_000L, 5, size, links, id, target, extents);
     }
 
     // ---------------------------------------------------------------- INIT
