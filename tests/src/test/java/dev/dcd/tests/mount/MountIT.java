@@ -1,21 +1,18 @@
 package dev.dcd.tests.mount;
 
+import dev.dcd.tests.mount.MountSandbox.Dcd;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-import picocli.CommandLine;
 
 import java.io.IOException;
-import java.io.PrintWriter;
-import java.io.StringWriter;
 import java.nio.file.FileSystemException;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.Properties;
 import java.util.Random;
 import java.util.concurrent.TimeUnit;
 
@@ -38,9 +35,7 @@ class MountIT {
     @TempDir
     Path tmp;
     private Path home;
-    private final List<Path> mountpoints = new ArrayList<>();
-    private final List<String> loops = new ArrayList<>();
-    private final List<Path> kernelMounts = new ArrayList<>();
+    private MountSandbox sandbox;
 
     @BeforeAll
     static void buildDisk() throws IOException {
@@ -62,54 +57,38 @@ class MountIT {
 
     @BeforeEach
     void newHome() throws IOException {
-        home = tmp.resolve("home");
-        addVm("web1");
-    }
-
-    private void addVm(String vm) throws IOException {
-        Path dir = home.resolve("vms").resolve(vm);
-        Files.createDirectories(dir);
-        Tools.ok("cp", "--sparse=always", disk.image.toString(), dir.resolve("disk.img").toString());
-        Files.copy(disk.index, dir.resolve("files.idx"));
-        Files.copy(disk.descriptor, dir.resolve("disk.vmdk"));
+        sandbox = new MountSandbox(tmp, disk);
+        home = sandbox.home();
+        sandbox.addVm("web1");
     }
 
     @AfterEach
     void cleanUp() {
-        for (Path m : kernelMounts) {
-            Tools.quietly("umount", "-l", m.toString());
-        }
-        for (String loop : loops) {
-            Tools.quietly("losetup", "-d", loop);
-        }
-        for (Path m : mountpoints) {
-            dcd("umount", m.toString());
-            Tools.quietly("fusermount", "-u", "-z", m.toString());
-        }
+        sandbox.close();
     }
 
     // ---------------------------------------------------------------- what the kernel and tools see
 
     @Test
     void theMountedDiskPassesE2fsckAndTheKernelReadsEveryFileIntact() throws IOException {
-        Path mp = mountpoint("mnt");
-        Dcd mounted = dcd("mount", "web1", mp.toString());
+        Path mp = sandbox.mountpoint("mnt");
+        Dcd mounted = sandbox.dcd("mount", "web1", mp.toString());
         assertEquals(0, mounted.code(), mounted.err());
         assertTrue(mounted.out().contains("mounted web1 at " + mp), mounted.out());
         assertEquals(DISK_SIZE, Files.size(mp.resolve("disk.img")));
 
-        String loop = attach(mp.resolve("disk.img"), true);
+        String loop = sandbox.attach(mp.resolve("disk.img"), true);
         Tools.Result fsck = Tools.run("e2fsck", "-fn", loop);
         assertEquals(0, fsck.code(), fsck.all());
 
-        Path kernel = kernelMount(loop, true);
+        Path kernel = sandbox.kernelMount(loop, true);
         assertEquals(TestDisk.digests(disk.tree), TestDisk.digests(kernel));
     }
 
     @Test
     void filesShowsTheSynthesizedTreeWithContentsLinksAndAttributes() throws IOException {
-        Path mp = mountpoint("mnt");
-        assertEquals(0, dcd("mount", "web1", mp.toString()).code());
+        Path mp = sandbox.mountpoint("mnt");
+        assertEquals(0, sandbox.dcd("mount", "web1", mp.toString()).code());
         Path files = mp.resolve("files");
         assertEquals(TestDisk.digests(disk.tree), TestDisk.digests(files));
         assertEquals("deep/er", Files.readSymbolicLink(files.resolve("usr/lib/current")).toString());
@@ -131,8 +110,8 @@ class MountIT {
 
     @Test
     void qemuImgReadsTheDescriptorAsTheSameDisk() {
-        Path mp = mountpoint("mnt");
-        assertEquals(0, dcd("mount", "web1", mp.toString()).code());
+        Path mp = sandbox.mountpoint("mnt");
+        assertEquals(0, sandbox.dcd("mount", "web1", mp.toString()).code());
         String info = Tools.ok("qemu-img", "info", "--output=json", mp.resolve("disk.vmdk").toString());
         assertTrue(info.contains("\"virtual-size\": " + DISK_SIZE), info);
         assertTrue(info.contains("\"format\": \"vmdk\""), info);
@@ -143,27 +122,25 @@ class MountIT {
 
     @Test
     void writesThroughAKernelMountSurviveUnmountAndRemount() throws IOException {
-        Path mp = mountpoint("mnt");
-        assertEquals(0, dcd("mount", "web1", mp.toString()).code());
-        String loop = attach(mp.resolve("disk.img"), false);
-        Path kernel = kernelMount(loop, false);
+        Path mp = sandbox.mountpoint("mnt");
+        assertEquals(0, sandbox.dcd("mount", "web1", mp.toString()).code());
+        String loop = sandbox.attach(mp.resolve("disk.img"), false);
+        Path kernel = sandbox.kernelMount(loop, false);
         byte[] payload = new byte[2_500_000];
         new Random(7).nextBytes(payload);
         Files.write(kernel.resolve("written.bin"), payload);
-        Tools.ok("umount", kernel.toString());
-        kernelMounts.remove(kernel);
-        Tools.ok("losetup", "-d", loop);
-        loops.remove(loop);
+        sandbox.unmountKernel(kernel);
+        sandbox.detach(loop);
 
-        Dcd umount = dcd("umount", mp.toString());
+        Dcd umount = sandbox.dcd("umount", mp.toString());
         assertEquals(0, umount.code(), umount.err());
         assertFalse(Files.exists(mp.resolve("disk.img")));
-        assertEquals(0, dcd("mount", "web1", mp.toString()).code());
+        assertEquals(0, sandbox.dcd("mount", "web1", mp.toString()).code());
 
-        String again = attach(mp.resolve("disk.img"), true);
+        String again = sandbox.attach(mp.resolve("disk.img"), true);
         Tools.Result fsck = Tools.run("e2fsck", "-fn", again);
         assertEquals(0, fsck.code(), fsck.all());
-        Path ro = kernelMount(again, true);
+        Path ro = sandbox.kernelMount(again, true);
         assertEquals(TestDisk.sha256OfBytes(payload), TestDisk.sha256(ro.resolve("written.bin")));
     }
 
@@ -171,9 +148,9 @@ class MountIT {
 
     @Test
     void aKilledServerLeavesAStaleMountThatTheNextMountCleansUp() throws Exception {
-        Path mp = mountpoint("mnt");
-        assertEquals(0, dcd("mount", "web1", mp.toString()).code());
-        long pid = recordedPid("web1");
+        Path mp = sandbox.mountpoint("mnt");
+        assertEquals(0, sandbox.dcd("mount", "web1", mp.toString()).code());
+        long pid = sandbox.mountRecord("web1", "pid");
         ProcessHandle server = ProcessHandle.of(pid).orElseThrow();
         Tools.ok("kill", "-9", Long.toString(pid));
         server.onExit().get(10, TimeUnit.SECONDS);
@@ -181,69 +158,68 @@ class MountIT {
                 () -> Files.readAttributes(mp, java.nio.file.attribute.BasicFileAttributes.class));
         assertTrue(stale.getMessage().contains("Transport endpoint is not connected"), stale.getMessage());
 
-        Dcd again = dcd("mount", "web1", mp.toString());
+        Dcd again = sandbox.dcd("mount", "web1", mp.toString());
         assertEquals(0, again.code(), again.err());
         assertTrue(again.out().contains("cleaning up stale mount"), again.out());
         assertEquals(DISK_SIZE, Files.size(mp.resolve("disk.img")));
-        assertTrue(recordedPid("web1") != pid);
+        assertTrue(sandbox.mountRecord("web1", "pid") != pid);
     }
 
     @Test
     void umountRefusesWhileALoopDeviceIsAttachedAndNamesIt() {
-        Path mp = mountpoint("mnt");
-        assertEquals(0, dcd("mount", "web1", mp.toString()).code());
-        String loop = attach(mp.resolve("disk.img"), true);
+        Path mp = sandbox.mountpoint("mnt");
+        assertEquals(0, sandbox.dcd("mount", "web1", mp.toString()).code());
+        String loop = sandbox.attach(mp.resolve("disk.img"), true);
 
-        Dcd refused = dcd("umount", mp.toString());
+        Dcd refused = sandbox.dcd("umount", mp.toString());
         assertEquals(1, refused.code());
         assertTrue(refused.err().contains("in use") && refused.err().contains(loop), refused.err());
         assertTrue(Files.exists(mp.resolve("disk.img")), "still mounted");
 
-        Tools.ok("losetup", "-d", loop);
-        loops.remove(loop);
-        assertEquals(0, dcd("umount", mp.toString()).code());
+        sandbox.detach(loop);
+        assertEquals(0, sandbox.dcd("umount", mp.toString()).code());
     }
 
     @Test
     void umountOfABusyMountNamesTheProcessAndDoesNotHang() throws Exception {
-        Path mp = mountpoint("mnt");
-        assertEquals(0, dcd("mount", "web1", mp.toString()).code());
+        Path mp = sandbox.mountpoint("mnt");
+        assertEquals(0, sandbox.dcd("mount", "web1", mp.toString()).code());
         Process holder = new ProcessBuilder("sleep", "60").directory(mp.resolve("files").toFile()).start();
         try {
-            Dcd refused = dcd("umount", mp.toString());
+            Dcd refused = sandbox.dcd("umount", mp.toString());
             assertEquals(1, refused.code());
             assertTrue(refused.err().contains("pid " + holder.pid() + " (sleep)"), refused.err());
         } finally {
             holder.destroyForcibly().waitFor();
         }
-        assertEquals(0, dcd("umount", mp.toString()).code());
+        assertEquals(0, sandbox.dcd("umount", mp.toString()).code());
     }
 
     @Test
     void mountProblemsAreOneLineErrorsThatChangeNothing() throws IOException {
         Path missing = tmp.resolve("nowhere/mnt");
-        assertError(dcd("mount", "web1", missing.toString()), "does not exist");
+        assertError(sandbox.dcd("mount", "web1", missing.toString()), "does not exist");
         Path missingLeaf = tmp.resolve("missing");
-        assertError(dcd("mount", "web1", missingLeaf.toString()), "mountpoint " + missingLeaf + " does not exist");
+        assertError(sandbox.dcd("mount", "web1", missingLeaf.toString()), "mountpoint " + missingLeaf + " does not exist");
 
-        Path full = mountpoint("full");
+        Path full = sandbox.mountpoint("full");
         Files.writeString(full.resolve("x"), "x");
-        assertError(dcd("mount", "web1", full.toString()), "not an empty directory");
+        assertError(sandbox.dcd("mount", "web1", full.toString()), "not an empty directory");
 
-        assertError(dcd("mount", "ghost", mountpoint("ghost").toString()), "VM ghost has no built disk");
+        assertError(sandbox.dcd("mount", "ghost", sandbox.mountpoint("ghost").toString()), "VM ghost has no built disk");
 
-        Path mp = mountpoint("mnt");
-        assertEquals(0, dcd("mount", "web1", mp.toString()).code());
-        assertError(dcd("mount", "web1", mountpoint("other").toString()), "VM web1 is already mounted at " + mp);
-        addVm("web2");
-        assertError(dcd("mount", "web2", mp.toString()), mp + " is busy: dcd:web1 (fuse.dcd) is mounted there");
-        assertError(dcd("umount", mountpoint("idle").toString()), "is not mounted");
+        Path mp = sandbox.mountpoint("mnt");
+        assertEquals(0, sandbox.dcd("mount", "web1", mp.toString()).code());
+        assertError(sandbox.dcd("mount", "web1", sandbox.mountpoint("other").toString()), "VM web1 is already mounted at " + mp);
+        sandbox.addVm("web2");
+        assertError(sandbox.dcd("mount", "web2", mp.toString()), mp + " is busy: dcd:web1 (fuse.dcd) is mounted there");
+        assertError(sandbox.dcd("umount", sandbox.mountpoint("idle").toString()), "is not mounted");
         assertTrue(Files.exists(mp.resolve("disk.img")), "the first mount is untouched");
     }
 
     @Test
     void foregroundServesUntilInterruptedAndThenUnmountsCleanly() throws Exception {
-        Path mp = mountpoint("fg");
+        Path mp = sandbox.mountpoint("fg");
         List<String> cmd = new ArrayList<>(TestDcd.context(home).relaunchPrefix());
         cmd.addAll(List.of("mount", "web1", mp.toString(), "--foreground"));
         Process fg = new ProcessBuilder(cmd).redirectErrorStream(true)
@@ -254,7 +230,7 @@ class MountIT {
                 assertTrue(fg.isAlive() && System.nanoTime() < deadline, Files.readString(tmp.resolve("fg.log")));
                 Thread.sleep(50);
             }
-            assertEquals(fg.pid(), recordedPid("web1"));
+            assertEquals(fg.pid(), sandbox.mountRecord("web1", "pid"));
             Tools.ok("kill", "-INT", Long.toString(fg.pid()));
             assertTrue(fg.waitFor(20, TimeUnit.SECONDS), "foreground mount exits on SIGINT");
             assertFalse(Tools.ok("cat", "/proc/self/mountinfo").contains(" " + mp + " "), "unmounted");
@@ -266,64 +242,10 @@ class MountIT {
 
     // ---------------------------------------------------------------- helpers
 
-    record Dcd(int code, String out, String err) {
-    }
-
-    private Dcd dcd(String... args) {
-        StringWriter out = new StringWriter();
-        StringWriter err = new StringWriter();
-        CommandLine cl = TestDcd.commandLine(home);
-        cl.setOut(new PrintWriter(out, true));
-        cl.setErr(new PrintWriter(err, true));
-        int code = cl.execute(args);
-        return new Dcd(code, out.toString(), err.toString());
-    }
-
     private static void assertError(Dcd result, String expected) {
         assertEquals(1, result.code(), result.out());
         String err = result.err().strip();
         assertFalse(err.contains("\n"), "one line: " + err);
         assertTrue(err.contains(expected), err);
-    }
-
-    private Path mountpoint(String name) {
-        Path p = tmp.resolve(name);
-        try {
-            Files.createDirectories(p);
-        } catch (IOException e) {
-            throw new AssertionError(e);
-        }
-        mountpoints.add(p);
-        return p;
-    }
-
-    /** The partition of the FUSE disk.img as a loop device. */
-    private String attach(Path image, boolean readOnly) {
-        List<String> cmd = new ArrayList<>(List.of("losetup", "-f", "--show", "-o", Long.toString(TestDisk.PARTITION_OFFSET),
-                "--sizelimit", Long.toString(disk.partitionLength)));
-        if (readOnly) {
-            cmd.add("-r");
-        }
-        cmd.add(image.toString());
-        Tools.Result r = Tools.run(cmd);
-        assertEquals(0, r.code(), r.all());
-        String loop = r.out().strip();
-        loops.add(loop);
-        return loop;
-    }
-
-    private Path kernelMount(String loop, boolean readOnly) throws IOException {
-        Path m = Files.createTempDirectory(tmp, "kernel");
-        Tools.ok("mount", "-t", "ext4", "-o", readOnly ? "ro,noload" : "rw", loop, m.toString());
-        kernelMounts.add(m);
-        return m;
-    }
-
-    private long recordedPid(String vm) throws IOException {
-        Properties p = new Properties();
-        try (var in = Files.newInputStream(home.resolve("mounts").resolve(vm + ".pid"))) {
-            p.load(in);
-        }
-        return Long.parseLong(p.getProperty("pid"));
     }
 }

@@ -1,15 +1,13 @@
 package dev.dcd.tests.mount;
 
+import dev.dcd.tests.mount.MountSandbox.Dcd;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
-import picocli.CommandLine;
 
 import java.io.IOException;
-import java.io.PrintWriter;
-import java.io.StringWriter;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.Files;
@@ -20,7 +18,6 @@ import java.util.Arrays;
 import java.util.Collections;
 import java.util.List;
 import java.util.Map;
-import java.util.Properties;
 import java.util.Random;
 import java.util.concurrent.ConcurrentHashMap;
 import java.util.concurrent.TimeUnit;
@@ -50,9 +47,7 @@ class SupervisedMountIT {
     @TempDir
     Path tmp;
     private Path home;
-    private final List<Path> mountpoints = new ArrayList<>();
-    private final List<String> loops = new ArrayList<>();
-    private final List<Path> kernelMounts = new ArrayList<>();
+    private MountSandbox sandbox;
 
     @BeforeAll
     static void buildDisk() throws IOException {
@@ -73,42 +68,27 @@ class SupervisedMountIT {
 
     @BeforeEach
     void newHome() throws IOException {
-        home = tmp.resolve("home");
-        addVm("web1");
-    }
-
-    private void addVm(String vm) throws IOException {
-        Path dir = home.resolve("vms").resolve(vm);
-        Files.createDirectories(dir);
-        Tools.ok("cp", "--sparse=always", disk.image.toString(), dir.resolve("disk.img").toString());
-        Files.copy(disk.index, dir.resolve("files.idx"));
-        Files.copy(disk.descriptor, dir.resolve("disk.vmdk"));
+        sandbox = new MountSandbox(tmp, disk);
+        home = sandbox.home();
+        sandbox.addVm("web1");
     }
 
     @AfterEach
     void cleanUp() {
-        for (Path m : kernelMounts) {
-            Tools.quietly("umount", "-l", m.toString());
-        }
-        for (String loop : loops) {
-            Tools.quietly("losetup", "-d", loop);
-        }
-        for (Path m : mountpoints) {
-            dcd("umount", m.toString());
-            Tools.quietly("fusermount", "-u", "-z", m.toString());
-        }
+        sandbox.close();
     }
 
     @Test
     void killingTheServerRepeatedlyUnderAGuestWorkloadFailsNoReadOrWrite() throws Exception {
-        Path mp = mountpoint("mnt");
-        Dcd mounted = dcd("mount", "--supervised", "web1", mp.toString());
+        Path mp = sandbox.mountpoint("mnt");
+        Dcd mounted = sandbox.dcd("mount", "--supervised", "web1", mp.toString());
         assertEquals(0, mounted.code(), mounted.err());
         assertTrue(mounted.out().contains("supervisor pid"), mounted.out());
         long supervisor = record("pid");
         assertTrue(record("server-pid") > 0);
 
-        Path kernel = kernelMount(attach(mp.resolve("disk.img"), false), false);
+        String loop = sandbox.attach(mp.resolve("disk.img"), false);
+        Path kernel = sandbox.kernelMount(loop, false);
         Files.createDirectories(kernel.resolve("w"));
         byte[] head = Arrays.copyOf(Files.readAllBytes(disk.image), 1 << 20); // GPT and the gap: no guest writes there
 
@@ -201,17 +181,16 @@ class SupervisedMountIT {
         assertTrue(synced.size() > 0 && readerPasses.get() > 0, "the workload ran");
 
         // Everything synced is on the disk, and the file system is clean, as a fresh (unsupervised) mount sees it.
-        Tools.ok("umount", kernel.toString());
-        kernelMounts.remove(kernel);
-        Tools.ok("losetup", "-d", loops.remove(loops.size() - 1));
-        Dcd unmounted = dcd("umount", mp.toString());
+        sandbox.unmountKernel(kernel);
+        sandbox.detach(loop);
+        Dcd unmounted = sandbox.dcd("umount", mp.toString());
         assertEquals(0, unmounted.code(), unmounted.err());
         assertFalse(ProcessHandle.of(supervisor).map(ProcessHandle::isAlive).orElse(false), "the supervisor ended");
-        assertEquals(0, dcd("mount", "web1", mp.toString()).code());
-        String again = attach(mp.resolve("disk.img"), true);
+        assertEquals(0, sandbox.dcd("mount", "web1", mp.toString()).code());
+        String again = sandbox.attach(mp.resolve("disk.img"), true);
         Tools.Result fsck = Tools.run("e2fsck", "-fn", again);
         assertEquals(0, fsck.code(), fsck.all());
-        Path ro = kernelMount(again, true);
+        Path ro = sandbox.kernelMount(again, true);
         for (Map.Entry<String, String> e : synced.entrySet()) {
             assertEquals(e.getValue(), TestDisk.sha256(ro.resolve("w").resolve(e.getKey())), e.getKey());
         }
@@ -219,12 +198,12 @@ class SupervisedMountIT {
 
     @Test
     void umountEndsTheSupervisorAndEveryServer() throws Exception {
-        Path mp = mountpoint("mnt");
-        assertEquals(0, dcd("mount", "--supervised", "web1", mp.toString()).code());
+        Path mp = sandbox.mountpoint("mnt");
+        assertEquals(0, sandbox.dcd("mount", "--supervised", "web1", mp.toString()).code());
         ProcessHandle supervisor = ProcessHandle.of(record("pid")).orElseThrow();
         List<ProcessHandle> servers = supervisor.children().toList();
         assertEquals(2, servers.size(), "the server and its standby");
-        Dcd u = dcd("umount", mp.toString());
+        Dcd u = sandbox.dcd("umount", mp.toString());
         assertEquals(0, u.code(), u.err());
         supervisor.onExit().get(30, TimeUnit.SECONDS);
         for (ProcessHandle s : servers) {
@@ -236,8 +215,8 @@ class SupervisedMountIT {
 
     @Test
     void sigtermToTheSupervisorUnmountsCleanly() throws Exception {
-        Path mp = mountpoint("mnt");
-        assertEquals(0, dcd("mount", "--supervised", "web1", mp.toString()).code());
+        Path mp = sandbox.mountpoint("mnt");
+        assertEquals(0, sandbox.dcd("mount", "--supervised", "web1", mp.toString()).code());
         ProcessHandle supervisor = ProcessHandle.of(record("pid")).orElseThrow();
         List<ProcessHandle> servers = supervisor.children().toList();
         Tools.ok("kill", "-TERM", Long.toString(supervisor.pid()));
@@ -251,7 +230,7 @@ class SupervisedMountIT {
 
     @Test
     void aServerThatKeepsCrashingIsGivenUpOnWithOneLogLine() throws Exception {
-        Path mp = mountpoint("mnt");
+        Path mp = sandbox.mountpoint("mnt");
         List<String> command = new ArrayList<>(List.of(Path.of(System.getProperty("java.home"), "bin", "java").toString(),
                 "-cp", System.getProperty("java.class.path"), TestDcd.class.getName(), "--home", home.toString(),
                 "mount", "--supervised", "web1", mp.toString()));
@@ -270,11 +249,11 @@ class SupervisedMountIT {
 
     @Test
     void directReadsOfDiskImgArriveInOneMebibyteRequestsInsteadOf128KiB() throws Exception {
-        addVm("web2");
-        Path plain = mountpoint("plain");
-        Path supervised = mountpoint("supervised");
-        assertEquals(0, dcd("mount", "web1", plain.toString()).code());
-        assertEquals(0, dcd("mount", "--supervised", "web2", supervised.toString()).code());
+        sandbox.addVm("web2");
+        Path plain = sandbox.mountpoint("plain");
+        Path supervised = sandbox.mountpoint("supervised");
+        assertEquals(0, sandbox.dcd("mount", "web1", plain.toString()).code());
+        assertEquals(0, sandbox.dcd("mount", "--supervised", "web2", supervised.toString()).code());
         Map<Path, List<Double>> mibPerSecond = new java.util.LinkedHashMap<>();
         Map<Path, Long> readsPerPass = new java.util.LinkedHashMap<>();
         for (int round = 0; round < 3; round++) {
@@ -359,55 +338,6 @@ class SupervisedMountIT {
     }
 
     private long record(String key) throws IOException {
-        Properties p = new Properties();
-        try (var in = Files.newInputStream(home.resolve("mounts").resolve("web1.pid"))) {
-            p.load(in);
-        }
-        return Long.parseLong(p.getProperty(key, "-1"));
-    }
-
-    record Dcd(int code, String out, String err) {
-    }
-
-    private Dcd dcd(String... args) {
-        StringWriter out = new StringWriter();
-        StringWriter err = new StringWriter();
-        CommandLine cl = TestDcd.commandLine(home);
-        cl.setOut(new PrintWriter(out, true));
-        cl.setErr(new PrintWriter(err, true));
-        int code = cl.execute(args);
-        return new Dcd(code, out.toString(), err.toString());
-    }
-
-    private Path mountpoint(String name) {
-        Path p = tmp.resolve(name);
-        try {
-            Files.createDirectories(p);
-        } catch (IOException e) {
-            throw new AssertionError(e);
-        }
-        mountpoints.add(p);
-        return p;
-    }
-
-    private String attach(Path image, boolean readOnly) {
-        List<String> cmd = new ArrayList<>(List.of("losetup", "-f", "--show", "-o", Long.toString(TestDisk.PARTITION_OFFSET),
-                "--sizelimit", Long.toString(disk.partitionLength)));
-        if (readOnly) {
-            cmd.add("-r");
-        }
-        cmd.add(image.toString());
-        Tools.Result r = Tools.run(cmd);
-        assertEquals(0, r.code(), r.all());
-        String loop = r.out().strip();
-        loops.add(loop);
-        return loop;
-    }
-
-    private Path kernelMount(String loop, boolean readOnly) throws IOException {
-        Path m = Files.createTempDirectory(tmp, "kernel");
-        Tools.ok("mount", "-t", "ext4", "-o", readOnly ? "ro,noload" : "rw", loop, m.toString());
-        kernelMounts.add(m);
-        return m;
+        return sandbox.mountRecord("web1", key);
     }
 }
