@@ -22,6 +22,16 @@ final class BenchMath {
         return sorted[sorted.length / 2];
     }
 
+    /** The smallest of the rounds' values (0 for none). */
+    static double min(double[] values) {
+        return Arrays.stream(values).min().orElse(0);
+    }
+
+    /** The largest of the rounds' values (0 for none). */
+    static double max(double[] values) {
+        return Arrays.stream(values).max().orElse(0);
+    }
+
     static double mibPerSecond(long bytes, long nanos) {
         return bytes / (double) MIB / (nanos / 1e9);
     }

@@ -1,6 +1,10 @@
 package dev.dcd.tests.bench;
 
+import static dev.dcd.tests.bench.BenchData.vdiskOffsetOf;
+import static dev.dcd.tests.bench.BenchData.writeRandom;
+import static dev.dcd.tests.bench.BenchMath.max;
 import static dev.dcd.tests.bench.BenchMath.median;
+import static dev.dcd.tests.bench.BenchMath.min;
 import static dev.dcd.tests.bench.BenchMath.mibPerSecond;
 
 import dev.dcd.filter.BlockCache;
@@ -21,7 +25,6 @@ import software.amazon.awssdk.regions.Region;
 import software.amazon.awssdk.services.s3.S3Client;
 import software.amazon.awssdk.services.s3.model.GetObjectResponse;
 
-import java.io.OutputStream;
 import java.lang.management.ManagementFactory;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
@@ -31,7 +34,6 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
-import java.util.Random;
 import java.util.Set;
 import java.util.stream.Stream;
 
@@ -89,7 +91,7 @@ class LatencyChainBench {
             dcd.ok("disk", "build", "remote");
             FileIndex.Node file = dcd.index("remote").get("big.bin");
             String key = "apps/" + dcd.app("big@1").contentId() + ".vdisk";
-            long dataOffset = vdiskOffsetOf(dcd, file);
+            long dataOffset = vdiskOffsetOf(dcd, "remote", file);
             long bytes = file.size();
             report.add(String.format(Locale.ROOT, "file %d MiB, chain requests %d KiB, naive GETs 1 MiB, %d rounds per "
                     + "delay, readahead %s, uri extra '%s'", mib, request / 1024, rounds, READAHEAD, extra));
@@ -120,7 +122,7 @@ class LatencyChainBench {
                     report.add(String.format(Locale.ROOT, "delay %d ms: naive %.1f MiB/s, chain cold %.1f MiB/s, median of "
                                     + "ratios %.2fx (min %.2fx, max %.2fx); load average %.1f", delay,
                             mibPerSecond(bytes, median(naive)), mibPerSecond(bytes, median(chain)), median(ratio),
-                            Arrays.stream(ratio).min().orElse(0), Arrays.stream(ratio).max().orElse(0),
+                            min(ratio), max(ratio),
                             ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage()));
                 }
             }
@@ -186,26 +188,5 @@ class LatencyChainBench {
                 .requestChecksumCalculation(RequestChecksumCalculation.WHEN_REQUIRED)
                 .responseChecksumValidation(ResponseChecksumValidation.WHEN_REQUIRED)
                 .build();
-    }
-
-    private static long vdiskOffsetOf(S3Home dcd, FileIndex.Node file) throws Exception {
-        var map = dev.dcd.synth.RegionMap.load(dcd.currentGeneration("remote").resolve(DynamicContentDisk.REGION_MAP));
-        var region = map.find(file.extentOffset(0));
-        return region.vdiskOffset() + (file.extentOffset(0) - region.start());
-    }
-
-    private static long writeRandom(Path file, long size, long seed) throws Exception {
-        java.util.zip.CRC32C digest = new java.util.zip.CRC32C();
-        Random random = new Random(seed);
-        byte[] block = new byte[4 * MIB];
-        try (OutputStream out = Files.newOutputStream(file)) {
-            for (long done = 0; done < size; done += block.length) {
-                random.nextBytes(block);
-                int n = (int) Math.min(block.length, size - done);
-                out.write(block, 0, n);
-                digest.update(block, 0, n);
-            }
-        }
-        return digest.getValue();
     }
 }

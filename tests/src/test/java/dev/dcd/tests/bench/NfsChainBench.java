@@ -1,6 +1,9 @@
 package dev.dcd.tests.bench;
 
+import static dev.dcd.tests.bench.BenchData.writeRandom;
+import static dev.dcd.tests.bench.BenchMath.max;
 import static dev.dcd.tests.bench.BenchMath.median;
+import static dev.dcd.tests.bench.BenchMath.min;
 import static dev.dcd.tests.bench.BenchMath.mibPerSecond;
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -25,10 +28,8 @@ import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
-import java.util.Random;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
@@ -249,28 +250,5 @@ class NfsChainBench {
             }
             return nanos;
         }
-    }
-
-    private static long writeRandom(Path file, long size, long seed) throws IOException {
-        Random random = new Random(seed);
-        CRC32C crc = new CRC32C();
-        byte[] block = new byte[MIB];
-        try (var out = Files.newOutputStream(file)) {
-            for (long done = 0; done < size; done += block.length) {
-                random.nextBytes(block);
-                int n = (int) Math.min(block.length, size - done);
-                out.write(block, 0, n);
-                crc.update(block, 0, n);
-            }
-        }
-        return crc.getValue();
-    }
-
-    private static double min(double[] values) {
-        return Arrays.stream(values).min().orElse(0);
-    }
-
-    private static double max(double[] values) {
-        return Arrays.stream(values).max().orElse(0);
     }
 }

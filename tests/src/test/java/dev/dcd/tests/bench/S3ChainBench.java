@@ -1,6 +1,10 @@
 package dev.dcd.tests.bench;
 
+import static dev.dcd.tests.bench.BenchData.vdiskOffsetOf;
+import static dev.dcd.tests.bench.BenchData.writeRandom;
+import static dev.dcd.tests.bench.BenchMath.max;
 import static dev.dcd.tests.bench.BenchMath.median;
+import static dev.dcd.tests.bench.BenchMath.min;
 import static dev.dcd.tests.bench.BenchMath.mibPerSecond;
 
 import dev.dcd.filter.BlockCache;
@@ -16,15 +20,12 @@ import software.amazon.awssdk.services.s3.S3Client;
 import software.amazon.awssdk.services.s3.model.GetObjectResponse;
 
 import java.io.IOException;
-import java.io.OutputStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
-import java.util.Random;
 import java.util.Set;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
@@ -391,37 +392,5 @@ class S3ChainBench {
                 pool.shutdownNow();
             }
         }
-    }
-
-    /** Where the file's bytes start in its vdisk: the region map entry of its first disk extent. */
-    private static long vdiskOffsetOf(S3Home dcd, String vm, FileIndex.Node file) throws IOException {
-        var map = dev.dcd.synth.RegionMap.load(dcd.currentGeneration(vm).resolve(DynamicContentDisk.REGION_MAP));
-        var region = map.find(file.extentOffset(0));
-        return region.vdiskOffset() + (file.extentOffset(0) - region.start());
-    }
-
-    /** Writes {@code size} random bytes; returns their CRC32C. */
-    private static long writeRandom(Path file, long size, long seed) throws Exception {
-        java.util.zip.CRC32C digest = new java.util.zip.CRC32C();
-        Random random = new Random(seed);
-        byte[] block = new byte[4 * MIB];
-        try (OutputStream out = Files.newOutputStream(file)) {
-            for (long done = 0; done < size; done += block.length) {
-                random.nextBytes(block);
-                int n = (int) Math.min(block.length, size - done);
-                out.write(block, 0, n);
-                digest.update(block, 0, n);
-            }
-        }
-        return digest.getValue();
-    }
-
-
-    private static double min(double[] values) {
-        return Arrays.stream(values).min().orElse(0);
-    }
-
-    private static double max(double[] values) {
-        return Arrays.stream(values).max().orElse(0);
     }
 }
