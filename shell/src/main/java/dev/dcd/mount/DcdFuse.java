@@ -82,9 +82,7 @@ public final class DcdFuse extends FuseStubFS {
     private final FileIndex index;
     private final byte[] vmdk;
     private final boolean keepCacheForFiles;
-    private final long uid;
-    private final long gid;
-    private final long mtime;
+    private final MountAttributes attributes;
     private final PrintStream log;
     private final ConcurrentHashMap<Long, Object> handles = new ConcurrentHashMap<>();
     private final AtomicLong nextHandle = new AtomicLong(FH_FIRST_DYNAMIC);
@@ -95,9 +93,7 @@ public final class DcdFuse extends FuseStubFS {
         this.index = source.files();
         this.vmdk = source.vmdkDescriptor().getBytes(StandardCharsets.UTF_8);
         this.keepCacheForFiles = keepCacheForFiles;
-        this.uid = uid;
-        this.gid = gid;
-        this.mtime = source.createdEpochSeconds();
+        this.attributes = new MountAttributes(source, uid, gid);
         this.log = log;
     }
 
@@ -107,23 +103,20 @@ public final class DcdFuse extends FuseStubFS {
     public int getattr(String path, FileStat st) {
         try {
             switch (path) {
-                case ROOT -> fill(st, INO_ROOT, S_IFDIR | 0755, 3, 0, uid, gid, mtime, 0);
-                case DISK -> fill(st, INO_DISK, S_IFREG | (disk.capabilities().writable() ? 0644 : 0444), 1,
-                        disk.size(), uid, gid, mtime, 0);
-                case VMDK -> fill(st, INO_VMDK, S_IFREG | 0444, 1, vmdk.length, uid, gid, mtime, 0);
-                case STATS -> fill(st, INO_STATS, S_IFREG | 0444, 1, source.statsJson().length, uid, gid, mtime, 0);
+                case ROOT -> fill(st, INO_ROOT, attributes.root());
+                case DISK -> fill(st, INO_DISK, attributes.disk());
+                case VMDK -> fill(st, INO_VMDK, attributes.vmdk());
+                case STATS -> fill(st, INO_STATS, attributes.stats());
                 default -> {
                     FileIndex.Node node = node(path);
                     if (node == null) {
                         if (FILES.equals(path)) {
-                            fill(st, INO_FILES_ROOT_FALLBACK, S_IFDIR | 0555, 2, 0, uid, gid, mtime, 0);
+                            fill(st, INO_FILES_ROOT_FALLBACK, attributes.filesFallback());
                             return 0;
                         }
                         return -ErrorCodes.ENOENT();
                     }
-                    fill(st, node.fileId(), typeBits(node.kind()) | (node.mode() & 07777),
-                            Math.max(1, node.linkCount()), node.kind() == FileIndex.Kind.DIRECTORY ? 4096 : node.size(),
-                            node.uid(), node.gid(), node.mtimeSeconds(), node.mtimeNanos());
+                    fill(st, node.fileId(), MountAttributes.of(node));
                 }
             }
             return 0;
@@ -137,28 +130,19 @@ public final class DcdFuse extends FuseStubFS {
         return getattr(path, stat);
     }
 
-    private static void fill(FileStat st, long ino, int mode, int nlink, long size, long uid, long gid,
-                             long seconds, int nanos) {
+    private static void fill(FileStat st, long ino, MountAttributes.Attr a) {
         st.st_ino.set(ino);
-        st.st_mode.set(mode);
-        st.st_nlink.set(nlink);
-        st.st_size.set(size);
-        st.st_uid.set(uid);
-        st.st_gid.set(gid);
-        st.st_blksize.set(4096);
-        st.st_blocks.set((size + 511) / 512);
+        st.st_mode.set(a.mode());
+        st.st_nlink.set(a.nlink());
+        st.st_size.set(a.size());
+        st.st_uid.set(a.uid());
+        st.st_gid.set(a.gid());
+        st.st_blksize.set(MountAttributes.BLOCK_SIZE);
+        st.st_blocks.set(a.blocks());
         for (Timespec t : new Timespec[] {st.st_mtim, st.st_ctim, st.st_atim}) {
-            t.tv_sec.set(seconds);
-            t.tv_nsec.set(nanos);
+            t.tv_sec.set(a.seconds());
+            t.tv_nsec.set(a.nanos());
         }
-    }
-
-    private static int typeBits(FileIndex.Kind kind) {
-        return switch (kind) {
-            case DIRECTORY -> S_IFDIR;
-            case FILE -> S_IFREG;
-            case SYMLINK -> S_IFLNK;
-        };
     }
 
     /** The index node behind a path under files/, or null. */

@@ -69,9 +69,7 @@ final class LowLevelFs {
     private final FileIndex index;
     private final byte[] vmdk;
     private final boolean keepCacheForFiles;
-    private final long uid;
-    private final long gid;
-    private final long mtime;
+    private final MountAttributes attributes;
     private final PrintStream log;
     private final long filesRootId;
     /** Node id to index node for every name under files/ (hardlinks: the first name; all share attributes). */
@@ -86,9 +84,7 @@ final class LowLevelFs {
         this.index = source.files();
         this.vmdk = source.vmdkDescriptor().getBytes(StandardCharsets.UTF_8);
         this.keepCacheForFiles = keepCacheForFiles;
-        this.uid = uid;
-        this.gid = gid;
-        this.mtime = source.createdEpochSeconds();
+        this.attributes = new MountAttributes(source, uid, gid);
         this.log = log;
         FileIndex.Node root = index.get("");
         this.filesRootId = root == null ? DcdFuse.INO_FILES_ROOT_FALLBACK : nodeId(root);
@@ -318,54 +314,42 @@ final class LowLevelFs {
     /** Writes a fuse_attr at {@code at}: the same attributes {@link DcdFuse#getattr} gives. */
     private boolean attr(long nodeId, ByteBuffer out, int at) {
         if (nodeId == FuseWire.ROOT_ID) {
-            putAttr(out, at, nodeId, DcdFuse.S_IFDIR | 0755, 3, 0, uid, gid, mtime, 0);
+            putAttr(out, at, nodeId, attributes.root());
         } else if (nodeId == DcdFuse.INO_DISK) {
-            putAttr(out, at, nodeId, DcdFuse.S_IFREG | (disk.capabilities().writable() ? 0644 : 0444), 1, disk.size(),
-                    uid, gid, mtime, 0);
+            putAttr(out, at, nodeId, attributes.disk());
         } else if (nodeId == DcdFuse.INO_VMDK) {
-            putAttr(out, at, nodeId, DcdFuse.S_IFREG | 0444, 1, vmdk.length, uid, gid, mtime, 0);
+            putAttr(out, at, nodeId, attributes.vmdk());
         } else if (nodeId == DcdFuse.INO_STATS) {
-            putAttr(out, at, nodeId, DcdFuse.S_IFREG | 0444, 1, source.statsJson().length, uid, gid, mtime, 0);
+            putAttr(out, at, nodeId, attributes.stats());
         } else if (nodeId == DcdFuse.INO_FILES_ROOT_FALLBACK && filesRootId == nodeId) {
-            putAttr(out, at, nodeId, DcdFuse.S_IFDIR | 0555, 2, 0, uid, gid, mtime, 0);
+            putAttr(out, at, nodeId, attributes.filesFallback());
         } else {
             FileIndex.Node node = byId.get(nodeId);
             if (node == null) {
                 return false;
             }
-            putAttr(out, at, nodeId, typeBits(node.kind()) | (node.mode() & 07777), Math.max(1, node.linkCount()),
-                    node.kind() == FileIndex.Kind.DIRECTORY ? 4096 : node.size(), node.uid() & 0xffffffffL,
-                    node.gid() & 0xffffffffL, node.mtimeSeconds(), node.mtimeNanos());
+            putAttr(out, at, nodeId, MountAttributes.of(node));
         }
         return true;
     }
 
-    private static void putAttr(ByteBuffer out, int at, long ino, int mode, int nlink, long size, long uid, long gid,
-                                long seconds, int nanos) {
+    private static void putAttr(ByteBuffer out, int at, long ino, MountAttributes.Attr a) {
         out.putLong(at + FuseWire.ATTR_INO, ino);
-        out.putLong(at + FuseWire.ATTR_SIZE, size);
-        out.putLong(at + FuseWire.ATTR_BLOCKS, (size + 511) / 512);
-        out.putLong(at + FuseWire.ATTR_ATIME, seconds);
-        out.putLong(at + FuseWire.ATTR_MTIME, seconds);
-        out.putLong(at + FuseWire.ATTR_CTIME, seconds);
-        out.putInt(at + FuseWire.ATTR_ATIMENSEC, nanos);
-        out.putInt(at + FuseWire.ATTR_MTIMENSEC, nanos);
-        out.putInt(at + FuseWire.ATTR_CTIMENSEC, nanos);
-        out.putInt(at + FuseWire.ATTR_MODE, mode);
-        out.putInt(at + FuseWire.ATTR_NLINK, nlink);
-        out.putInt(at + FuseWire.ATTR_UID, (int) uid);
-        out.putInt(at + FuseWire.ATTR_GID, (int) gid);
+        out.putLong(at + FuseWire.ATTR_SIZE, a.size());
+        out.putLong(at + FuseWire.ATTR_BLOCKS, a.blocks());
+        out.putLong(at + FuseWire.ATTR_ATIME, a.seconds());
+        out.putLong(at + FuseWire.ATTR_MTIME, a.seconds());
+        out.putLong(at + FuseWire.ATTR_CTIME, a.seconds());
+        out.putInt(at + FuseWire.ATTR_ATIMENSEC, a.nanos());
+        out.putInt(at + FuseWire.ATTR_MTIMENSEC, a.nanos());
+        out.putInt(at + FuseWire.ATTR_CTIMENSEC, a.nanos());
+        out.putInt(at + FuseWire.ATTR_MODE, a.mode());
+        out.putInt(at + FuseWire.ATTR_NLINK, a.nlink());
+        out.putInt(at + FuseWire.ATTR_UID, (int) a.uid());
+        out.putInt(at + FuseWire.ATTR_GID, (int) a.gid());
         out.putInt(at + FuseWire.ATTR_RDEV, 0);
-        out.putInt(at + FuseWire.ATTR_BLKSIZE, 4096);
+        out.putInt(at + FuseWire.ATTR_BLKSIZE, MountAttributes.BLOCK_SIZE);
         out.putInt(at + FuseWire.ATTR_FLAGS, 0);
-    }
-
-    private static int typeBits(FileIndex.Kind kind) {
-        return switch (kind) {
-            case DIRECTORY -> DcdFuse.S_IFDIR;
-            case FILE -> DcdFuse.S_IFREG;
-            case SYMLINK -> DcdFuse.S_IFLNK;
-        };
     }
 
     private boolean underFiles(long nodeId) {

@@ -1,6 +1,7 @@
 package dev.dcd.tests.bench;
 
 import dev.dcd.filter.DynamicContentDisk;
+import dev.dcd.filter.ReadaheadConfig;
 import dev.dcd.synth.FileIndex;
 import dev.dcd.synth.RegionMap;
 import dev.dcd.tests.s3.S3Home;
@@ -18,6 +19,15 @@ final class BenchData {
     private static final int BLOCK = 4 * BenchMath.MIB;
 
     private BenchData() {
+    }
+
+    /** The product's readahead unless -Dbench.ra-min-kib / -Dbench.ra-max-kib / -Dbench.ra-threads override it. */
+    static ReadaheadConfig readahead() {
+        return new ReadaheadConfig(true,
+                Integer.getInteger("bench.ra-min-kib", ReadaheadConfig.DEFAULT.minWindow() / 1024) * 1024,
+                Integer.getInteger("bench.ra-max-kib", ReadaheadConfig.DEFAULT.maxWindow() / 1024) * 1024,
+                ReadaheadConfig.DEFAULT.streams(),
+                Integer.getInteger("bench.ra-threads", ReadaheadConfig.DEFAULT.threads()));
     }
 
     /** Writes {@code size} bytes of {@code new Random(seed)} to {@code file}; returns their CRC32C. */

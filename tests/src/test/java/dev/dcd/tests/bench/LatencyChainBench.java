@@ -60,11 +60,7 @@ class LatencyChainBench {
     private static final int MIB = BenchMath.MIB;
     private static final String BUCKET = "dcd-latency-bench";
     private static final String S3 = "s3far";
-    private static final ReadaheadConfig READAHEAD = new ReadaheadConfig(true,
-            Integer.getInteger("bench.ra-min-kib", ReadaheadConfig.DEFAULT.minWindow() / 1024) * 1024,
-            Integer.getInteger("bench.ra-max-kib", ReadaheadConfig.DEFAULT.maxWindow() / 1024) * 1024,
-            ReadaheadConfig.DEFAULT.streams(),
-            Integer.getInteger("bench.ra-threads", ReadaheadConfig.DEFAULT.threads()));
+    private static final ReadaheadConfig READAHEAD = BenchData.readahead();
 
     @Test
     void coldSequentialReadAgainstTheNaiveGetLoopAtAddedLatency() throws Exception {

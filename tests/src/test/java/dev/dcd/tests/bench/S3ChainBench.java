@@ -72,11 +72,7 @@ class S3ChainBench {
     private static final String BUCKET = "dcd-chain-bench";
     private static final String S3 = "s3";
     /** The product's readahead unless -Dbench.ra-min-kib / -Dbench.ra-max-kib / -Dbench.ra-threads override it. */
-    private static final ReadaheadConfig READAHEAD = new ReadaheadConfig(true,
-            Integer.getInteger("bench.ra-min-kib", ReadaheadConfig.DEFAULT.minWindow() / 1024) * 1024,
-            Integer.getInteger("bench.ra-max-kib", ReadaheadConfig.DEFAULT.maxWindow() / 1024) * 1024,
-            ReadaheadConfig.DEFAULT.streams(),
-            Integer.getInteger("bench.ra-threads", ReadaheadConfig.DEFAULT.threads()));
+    private static final ReadaheadConfig READAHEAD = BenchData.readahead();
 
     @Test
     void coldAndWarmSequentialReadThroughTheFullChain() throws Exception {
