@@ -40,15 +40,8 @@ class MountIT {
     @BeforeAll
     static void buildDisk() throws IOException {
         Path tree = shared.resolve("tree");
-        Files.createDirectories(tree.resolve("etc/app"));
-        Files.createDirectories(tree.resolve("usr/lib/deep/er"));
-        Random random = new Random(42);
         int[] sizes = {0, 1, 4095, 4096, 4097, 131071, 131072, 131073, 1 << 20, 3_000_001};
-        for (int i = 0; i < sizes.length; i++) {
-            byte[] b = new byte[sizes[i]];
-            random.nextBytes(b);
-            Files.write(tree.resolve((i % 2 == 0 ? "etc/app/" : "usr/lib/deep/er/") + "f" + i + ".bin"), b);
-        }
+        TestDisk.writeRandomFiles(tree, 42, sizes, "etc/app", "usr/lib/deep/er");
         Files.writeString(tree.resolve("etc/app/config.txt"), "answer=42\n");
         Files.createLink(tree.resolve("etc/app/config-link.txt"), tree.resolve("etc/app/config.txt"));
         Files.createSymbolicLink(tree.resolve("usr/lib/current"), Path.of("deep/er"));

@@ -52,15 +52,7 @@ class SupervisedMountIT {
     @BeforeAll
     static void buildDisk() throws IOException {
         Path tree = shared.resolve("tree");
-        Files.createDirectories(tree.resolve("etc/app"));
-        Files.createDirectories(tree.resolve("usr/lib"));
-        Random random = new Random(17);
-        int[] sizes = {0, 1, 4097, 131073, 1 << 20, 3_000_001};
-        for (int i = 0; i < sizes.length; i++) {
-            byte[] b = new byte[sizes[i]];
-            random.nextBytes(b);
-            Files.write(tree.resolve((i % 2 == 0 ? "etc/app/" : "usr/lib/") + "f" + i + ".bin"), b);
-        }
+        TestDisk.writeRandomFiles(tree, 17, new int[] {0, 1, 4097, 131073, 1 << 20, 3_000_001}, "etc/app", "usr/lib");
         Files.writeString(tree.resolve("etc/app/config.txt"), "answer=42\n");
         disk = TestDisk.build(tree, shared.resolve("built"), DISK_SIZE);
         treeDigests = TestDisk.digests(tree);

@@ -14,6 +14,7 @@ import java.util.HashMap;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
+import java.util.Random;
 import java.util.stream.Stream;
 
 /**
@@ -155,6 +156,22 @@ final class TestDisk {
             i = j + 1;
         }
         return out.stream().mapToLong(Long::longValue).toArray();
+    }
+
+    /**
+     * Writes files f0.bin, f1.bin, ... of the given sizes with bytes of {@code new Random(seed)}, alternating
+     * between {@code evenDir} and {@code oddDir} (relative to {@code tree}, created as needed), so that a tree has
+     * files of awkward sizes in more than one directory.
+     */
+    static void writeRandomFiles(Path tree, long seed, int[] sizes, String evenDir, String oddDir) throws IOException {
+        Files.createDirectories(tree.resolve(evenDir));
+        Files.createDirectories(tree.resolve(oddDir));
+        Random random = new Random(seed);
+        for (int i = 0; i < sizes.length; i++) {
+            byte[] b = new byte[sizes[i]];
+            random.nextBytes(b);
+            Files.write(tree.resolve(i % 2 == 0 ? evenDir : oddDir).resolve("f" + i + ".bin"), b);
+        }
     }
 
     static String sha256(Path file) throws IOException {
