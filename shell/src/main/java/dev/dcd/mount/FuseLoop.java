@@ -130,21 +130,8 @@ final class FuseLoop {
             others.add(t);
         }
         worker.run();
-        boolean interrupted = false;
-        for (Thread t : others) {
-            // No timeout: libfuse's state must outlive every request still being answered.
-            while (true) {
-                try {
-                    t.join();
-                    break;
-                } catch (InterruptedException e) {
-                    interrupted = true;
-                }
-            }
-        }
-        if (interrupted) {
-            Thread.currentThread().interrupt();
-        }
+        // No timeout: libfuse's state must outlive every request still being answered.
+        Joins.joinAll(others);
     }
 
     /**

@@ -34,20 +34,7 @@ final class LowLevelServer {
             others.add(t);
         }
         ends[0] = loop(device, fs, log);
-        boolean interrupted = false;
-        for (Thread t : others) {
-            while (true) {
-                try {
-                    t.join();
-                    break;
-                } catch (InterruptedException e) {
-                    interrupted = true;
-                }
-            }
-        }
-        if (interrupted) {
-            Thread.currentThread().interrupt();
-        }
+        Joins.joinAll(others);
         for (End e : ends) {
             if (e == End.FAILED) {
                 return End.FAILED;
