@@ -102,11 +102,9 @@ final class WriteBehind {
                 channel.force(false);
             } catch (IOException e) {
                 synchronized (this) {
-                    // A channel closed under us is the writer giving up (close without finish), not a disk error.
-                    if (!stopped) {
-                        failure = e;
-                        stopped = true;
-                    }
+                    // kept even when the writer is stopping: finish() joins this thread before it looks
+                    failure = e;
+                    stopped = true;
                 }
                 return;
             }
