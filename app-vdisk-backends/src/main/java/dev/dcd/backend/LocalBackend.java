@@ -149,6 +149,10 @@ final class LocalBackend implements Backend {
     @Override
     public List<ObjectStat> list() throws IOException {
         if (!Files.isDirectory(dir)) {
+            if (Files.exists(dir)) {
+                throw new BackendException(name, null, dir + " is not a directory; point the backend at a directory");
+            }
+            // Not created yet: the directory appears with the first vdisk written.
             return List.of();
         }
         List<ObjectStat> result = new ArrayList<>();

@@ -21,6 +21,14 @@ import java.util.concurrent.atomic.LongAdder;
  * <p>A foreground read never queues behind unrelated prefetches: it waits only for a prefetch that covers
  * its own range and is already running; a covering prefetch still queued is cancelled and the read goes
  * straight down the chain. Everything below is read-only, so prefetched bytes never go stale.
+ *
+ * <p><b>Latency.</b> A reader that has to wait for a running prefetch of its stream shows that the backend
+ * answers more slowly than the reader consumes: over a network, every window costs a round trip before its
+ * first byte, and two windows in flight cannot hide it. Such a stream, when it prefetches into the shared
+ * cache, turns <i>deep</i>: its window grows fourfold per prefetch instead of twofold (16 MiB after three
+ * prefetches instead of seven, so the ramp costs three round trips, not seven) and up to
+ * {@link ReadaheadConfig#slowDepth()} prefetches stay in flight, topped up on every read. A stream whose
+ * prefetches always arrive before its reader stays as it was: two windows, doubling.
  */
 final class ReadaheadFilter extends Filter {
     private static final int QUEUED = 0;
@@ -29,6 +37,9 @@ final class ReadaheadFilter extends Filter {
     private static final int FAILED = 3;
     private static final int CANCELLED = 4;
     private static final int PER_STREAM = 2;
+    /** Window growth per prefetch of a stream whose reader waited (see the class comment), and of any other. */
+    private static final int SLOW_GROWTH = 4;
+    private static final int GROWTH = 2;
 
     private final RegionMap map;
     private final Residency residency;
@@ -57,6 +68,10 @@ final class ReadaheadFilter extends Filter {
     /** Prefetch tasks that have run to their end (done, failed or found cancelled); tests wait on it. */
     final LongAdder prefetchesEnded = new LongAdder();
     final LongAdder hits = new LongAdder();
+    /** Streams that turned slow because their reader waited for a running prefetch. */
+    final LongAdder deepened = new LongAdder();
+    /** Reads that waited for a running prefetch's data. */
+    final LongAdder waits = new LongAdder();
 
     ReadaheadFilter(ExtendedBlockDevice next, RegionMap map, ReadaheadConfig config) {
         this(next, map, config, null);
@@ -141,6 +156,8 @@ final class ReadaheadFilter extends Filter {
         long regionEnd;
         int window;
         long lastUse;
+        /** The reader waited for one of this stream's running prefetches: the backend is slower than it. */
+        boolean slow;
         final ArrayDeque<Prefetch> inFlight = new ArrayDeque<>();
     }
 
@@ -152,6 +169,8 @@ final class ReadaheadFilter extends Filter {
         final AtomicInteger state = new AtomicInteger(QUEUED);
         /** One reference for the stream, one for the task, one per reader copying out. */
         final AtomicInteger refs = new AtomicInteger(2);
+        /** A reader found it running and had to wait for its data (set outside the filter's lock). */
+        volatile boolean waitedOn;
 
         Prefetch(long start, int length, ByteBuffer buffer) {
             this.start = start;
@@ -218,6 +237,10 @@ final class ReadaheadFilter extends Filter {
                         return true;
                     }
                     if (state.get() == RUNNING) {
+                        if (!waitedOn) {
+                            waitedOn = true;
+                            waits.increment();
+                        }
                         try {
                             wait();
                         } catch (InterruptedException e) {
@@ -302,12 +325,14 @@ final class ReadaheadFilter extends Filter {
             oldest.prefetchedTo = offset + length;
             oldest.regionEnd = regionEnd;
             oldest.window = config.minWindow();
+            oldest.slow = false;
             oldest.lastUse = clock;
             return null;
         }
         s.lastUse = clock;
         Prefetch hit = null;
         for (Prefetch p : s.inFlight) {
+            noteWait(s, p);
             if (p.covers(offset, length)) {
                 hit = p;
                 p.refs.incrementAndGet();
@@ -328,20 +353,37 @@ final class ReadaheadFilter extends Filter {
             s.prefetchedTo += Math.min(s.window, regionEnd - s.prefetchedTo);
             skipped.increment();
         }
-        if (s.prefetchedTo - end < s.window && s.prefetchedTo < regionEnd && s.inFlight.size() < PER_STREAM) {
+        // A deep stream tops up to its depth on every read; any other issues at most one prefetch per read.
+        boolean deep = s.slow && s.prefetchedTo < regionEnd && filler.fills(s.prefetchedTo);
+        int depth = deep ? config.slowDepth() : PER_STREAM;
+        long ahead = deep ? (long) s.window * config.slowDepth() : s.window;
+        do {
+            if (s.prefetchedTo - end >= ahead || s.prefetchedTo >= regionEnd || s.inFlight.size() >= depth) {
+                break;
+            }
             boolean intoCache = filler.fills(s.prefetchedTo);
             ByteBuffer buffer = intoCache ? null : takeBuffer();
-            if (intoCache || buffer != null) {
-                int n = (int) Math.min(s.window, regionEnd - s.prefetchedTo);
-                Prefetch p = new Prefetch(s.prefetchedTo, n, buffer);
-                s.inFlight.add(p);
-                s.prefetchedTo += n;
-                s.window = Math.min(config.maxWindow(), s.window * 2);
-                prefetches.increment();
-                executor.execute(p);
+            if (!intoCache && buffer == null) {
+                break;
             }
-        }
+            int n = (int) Math.min(s.window, regionEnd - s.prefetchedTo);
+            Prefetch p = new Prefetch(s.prefetchedTo, n, buffer);
+            s.inFlight.add(p);
+            s.prefetchedTo += n;
+            s.window = (int) Math.min(config.maxWindow(), (long) s.window * (deep ? SLOW_GROWTH : GROWTH));
+            ahead = deep ? (long) s.window * config.slowDepth() : ahead;
+            prefetches.increment();
+            executor.execute(p);
+        } while (deep);
         return hit;
+    }
+
+    /** A stream turns slow (deep, when it fills the cache) once its reader has waited for a running prefetch. */
+    private void noteWait(Stream s, Prefetch p) {
+        if (p.waitedOn && !s.slow) {
+            s.slow = true;
+            deepened.increment();
+        }
     }
 
     /** Drops the stream's prefetches that end at or before {@code before}; queued ones are cancelled. */
