@@ -15,7 +15,6 @@ import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
 import java.util.TreeMap;
-import java.util.zip.CRC32C;
 
 /**
  * Builds a vdisk file from a stream of entries, in one pass over the data.
@@ -38,6 +37,8 @@ public final class VdiskWriter implements Closeable {
     private final Map<String, Long> offsetsBySha = new HashMap<>();
     private final MessageDigest digest;
     private final byte[] buffer = new byte[COPY_BUFFER];
+    private final ChunkCrcs crcs = new ChunkCrcs(VdiskFormat.HEADER_SIZE);
+    private final WriteBehind writeBehind;
     private long position = VdiskFormat.HEADER_SIZE;
     private long contentBytes;
     private boolean finished;
@@ -49,6 +50,7 @@ public final class VdiskWriter implements Closeable {
         this.maxContentBytes = maxContentBytes;
         this.channel = FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.TRUNCATE_EXISTING,
                 StandardOpenOption.READ, StandardOpenOption.WRITE);
+        this.writeBehind = new WriteBehind(channel);
         try {
             this.digest = MessageDigest.getInstance("SHA-256");
         } catch (NoSuchAlgorithmException e) {
@@ -112,12 +114,14 @@ public final class VdiskWriter implements Closeable {
                         + declaredSize + " bytes; the archive is corrupt");
             }
             digest.update(buffer, 0, n);
+            crcs.append(buffer, 0, n);
             ByteBuffer chunk = ByteBuffer.wrap(buffer, 0, n);
             long at = position;
             while (chunk.hasRemaining()) {
                 at += channel.write(chunk, at);
             }
             position = at;
+            writeBehind.advanced(position);
         }
         if (declaredSize >= 0 && size != declaredSize) {
             throw new InvalidEntryException("entry '" + VdiskPaths.printable(rawPath) + "' is truncated: " + size
@@ -127,13 +131,13 @@ public final class VdiskWriter implements Closeable {
         long offset;
         if (size == 0) {
             offset = 0;
-            position = start;
+            rollBack(start);
         } else {
             String key = HexFormat.of().formatHex(sha);
             Long previous = offsetsBySha.get(key);
             if (previous != null) {
                 offset = previous;
-                position = start;
+                rollBack(start);
             } else {
                 offset = start;
                 offsetsBySha.put(key, start);
@@ -215,10 +219,10 @@ public final class VdiskWriter implements Closeable {
         finished = true;
         long dataOffset = VdiskFormat.HEADER_SIZE;
         long dataLength = position - dataOffset;
+        writeBehind.finish();
         channel.truncate(position);
-        int[] crcs = chunkChecksums(dataOffset, dataLength);
         List<Entry> list = new ArrayList<>(entries.values());
-        Manifest manifest = new Manifest(appName, appVersion, list, dataOffset, dataLength, crcs);
+        Manifest manifest = new Manifest(appName, appVersion, list, dataOffset, dataLength, crcs.finish());
         byte[] encoded = manifest.encode();
         ContentId id = ContentId.of(Manifest.sha256(encoded));
         long manifestOffset = position;
@@ -230,21 +234,12 @@ public final class VdiskWriter implements Closeable {
         return new SealedVdisk(file, id, manifestOffset + encoded.length, manifest);
     }
 
-    private int[] chunkChecksums(long base, long length) throws IOException {
-        int count = (int) ((length + VdiskFormat.CHECKSUM_CHUNK - 1) / VdiskFormat.CHECKSUM_CHUNK);
-        int[] crcs = new int[count];
-        ByteBuffer chunk = ByteBuffer.allocateDirect(VdiskFormat.CHECKSUM_CHUNK);
-        CRC32C crc = new CRC32C();
-        for (int i = 0; i < count; i++) {
-            long start = base + (long) i * VdiskFormat.CHECKSUM_CHUNK;
-            chunk.clear().limit((int) Math.min(VdiskFormat.CHECKSUM_CHUNK, base + length - start));
-            dev.dcd.block.FileBlockDevice.readFully(channel, start, chunk, file.toString());
-            chunk.flip();
-            crc.reset();
-            crc.update(chunk);
-            crcs[i] = (int) crc.getValue();
+    /** A file just written turned out empty or a duplicate: the data region ends where it started again. */
+    private void rollBack(long start) throws IOException {
+        if (position != start) {
+            position = start;
+            crcs.cutTo(start, channel, file.toString());
         }
-        return crcs;
     }
 
     /**
@@ -255,6 +250,7 @@ public final class VdiskWriter implements Closeable {
         long aligned = VdiskFormat.alignUp(position);
         if (aligned > position) {
             writeFully(ByteBuffer.allocate((int) (aligned - position)), position);
+            crcs.appendZeros((int) (aligned - position));
         }
         position = aligned;
     }
@@ -267,6 +263,7 @@ public final class VdiskWriter implements Closeable {
 
     @Override
     public void close() throws IOException {
+        writeBehind.stop();
         if (channel.isOpen()) {
             channel.close();
         }

@@ -13,6 +13,7 @@ import java.nio.file.Path;
 import java.security.MessageDigest;
 import java.util.HexFormat;
 import java.util.Random;
+import java.util.zip.CRC32C;
 
 import static org.junit.jupiter.api.Assertions.*;
 
@@ -173,6 +174,58 @@ class VdiskWriterTest {
         }
         raw[(int) sums.chunkStart(1) + 17] ^= 0x40;
         assertFalse(sums.verify(1, ByteBuffer.wrap(raw, (int) sums.chunkStart(1), sums.chunkLength(1)).slice()));
+    }
+
+    @Test
+    void chunkChecksumsStayRightWhenDuplicatesAndEmptyFilesRollTheEndBackMidChunk() throws Exception {
+        Random random = new Random(7);
+        byte[][] distinct = new byte[12][];
+        for (int i = 0; i < distinct.length; i++) {
+            // from a few bytes to a few chunks, so ends fall inside chunks, on their edges and across them
+            distinct[i] = new byte[i % 3 == 0 ? random.nextInt(300_000) : random.nextInt(70_000)];
+            random.nextBytes(distinct[i]);
+        }
+        SealedVdisk sealed;
+        try (VdiskWriter w = writer("dups")) {
+            for (int i = 0; i < 60; i++) {
+                byte[] content = i % 7 == 3 ? new byte[0] : distinct[random.nextInt(distinct.length)];
+                w.file("f" + i, 0644, 0, 0, 0, 0, new ByteArrayInputStream(content), content.length);
+            }
+            sealed = w.finish();
+        }
+        Manifest m = sealed.manifest();
+        ChunkChecksums sums = m.checksums();
+        assertEquals((m.dataLength() + VdiskFormat.CHECKSUM_CHUNK - 1) / VdiskFormat.CHECKSUM_CHUNK, sums.chunkCount());
+        byte[] raw = Files.readAllBytes(sealed.file());
+        for (int c = 0; c < sums.chunkCount(); c++) {
+            CRC32C crc = new CRC32C();
+            crc.update(raw, (int) sums.chunkStart(c), sums.chunkLength(c));
+            assertTrue(sums.verify(c, ByteBuffer.wrap(raw, (int) sums.chunkStart(c), sums.chunkLength(c)).slice()),
+                    "chunk " + c + " (CRC32C of the bytes on disk: " + Long.toHexString(crc.getValue()) + ")");
+        }
+        try (FileBlockDevice device = FileBlockDevice.openReadOnly(sealed.file())) {
+            AppVdisk vdisk = AppVdisk.open(device);
+            for (Entry e : vdisk.manifest().entries()) {
+                if (e.isFile()) {
+                    assertArrayEquals(MessageDigest.getInstance("SHA-256").digest(vdisk.open(e).readAllBytes()), e.sha256(), e.path());
+                }
+            }
+        }
+    }
+
+    @Test
+    void aFilePastTheWriteBehindStepIsSealedIntact() throws Exception {
+        byte[] data = new byte[(int) (2 * WriteBehind.STEP + 12_345)];
+        new Random(11).nextBytes(data);
+        SealedVdisk sealed;
+        try (VdiskWriter w = writer("big")) {
+            w.file("big", 0644, 0, 0, 0, 0, new ByteArrayInputStream(data), data.length);
+            sealed = w.finish();
+        }
+        try (FileBlockDevice device = FileBlockDevice.openReadOnly(sealed.file())) {
+            AppVdisk vdisk = AppVdisk.open(device);
+            assertArrayEquals(data, vdisk.open(vdisk.manifest().entry("big")).readAllBytes());
+        }
     }
 
     private interface Action {

@@ -521,12 +521,22 @@ public final class Catalog implements Closeable {
             throw new CatalogException("app " + app.label() + " is assigned to VM(s) " + String.join(", ", vms)
                     + "; unassign it first");
         }
+        boolean lastUser = onlyUserIs(app);
         try (Batch batch = new Batch()) {
             batch.delete(APP + app.name() + "/" + app.version());
             batch.delete(CONTENT + app.contentId() + "/" + app.name() + "/" + app.version());
+            if (lastUser) {
+                // The start-up trace belongs to the vdisk; with its last user gone it would only be garbage.
+                batch.delete(PREFETCH + app.contentId());
+            }
             batch.commit();
         }
-        return usersOf(app.id()).isEmpty();
+        return lastUser;
+    }
+
+    /** Whether {@code app} is the only version, live or retired, that uses its vdisk. */
+    private boolean onlyUserIs(AppVersion app) throws IOException {
+        return usersOf(app.id()).stream().allMatch(u -> u.name().equals(app.name()) && u.version().equals(app.version()));
     }
 
     /**
@@ -615,12 +625,16 @@ public final class Catalog implements Closeable {
         if (getJson(key, AppVersion.class) == null) {
             throw new CatalogException("app " + app.label() + " (vdisk " + app.id().shortHex() + ") is not retired");
         }
+        boolean lastUser = onlyUserIs(app);
         try (Batch batch = new Batch()) {
             batch.delete(key);
             batch.delete(CONTENT + app.contentId() + "/" + app.name() + "/" + app.version());
+            if (lastUser) {
+                batch.delete(PREFETCH + app.contentId());
+            }
             batch.commit();
         }
-        return usersOf(app.id()).isEmpty();
+        return lastUser;
     }
 
     private static String retiredKey(String contentId, String name, String version) {

@@ -1,6 +1,7 @@
 package dev.dcd.catalog;
 
 import dev.dcd.vdisk.ContentId;
+import dev.dcd.vdisk.PrefetchList;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -83,6 +84,37 @@ class CatalogTest {
             assertFalse(c.removeApp(c.resolve("x@1")), "y still uses the vdisk");
             assertTrue(c.removeApp(c.resolve("y@1")), "nobody uses it any more");
             assertTrue(c.dump().keySet().stream().noneMatch(k -> k.startsWith("content/")), c.dump().toString());
+        }
+    }
+
+    @Test
+    void aVdisksPrefetchListGoesWithTheLastVersionThatUsesIt() throws IOException {
+        ContentId id = new ContentId(ID_A);
+        try (Catalog c = open()) {
+            c.addApp(app("x", "1", ID_A));
+            c.addApp(app("y", "1", ID_A));
+            c.putPrefetchListIfAbsent(new PrefetchList(id, 30, new int[] {3, 1, 2}));
+
+            c.removeApp(c.resolve("x@1"));
+            assertTrue(c.prefetchList(id).isPresent(), "y@1 still starts from that vdisk and keeps its list");
+
+            c.retireApp(c.resolve("y@1"));
+            assertTrue(c.prefetchList(id).isPresent(), "a retired version's vdisk is still read by a kept generation");
+
+            c.forgetRetired(c.retired().get(0));
+            assertTrue(c.prefetchList(id).isEmpty(), "nothing uses the vdisk any more");
+            assertTrue(c.dump().keySet().stream().noneMatch(k -> k.startsWith("prefetch/")), c.dump().toString());
+        }
+    }
+
+    @Test
+    void removingTheOnlyVersionOfAVdiskDropsItsPrefetchList() throws IOException {
+        ContentId id = new ContentId(ID_B);
+        try (Catalog c = open()) {
+            c.addApp(app("z", "1", ID_B));
+            c.putPrefetchListIfAbsent(new PrefetchList(id, 30, new int[] {0}));
+            assertTrue(c.removeApp(c.resolve("z@1")));
+            assertTrue(c.prefetchList(id).isEmpty());
         }
     }
 

@@ -31,52 +31,7 @@ public interface ExtendedBlockDevice extends BlockDevice {
         if (device instanceof ExtendedBlockDevice extended) {
             return extended;
         }
-        return new Filter(null) {
-            @Override
-            public long size() {
-                return device.size();
-            }
-
-            @Override
-            public dev.dcd.block.Capabilities capabilities() {
-                return device.capabilities().withZero(false).withExtents(false);
-            }
-
-            @Override
-            public void read(long offset, java.nio.ByteBuffer dst) throws IOException {
-                device.read(offset, dst);
-            }
-
-            @Override
-            public void write(long offset, java.nio.ByteBuffer src) throws IOException {
-                device.write(offset, src);
-            }
-
-            @Override
-            public void flush() throws IOException {
-                device.flush();
-            }
-
-            @Override
-            public void trim(long offset, long length) throws IOException {
-                device.trim(offset, length);
-            }
-
-            @Override
-            public List<Extent> extents(long offset, long length) throws IOException {
-                BlockDevice.checkRange(this, offset, length);
-                return length == 0 ? List.of() : List.of(new Extent(offset, length, Extent.Type.DATA));
-            }
-
-            @Override
-            public String describe() {
-                return device.describe();
-            }
-
-            @Override
-            public void close() throws IOException {
-                device.close();
-            }
-        };
+        return new AdaptedDevice(device);
     }
+
 }

@@ -1,5 +1,6 @@
 package dev.dcd.filter;
 
+import dev.dcd.block.ForwardingBlockDevice;
 import dev.dcd.block.BlockDevice;
 import dev.dcd.block.Capabilities;
 import dev.dcd.synth.RegionMap;
@@ -87,8 +88,7 @@ class PrefetcherTest {
      * The backend's device, recording the data chunks each read asks for in order; reads that touch a chunk of
      * {@code stall} for the first time hang until {@code release} opens, as a slow request would.
      */
-    private static final class WatchedDevice implements BlockDevice {
-        final BlockDevice inner;
+    private static final class WatchedDevice extends ForwardingBlockDevice<BlockDevice> {
         final ChunkChecksums sums;
         final List<Integer> firstChunks;
         final Set<Integer> stall;
@@ -98,23 +98,13 @@ class PrefetcherTest {
 
         WatchedDevice(BlockDevice inner, ChunkChecksums sums, List<Integer> firstChunks, Set<Integer> stall,
                       Set<Integer> touched, CountDownLatch release, CountDownLatch stalled) {
-            this.inner = inner;
+            super(inner);
             this.sums = sums;
             this.firstChunks = firstChunks;
             this.stall = stall;
             this.touched = touched;
             this.release = release;
             this.stalled = stalled;
-        }
-
-        @Override
-        public long size() {
-            return inner.size();
-        }
-
-        @Override
-        public Capabilities capabilities() {
-            return inner.capabilities();
         }
 
         @Override
@@ -135,12 +125,7 @@ class PrefetcherTest {
                     }
                 }
             }
-            inner.read(offset, dst);
-        }
-
-        @Override
-        public void close() throws IOException {
-            inner.close();
+            next.read(offset, dst);
         }
     }
 

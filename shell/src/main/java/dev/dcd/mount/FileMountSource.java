@@ -1,8 +1,8 @@
 package dev.dcd.mount;
 
 import dev.dcd.block.BlockDevice;
-import dev.dcd.block.Capabilities;
 import dev.dcd.block.FileBlockDevice;
+import dev.dcd.block.ForwardingBlockDevice;
 import dev.dcd.synth.FileIndex;
 
 import java.io.IOException;
@@ -57,12 +57,11 @@ public final class FileMountSource implements MountSource {
 
     @Override
     public String describe() {
-        return "vm " + name + ": " + disk.inner.describe() + ", " + disk.size() + " bytes, " + files.size() + " names";
+        return "vm " + name + ": " + disk.next().describe() + ", " + disk.size() + " bytes, " + files.size() + " names";
     }
 
     /** Counts requests without locks, so the stats file has something live to show. */
-    private static final class Counting implements BlockDevice {
-        final FileBlockDevice inner;
+    private static final class Counting extends ForwardingBlockDevice<FileBlockDevice> {
         final LongAdder reads = new LongAdder();
         final LongAdder readBytes = new LongAdder();
         final LongAdder writes = new LongAdder();
@@ -70,47 +69,27 @@ public final class FileMountSource implements MountSource {
         final LongAdder flushes = new LongAdder();
 
         Counting(FileBlockDevice inner) {
-            this.inner = inner;
-        }
-
-        @Override
-        public long size() {
-            return inner.size();
-        }
-
-        @Override
-        public Capabilities capabilities() {
-            return inner.capabilities();
+            super(inner);
         }
 
         @Override
         public void read(long offset, ByteBuffer dst) throws IOException {
             reads.increment();
             readBytes.add(dst.remaining());
-            inner.read(offset, dst);
+            next.read(offset, dst);
         }
 
         @Override
         public void write(long offset, ByteBuffer src) throws IOException {
             writes.increment();
             writeBytes.add(src.remaining());
-            inner.write(offset, src);
+            next.write(offset, src);
         }
 
         @Override
         public void flush() throws IOException {
             flushes.increment();
-            inner.flush();
-        }
-
-        @Override
-        public String describe() {
-            return inner.describe();
-        }
-
-        @Override
-        public void close() throws IOException {
-            inner.close();
+            next.flush();
         }
     }
 }

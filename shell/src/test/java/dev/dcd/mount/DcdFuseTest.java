@@ -1,5 +1,6 @@
 package dev.dcd.mount;
 
+import dev.dcd.block.ForwardingBlockDevice;
 import dev.dcd.block.BlockDevice;
 import dev.dcd.block.Capabilities;
 import dev.dcd.block.MemoryBlockDevice;
@@ -335,28 +336,9 @@ class DcdFuseTest {
         };
     }
 
+    /** The device as it is, except that a flush is only counted. */
     private BlockDevice counting(MemoryBlockDevice inner) {
-        return new BlockDevice() {
-            @Override
-            public long size() {
-                return inner.size();
-            }
-
-            @Override
-            public Capabilities capabilities() {
-                return inner.capabilities();
-            }
-
-            @Override
-            public void read(long offset, ByteBuffer dst) throws IOException {
-                inner.read(offset, dst);
-            }
-
-            @Override
-            public void write(long offset, ByteBuffer src) throws IOException {
-                inner.write(offset, src);
-            }
-
+        return new ForwardingBlockDevice<>(inner) {
             @Override
             public void flush() {
                 flushes.incrementAndGet();

@@ -1,5 +1,6 @@
 package dev.dcd.tests.bench;
 
+import dev.dcd.block.ForwardingBlockDevice;
 import static dev.dcd.tests.bench.FuseReads.*;
 
 import dev.dcd.block.BlockDevice;
@@ -178,27 +179,11 @@ class FuseReadBench {
 
         Slowed(MountSource inner, long nanos) {
             this.inner = inner;
-            BlockDevice d = inner.disk();
-            this.disk = new BlockDevice() {
-                @Override
-                public long size() {
-                    return d.size();
-                }
-
-                @Override
-                public Capabilities capabilities() {
-                    return d.capabilities();
-                }
-
+            this.disk = new ForwardingBlockDevice<>(inner.disk()) {
                 @Override
                 public void read(long offset, ByteBuffer dst) throws IOException {
                     LockSupport.parkNanos(nanos);
-                    d.read(offset, dst);
-                }
-
-                @Override
-                public void close() throws IOException {
-                    d.close();
+                    next.read(offset, dst);
                 }
             };
         }
