@@ -72,9 +72,13 @@ public final class DynamicContentDisk implements ExtendedBlockDevice {
         return top.snapshot();
     }
 
-    /** Prefetches issued and foreground reads served from them, or zeros when readahead is off. */
+    /**
+     * Prefetches issued, foreground reads served from them, and streams that turned slow (their reader waited
+     * for a running prefetch, so they keep more windows in flight), or zeros when readahead is off.
+     */
     public long[] readaheadCounters() {
-        return readahead == null ? new long[2] : new long[] {readahead.prefetches.sum(), readahead.hits.sum()};
+        return readahead == null ? new long[3]
+                : new long[] {readahead.prefetches.sum(), readahead.hits.sum(), readahead.deepened.sum()};
     }
 
     /** What the start-up prefetcher did (docs/prefetch.md); {@link PrefetchStats#NONE} when it is off. */

@@ -5,6 +5,7 @@ import dev.dcd.synth.RegionMap;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.util.ArrayDeque;
+import java.util.concurrent.ConcurrentLinkedDeque;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.ThreadPoolExecutor;
@@ -20,6 +21,14 @@ import java.util.concurrent.atomic.LongAdder;
  * <p>A foreground read never queues behind unrelated prefetches: it waits only for a prefetch that covers
  * its own range and is already running; a covering prefetch still queued is cancelled and the read goes
  * straight down the chain. Everything below is read-only, so prefetched bytes never go stale.
+ *
+ * <p><b>Latency.</b> A reader that has to wait for a running prefetch of its stream shows that the backend
+ * answers more slowly than the reader consumes: over a network, every window costs a round trip before its
+ * first byte, and two windows in flight cannot hide it. Such a stream, when it prefetches into the shared
+ * cache, turns <i>deep</i>: its window grows fourfold per prefetch instead of twofold (16 MiB after three
+ * prefetches instead of seven, so the ramp costs three round trips, not seven) and up to
+ * {@link ReadaheadConfig#slowDepth()} prefetches stay in flight, topped up on every read. A stream whose
+ * prefetches always arrive before its reader stays as it was: two windows, doubling.
  */
 final class ReadaheadFilter extends Filter {
     private static final int QUEUED = 0;
@@ -28,6 +37,9 @@ final class ReadaheadFilter extends Filter {
     private static final int FAILED = 3;
     private static final int CANCELLED = 4;
     private static final int PER_STREAM = 2;
+    /** Window growth per prefetch of a stream whose reader waited (see the class comment), and of any other. */
+    private static final int SLOW_GROWTH = 4;
+    private static final int GROWTH = 2;
 
     private final RegionMap map;
     private final Residency residency;
@@ -39,12 +51,27 @@ final class ReadaheadFilter extends Filter {
     private final ExecutorService executor;
     private final Stream[] streams;
     private final ArrayDeque<ByteBuffer> pool = new ArrayDeque<>();
+    /** Buffers this filter holds (idle in {@link #pool} or lent to a prefetch); at most {@code 2 * streams}. */
     private int allocated;
+    /**
+     * Idle window buffers left by closed filters, taken by new ones before allocating (only buffers of the default
+     * {@code maxWindow}; at most {@link #SHARED_IDLE} kept). A VM disk opened again, or another VM's, then reads
+     * into memory the process has touched before instead of 16 MiB of new direct memory per buffer: on a host
+     * whose memory is handed back to the hypervisor while free, first-touched memory cost ~100-400 MiB/s here
+     * (docs/benchmarks.md), so two fresh 16 MiB buffers took a tenth of a second of a 256 MiB cold read.
+     */
+    private static final ConcurrentLinkedDeque<ByteBuffer> SHARED = new ConcurrentLinkedDeque<>();
+    static final int SHARED_IDLE = 4;
+    private static final AtomicInteger SHARED_COUNT = new AtomicInteger();
     private long clock;
     final LongAdder prefetches = new LongAdder();
     /** Prefetch tasks that have run to their end (done, failed or found cancelled); tests wait on it. */
     final LongAdder prefetchesEnded = new LongAdder();
     final LongAdder hits = new LongAdder();
+    /** Streams that turned slow because their reader waited for a running prefetch. */
+    final LongAdder deepened = new LongAdder();
+    /** Reads that waited for a running prefetch's data. */
+    final LongAdder waits = new LongAdder();
 
     ReadaheadFilter(ExtendedBlockDevice next, RegionMap map, ReadaheadConfig config) {
         this(next, map, config, null);
@@ -129,6 +156,8 @@ final class ReadaheadFilter extends Filter {
         long regionEnd;
         int window;
         long lastUse;
+        /** The reader waited for one of this stream's running prefetches: the backend is slower than it. */
+        boolean slow;
         final ArrayDeque<Prefetch> inFlight = new ArrayDeque<>();
     }
 
@@ -140,6 +169,8 @@ final class ReadaheadFilter extends Filter {
         final AtomicInteger state = new AtomicInteger(QUEUED);
         /** One reference for the stream, one for the task, one per reader copying out. */
         final AtomicInteger refs = new AtomicInteger(2);
+        /** A reader found it running and had to wait for its data (set outside the filter's lock). */
+        volatile boolean waitedOn;
 
         Prefetch(long start, int length, ByteBuffer buffer) {
             this.start = start;
@@ -206,6 +237,10 @@ final class ReadaheadFilter extends Filter {
                         return true;
                     }
                     if (state.get() == RUNNING) {
+                        if (!waitedOn) {
+                            waitedOn = true;
+                            waits.increment();
+                        }
                         try {
                             wait();
                         } catch (InterruptedException e) {
@@ -290,12 +325,14 @@ final class ReadaheadFilter extends Filter {
             oldest.prefetchedTo = offset + length;
             oldest.regionEnd = regionEnd;
             oldest.window = config.minWindow();
+            oldest.slow = false;
             oldest.lastUse = clock;
             return null;
         }
         s.lastUse = clock;
         Prefetch hit = null;
         for (Prefetch p : s.inFlight) {
+            noteWait(s, p);
             if (p.covers(offset, length)) {
                 hit = p;
                 p.refs.incrementAndGet();
@@ -316,20 +353,37 @@ final class ReadaheadFilter extends Filter {
             s.prefetchedTo += Math.min(s.window, regionEnd - s.prefetchedTo);
             skipped.increment();
         }
-        if (s.prefetchedTo - end < s.window && s.prefetchedTo < regionEnd && s.inFlight.size() < PER_STREAM) {
+        // A deep stream tops up to its depth on every read; any other issues at most one prefetch per read.
+        boolean deep = s.slow && s.prefetchedTo < regionEnd && filler.fills(s.prefetchedTo);
+        int depth = deep ? config.slowDepth() : PER_STREAM;
+        long ahead = deep ? (long) s.window * config.slowDepth() : s.window;
+        do {
+            if (s.prefetchedTo - end >= ahead || s.prefetchedTo >= regionEnd || s.inFlight.size() >= depth) {
+                break;
+            }
             boolean intoCache = filler.fills(s.prefetchedTo);
             ByteBuffer buffer = intoCache ? null : takeBuffer();
-            if (intoCache || buffer != null) {
-                int n = (int) Math.min(s.window, regionEnd - s.prefetchedTo);
-                Prefetch p = new Prefetch(s.prefetchedTo, n, buffer);
-                s.inFlight.add(p);
-                s.prefetchedTo += n;
-                s.window = Math.min(config.maxWindow(), s.window * 2);
-                prefetches.increment();
-                executor.execute(p);
+            if (!intoCache && buffer == null) {
+                break;
             }
-        }
+            int n = (int) Math.min(s.window, regionEnd - s.prefetchedTo);
+            Prefetch p = new Prefetch(s.prefetchedTo, n, buffer);
+            s.inFlight.add(p);
+            s.prefetchedTo += n;
+            s.window = (int) Math.min(config.maxWindow(), (long) s.window * (deep ? SLOW_GROWTH : GROWTH));
+            ahead = deep ? (long) s.window * config.slowDepth() : ahead;
+            prefetches.increment();
+            executor.execute(p);
+        } while (deep);
         return hit;
+    }
+
+    /** A stream turns slow (deep, when it fills the cache) once its reader has waited for a running prefetch. */
+    private void noteWait(Stream s, Prefetch p) {
+        if (p.waitedOn && !s.slow) {
+            s.slow = true;
+            deepened.increment();
+        }
     }
 
     /** Drops the stream's prefetches that end at or before {@code before}; queued ones are cancelled. */
@@ -350,9 +404,38 @@ final class ReadaheadFilter extends Filter {
         ByteBuffer b = pool.poll();
         if (b == null && allocated < streams.length * PER_STREAM) {
             allocated++;
-            b = ByteBuffer.allocateDirect(config.maxWindow());
+            b = takeShared(config.maxWindow());
         }
         return b;
+    }
+
+    /** An idle buffer a closed filter left, or a new one. */
+    private static ByteBuffer takeShared(int capacity) {
+        if (capacity == ReadaheadConfig.DEFAULT.maxWindow()) {
+            ByteBuffer b = SHARED.pollFirst();
+            if (b != null) {
+                SHARED_COUNT.decrementAndGet();
+                return b;
+            }
+        }
+        return ByteBuffer.allocateDirect(capacity);
+    }
+
+    /** Keeps an idle buffer for the next filter (most recently used first), unless enough are kept already. */
+    private static void giveShared(ByteBuffer b) {
+        if (b.capacity() != ReadaheadConfig.DEFAULT.maxWindow()) {
+            return;
+        }
+        if (SHARED_COUNT.incrementAndGet() <= SHARED_IDLE) {
+            SHARED.addFirst(b.clear());
+        } else {
+            SHARED_COUNT.decrementAndGet();
+        }
+    }
+
+    /** Idle buffers kept for the next filter; tests only. */
+    static int sharedIdle() {
+        return SHARED_COUNT.get();
     }
 
     private void release(Prefetch p) {
@@ -366,10 +449,21 @@ final class ReadaheadFilter extends Filter {
     @Override
     public void close() throws IOException {
         executor.shutdownNow();
+        boolean ended = false;
         try {
-            executor.awaitTermination(10, TimeUnit.SECONDS);
+            ended = executor.awaitTermination(10, TimeUnit.SECONDS);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
+        }
+        if (ended) {
+            // No prefetch runs any more; the idle buffers are referenced by nothing. A buffer still lent to a
+            // reader copying out stays with this filter and is simply dropped with it.
+            synchronized (this) {
+                ByteBuffer b;
+                while ((b = pool.poll()) != null) {
+                    giveShared(b);
+                }
+            }
         }
         super.close();
     }

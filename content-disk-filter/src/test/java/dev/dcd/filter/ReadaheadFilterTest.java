@@ -96,6 +96,32 @@ class ReadaheadFilterTest {
     }
 
     @Test
+    void aClosedFiltersWindowBuffersAreReusedByTheNextFilterAndServeItsOwnBytes() throws Exception {
+        Lower lower = new Lower();
+        int before;
+        try (ReadaheadFilter first = new ReadaheadFilter(lower, MAP, ReadaheadConfig.DEFAULT)) {
+            for (long pos = 1 << 20; pos < 16 << 20; pos += 65536) {
+                read(first, pos, 65536);
+                awaitPrefetches(first);
+            }
+            before = ReadaheadFilter.sharedIdle();
+        }
+        assertTrue(ReadaheadFilter.sharedIdle() > before, "the closed filter left its idle buffers: "
+                + ReadaheadFilter.sharedIdle() + " after, " + before + " before");
+        assertTrue(ReadaheadFilter.sharedIdle() <= ReadaheadFilter.SHARED_IDLE);
+        int kept = ReadaheadFilter.sharedIdle();
+        try (ReadaheadFilter second = new ReadaheadFilter(lower, MAP, ReadaheadConfig.DEFAULT)) {
+            // The other file: every byte must be this read's, none left over from the first filter's windows.
+            for (long pos = 17 << 20; pos < 32 << 20; pos += 65536) {
+                assertArrayEquals(Arrays.copyOfRange(DATA, (int) pos, (int) pos + 65536), read(second, pos, 65536));
+                awaitPrefetches(second);
+            }
+            assertTrue(ReadaheadFilter.sharedIdle() < kept, "the second filter took kept buffers");
+            assertTrue(second.hits.sum() > 120, "hits " + second.hits.sum());
+        }
+    }
+
+    @Test
     void windowsAlreadyInTheCacheAreSkippedAndReadDirectlyWhileTheRestIsPrefetched() throws Exception {
         Lower lower = new Lower();
         // The first 8 MiB of the extent count as cached, the rest not.
@@ -215,6 +241,121 @@ class ReadaheadFilterTest {
                 filledTo = Math.max(filledTo, f[0] + f[1]);
             }
             assertEquals(16 << 20, filledTo, "the stream filled ahead to the end of the extent");
+            assertEquals(List.of(131072L, 262144L, 524288L, 1048576L), fills.subList(0, 4).stream().map(f -> f[1]).toList(),
+                    "a reader that never waited for a fill keeps the window doubling");
+            assertEquals(0, ra.deepened.sum(), "nor does its stream turn deep");
+        }
+    }
+
+    /** Fills that each wait to be released, marking their 64 KiB units as they arrive. */
+    private static final class HeldFills implements ReadaheadFilter.Filler, ReadaheadFilter.Residency {
+        final List<long[]> started = java.util.Collections.synchronizedList(new java.util.ArrayList<>());
+        final java.util.Map<Long, CountDownLatch> release = new java.util.concurrent.ConcurrentHashMap<>();
+        final java.util.Set<Long> arrived = java.util.concurrent.ConcurrentHashMap.newKeySet();
+        final AtomicInteger running = new AtomicInteger();
+        /** Once set, fills no longer wait to be released. */
+        volatile boolean open;
+
+        @Override
+        public boolean fills(long offset) {
+            return true;
+        }
+
+        @Override
+        public void fill(long offset, long length, Runnable progress) throws IOException {
+            CountDownLatch gate = release.computeIfAbsent(offset, o -> new CountDownLatch(1));
+            started.add(new long[] {offset, length});
+            running.incrementAndGet();
+            try {
+                if (!open && !gate.await(10, TimeUnit.SECONDS)) {
+                    throw new IOException("fill at " + offset + " was never released");
+                }
+            } catch (InterruptedException e) {
+                throw new java.io.InterruptedIOException();
+            } finally {
+                running.decrementAndGet();
+            }
+            for (long at = offset; at < offset + length; at += 65536) {
+                arrived.add(at / 65536);
+            }
+            progress.run();
+        }
+
+        void releaseFill(long offset) {
+            release.computeIfAbsent(offset, o -> new CountDownLatch(1)).countDown();
+        }
+
+        /** Releases every fill, held or to come. */
+        void openAll() {
+            open = true;
+            synchronized (started) {
+                for (long[] f : started) {
+                    releaseFill(f[0]);
+                }
+            }
+        }
+
+        @Override
+        public boolean resident(long offset, long length) {
+            for (long unit = offset / 65536; unit <= (offset + length - 1) / 65536; unit++) {
+                if (!arrived.contains(unit)) {
+                    return false;
+                }
+            }
+            return true;
+        }
+
+        List<Long> lengths() {
+            synchronized (started) {
+                return started.stream().map(f -> f[1]).toList();
+            }
+        }
+    }
+
+    @Test
+    void aStreamWhoseReaderWaitedForItsFillKeepsMoreAndLargerWindowsInFlight() throws Exception {
+        Lower lower = new Lower();
+        HeldFills fills = new HeldFills();
+        ExecutorService reader = Executors.newSingleThreadExecutor();
+        long pos = 1 << 20;
+        try (ReadaheadFilter ra = new ReadaheadFilter(lower, MAP, ReadaheadConfig.DEFAULT, null, fills, fills)) {
+            read(ra, pos, 131072);
+            read(ra, pos + 131072, 131072);
+            Await.until(() -> fills.running.get() == 1, "the first window's fill to start");
+            // The third read needs the first window, which is still on its way: the reader waits for it.
+            Future<byte[]> third = reader.submit(() -> read(ra, pos + 262144, 131072));
+            Await.until(() -> ra.waits.sum() == 1 && fills.started.size() == 2,
+                    "the reader to wait for the running fill, the second fill started");
+            assertEquals(List.of(131072L, 262144L), fills.lengths(), "until then: two windows, doubling");
+            fills.releaseFill(pos + 262144);
+            assertArrayEquals(Arrays.copyOfRange(DATA, (int) pos + 262144, (int) pos + 393216),
+                    third.get(5, TimeUnit.SECONDS));
+
+            // The next read turns the stream deep: windows grow fourfold and three are kept in flight.
+            Future<byte[]> fourth = reader.submit(() -> read(ra, pos + 393216, 131072));
+            Await.until(() -> fills.running.get() == ReadaheadConfig.DEFAULT_SLOW_DEPTH,
+                    "three fills in flight at once");
+            assertEquals(List.of(131072L, 262144L, 524288L, 2097152L), fills.lengths(),
+                    "the two new windows came in one read, each four times the last");
+            assertEquals(1, ra.deepened.sum());
+            fills.openAll();
+            fourth.get(5, TimeUnit.SECONDS);
+
+            // It stays deep while it stays sequential, up to the extent's end and no further.
+            for (long at = pos + 524288; at < 16 << 20; at += 131072) {
+                assertArrayEquals(Arrays.copyOfRange(DATA, (int) at, (int) at + 131072), read(ra, at, 131072));
+            }
+            awaitPrefetches(ra);
+            List<Long> lengths = fills.lengths();
+            assertEquals(8L << 20, lengths.get(4), "after 512 KiB and 2 MiB: 8 MiB " + lengths);
+            long end = pos;
+            for (long[] f : fills.started) {
+                end = Math.max(end, f[0] + f[1]);
+            }
+            assertEquals(16 << 20, end, "filled to the extent's end and no further");
+        } finally {
+            fills.openAll();
+            reader.shutdownNow();
         }
     }
 

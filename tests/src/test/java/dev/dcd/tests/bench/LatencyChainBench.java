@@ -150,7 +150,8 @@ class LatencyChainBench {
             long nanos = System.nanoTime() - start;
             assertEquals(crc, read, "chain pass");
             long[] ra = disk.readaheadCounters();
-            return new Cold(nanos, proxy.requests() - before, "readahead prefetches " + ra[0] + ", hits " + ra[1]);
+            return new Cold(nanos, proxy.requests() - before, "readahead prefetches " + ra[0] + ", hits " + ra[1]
+                    + ", slow streams " + ra[2]);
         } finally {
             try (Stream<Path> files = Files.walk(cacheDir)) {
                 files.sorted((a, b) -> b.compareTo(a)).forEach(p -> p.toFile().delete());
