@@ -29,6 +29,11 @@ public final class MountControl {
                 public boolean resolve(ContentId id, String backend) throws IOException {
                     return source.switchBackend(id, backend);
                 }
+
+                @Override
+                public int record(ContentId id, java.time.Duration window) throws IOException {
+                    return source.recordPrefetch(id, window);
+                }
             });
         } catch (IOException | RuntimeException e) {
             System.err.println("dcd: no control channel for VM " + vm + ": " + e.getMessage());
