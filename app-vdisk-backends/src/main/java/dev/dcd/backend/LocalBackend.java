@@ -22,21 +22,33 @@ import java.util.Optional;
 import java.util.stream.Stream;
 
 /**
- * Vdisks as files named {@code <content-id>.vdisk}. A put writes {@code .<id>.tmp-*}, forces it to disk and
- * renames it into place, so a reader sees either nothing or the whole vdisk.
+ * Vdisks as files named {@code <content-id>.vdisk}. A put writes {@code .<id><random>.tmp}, forces it to disk and
+ * renames it into place, so a reader sees either nothing or the whole vdisk. A put killed before the rename (kill -9
+ * of an import or a {@code catalog move}) leaves its hidden temporary file; the next put removes it once it is
+ * {@link #STALE_TEMP_MILLIS} old, as the NFS backend does.
  */
 final class LocalBackend implements Backend {
     static final String SUFFIX = ".vdisk";
     private static final int COPY_BUFFER = 1 << 20;
+    /** A put in progress writes its temporary file all the time; one untouched for an hour belongs to a dead put. */
+    static final long STALE_TEMP_MILLIS = 60 * 60 * 1000L;
+    /** {@code .} + 64 hex digits of the content id + what {@link Files#createTempFile} adds + {@code .tmp}. */
+    private static final java.util.regex.Pattern TEMP = java.util.regex.Pattern.compile("\\.[0-9a-f]{64}[0-9]*\\.tmp");
 
     private final String name;
     private final URI uri;
     private final Path dir;
+    private final java.util.function.LongSupplier wallMillis;
 
     LocalBackend(String name, URI uri, Path dir) {
+        this(name, uri, dir, System::currentTimeMillis);
+    }
+
+    LocalBackend(String name, URI uri, Path dir, java.util.function.LongSupplier wallMillis) {
         this.name = name;
         this.uri = uri;
         this.dir = dir;
+        this.wallMillis = wallMillis;
     }
 
     @Override
@@ -62,6 +74,7 @@ final class LocalBackend implements Backend {
             if (Files.exists(target) && Files.size(target) == length) {
                 return;
             }
+            sweepStaleTemps();
             tmp = Files.createTempFile(dir, "." + id.hex(), ".tmp");
             long copied = 0;
             try (FileChannel out = FileChannel.open(tmp, StandardOpenOption.WRITE);
@@ -93,6 +106,21 @@ final class LocalBackend implements Backend {
             if (tmp != null) {
                 Files.deleteIfExists(tmp);
             }
+        }
+    }
+
+    /** Removes temporary files of puts that died more than {@link #STALE_TEMP_MILLIS} ago; best effort. */
+    private void sweepStaleTemps() {
+        long cutoff = wallMillis.getAsLong() - STALE_TEMP_MILLIS;
+        try (Stream<Path> files = Files.list(dir)) {
+            for (Path p : (Iterable<Path>) files::iterator) {
+                if (TEMP.matcher(p.getFileName().toString()).matches()
+                        && Files.getLastModifiedTime(p).toMillis() < cutoff) {
+                    Files.deleteIfExists(p);
+                }
+            }
+        } catch (IOException | java.io.UncheckedIOException e) {
+            // Left for the next put; a temporary file is never listed as a vdisk.
         }
     }
 
@@ -149,6 +177,10 @@ final class LocalBackend implements Backend {
     @Override
     public List<ObjectStat> list() throws IOException {
         if (!Files.isDirectory(dir)) {
+            if (Files.exists(dir)) {
+                throw new BackendException(name, null, dir + " is not a directory; point the backend at a directory");
+            }
+            // Not created yet: the directory appears with the first vdisk written.
             return List.of();
         }
         List<ObjectStat> result = new ArrayList<>();

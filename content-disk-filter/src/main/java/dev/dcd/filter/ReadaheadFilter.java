@@ -5,6 +5,7 @@ import dev.dcd.synth.RegionMap;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.util.ArrayDeque;
+import java.util.concurrent.ConcurrentLinkedDeque;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.ThreadPoolExecutor;
@@ -50,7 +51,18 @@ final class ReadaheadFilter extends Filter {
     private final ExecutorService executor;
     private final Stream[] streams;
     private final ArrayDeque<ByteBuffer> pool = new ArrayDeque<>();
+    /** Buffers this filter holds (idle in {@link #pool} or lent to a prefetch); at most {@code 2 * streams}. */
     private int allocated;
+    /**
+     * Idle window buffers left by closed filters, taken by new ones before allocating (only buffers of the default
+     * {@code maxWindow}; at most {@link #SHARED_IDLE} kept). A VM disk opened again, or another VM's, then reads
+     * into memory the process has touched before instead of 16 MiB of new direct memory per buffer: on a host
+     * whose memory is handed back to the hypervisor while free, first-touched memory cost ~100-400 MiB/s here
+     * (docs/benchmarks.md), so two fresh 16 MiB buffers took a tenth of a second of a 256 MiB cold read.
+     */
+    private static final ConcurrentLinkedDeque<ByteBuffer> SHARED = new ConcurrentLinkedDeque<>();
+    static final int SHARED_IDLE = 4;
+    private static final AtomicInteger SHARED_COUNT = new AtomicInteger();
     private long clock;
     final LongAdder prefetches = new LongAdder();
     /** Prefetch tasks that have run to their end (done, failed or found cancelled); tests wait on it. */
@@ -392,9 +404,38 @@ final class ReadaheadFilter extends Filter {
         ByteBuffer b = pool.poll();
         if (b == null && allocated < streams.length * PER_STREAM) {
             allocated++;
-            b = ByteBuffer.allocateDirect(config.maxWindow());
+            b = takeShared(config.maxWindow());
         }
         return b;
+    }
+
+    /** An idle buffer a closed filter left, or a new one. */
+    private static ByteBuffer takeShared(int capacity) {
+        if (capacity == ReadaheadConfig.DEFAULT.maxWindow()) {
+            ByteBuffer b = SHARED.pollFirst();
+            if (b != null) {
+                SHARED_COUNT.decrementAndGet();
+                return b;
+            }
+        }
+        return ByteBuffer.allocateDirect(capacity);
+    }
+
+    /** Keeps an idle buffer for the next filter (most recently used first), unless enough are kept already. */
+    private static void giveShared(ByteBuffer b) {
+        if (b.capacity() != ReadaheadConfig.DEFAULT.maxWindow()) {
+            return;
+        }
+        if (SHARED_COUNT.incrementAndGet() <= SHARED_IDLE) {
+            SHARED.addFirst(b.clear());
+        } else {
+            SHARED_COUNT.decrementAndGet();
+        }
+    }
+
+    /** Idle buffers kept for the next filter; tests only. */
+    static int sharedIdle() {
+        return SHARED_COUNT.get();
     }
 
     private void release(Prefetch p) {
@@ -408,10 +449,21 @@ final class ReadaheadFilter extends Filter {
     @Override
     public void close() throws IOException {
         executor.shutdownNow();
+        boolean ended = false;
         try {
-            executor.awaitTermination(10, TimeUnit.SECONDS);
+            ended = executor.awaitTermination(10, TimeUnit.SECONDS);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
+        }
+        if (ended) {
+            // No prefetch runs any more; the idle buffers are referenced by nothing. A buffer still lent to a
+            // reader copying out stays with this filter and is simply dropped with it.
+            synchronized (this) {
+                ByteBuffer b;
+                while ((b = pool.poll()) != null) {
+                    giveShared(b);
+                }
+            }
         }
         super.close();
     }

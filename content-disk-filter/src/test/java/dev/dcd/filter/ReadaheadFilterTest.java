@@ -96,6 +96,32 @@ class ReadaheadFilterTest {
     }
 
     @Test
+    void aClosedFiltersWindowBuffersAreReusedByTheNextFilterAndServeItsOwnBytes() throws Exception {
+        Lower lower = new Lower();
+        int before;
+        try (ReadaheadFilter first = new ReadaheadFilter(lower, MAP, ReadaheadConfig.DEFAULT)) {
+            for (long pos = 1 << 20; pos < 16 << 20; pos += 65536) {
+                read(first, pos, 65536);
+                awaitPrefetches(first);
+            }
+            before = ReadaheadFilter.sharedIdle();
+        }
+        assertTrue(ReadaheadFilter.sharedIdle() > before, "the closed filter left its idle buffers: "
+                + ReadaheadFilter.sharedIdle() + " after, " + before + " before");
+        assertTrue(ReadaheadFilter.sharedIdle() <= ReadaheadFilter.SHARED_IDLE);
+        int kept = ReadaheadFilter.sharedIdle();
+        try (ReadaheadFilter second = new ReadaheadFilter(lower, MAP, ReadaheadConfig.DEFAULT)) {
+            // The other file: every byte must be this read's, none left over from the first filter's windows.
+            for (long pos = 17 << 20; pos < 32 << 20; pos += 65536) {
+                assertArrayEquals(Arrays.copyOfRange(DATA, (int) pos, (int) pos + 65536), read(second, pos, 65536));
+                awaitPrefetches(second);
+            }
+            assertTrue(ReadaheadFilter.sharedIdle() < kept, "the second filter took kept buffers");
+            assertTrue(second.hits.sum() > 120, "hits " + second.hits.sum());
+        }
+    }
+
+    @Test
     void windowsAlreadyInTheCacheAreSkippedAndReadDirectlyWhileTheRestIsPrefetched() throws Exception {
         Lower lower = new Lower();
         // The first 8 MiB of the extent count as cached, the rest not.

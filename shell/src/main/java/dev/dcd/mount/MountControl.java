@@ -27,7 +27,15 @@ public final class MountControl {
 
                 @Override
                 public boolean resolve(ContentId id, String backend) throws IOException {
-                    return source.switchBackend(id, backend);
+                    try {
+                        return source.switchBackend(id, backend);
+                    } catch (IOException | RuntimeException e) {
+                        // The asker may have given up already; the log is where a refused switch stays visible.
+                        System.err.println("dcd: not switching vdisk " + id.shortHex() + " of VM " + vm + " to "
+                                + backend + ": " + e.getMessage());
+                        System.err.flush();
+                        throw e;
+                    }
                 }
 
                 @Override

@@ -53,4 +53,17 @@ public final class Views {
     /** A mounted VM's live statistics, as its serving process publishes them in {@code stats.json}. */
     public record MountedStats(String vm, Path mountpoint, com.fasterxml.jackson.databind.JsonNode stats) {
     }
+
+    /** A backend just registered, with its capacity when it is a store of fixed size. */
+    public record BackendAdded(dev.dcd.catalog.BackendEntry entry, Optional<dev.dcd.backend.Backend.Usage> usage) {
+    }
+
+    /** A row of {@code backend list}: usage for stores of fixed size, or why the backend could not be reached. */
+    public record BackendRow(dev.dcd.catalog.BackendEntry entry, long apps, Optional<dev.dcd.backend.Backend.Usage> usage,
+                             Optional<String> unreachable) {
+    }
+
+    /** The result of {@code backend check}; {@code objects} is -1 when the check failed. */
+    public record BackendCheck(String name, java.net.URI uri, dev.dcd.backend.Backend.HealthReport report, int objects) {
+    }
 }

@@ -1,14 +1,13 @@
 package dev.dcd.shell;
 
 import dev.dcd.backend.Backend;
-import dev.dcd.backend.Backends;
-import dev.dcd.catalog.BackendEntry;
 import dev.dcd.catalog.Sizes;
+import dev.dcd.service.BackendService;
+import dev.dcd.service.Views;
 import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
-import java.net.URI;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -38,19 +37,10 @@ final class BackendCommands {
 
         @Override
         public Integer call() throws Exception {
-            URI parsed = Backends.parse(uri);
-            Backends.validate(parsed);
-            Optional<Backend.Usage> usage = Optional.empty();
-            if (context.catalog().backends().stream().noneMatch(b -> b.name().equals(name))) {
-                // A store that needs setting up (a LUN) is checked and set up before it enters the catalog.
-                try (Backend backend = Backends.open(name, parsed)) {
-                    backend.prepare(format);
-                    usage = backend.usage();
-                }
-            }
-            BackendEntry entry = context.catalog().addBackend(name, parsed);
-            context.out().println("added backend " + entry.name() + " " + entry.uri()
-                    + usage.map(u -> " (" + Sizes.format(u.capacity()) + ", " + Sizes.format(u.free()) + " free)").orElse(""));
+            Views.BackendAdded added = new BackendService(context.environment()).add(name, uri, format);
+            context.out().println("added backend " + added.entry().name() + " " + added.entry().uri()
+                    + added.usage().map(u -> " (" + Sizes.format(u.capacity()) + ", " + Sizes.format(u.free()) + " free)")
+                    .orElse(""));
             return 0;
         }
     }
@@ -65,43 +55,30 @@ final class BackendCommands {
 
         @Override
         public Integer call() throws Exception {
-            List<BackendEntry> backends = context.catalog().backends();
-            // Stores of fixed size (LUNs) report capacity, used and free; the others show "-".
-            Map<String, Optional<Backend.Usage>> usage = new LinkedHashMap<>();
-            Map<String, String> unreachable = new LinkedHashMap<>();
-            for (BackendEntry b : backends) {
-                try {
-                    usage.put(b.name(), context.backend(b.name()).usage());
-                } catch (java.io.IOException e) {
-                    usage.put(b.name(), Optional.empty());
-                    unreachable.put(b.name(), e.getMessage());
-                }
-            }
+            List<Views.BackendRow> rows = new BackendService(context.environment()).list();
             if (context.json()) {
-                List<Map<String, Object>> rows = new ArrayList<>();
-                for (BackendEntry b : backends) {
+                List<Map<String, Object>> json = new ArrayList<>();
+                for (Views.BackendRow r : rows) {
                     Map<String, Object> row = new LinkedHashMap<>();
-                    row.put("name", b.name());
-                    row.put("uri", b.uri());
-                    usage.get(b.name()).ifPresent(u -> {
+                    row.put("name", r.entry().name());
+                    row.put("uri", r.entry().uri());
+                    r.usage().ifPresent(u -> {
                         row.put("capacityBytes", u.capacity());
                         row.put("usedBytes", u.used());
                         row.put("freeBytes", u.free());
                     });
-                    if (unreachable.containsKey(b.name())) {
-                        row.put("error", unreachable.get(b.name()));
-                    }
-                    rows.add(row);
+                    r.unreachable().ifPresent(reason -> row.put("error", reason));
+                    json.add(row);
                 }
-                Output.json(context.out(), rows);
+                Output.json(context.out(), json);
                 return 0;
             }
+            // Stores of fixed size (LUNs) report capacity, used and free; the others show "-".
             Output.Table table = new Output.Table("NAME", "URI", "APPS", "CAPACITY", "USED", "FREE");
-            for (BackendEntry b : backends) {
-                long apps = context.catalog().apps().stream().filter(a -> a.backend().equals(b.name())).count();
-                Optional<Backend.Usage> u = usage.get(b.name());
-                String dash = unreachable.containsKey(b.name()) ? "unreachable" : "-";
-                table.row(b.name(), b.uri(), apps, u.map(x -> Sizes.format(x.capacity())).orElse(dash),
+            for (Views.BackendRow r : rows) {
+                Optional<Backend.Usage> u = r.usage();
+                String dash = r.unreachable().isPresent() ? "unreachable" : "-";
+                table.row(r.entry().name(), r.entry().uri(), r.apps(), u.map(x -> Sizes.format(x.capacity())).orElse(dash),
                         u.map(x -> Sizes.format(x.used())).orElse(dash), u.map(x -> Sizes.format(x.free())).orElse(dash));
             }
             table.print(context.out());
@@ -121,7 +98,7 @@ final class BackendCommands {
 
         @Override
         public Integer call() throws Exception {
-            context.catalog().removeBackend(name);
+            new BackendService(context.environment()).remove(name);
             context.out().println("removed backend " + name);
             return 0;
         }
@@ -139,13 +116,13 @@ final class BackendCommands {
 
         @Override
         public Integer call() throws Exception {
-            Backend backend = context.backend(name);
-            Backend.HealthReport report = backend.check();
-            int objects = report.ok() ? backend.list().size() : -1;
+            Views.BackendCheck check = new BackendService(context.environment()).check(name);
+            Backend.HealthReport report = check.report();
+            int objects = check.objects();
             if (context.json()) {
                 Map<String, Object> json = new LinkedHashMap<>();
                 json.put("name", name);
-                json.put("uri", backend.uri().toString());
+                json.put("uri", check.uri().toString());
                 json.put("ok", report.ok());
                 json.put("latencyMillis", report.latencyNanos() / 1e6);
                 json.put("detail", report.detail());

@@ -91,6 +91,11 @@ final class StatsCommand implements Callable<Integer> {
                         + " corrupt chunks dropped, " + Sizes.format(cache.path("usedBytes").asLong()) + " of "
                         + Sizes.format(cache.path("capacityBytes").asLong()) + " used");
             }
+            JsonNode readahead = stats.get("readahead");
+            if (readahead != null && readahead.path("prefetches").asLong() > 0) {
+                out.println("readahead: " + readahead.path("prefetches").asLong() + " chunks prefetched, "
+                        + readahead.path("hits").asLong() + " reads served from them");
+            }
             JsonNode prefetch = stats.get("prefetch");
             if (prefetch != null) {
                 out.println(prefetchLine(prefetch));

@@ -194,12 +194,20 @@ final class VmMounts implements MountContext, MountSourceFactory {
         String description = "vm " + vmName + ": " + vm.fsType() + ", " + Sizes.format(map.size()) + ", generation "
                 + generation.number() + ", " + generation.fileCount() + " files";
         Source source = new Source(disk, files, vmdk, description, cache, generation, vm.fsType(), lock);
-        source.switching(name -> {
+        source.switching((id, name) -> {
             // Asked by 'catalog move' through the control channel: what the catalog says now, not at mount time.
             try {
                 Catalog current = env.catalog();
                 current.refresh();
                 BackendEntry entry = current.requireBackend(name);
+                // A move switches the catalog before it asks the servers, and an undone move switches it back
+                // before it asks them back. So a request the catalog does not agree with is stale: one a move
+                // gave up waiting for (this server was stopped or slow) and then undid. Obeying it would leave
+                // this server reading a copy the catalog does not name, which the move or a later gc deletes.
+                if (current.usersOf(id).stream().noneMatch(a -> a.backend().equals(name))) {
+                    throw new IOException("the catalog does not name backend '" + name + "' for vdisk " + id.shortHex()
+                            + " (a stale request of a move that was undone?); it stays where it is");
+                }
                 boolean isRemote = !LOCAL_SCHEME.equals(Backends.parse(entry.uri()).getScheme());
                 return new Target(env.backend(name), isRemote);
             } finally {
@@ -216,7 +224,8 @@ final class VmMounts implements MountContext, MountSourceFactory {
     /** Finds the backend a {@code resolve} request names. */
     @FunctionalInterface
     interface Targets {
-        Target target(String name) throws IOException;
+        /** The backend named {@code name}, which the catalog must name for vdisk {@code id} now. */
+        Target target(ContentId id, String name) throws IOException;
     }
 
     /** Opens the shared cache when an app of a mount that had none moves to a remote backend. */
@@ -363,7 +372,7 @@ final class VmMounts implements MountContext, MountSourceFactory {
             if (targets == null) {
                 throw new IOException("this server cannot switch backends");
             }
-            Target target = targets.target(backend);
+            Target target = targets.target(id, backend);
             if (target.remote() && cache == null) {
                 cache = cacheOpener.open();
                 disk.useCache(cache.cache());
@@ -437,6 +446,11 @@ final class VmMounts implements MountContext, MountSourceFactory {
                 all.put("cache", shared.cache().stats());
                 all.put("prefetch", disk.prefetchStats());
             }
+            long[] readahead = disk.readaheadCounters();
+            Map<String, Long> ahead = new LinkedHashMap<>();
+            ahead.put("prefetches", readahead[0]);
+            ahead.put("hits", readahead[1]);
+            all.put("readahead", ahead);
             try {
                 return (Json.MAPPER.writerWithDefaultPrettyPrinter().writeValueAsString(all) + "\n").getBytes(StandardCharsets.UTF_8);
             } catch (IOException e) {

@@ -144,12 +144,20 @@ class CatalogMoveTest {
             assertNotNull(control);
             BlockDevice disk = source.disk();
             byte[] before = readAll(disk);
+            long localReads = backendReads(source, "local");
+            assertTrue(localReads > 0, "the app was read from local before the move");
             String out = dcd.ok("catalog", "move", "lazy", "--to", "store2");
             assertTrue(out.contains("switched: mount of VM vl; source copy deleted"), out);
             assertFalse(Files.exists(onLocal()), "deleted only after the server switched");
             assertArrayEquals(before, readAll(disk), "every byte reads the same from the new backend");
-            StatsSnapshot stats = StatsSnapshot.fromJson(JSON.readTree(source.statsJson()).get("disk").toString());
+            StatsSnapshot stats = stats(source);
             assertEquals(Map.of("lazy@1.0", "store2"), stats.serving());
+            long store2Reads = backendReads(source, "store2");
+            assertTrue(store2Reads > 0, "the reads after the move were counted for store2: " + stats.backends());
+            assertEquals(localReads, backendReads(source, "local"), "the old backend's counters stopped growing");
+            readAll(disk);
+            assertEquals(localReads, backendReads(source, "local"), "and stay still while the VM reads on");
+            assertTrue(backendReads(source, "store2") > store2Reads, "the new backend's counters grow instead");
             assertEquals("ok vm=vl generation=1 pid=" + ProcessHandle.current().pid() + " apps=lazy@1.0:store2",
                     ControlClient.request(ControlSockets.socket(home, ControlSockets.MOUNT, "vl"), "status",
                             Duration.ofSeconds(20)).line());
@@ -217,6 +225,54 @@ class CatalogMoveTest {
             assertFalse(Files.exists(onStore2()));
             assertArrayEquals(before, readAll(source.disk()));
         }
+    }
+
+    @Test
+    void aGenerationBuiltBeforeTheMoveAndNotMountedReadsFromTheNewBackendAfterIt() throws Exception {
+        // Generations keep no backend of their own: they name vdisks by content id and resolve them through the
+        // catalog when opened. So deleting the source is safe for every kept generation once the catalog moved.
+        dcd.ok("vm", "create", "vl", "--size", "64M");
+        dcd.ok("vm", "assign", "vl", "lazy");
+        dcd.ok("disk", "build", "vl");
+        byte[] before;
+        try (Context context = context(); MountSource source = open(context, "vl")) {
+            before = readAll(source.disk());
+        }
+        dcd.ok("catalog", "move", "lazy", "--to", "store2");
+        assertFalse(Files.exists(onLocal()));
+        try (Context context = context(); MountSource source = open(context, "vl")) {
+            assertEquals(Map.of("lazy@1.0", "store2"), stats(source).serving());
+            assertArrayEquals(before, readAll(source.disk()));
+        }
+    }
+
+    @Test
+    void aServerRefusesAResolveTheCatalogDoesNotAgreeWithAndKeepsServing() throws Exception {
+        // The request a move sends and then gives up on (the server was stopped past --server-timeout, the move
+        // was undone) may still reach the server later. By then the catalog names the source again, and the
+        // copy the request names is one nothing keeps: the server must not switch to it.
+        dcd.ok("vm", "create", "vl", "--size", "64M");
+        dcd.ok("vm", "assign", "vl", "lazy");
+        dcd.ok("disk", "build", "vl");
+        Files.copy(onLocal(), onStore2());
+        try (Context context = context(); MountSource source = open(context, "vl")) {
+            byte[] before = readAll(source.disk());
+            IOException stale = assertThrows(IOException.class,
+                    () -> source.switchBackend(new ContentId(hex), "store2"));
+            assertTrue(stale.getMessage().contains("the catalog does not name backend 'store2'"), stale.getMessage());
+            assertEquals(Map.of("lazy@1.0", "local"), stats(source).serving(), "it stays where it was");
+            Files.delete(onStore2());
+            assertArrayEquals(before, readAll(source.disk()), "and reads every byte from there");
+        }
+    }
+
+    private static StatsSnapshot stats(MountSource source) throws IOException {
+        return StatsSnapshot.fromJson(JSON.readTree(source.statsJson()).get("disk").toString());
+    }
+
+    private static long backendReads(MountSource source, String backend) throws IOException {
+        return stats(source).backends().stream().filter(g -> g.name().equals(backend))
+                .mapToLong(StatsSnapshot.GroupStats::reads).sum();
     }
 
     /** The fake synthesizer writes no file index; a mount needs one (an empty root is enough here). */

@@ -8,7 +8,10 @@ import dev.dcd.tests.s3.S3Home;
 
 import java.io.IOException;
 import java.io.OutputStream;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
 import java.nio.file.Files;
+import java.nio.file.StandardOpenOption;
 import java.nio.file.Path;
 import java.util.Random;
 import java.util.zip.CRC32C;
@@ -51,5 +54,53 @@ final class BenchData {
         RegionMap map = RegionMap.load(dcd.currentGeneration(vm).resolve(DynamicContentDisk.REGION_MAP));
         var region = map.find(file.extentOffset(0));
         return region.vdiskOffset() + (file.extentOffset(0) - region.start());
+    }
+
+    /**
+     * The ceiling of any first fill of a cache file on this machine: {@code bytes} written into a new file in 1 MiB
+     * positional writes (as the cache stores a readahead window's pieces), nothing forced; nanoseconds. The file is
+     * kept (deleting it would hand its pages to whatever runs next, which would then not pay for new memory).
+     * On a VM whose free memory is returned to the hypervisor, every page the page cache takes for the first time
+     * is a fault on the host; that, not the cache's code, is what this measures.
+     */
+    static long freshFileWrite(Path file, long bytes) throws IOException {
+        ByteBuffer block = ByteBuffer.allocateDirect(BenchMath.MIB);
+        byte[] random = new byte[BenchMath.MIB];
+        new Random(3).nextBytes(random);
+        block.put(random).flip();
+        try (FileChannel out = FileChannel.open(file, StandardOpenOption.CREATE_NEW, StandardOpenOption.WRITE)) {
+            long start = System.nanoTime();
+            for (long at = 0; at < bytes; at += BenchMath.MIB) {
+                ByteBuffer b = block.duplicate().limit((int) Math.min(BenchMath.MIB, bytes - at));
+                while (b.hasRemaining()) {
+                    out.write(b, at + b.position());
+                }
+            }
+            return System.nanoTime() - start;
+        }
+    }
+
+    /**
+     * Reads {@code [offset, offset + length)} of a server's backing file, untimed, so that every timed reader of the
+     * round finds it in the page cache: otherwise the first reader of a round pays for pages the machine dropped
+     * since the last, and the figures depend on the order they run in.
+     */
+    static void pageIn(Path file, long offset, long length) throws IOException {
+        ByteBuffer buffer = ByteBuffer.allocateDirect(4 * BenchMath.MIB);
+        try (FileChannel in = FileChannel.open(file, StandardOpenOption.READ)) {
+            for (long at = offset; at < offset + length; ) {
+                buffer.clear().limit((int) Math.min(buffer.capacity(), offset + length - at));
+                int n = in.read(buffer, at);
+                if (n < 0) {
+                    break;
+                }
+                at += n;
+            }
+        }
+    }
+
+    /** The one-minute load average. */
+    static double load() {
+        return java.lang.management.ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage();
     }
 }

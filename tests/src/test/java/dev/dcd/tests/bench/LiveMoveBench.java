@@ -20,21 +20,29 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * A reader at full speed through a REAL mount while {@code dcd catalog move} moves its app back and forth
- * between two local backends N times. Reports failed and wrong reads (must be 0), the read stall at each cutover
- * (the longest single read that overlapped the move's switch window: p50, p99, max over the moves, next to the
- * longest read in windows of the same length without a move), and the move's throughput against {@code cp} of
- * the vdisk file in the same run.
+ * between two local backends N times. Reports failed and wrong reads (must be 0) and the cost of the cutover two
+ * ways, each next to the same reader with NO move in the same run (stretches of reading before the first and after
+ * the last move):
+ * <ul>
+ *   <li>per move: the longest single read that overlapped the move's command (p50, p90, p99, max over the moves,
+ *       nearest rank; with fewer than 100 moves p99 is the max, and the report says so), against the longest read
+ *       in no-move windows of the same length;</li>
+ *   <li>per read: the distribution (p50, p99, p99.9, max) of every read call that overlapped a move, against every
+ *       read call of the no-move stretches: thousands of samples each, so p99 is not one outlier.</li>
+ * </ul>
+ * And the move's throughput against {@code cp} of the vdisk file, with the load average at start and end.
  *
  * <p>Run (FUSE; the jar must be packaged, which {@code -am verify} does):
  * {@code mvn -B -o -pl tests -am verify -Dit.test=LiveMoveBench -Dtest=NONE -Dsurefire.failIfNoSpecifiedTests=false}.
- * {@code -Dbench.mib} (default 64), {@code -Dbench.moves} (default 10). Output also in
+ * {@code -Dbench.mib} (default 64), {@code -Dbench.moves} (default 40), {@code -Dbench.quiet-ms} (no-move reading
+ * before the first and again after the last move, default 15000 each). Output also in
  * tests/target/bench/live-move.txt.
  */
 class LiveMoveBench {
     private static final int MIB = Integer.getInteger("bench.mib", 64);
-    private static final int MOVES = Integer.getInteger("bench.moves", 10);
+    private static final int MOVES = Integer.getInteger("bench.moves", 40);
     private static final int READ = 128 << 10;
-    private static final long QUIET_MILLIS = Long.getLong("bench.quiet-ms", 12_000);
+    private static final long QUIET_MILLIS = Long.getLong("bench.quiet-ms", 15_000);
 
     @TempDir
     Path tmp;
@@ -108,6 +116,8 @@ class LiveMoveBench {
         }, "bench-reader");
         long[] moveNanos = new long[MOVES];
         long[][] windows = new long[MOVES][2];
+        long[][] quietStretches = new long[2][2];
+        String loadAtStart = loadAverage();
         try {
             reader.start();
             // Warm up: one full pass before the first move, so the first cutover is not a cold-start figure.
@@ -117,7 +127,7 @@ class LiveMoveBench {
             }
             // Then a stretch of reading without a move, as long as a few moves, for the baseline the stalls are
             // compared with: on a loaded machine reads stall anyway. Timed reading, not synchronisation.
-            Thread.sleep(QUIET_MILLIS);
+            quietStretches[0] = quietStretch();
             for (int i = 0; i < MOVES; i++) {
                 String to = i % 2 == 0 ? "store2" : "local";
                 long start = System.nanoTime();
@@ -126,6 +136,8 @@ class LiveMoveBench {
                 moveNanos[i] = end - start;
                 windows[i] = new long[] {start, end};
             }
+            // And again after the last move, so that a load that drifts during the run weighs on both sides.
+            quietStretches[1] = quietStretch();
         } finally {
             stop.set(true);
             reader.join(120_000);
@@ -150,21 +162,28 @@ class LiveMoveBench {
             stalls[i] = longestIn(all, windows[i][0], windows[i][1]);
         }
         // The same statistic in windows without a move: what the loaded machine does to reads anyway.
-        long[] quiet = quietWindows(all, windows, BenchMath.median(moveNanos));
+        long[] quiet = quietWindows(all, quietStretches, BenchMath.median(moveNanos));
+        long[] duringMoves = durations(all, windows);
+        long[] withoutMoves = durations(all, quietStretches);
         long[] sortedStalls = stalls.clone();
         Arrays.sort(sortedStalls);
-        String load = Files.readString(Path.of("/proc/loadavg")).strip();
+        Arrays.sort(quiet);
+        String loadAtEnd = loadAverage();
         StringBuilder report = new StringBuilder();
         report.append(String.format("LiveMoveBench: %d files, %.0f MiB app (vdisk %.1f MiB), %d moves local <-> store2 under"
-                + " one reader (%d KiB reads), load %s%n", files.size(), total / 1048576.0, vdiskBytes / 1048576.0, MOVES,
-                READ >> 10, load));
+                + " one reader (%d KiB reads); load average at start %s, at end %s%n", files.size(), total / 1048576.0,
+                vdiskBytes / 1048576.0, MOVES, READ >> 10, loadAtStart, loadAtEnd));
         report.append(String.format("reads: %d, %.0f MiB, failed %d, wrong %d%n", all.size(), bytes.get() / 1048576.0,
                 failed.get(), wrong.get()));
-        report.append(String.format("cutover stall (longest read overlapping each move): p50 %.1f ms, p99 %.1f ms, max %.1f ms%n",
-                BenchMath.median(stalls) / 1e6, percentile(sortedStalls, 0.99) / 1e6, sortedStalls[MOVES - 1] / 1e6));
-        report.append(String.format("longest read in windows of the same length without a move: median %.1f ms, max %.1f ms"
-                + " (%d windows)%n", quiet.length == 0 ? 0 : BenchMath.median(quiet) / 1e6,
-                quiet.length == 0 ? 0 : Arrays.stream(quiet).max().getAsLong() / 1e6, quiet.length));
+        report.append(String.format("per move, longest read overlapping the move command (n=%d%s): p50 %.1f ms, p90 %.1f ms,"
+                + " p99 %.1f ms, max %.1f ms%n", MOVES, MOVES < 100 ? ", so p99 = max" : "",
+                percentile(sortedStalls, 0.50) / 1e6, percentile(sortedStalls, 0.90) / 1e6,
+                percentile(sortedStalls, 0.99) / 1e6, sortedStalls[MOVES - 1] / 1e6));
+        report.append(String.format("  no move, longest read in windows of the same length (n=%d): p50 %.1f ms, p90 %.1f ms,"
+                + " max %.1f ms%n", quiet.length, percentile(quiet, 0.50) / 1e6, percentile(quiet, 0.90) / 1e6,
+                quiet.length == 0 ? 0 : quiet[quiet.length - 1] / 1e6));
+        report.append(distribution("per read, every read call overlapping a move", duringMoves));
+        report.append(distribution("  no move, every read call of the no-move stretches", withoutMoves));
         double moveMibs = BenchMath.mibPerSecond(vdiskBytes, BenchMath.median(moveNanos));
         double cpMibs = BenchMath.mibPerSecond(vdiskBytes, BenchMath.median(cpNanos));
         report.append(String.format("move (whole command: JVM start, copy, verify, switch, delete): median %.0f ms = %.1f MiB/s;"
@@ -203,21 +222,55 @@ class LiveMoveBench {
         return longest;
     }
 
-    /** The longest read in each window of {@code length} between the moves and before the first. */
-    private static long[] quietWindows(List<Read> reads, long[][] moves, long length) {
+    /** Reads on without a move for {@link #QUIET_MILLIS}; returns that stretch (nanoTime). Timed reading, not a wait. */
+    private static long[] quietStretch() throws InterruptedException {
+        long start = System.nanoTime();
+        Thread.sleep(QUIET_MILLIS);
+        return new long[] {start, System.nanoTime()};
+    }
+
+    /** The longest read in each window of {@code length} that fits in the no-move stretches. */
+    private static long[] quietWindows(List<Read> reads, long[][] stretches, long length) {
         List<Long> out = new ArrayList<>();
-        long first = reads.stream().mapToLong(Read::start).min().orElse(0);
-        long previousEnd = first;
-        for (long[] move : moves) {
-            for (long from = previousEnd; from + length <= move[0]; from += length) {
+        for (long[] stretch : stretches) {
+            for (long from = stretch[0]; length > 0 && from + length <= stretch[1]; from += length) {
                 out.add(longestIn(reads, from, from + length));
             }
-            previousEnd = move[1];
         }
         return out.stream().mapToLong(Long::longValue).toArray();
     }
 
+    /** The durations of every read call that overlapped one of {@code windows}, sorted. */
+    private static long[] durations(List<Read> reads, long[][] windows) {
+        long[] out = reads.stream().filter(r -> {
+            for (long[] w : windows) {
+                if (r.end() >= w[0] && r.start() <= w[1]) {
+                    return true;
+                }
+            }
+            return false;
+        }).mapToLong(Read::nanos).sorted().toArray();
+        return out;
+    }
+
+    private static String distribution(String what, long[] sorted) {
+        if (sorted.length == 0) {
+            return what + ": no reads\n";
+        }
+        return String.format("%s (n=%d): p50 %.2f ms, p99 %.1f ms, p99.9 %.1f ms, max %.1f ms%n", what, sorted.length,
+                percentile(sorted, 0.50) / 1e6, percentile(sorted, 0.99) / 1e6, percentile(sorted, 0.999) / 1e6,
+                sorted[sorted.length - 1] / 1e6);
+    }
+
+    private static String loadAverage() throws IOException {
+        String[] f = Files.readString(Path.of("/proc/loadavg")).strip().split("\\s+");
+        return f[0] + " " + f[1] + " " + f[2];
+    }
+
     private static long percentile(long[] sorted, double p) {
+        if (sorted.length == 0) {
+            return 0;
+        }
         int index = (int) Math.ceil(p * sorted.length) - 1;
         return sorted[Math.max(0, Math.min(sorted.length - 1, index))];
     }

@@ -1,0 +1,67 @@
+package dev.dcd.mount;
+
+import java.io.IOException;
+import java.io.PrintStream;
+import java.nio.file.Path;
+import java.time.Duration;
+
+/**
+ * The low-level server ({@link LowLevelFs} on {@link LowLevelServer}) mounted and served by threads of this JVM,
+ * without a supervisor: the counterpart of {@link Mounter#start} for benchmarks and tests that compare both
+ * FUSE paths on an equal footing (same process, same source). Needs root ({@code mount(2)}).
+ */
+public final class LowLevelMount implements AutoCloseable {
+    private static final Duration UNMOUNT_TIMEOUT = Duration.ofSeconds(10);
+
+    private final Path mountpoint;
+    private final Thread thread;
+
+    private LowLevelMount(Path mountpoint, Thread thread) {
+        this.mountpoint = mountpoint;
+        this.thread = thread;
+    }
+
+    /**
+     * Mounts {@code source} at {@code mountpoint} (shown as {@code dcd:NAME}), serves it on {@code threads} threads
+     * and returns once it answers.
+     */
+    public static LowLevelMount start(String name, MountSource source, Path mountpoint, int threads, PrintStream log)
+            throws IOException {
+        FuseDevice device = FuseDevice.mount(mountpoint, name, Ids.uid(), Ids.gid(), false);
+        LowLevelFs fs = new LowLevelFs(source, true, Ids.uid(), Ids.gid(), log);
+        Thread thread = new Thread(() -> {
+            LowLevelServer.serve(device, fs, threads, "dcd-fuse-ll", log);
+            device.close();
+        }, "dcd-fuse-ll");
+        thread.setDaemon(true);
+        thread.start();
+        try {
+            Mounter.awaitReady(mountpoint, () -> thread.isAlive() ? null : "the low-level server ended");
+        } catch (IOException e) {
+            FuseDevice.detach(mountpoint);
+            throw e;
+        }
+        return new LowLevelMount(mountpoint, thread);
+    }
+
+    public Path mountpoint() {
+        return mountpoint;
+    }
+
+    /** Unmounts (not lazily: a busy mount is reported) and waits for the serving threads. */
+    @Override
+    public void close() throws IOException {
+        if (!thread.isAlive()) {
+            return;
+        }
+        Exec.Result r = Exec.run(UNMOUNT_TIMEOUT, "umount", mountpoint.toString());
+        if (!r.ok()) {
+            throw new IOException("cannot unmount " + mountpoint + ": " + r.message());
+        }
+        try {
+            thread.join(UNMOUNT_TIMEOUT.toMillis());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+        }
+    }
+}

@@ -1,0 +1,135 @@
+package dev.dcd.tests.catalog;
+
+import com.fasterxml.jackson.databind.JsonNode;
+import com.fasterxml.jackson.databind.ObjectMapper;
+import org.junit.jupiter.api.AfterEach;
+import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.io.TempDir;
+
+import java.io.File;
+import java.io.IOException;
+import java.io.OutputStream;
+import java.nio.file.Files;
+import java.nio.file.Path;
+import java.nio.file.attribute.FileTime;
+import java.time.Duration;
+import java.util.List;
+import java.util.SplittableRandom;
+import java.util.concurrent.TimeUnit;
+import java.util.stream.Stream;
+
+import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertFalse;
+import static org.junit.jupiter.api.Assertions.assertTrue;
+
+/**
+ * {@code dcd catalog move} killed with SIGKILL while it copies: no vdisk appears on the target (only a hidden
+ * temporary file, which the backend never lists and {@code catalog rescan} does not register), the catalog still
+ * serves the app from the source, whose bytes are untouched; the same move then goes through, and the put it makes
+ * sweeps the dead copy's temporary file once it is stale.
+ */
+class InterruptedMoveIT {
+    private static final ObjectMapper JSON = new ObjectMapper();
+    /** Large enough that the move is still copying when the test sees its temporary file grow. */
+    private static final int FILES = 3;
+    private static final int FILE_BYTES = 64 << 20;
+    private static final Duration DEADLINE = Duration.ofSeconds(180);
+
+    @TempDir
+    Path temp;
+    private Process running;
+
+    @AfterEach
+    void killWhatIsLeft() {
+        if (running != null) {
+            running.destroyForcibly();
+        }
+    }
+
+    @Test
+    void sigkillDuringTheCopyLeavesTheAppOnTheSourceAndNoVdiskOnTheTarget() throws Exception {
+        Path home = temp.resolve("home");
+        Path tree = Files.createDirectories(temp.resolve("big-1.0"));
+        SplittableRandom random = new SplittableRandom(16);
+        byte[] chunk = new byte[1 << 20];
+        for (int i = 0; i < FILES; i++) {
+            try (OutputStream out = Files.newOutputStream(tree.resolve("blob-" + i + ".bin"))) {
+                for (int written = 0; written < FILE_BYTES; written += chunk.length) {
+                    random.nextBytes(chunk);
+                    out.write(chunk);
+                }
+            }
+        }
+        Dcd.ok(home, "catalog", "import", tree.toString());
+        Path store2 = Files.createDirectories(temp.resolve("store2"));
+        Dcd.ok(home, "backend", "add", "store2", "local://" + store2);
+        String hex = app(home).get("contentId").asText();
+        Path source = home.resolve("vdisks").resolve(hex + ".vdisk");
+        String before = Dcd.sha256(source);
+
+        Path tempCopy = startMoveAndAwaitItsTemporaryCopy(home, store2, hex);
+        running.destroyForcibly(); // SIGKILL: no hook runs, nothing can clean up
+        assertTrue(running.waitFor(DEADLINE.toSeconds(), TimeUnit.SECONDS));
+        assertEquals(137, running.exitValue(), "killed by SIGKILL, not finished");
+
+        assertEquals("local", app(home).get("backend").asText(), "the catalog still serves the app from the source");
+        assertEquals(before, Dcd.sha256(source), "the source copy is whole");
+        assertFalse(Files.exists(store2.resolve(hex + ".vdisk")), "no vdisk is visible on the target");
+        assertTrue(Files.exists(tempCopy), "only the dead copy's hidden temporary file: " + tempCopy);
+        String rescan = Dcd.ok(home, "catalog", "rescan", "--backend", "store2").out();
+        assertTrue(rescan.contains("0 app version(s) registered"), "rescan finds no vdisk there: " + rescan);
+        assertEquals("local", app(home).get("backend").asText());
+
+        // An hour later the temporary file is stale; the same move goes through and its put sweeps it.
+        Files.setLastModifiedTime(tempCopy, FileTime.fromMillis(System.currentTimeMillis() - Duration.ofHours(2).toMillis()));
+        String out = Dcd.ok(home, "catalog", "move", "big", "--to", "store2").out();
+        assertTrue(out.contains("source copy deleted"), out);
+        assertEquals("store2", app(home).get("backend").asText());
+        assertEquals(before, Dcd.sha256(store2.resolve(hex + ".vdisk")), "the moved copy is byte for byte the vdisk");
+        assertFalse(Files.exists(source));
+        assertEquals(List.of(hex + ".vdisk"), names(store2), "the dead copy's temporary file was swept");
+    }
+
+    private static JsonNode app(Path home) throws Exception {
+        JsonNode list = JSON.readTree(Dcd.ok(home, "--json", "catalog", "list").out());
+        assertEquals(1, list.size(), list.toString());
+        return list.get(0);
+    }
+
+    /** Starts {@code dcd catalog move big --to store2}; returns once its temporary copy on store2 holds data. */
+    private Path startMoveAndAwaitItsTemporaryCopy(Path home, Path store2, String hex) throws Exception {
+        ProcessBuilder pb = new ProcessBuilder("java", "-jar", Dcd.JAR.toString(), "--home", home.toString(),
+                "catalog", "move", "big", "--to", "store2")
+                .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
+                .redirectOutput(temp.resolve("out").toFile()).redirectError(temp.resolve("err").toFile());
+        pb.environment().remove("DCD_HOME");
+        running = pb.start();
+        long deadline = System.nanoTime() + DEADLINE.toNanos();
+        while (System.nanoTime() < deadline) {
+            assertTrue(running.isAlive(), "the move ended before the test could kill it: exit "
+                    + (running.isAlive() ? "" : running.exitValue()) + " " + Files.readString(temp.resolve("err")));
+            for (String name : names(store2)) {
+                Path p = store2.resolve(name);
+                if (name.startsWith("." + hex) && name.endsWith(".tmp") && sizeOrZero(p) > (1 << 20)) {
+                    return p;
+                }
+            }
+            running.waitFor(5, TimeUnit.MILLISECONDS); // returns early if the move exits
+        }
+        throw new AssertionError("no temporary copy appeared on store2 within " + DEADLINE);
+    }
+
+    private static List<String> names(Path dir) throws IOException {
+        try (Stream<Path> s = Files.list(dir)) {
+            return s.map(p -> p.getFileName().toString()).sorted().toList();
+        }
+    }
+
+    private static long sizeOrZero(Path p) {
+        try {
+            return Files.size(p);
+        } catch (IOException e) {
+            return 0;
+        }
+    }
+}
