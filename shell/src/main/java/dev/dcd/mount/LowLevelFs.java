@@ -169,7 +169,7 @@ final class LowLevelFs {
         } catch (ReadOnlyDeviceException e) {
             result = -EROFS;
         } catch (IOException | RuntimeException e) {
-            result = fail(opcode, nodeId, e);
+            result = fail(what(opcode, nodeId, in, body), e);
         }
         if (result == Integer.MIN_VALUE) {
             return 0;
@@ -193,8 +193,50 @@ final class LowLevelFs {
         return new String(bytes, StandardCharsets.UTF_8);
     }
 
-    private int fail(int opcode, long nodeId, Throwable e) {
-        log.println("dcd-fuse: opcode " + opcode + " on node " + nodeId + " failed, returning EIO: " + describe(e));
+    /**
+     * The failed request as the serving log names it, in the words of the libfuse path ({@code DcdFuse}): "read
+     * /files/a/b at 0+131072", so that one log line reads the same whichever server answered.
+     */
+    private String what(int opcode, long nodeId, ByteBuffer in, int body) {
+        String path = pathOf(nodeId);
+        return switch (opcode) {
+            case FuseWire.READ, FuseWire.WRITE -> (opcode == FuseWire.READ ? "read " : "write ") + path + " at "
+                    + in.getLong(body + FuseWire.RW_OFFSET) + "+" + Integer.toUnsignedLong(in.getInt(body + FuseWire.RW_SIZE));
+            case FuseWire.FALLOCATE -> "fallocate " + path + " at " + in.getLong(body + FuseWire.FALLOCATE_OFFSET) + "+"
+                    + in.getLong(body + FuseWire.FALLOCATE_LENGTH);
+            case FuseWire.LOOKUP -> "lookup " + path + (path.endsWith("/") ? "" : "/") + name(in, body);
+            case FuseWire.GETATTR -> "getattr " + path;
+            case FuseWire.OPEN -> "open " + path;
+            case FuseWire.FSYNC -> "fsync " + path;
+            case FuseWire.READDIR, FuseWire.READDIRPLUS -> "readdir " + path;
+            case FuseWire.READLINK -> "readlink " + path;
+            default -> "opcode " + opcode + " on " + path;
+        };
+    }
+
+    /** The mount-relative path of a node id, for the log; "node N" when the id is unknown. */
+    private String pathOf(long nodeId) {
+        if (nodeId == FuseWire.ROOT_ID) {
+            return "/";
+        }
+        if (nodeId == DcdFuse.INO_DISK) {
+            return "/disk.img";
+        }
+        if (nodeId == DcdFuse.INO_VMDK) {
+            return "/disk.vmdk";
+        }
+        if (nodeId == DcdFuse.INO_STATS) {
+            return "/stats.json";
+        }
+        if (nodeId == filesRootId) {
+            return "/files";
+        }
+        FileIndex.Node node = byId.get(nodeId);
+        return node == null ? "node " + nodeId : "/files/" + node.path();
+    }
+
+    private int fail(String what, Throwable e) {
+        log.println("dcd-fuse: " + what + " failed, returning EIO: " + describe(e));
         return -EIO;
     }
 

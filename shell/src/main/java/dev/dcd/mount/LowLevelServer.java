@@ -1,16 +1,38 @@
 package dev.dcd.mount;
 
 import java.io.PrintStream;
+import java.nio.ByteBuffer;
+import java.nio.ByteOrder;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.concurrent.ConcurrentLinkedQueue;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.Semaphore;
+import java.util.concurrent.ThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
 
 /**
  * The request loop over a {@link FuseDevice}: N Java threads, each reading one request, answering it with
  * {@link LowLevelFs} and writing the reply, with buffers of its own (1 MiB requests: see
  * {@link FuseWire#MAX_PAGES_NEGOTIATED}). Nothing is shared between workers but the file system, whose read
  * path takes no lock, so the kernel's parallel requests (readahead, several readers) overlap.
+ *
+ * <p>With a {@link Dispatcher} (sources with a remote backend), a request that reaches the disk (READ, WRITE,
+ * FSYNC, FALLOCATE) is answered on an I/O thread instead, and the loop thread goes straight back to reading:
+ * a backend that hangs until its deadline then holds I/O threads only, never the loop, so names, attributes and
+ * other apps' reads keep being answered (per-backend isolation). Replies may be written from any thread; the
+ * kernel matches them by {@code unique}.
  */
 final class LowLevelServer {
+    /**
+     * Disk requests answered at once on I/O threads; beyond this the loop threads wait for one to finish. Each
+     * holds a reply buffer of 1 MiB + 4 KiB while it runs (allocated on first use, then reused).
+     */
+    static final int MAX_IN_FLIGHT = 64;
+    /** Requests up to this size (everything but a WRITE's payload) are copied off the loop's buffer. */
+    private static final int SMALL_REQUEST_BYTES = 4096;
+
     private LowLevelServer() {
     }
 
@@ -22,19 +44,26 @@ final class LowLevelServer {
         FAILED
     }
 
-    /** Serves on {@code threads} threads (the calling one among them) until the connection ends. */
-    static End serve(FuseDevice device, LowLevelFs fs, int threads, String threadName, PrintStream log) {
+    /**
+     * Serves on {@code threads} threads (the calling one among them) until the connection ends; disk requests
+     * go to I/O threads when {@code handOff}.
+     */
+    static End serve(FuseDevice device, LowLevelFs fs, int threads, boolean handOff, String threadName, PrintStream log) {
+        Dispatcher dispatcher = handOff ? new Dispatcher(device, fs, threadName + "-io", log) : null;
         List<Thread> others = new ArrayList<>();
         End[] ends = new End[threads];
         for (int i = 1; i < threads; i++) {
             int slot = i;
-            Thread t = new Thread(() -> ends[slot] = loop(device, fs, log), threadName + "-" + i);
+            Thread t = new Thread(() -> ends[slot] = loop(device, fs, dispatcher, log), threadName + "-" + i);
             t.setDaemon(true);
             t.start();
             others.add(t);
         }
-        ends[0] = loop(device, fs, log);
+        ends[0] = loop(device, fs, dispatcher, log);
         Joins.joinAll(others);
+        if (dispatcher != null) {
+            dispatcher.shutdown();
+        }
         for (End e : ends) {
             if (e == End.FAILED) {
                 return End.FAILED;
@@ -43,8 +72,17 @@ final class LowLevelServer {
         return End.UNMOUNTED;
     }
 
+    /** Serves on {@code threads} threads, answering every request on the thread that read it. */
+    static End serve(FuseDevice device, LowLevelFs fs, int threads, String threadName, PrintStream log) {
+        return serve(device, fs, threads, false, threadName, log);
+    }
+
     /** One worker. Ends when the kernel ends the connection (ENODEV), on every worker at once. */
     static End loop(FuseDevice device, LowLevelFs fs, PrintStream log) {
+        return loop(device, fs, null, log);
+    }
+
+    private static End loop(FuseDevice device, LowLevelFs fs, Dispatcher dispatcher, PrintStream log) {
         FuseDevice.Buffer in = new FuseDevice.Buffer(FuseWire.REQUEST_BUFFER_BYTES);
         FuseDevice.Buffer out = new FuseDevice.Buffer(FuseWire.REPLY_BUFFER_BYTES);
         while (true) {
@@ -59,17 +97,120 @@ final class LowLevelServer {
                 log.println("dcd-fuse: reading /dev/fuse failed: errno " + -n);
                 return End.FAILED;
             }
-            int length = fs.handle(in.bytes, out.bytes);
-            if (length == 0) {
+            if (dispatcher != null && reachesTheDisk(in.bytes.getInt(FuseWire.IN_OPCODE))) {
+                in = dispatcher.submit(in, n);
                 continue;
             }
-            int w = device.write(out, length);
-            if (w == -FuseDevice.ENODEV) {
+            if (reply(device, out, fs.handle(in.bytes, out.bytes), log)) {
                 return End.UNMOUNTED;
             }
-            // ENOENT: the request was interrupted or aborted meanwhile; nobody waits for the reply any more.
-            if (w < 0 && w != -FuseDevice.ENOENT) {
-                log.println("dcd-fuse: writing a reply to /dev/fuse failed: errno " + -w);
+        }
+    }
+
+    /** The requests that may wait on a backend; every other one is answered from memory (index, attributes). */
+    static boolean reachesTheDisk(int opcode) {
+        return opcode == FuseWire.READ || opcode == FuseWire.WRITE || opcode == FuseWire.FSYNC
+                || opcode == FuseWire.FALLOCATE;
+    }
+
+    /** Writes a reply of {@code length} bytes (none if 0); true when the connection has ended. */
+    private static boolean reply(FuseDevice device, FuseDevice.Buffer out, int length, PrintStream log) {
+        if (length == 0) {
+            return false;
+        }
+        int w = device.write(out, length);
+        if (w == -FuseDevice.ENODEV) {
+            return true;
+        }
+        // ENOENT: the request was interrupted or aborted meanwhile; nobody waits for the reply any more.
+        if (w < 0 && w != -FuseDevice.ENOENT) {
+            log.println("dcd-fuse: writing a reply to /dev/fuse failed: errno " + -w);
+        }
+        return false;
+    }
+
+    /**
+     * Answers disk requests on up to {@link #MAX_IN_FLIGHT} I/O threads (started on demand, ended after 30 s
+     * idle). A small request is copied; a WRITE's buffer is handed over whole and the loop gets a spare one.
+     */
+    static final class Dispatcher {
+        private final FuseDevice device;
+        private final LowLevelFs fs;
+        private final PrintStream log;
+        private final Semaphore slots = new Semaphore(MAX_IN_FLIGHT);
+        private final ConcurrentLinkedQueue<FuseDevice.Buffer> spareRequests = new ConcurrentLinkedQueue<>();
+        private final ConcurrentLinkedQueue<FuseDevice.Buffer> spareReplies = new ConcurrentLinkedQueue<>();
+        private final ThreadPoolExecutor pool;
+
+        Dispatcher(FuseDevice device, LowLevelFs fs, String threadName, PrintStream log) {
+            this.device = device;
+            this.fs = fs;
+            this.log = log;
+            AtomicInteger n = new AtomicInteger();
+            // As many threads as slots, so a request never waits in the queue behind a hung one.
+            this.pool = new ThreadPoolExecutor(MAX_IN_FLIGHT, MAX_IN_FLIGHT, 30, TimeUnit.SECONDS,
+                    new LinkedBlockingQueue<>(), r -> {
+                        Thread t = new Thread(r, threadName + "-" + n.incrementAndGet());
+                        t.setDaemon(true);
+                        return t;
+                    });
+            pool.allowCoreThreadTimeOut(true);
+        }
+
+        /**
+         * Queues the request read into {@code request} ({@code length} bytes) and returns the buffer the loop
+         * reads the next request into. Waits while {@link #MAX_IN_FLIGHT} requests run.
+         */
+        FuseDevice.Buffer submit(FuseDevice.Buffer request, int length) {
+            slots.acquireUninterruptibly();
+            FuseDevice.Buffer next;
+            ByteBuffer in;
+            FuseDevice.Buffer handedOver;
+            if (length <= SMALL_REQUEST_BYTES) {
+                byte[] copy = new byte[length];
+                request.bytes.get(0, copy);
+                in = ByteBuffer.wrap(copy).order(ByteOrder.LITTLE_ENDIAN);
+                handedOver = null;
+                next = request;
+            } else {
+                in = request.bytes;
+                handedOver = request;
+                FuseDevice.Buffer spare = spareRequests.poll();
+                next = spare != null ? spare : new FuseDevice.Buffer(FuseWire.REQUEST_BUFFER_BYTES);
+            }
+            try {
+                pool.execute(() -> answer(in, handedOver));
+            } catch (RuntimeException e) {
+                slots.release(); // shut down: the connection has ended and nobody waits for the answer
+            }
+            return next;
+        }
+
+        private void answer(ByteBuffer in, FuseDevice.Buffer handedOver) {
+            FuseDevice.Buffer out = spareReplies.poll();
+            try {
+                if (out == null) {
+                    out = new FuseDevice.Buffer(FuseWire.REPLY_BUFFER_BYTES);
+                }
+                reply(device, out, fs.handle(in, out.bytes), log);
+            } finally {
+                if (out != null) {
+                    spareReplies.add(out);
+                }
+                if (handedOver != null) {
+                    spareRequests.add(handedOver);
+                }
+                slots.release();
+            }
+        }
+
+        /** After the connection ended: requests still running (a hung backend) finish or fail on their own. */
+        void shutdown() {
+            pool.shutdown();
+            try {
+                pool.awaitTermination(5, TimeUnit.SECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
             }
         }
     }

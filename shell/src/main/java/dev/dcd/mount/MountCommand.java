@@ -41,9 +41,13 @@ public final class MountCommand implements Callable<Integer> {
                     + " tcp://HOST:PORT (default unix:$DCD_HOME/run/VM.sock); see dcd serve")
     String nbd;
 
-    @Option(names = "--supervised", description = "serve under a supervisor that restarts a crashed server on the"
-            + " same FUSE connection, so the mount never goes stale (root; default when DCD_MOUNT_SUPERVISED=1)")
+    @Option(names = "--supervised", description = "require a supervised mount (the default when root): fail instead"
+            + " of falling back to one serving process")
     boolean supervised;
+
+    @Option(names = "--unsupervised", description = "serve in one process without a supervisor, for diagnosis: if it"
+            + " dies the mount goes stale until the next dcd mount (also DCD_MOUNT_SUPERVISED=0)")
+    boolean unsupervised;
 
     public MountCommand(MountContext context) {
         this.context = context;
@@ -52,10 +56,13 @@ public final class MountCommand implements Callable<Integer> {
     @Override
     public Integer call() {
         try {
-            new MountService(context, spec.commandLine().getOut()).withNbd(nbd)
-                    .supervised(supervised || SupervisedMount.enabledByEnvironment() && !foreground && nbd == null
-                            && Ids.uid() == 0).mount(vm, mountpoint, foreground,
-                    allowOther, generation == null ? 0 : generation);
+            if (supervised && unsupervised) {
+                throw new MountException("--supervised and --unsupervised exclude each other");
+            }
+            MountService.Supervise mode = supervised ? MountService.Supervise.REQUIRED
+                    : unsupervised ? MountService.Supervise.OFF : MountService.Supervise.DEFAULT;
+            new MountService(context, spec.commandLine().getOut()).withNbd(nbd).supervision(mode)
+                    .mount(vm, mountpoint, foreground, allowOther, generation == null ? 0 : generation);
             return 0;
         } catch (MountException e) {
             spec.commandLine().getErr().println("dcd: " + e.getMessage());

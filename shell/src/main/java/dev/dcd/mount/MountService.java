@@ -33,17 +33,52 @@ public final class MountService {
     private final PrintWriter out;
     /** An NBD address ({@code unix:PATH}, {@code tcp://HOST:PORT}) to export the same chain at, or null. */
     private String nbd;
+    private Supervise supervise = Supervise.DEFAULT;
+    /** Decided per mount from {@link #supervise}: serve through {@link SupervisedMount}. */
     private boolean supervised;
+
+    /** Whether a detached mount is served through a supervisor (see {@link SupervisedMount}). */
+    public enum Supervise {
+        /**
+         * Supervised when it can be (root, no {@code --nbd}); otherwise one serving process, and one line in the
+         * mount's log says why. {@code DCD_MOUNT_SUPERVISED=0} turns it off. {@code --foreground} always serves here.
+         */
+        DEFAULT,
+        /** Supervised, or a one-line error saying why not ({@code --supervised}). */
+        REQUIRED,
+        /** One serving process, as before supervision existed ({@code --unsupervised}). */
+        OFF
+    }
 
     public MountService(MountContext context, PrintWriter out) {
         this.context = context;
         this.out = out;
     }
 
-    /** Serve through a supervisor that restarts a dead server on the same FUSE connection (see {@link SupervisedMount}). */
-    public MountService supervised(boolean value) {
-        this.supervised = value;
+    /** How to serve a detached mount; {@link Supervise#DEFAULT} unless told otherwise. */
+    public MountService supervision(Supervise mode) {
+        this.supervise = java.util.Objects.requireNonNull(mode, "mode");
         return this;
+    }
+
+    /**
+     * Why a {@link Supervise#DEFAULT} mount serves without a supervisor, or null when it is supervised. A foreground
+     * mount is not a fallback (it serves in the caller's process by request), so it has no reason to log.
+     */
+    private String unsupervisedBecause(boolean foreground) {
+        if (foreground) {
+            return "";
+        }
+        if (SupervisedMount.disabledByEnvironment()) {
+            return "DCD_MOUNT_SUPERVISED=0";
+        }
+        if (nbd != null) {
+            return "--nbd serves NBD from the mount's own process";
+        }
+        if (Ids.uid() != 0) {
+            return "not root, and a supervised mount mounts /dev/fuse with mount(2)";
+        }
+        return null;
     }
 
     /** Also serve NBD at {@code address} from the mount's process and chain ("" = the default socket). */
@@ -116,13 +151,15 @@ public final class MountService {
     public void mount(String vm, Path mountpointArg, boolean foreground, boolean allowOther, int generation)
             throws MountException {
         context.tools().requireMount(); // before anything is touched or started
-        if (supervised && (foreground || nbd != null)) {
+        if (supervise == Supervise.REQUIRED && (foreground || nbd != null)) {
             throw new MountException("--supervised runs detached and serves FUSE only: it does not combine with "
                     + (foreground ? "--foreground" : "--nbd"));
         }
-        if (supervised && Ids.uid() != 0) {
+        if (supervise == Supervise.REQUIRED && Ids.uid() != 0) {
             throw new MountException("--supervised needs root (the supervisor mounts /dev/fuse with mount(2))");
         }
+        String fallback = supervise == Supervise.DEFAULT ? unsupervisedBecause(foreground) : null;
+        supervised = supervise == Supervise.REQUIRED || supervise == Supervise.DEFAULT && fallback == null;
         Path mountpoint = resolve(mountpointArg);
         prepareMountpoint(mountpoint);
         Optional<Record> existing = recordOf(vm);
@@ -142,7 +179,7 @@ public final class MountService {
         }
         int served = source.generation();
         close(source);
-        startDetached(vm, mountpoint, allowOther, served);
+        startDetached(vm, mountpoint, allowOther, served, fallback);
     }
 
     private void serveForeground(String vm, MountSource source, Path mountpoint, boolean allowOther)
@@ -175,11 +212,27 @@ public final class MountService {
         return source.localOnly() ? MountOptions.LOCAL_THREADS : MountOptions.REMOTE_THREADS;
     }
 
-    private void startDetached(String vm, Path mountpoint, boolean allowOther, int generation) throws MountException {
+    /**
+     * Starts the serving process (or the supervisor) detached and waits until the mount answers.
+     *
+     * @param fallback why a mount that would be supervised by default is not (one line in its log), or null
+     */
+    private void startDetached(String vm, Path mountpoint, boolean allowOther, int generation, String fallback)
+            throws MountException {
         Path log = context.dcdHome().resolve("log").resolve("mount-" + fileName(vm) + ".log");
         List<String> command = new ArrayList<>();
-        // A new session: Ctrl-C in the terminal or shell that ran `dcd mount` must not reach the server.
-        command.add("setsid");
+        if (supervised) {
+            // Not a child of this process: the supervisor is a daemon, reparented to init at once. A process that
+            // runs dcd in-process (the shell, tests) would otherwise reap it the instant it is killed, before the
+            // kernel has ended the connection its servers still hold for a few ms, and the next request would see
+            // ECONNABORTED instead of the stale mount's ENOTCONN. The shell prints the daemon's pid.
+            // setsid there: a new session, as below.
+            command.addAll(List.of("sh", "-c", "log=$1; shift; setsid \"$@\" </dev/null >>\"$log\" 2>&1 & echo $!",
+                    "sh", log.toString()));
+        } else {
+            // A new session: Ctrl-C in the terminal or shell that ran `dcd mount` must not reach the server.
+            command.add("setsid");
+        }
         command.addAll(context.relaunchPrefix());
         command.add(SERVE_COMMAND);
         if (supervised) {
@@ -197,9 +250,18 @@ public final class MountService {
         command.add("--");
         command.add(vm);
         command.add(mountpoint.toString());
+        if (supervised) {
+            startSupervisor(vm, mountpoint, command, log);
+            return;
+        }
         Process process;
         try {
             Files.createDirectories(log.getParent());
+            if (fallback != null && !fallback.isEmpty()) {
+                Files.writeString(log, "dcd mount: serving " + vm + " without a supervisor (" + fallback + "): if the"
+                        + " server dies, the mount stays stale until the next dcd mount\n",
+                        java.nio.file.StandardOpenOption.CREATE, java.nio.file.StandardOpenOption.APPEND);
+            }
             process = new ProcessBuilder(command)
                     .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
                     .redirectOutput(ProcessBuilder.Redirect.appendTo(log.toFile()))
@@ -216,13 +278,6 @@ public final class MountService {
             cleanupQuietly(mountpoint);
             throw new MountException(dev.dcd.shell.ErrorLine.of(e) + " (log: " + log + ")");
         }
-        if (supervised) {
-            // The supervisor writes its own record; it names the serving process once that one announced itself.
-            long serverPid = awaitServerPid(vm, process, log);
-            out.println("mounted " + vm + " at " + mountpoint + " (supervisor pid " + process.pid() + ", server pid "
-                    + serverPid + ", log " + log + ")");
-            return;
-        }
         writeRecord(new Record(vm, mountpoint, process.pid()), generation);
         out.println("mounted " + vm + " at " + mountpoint + " (pid " + process.pid() + ", log " + log + ")");
         if (nbd != null) {
@@ -231,23 +286,61 @@ public final class MountService {
         }
     }
 
-    private long awaitServerPid(String vm, Process supervisor, Path log) throws MountException {
+    /** Starts the supervisor as a daemon through {@code sh}, which prints its pid, and waits for its first server. */
+    private void startSupervisor(String vm, Path mountpoint, List<String> command, Path log) throws MountException {
+        ProcessHandle supervisor;
+        try {
+            Files.createDirectories(log.getParent());
+            Process sh = new ProcessBuilder(command)
+                    .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
+                    .redirectError(ProcessBuilder.Redirect.appendTo(log.toFile()))
+                    .start();
+            String pid = new String(sh.getInputStream().readAllBytes(), StandardCharsets.US_ASCII).strip();
+            if (!sh.waitFor(TOOL_TIMEOUT.toMillis(), java.util.concurrent.TimeUnit.MILLISECONDS) || sh.exitValue() != 0
+                    || !pid.matches("\\d+")) {
+                sh.destroyForcibly();
+                throw new MountException("cannot start the supervisor: " + lastLine(log) + " (log: " + log + ")");
+            }
+            // Gone already: it failed at once, and its log says why.
+            supervisor = ProcessHandle.of(Long.parseLong(pid)).orElse(null);
+        } catch (IOException e) {
+            throw new MountException("cannot start the supervisor: " + dev.dcd.shell.ErrorLine.of(e), e);
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new MountException("interrupted while starting the supervisor of " + vm);
+        }
+        try {
+            Mounter.awaitReady(mountpoint, () -> supervisor != null && supervisor.isAlive() ? null
+                    : "the supervisor exited: " + lastLine(log));
+        } catch (IOException e) {
+            if (supervisor != null) {
+                supervisor.destroy(); // SIGTERM: it unmounts what it mounted and stops its servers
+            }
+            cleanupQuietly(mountpoint);
+            throw new MountException(dev.dcd.shell.ErrorLine.of(e) + " (log: " + log + ")");
+        }
+        // The supervisor writes its own record; it names the serving process once that one announced itself.
+        long serverPid = awaitServerPid(vm, supervisor, log);
+        out.println("mounted " + vm + " at " + mountpoint + " (supervisor pid " + supervisor.pid() + ", server pid "
+                + serverPid + ", log " + log + ")");
+    }
+
+    private long awaitServerPid(String vm, ProcessHandle supervisor, Path log) throws MountException {
         long deadline = System.nanoTime() + Mounter.READY_TIMEOUT.toNanos();
         while (true) {
             long serverPid = recordProperty(recordFile(vm), "server-pid");
             if (serverPid > 0) {
                 return serverPid;
             }
-            if (!supervisor.isAlive()) {
-                throw new MountException("the supervisor exited with code " + supervisor.exitValue() + ": "
-                        + lastLine(log) + " (log: " + log + ")");
+            if (supervisor == null || !supervisor.isAlive()) {
+                throw new MountException("the supervisor exited: " + lastLine(log) + " (log: " + log + ")");
             }
             if (System.nanoTime() > deadline) {
                 throw new MountException("the supervisor of " + vm + " named no server within "
                         + Mounter.READY_TIMEOUT.toSeconds() + " s (log: " + log + ")");
             }
             try {
-                supervisor.waitFor(20, java.util.concurrent.TimeUnit.MILLISECONDS);
+                Thread.sleep(20); // polling the record the supervisor rewrites; no process of ours to wait on
             } catch (InterruptedException e) {
                 Thread.currentThread().interrupt();
                 throw new MountException("interrupted while waiting for the supervisor of " + vm);

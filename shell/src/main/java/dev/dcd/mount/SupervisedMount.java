@@ -54,8 +54,9 @@ final class SupervisedMount {
     private SupervisedMount() {
     }
 
-    static boolean enabledByEnvironment() {
-        return "1".equals(System.getenv(ENV_SWITCH));
+    /** {@code DCD_MOUNT_SUPERVISED=0}: every {@code dcd mount} serves unsupervised, as {@code --unsupervised}. */
+    static boolean disabledByEnvironment() {
+        return "0".equals(System.getenv(ENV_SWITCH));
     }
 
     static Path lockFile(Path home, String vm) {
@@ -106,7 +107,12 @@ final class SupervisedMount {
             // Held until the channel closes, i.e. until this process ends or stops serving.
             long start = System.nanoTime();
             MountSource source = service.openSourceFor(vm, generation);
+            java.io.Closeable control = null;
             try {
+                source.start();
+                // The serving process answers the control channel (catalog move's backend switch); a socket left by
+                // the dead predecessor is replaced.
+                control = MountControl.start(context.dcdHome(), dev.dcd.control.ControlSockets.MOUNT, vm, source);
                 LowLevelFs fs = new LowLevelFs(source, true, Ids.uid(), Ids.gid(), log);
                 int resend = device.notifyResend();
                 if (resend != 0) {
@@ -115,14 +121,23 @@ final class SupervisedMount {
                 }
                 int threads = MountService.loopThreads(source);
                 System.out.println(SERVING_MARK + pid + " " + source.describe() + " at " + mountpoint + " on " + threads
-                        + " threads (took over in " + (System.nanoTime() - start) / 1_000_000 + " ms)");
+                        + " loop threads (took over in " + (System.nanoTime() - start) / 1_000_000 + " ms)");
                 System.out.flush();
-                LowLevelServer.End end = LowLevelServer.serve(device, fs, threads, "dcd-fuse-" + vm, log);
+                // A remote backend may hang until its deadline: its reads then wait on I/O threads, never on the loop.
+                LowLevelServer.End end = LowLevelServer.serve(device, fs, threads, !source.localOnly(), "dcd-fuse-" + vm,
+                        log);
                 log.println("dcd-fuse: " + mountpoint + (end == LowLevelServer.End.UNMOUNTED ? " unmounted" : " failed"));
                 if (end == LowLevelServer.End.FAILED) {
                     throw new MountException("serving " + vm + " at " + mountpoint + " failed");
                 }
             } finally {
+                if (control != null) {
+                    try {
+                        control.close();
+                    } catch (IOException e) {
+                        log.println("dcd-fuse: closing the control channel: " + dev.dcd.shell.ErrorLine.of(e));
+                    }
+                }
                 try {
                     source.close();
                 } catch (IOException e) {

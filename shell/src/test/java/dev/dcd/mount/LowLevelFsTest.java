@@ -29,6 +29,7 @@ class LowLevelFsTest {
     private static final int DISK_SIZE = MountFixture.DISK_SIZE;
     private static final int EPERM = 1;
     private static final int ENOENT = 2;
+    private static final int EIO = 5;
     private static final int EROFS = 30;
     private static final int ENOSYS = 38;
 
@@ -166,6 +167,24 @@ class LowLevelFsTest {
         assertArrayEquals(bytes, r.data());
     }
 
+    @Test
+    void aBackendFailureIsEioWithOneLogLineNamingTheFileAsTheLibfusePathDoes() {
+        var failing = new dev.dcd.block.ForwardingBlockDevice<>(device) {
+            @Override
+            public void read(long offset, ByteBuffer dst) throws IOException {
+                throw new IOException("backend 'nas' did not answer within 3000 ms");
+            }
+        };
+        LowLevelFs broken = new LowLevelFs(new FileMountSourceLike(failing, index), true, 1000, 1000,
+                new PrintStream(log, true, StandardCharsets.UTF_8));
+        long dir = lookup(broken, lookup(broken, FuseWire.ROOT_ID, "files"), "dir");
+        long big = lookup(broken, dir, "big");
+        long fh = call(broken, FuseWire.OPEN, big, body(8)).body.getLong(FuseWire.OPEN_OUT_FH);
+        assertEquals(-EIO, call(broken, FuseWire.READ, big, readIn(fh, 0, 4096)).error);
+        assertEquals("dcd-fuse: read /files/dir/big at 0+4096 failed, returning EIO: java.io.IOException: backend 'nas'"
+                + " did not answer within 3000 ms\n", log.toString(StandardCharsets.UTF_8));
+    }
+
     // ---------------------------------------------------------------- refusals
 
     @Test
@@ -279,7 +298,7 @@ class LowLevelFsTest {
     }
 
     /** The smallest MountSource over a device and an index. */
-    private record FileMountSourceLike(MemoryBlockDevice disk, FileIndex files) implements MountSource {
+    private record FileMountSourceLike(dev.dcd.block.BlockDevice disk, FileIndex files) implements MountSource {
         @Override
         public String vmdkDescriptor() {
             return "# Disk DescriptorFile\n";

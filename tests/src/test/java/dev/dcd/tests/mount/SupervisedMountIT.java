@@ -178,7 +178,7 @@ class SupervisedMountIT {
         Dcd unmounted = sandbox.dcd("umount", mp.toString());
         assertEquals(0, unmounted.code(), unmounted.err());
         assertFalse(ProcessHandle.of(supervisor).map(ProcessHandle::isAlive).orElse(false), "the supervisor ended");
-        assertEquals(0, sandbox.dcd("mount", "web1", mp.toString()).code());
+        assertEquals(0, sandbox.dcd("mount", "--unsupervised", "web1", mp.toString()).code());
         String again = sandbox.attach(mp.resolve("disk.img"), true);
         Tools.Result fsck = Tools.run("e2fsck", "-fn", again);
         assertEquals(0, fsck.code(), fsck.all());
@@ -244,7 +244,7 @@ class SupervisedMountIT {
         sandbox.addVm("web2");
         Path plain = sandbox.mountpoint("plain");
         Path supervised = sandbox.mountpoint("supervised");
-        assertEquals(0, sandbox.dcd("mount", "web1", plain.toString()).code());
+        assertEquals(0, sandbox.dcd("mount", "--unsupervised", "web1", plain.toString()).code());
         assertEquals(0, sandbox.dcd("mount", "--supervised", "web2", supervised.toString()).code());
         Map<Path, List<Double>> mibPerSecond = new java.util.LinkedHashMap<>();
         Map<Path, Long> readsPerPass = new java.util.LinkedHashMap<>();

@@ -29,8 +29,8 @@ public final class TestDcd {
             if (!Files.isRegularFile(image)) {
                 throw new IOException("VM " + vm + " has no built disk (run dcd build " + vm + " first)");
             }
-            return FileMountSource.open(vm, image, FileIndex.load(dir.resolve(FileIndex.FILE_NAME)),
-                    Files.readString(dir.resolve("disk.vmdk")));
+            return HungBackend.wrapIfConfigured(FileMountSource.open(vm, image,
+                    FileIndex.load(dir.resolve(FileIndex.FILE_NAME)), Files.readString(dir.resolve("disk.vmdk"))), dir);
         };
         return new MountContext() {
             @Override
