@@ -20,6 +20,9 @@ import org.junit.jupiter.api.io.TempDir;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.PrintStream;
+import java.lang.management.ManagementFactory;
+import java.lang.management.ThreadInfo;
+import java.lang.management.ThreadMXBean;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.Files;
@@ -50,7 +53,8 @@ import java.util.regex.Pattern;
  * <ul>
  *   <li>{@link #coldAndWarmSequentialReadsOfFilesAndDiskImg}: both dcd paths serve the same image and index from
  *   threads of this JVM ({@link Mounter#start}, {@link LowLevelMount#start}; the same loop thread count and the same
- *   warm-up pass), fuse2fs {@code -o ro} serves the image's ext4 partition. Per round, interleaved: every file of
+ *   warm-up pass), a second low-level mount has its {@code read_ahead_kb} raised to 1024 (buffered reads then
+ *   arrive in 1 MiB requests instead of 128 KiB), fuse2fs {@code -o ro} serves the image's ext4 partition. Per round, interleaved: every file of
  *   {@code files/} cold (drop_caches first) then warm (re-opened: keep_cache), and the whole of {@code disk.img}
  *   with buffered 1 MiB reads cold then again (warm: the host's page cache holds the image, but every open of
  *   {@code disk.img} starts from the server), and {@code dd iflag=direct bs=1M} of it. Medians, min-max spread,
@@ -73,6 +77,11 @@ class SupervisedFuseBench {
     private static final String FUSE2FS = "fuse2fs -o ro";
     private static final String JNR = "jnr-fuse (libfuse 2, 128 KiB)";
     private static final String LOW = "low-level (supervised, 1 MiB)";
+    /**
+     * The same server with the mount's readahead window raised to one full request (the kernel's default is 128 KiB,
+     * so buffered reads arrive in 128 KiB requests even where max_pages allows 1 MiB): what a bigger window is worth.
+     */
+    private static final String LOW_RA1024 = "low-level, read_ahead_kb=1024";
 
     @TempDir
     Path tmp;
@@ -94,6 +103,10 @@ class SupervisedFuseBench {
         Results diskWarm = new Results();
         Results diskDirect = new Results();
         Map<String, List<Double>> requestKiB = new LinkedHashMap<>();
+        Map<String, Results> cpu = new LinkedHashMap<>();
+        for (String measure : List.of("files/ cold", "files/ warm", "disk.img cold", "disk.img warm", "disk.img O_DIRECT")) {
+            cpu.put(measure, new Results());
+        }
         List<AutoCloseable> mounts = new ArrayList<>();
         try {
             Path jnrMp = Files.createDirectories(tmp.resolve("jnr"));
@@ -104,6 +117,11 @@ class SupervisedFuseBench {
             LowLevelMount low = LowLevelMount.start("low", FileMountSource.open("low", built.image(), index, descriptor),
                     lowMp, MountOptions.LOCAL_THREADS, System.err);
             mounts.add(low);
+            Path ra1024Mp = Files.createDirectories(tmp.resolve("ra1024"));
+            LowLevelMount ra1024 = LowLevelMount.start("ra1024", FileMountSource.open("ra1024", built.image(), index,
+                    descriptor), ra1024Mp, MountOptions.LOCAL_THREADS, System.err);
+            mounts.add(ra1024);
+            setReadaheadKiB(ra1024Mp, 1024);
             Path fuse2fsMp = Files.createDirectories(tmp.resolve("fuse2fs"));
             BenchSupport.ok("fuse2fs", built.image().toString(), fuse2fsMp.toString(),
                     "-o", "ro,offset=" + BenchSupport.PARTITION_OFFSET);
@@ -113,6 +131,7 @@ class SupervisedFuseBench {
             roots.put(FUSE2FS, fuse2fsMp);
             roots.put(JNR, jnrMp);
             roots.put(LOW, lowMp);
+            roots.put(LOW_RA1024, ra1024Mp);
             // One unrecorded pass of each kind per path: the serving threads have compiled their read paths.
             for (Map.Entry<String, Path> e : roots.entrySet()) {
                 readAll(root(e), relative, 1);
@@ -123,9 +142,10 @@ class SupervisedFuseBench {
             for (int round = 0; round < ROUNDS; round++) {
                 for (Map.Entry<String, Path> e : roots.entrySet()) {
                     String k = e.getKey();
+                    String threads = THREADS.get(k);
                     dropCaches();
-                    files.add(k, pass(total, () -> readAll(root(e), relative, 1)));
-                    filesWarm.add(k, pass(total, () -> readAll(root(e), relative, 1)));
+                    files.add(k, pass(total, threads, cpu.get("files/ cold"), k, () -> readAll(root(e), relative, 1)));
+                    filesWarm.add(k, pass(total, threads, cpu.get("files/ warm"), k, () -> readAll(root(e), relative, 1)));
                     if (k.equals(FUSE2FS)) {
                         continue;
                     }
@@ -133,11 +153,11 @@ class SupervisedFuseBench {
                     long reads = deviceReads(e.getValue());
                     long bytes = deviceReadBytes(e.getValue());
                     dropCaches();
-                    disk.add(k, pass(diskSize, () -> readWhole(image, diskSize)));
+                    disk.add(k, pass(diskSize, threads, cpu.get("disk.img cold"), k, () -> readWhole(image, diskSize)));
                     requestKiB.computeIfAbsent(k, x -> new ArrayList<>()).add(
                             (deviceReadBytes(e.getValue()) - bytes) / 1024.0 / Math.max(1, deviceReads(e.getValue()) - reads));
-                    diskWarm.add(k, pass(diskSize, () -> readWhole(image, diskSize)));
-                    diskDirect.add(k, pass(diskSize, () -> {
+                    diskWarm.add(k, pass(diskSize, threads, cpu.get("disk.img warm"), k, () -> readWhole(image, diskSize)));
+                    diskDirect.add(k, pass(diskSize, threads, cpu.get("disk.img O_DIRECT"), k, () -> {
                         BenchSupport.ok("dd", "if=" + image, "of=/dev/null", "bs=1M", "iflag=direct", "status=none");
                         return diskSize;
                     }));
@@ -148,7 +168,8 @@ class SupervisedFuseBench {
                 try {
                     mounts.get(i).close();
                 } catch (Exception ex) {
-                    BenchSupport.quietly("umount", "-l", tmp.resolve(i == 1 ? "low" : "jnr").toString());
+                    BenchSupport.quietly("umount", "-l", tmp.resolve(List.of("jnr", "low", "ra1024").get(Math.min(i, 2)))
+                            .toString());
                 }
             }
         }
@@ -159,7 +180,7 @@ class SupervisedFuseBench {
                 relative.size(), total / 1048576.0, diskSize >> 20, ROUNDS, loadBefore, loadAverage()));
         report.append(String.format("%-32s %24s %24s %24s %24s %24s%n", "path", "files/ cold", "files/ warm",
                 "disk.img cold", "disk.img warm", "disk.img O_DIRECT"));
-        for (String k : List.of(FUSE2FS, JNR, LOW)) {
+        for (String k : List.of(FUSE2FS, JNR, LOW, LOW_RA1024)) {
             report.append(String.format("%-32s %24s %24s %24s %24s %24s%n", k, files.cell(k), filesWarm.cell(k),
                     disk.cell(k), diskWarm.cell(k), diskDirect.cell(k)));
         }
@@ -168,6 +189,16 @@ class SupervisedFuseBench {
         report.append(String.format("disk.img low-level vs jnr-fuse (target >= 2x): cold %.2fx, warm %.2fx, O_DIRECT %.2fx%n",
                 disk.median(LOW) / disk.median(JNR), diskWarm.median(LOW) / diskWarm.median(JNR),
                 diskDirect.median(LOW) / diskDirect.median(JNR)));
+        report.append("serving threads' CPU time (user+system) per MiB served, microseconds, median (less is better;"
+                + " independent of the load, unlike MiB/s):\n");
+        for (String k : List.of(JNR, LOW, LOW_RA1024)) {
+            report.append(String.format("  %-30s", k));
+            cpu.forEach((measure, r) -> report.append(String.format("  %s %.0f", measure, r.median(k))));
+            report.append('\n');
+        }
+        report.append(String.format("low-level read_ahead_kb 1024 vs the default 128: files/ cold %.2fx, disk.img cold %.2fx,"
+                        + " warm %.2fx%n", files.median(LOW_RA1024) / files.median(LOW),
+                disk.median(LOW_RA1024) / disk.median(LOW), diskWarm.median(LOW_RA1024) / diskWarm.median(LOW)));
         report.append("disk.img cold, average KiB per request the source saw, per round: ").append(requestKiB).append('\n');
         report.append("all passes: files cold ").append(files.all).append("; files warm ").append(filesWarm.all)
                 .append("; disk cold ").append(disk.all).append("; disk warm ").append(diskWarm.all)
@@ -300,8 +331,46 @@ class SupervisedFuseBench {
         return e.getKey().equals(FUSE2FS) ? e.getValue() : e.getValue().resolve("files");
     }
 
-    private static double pass(long expected, FuseReads.Pass pass) throws Exception {
-        return FuseReads.mibPerSecond(expected, pass);
+    /** The serving threads of each dcd path, by name prefix (Mounter.start and LowLevelMount name them after the mount). */
+    private static final Map<String, String> THREADS = Map.of(JNR, "dcd-fuse-jnr", LOW, "dcd-fuse-low",
+            LOW_RA1024, "dcd-fuse-ra1024");
+
+    /** Sets the read_ahead_kb of the FUSE mount at {@code mountpoint} (its bdi, MAJOR:MINOR from mountinfo). */
+    private static void setReadaheadKiB(Path mountpoint, int kib) throws IOException {
+        String device = null;
+        for (String line : Files.readAllLines(Path.of("/proc/self/mountinfo"))) {
+            String[] f = line.split(" ");
+            if (f.length > 4 && f[4].equals(mountpoint.toString())) {
+                device = f[2];
+            }
+        }
+        assertTrue(device != null, "no mount at " + mountpoint);
+        Files.writeString(Path.of("/sys/class/bdi", device, "read_ahead_kb"), Integer.toString(kib));
+    }
+
+    /**
+     * MiB/s of one pass; for a dcd path also the CPU time its serving threads spent per MiB, into {@code cpu}.
+     */
+    private static double pass(long expected, String threads, Results cpu, String path, FuseReads.Pass pass)
+            throws Exception {
+        long before = threads == null ? 0 : serverCpuNanos(threads);
+        double mibs = FuseReads.mibPerSecond(expected, pass);
+        if (threads != null) {
+            cpu.add(path, (serverCpuNanos(threads) - before) / 1000.0 / (expected / 1048576.0));
+        }
+        return mibs;
+    }
+
+    /** CPU time (user and system) of this JVM's live threads whose names start with {@code prefix}. */
+    private static long serverCpuNanos(String prefix) {
+        ThreadMXBean mx = ManagementFactory.getThreadMXBean();
+        long sum = 0;
+        for (ThreadInfo t : mx.getThreadInfo(mx.getAllThreadIds())) {
+            if (t != null && t.getThreadName().startsWith(prefix)) {
+                sum += Math.max(0, mx.getThreadCpuTime(t.getThreadId()));
+            }
+        }
+        return sum;
     }
 
     /** Reads a file front to back with 1 MiB buffered reads; returns the bytes read. */
