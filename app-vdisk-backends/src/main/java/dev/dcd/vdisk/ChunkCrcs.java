@@ -1,8 +1,5 @@
 package dev.dcd.vdisk;
 
-import java.io.IOException;
-import java.nio.ByteBuffer;
-import java.nio.channels.FileChannel;
 import java.util.Arrays;
 import java.util.zip.CRC32C;
 
@@ -11,12 +8,10 @@ import java.util.zip.CRC32C;
  * appends the bytes, so that sealing the vdisk needs no second pass reading the whole data region back.
  *
  * <p>The writer rolls its position back when a file turns out to duplicate an earlier one; {@link #cutTo} then
- * drops what was counted past the new end and re-reads the part of the last chunk that lies before it (at
- * most one chunk, from the page cache).
+ * drops what was counted past the new end and counts again the part of that chunk that lies before it.
  */
 final class ChunkCrcs {
     private static final int CHUNK = VdiskFormat.CHECKSUM_CHUNK;
-    private static final byte[] ZEROS = new byte[VdiskFormat.BLOCK_SIZE];
 
     private final long base;
     private final CRC32C running = new CRC32C();
@@ -44,27 +39,16 @@ final class ChunkCrcs {
         }
     }
 
-    /** Counts {@code length} zero bytes (less than a block: the padding after a file) appended at the end. */
-    void appendZeros(int length) {
-        append(ZEROS, 0, length);
-    }
-
     /**
      * The data region now ends at file offset {@code end} (not past what was appended): forgets the bytes after
-     * it, reading those of {@code end}'s chunk that lie before it back from {@code channel}.
+     * it. {@code head[offset..]} holds the bytes of {@code end}'s chunk that lie before {@code end}.
      */
-    void cutTo(long end, FileChannel channel, String what) throws IOException {
+    void cutTo(long end, byte[] head, int offset) {
         int chunk = (int) ((end - base) / CHUNK);
-        long chunkStart = base + (long) chunk * CHUNK;
         count = Math.min(count, chunk);
         running.reset();
         inChunk = 0;
-        int before = (int) (end - chunkStart);
-        if (before > 0) {
-            ByteBuffer head = ByteBuffer.allocate(before);
-            dev.dcd.block.FileBlockDevice.readFully(channel, chunkStart, head, what);
-            append(head.array(), 0, before);
-        }
+        append(head, offset, (int) (end - base - (long) chunk * CHUNK));
     }
 
     /** One CRC per chunk of the data region, the last one covering what is left of it. */

@@ -24,7 +24,6 @@ import java.util.TreeMap;
  * files already written, and a bound on the bytes an archive may expand to.
  */
 public final class VdiskWriter implements Closeable {
-    private static final int COPY_BUFFER = 1 << 20;
     private static final int DEFAULT_DIR_MODE = 0755;
 
     private final Path file;
@@ -36,10 +35,7 @@ public final class VdiskWriter implements Closeable {
     private final Map<String, Boolean> explicitDirs = new HashMap<>();
     private final Map<String, Long> offsetsBySha = new HashMap<>();
     private final MessageDigest digest;
-    private final byte[] buffer = new byte[COPY_BUFFER];
-    private final ChunkCrcs crcs = new ChunkCrcs(VdiskFormat.HEADER_SIZE);
-    private final WriteBehind writeBehind;
-    private long position = VdiskFormat.HEADER_SIZE;
+    private final DataAppender data;
     private long contentBytes;
     private boolean finished;
 
@@ -50,7 +46,7 @@ public final class VdiskWriter implements Closeable {
         this.maxContentBytes = maxContentBytes;
         this.channel = FileChannel.open(file, StandardOpenOption.CREATE, StandardOpenOption.TRUNCATE_EXISTING,
                 StandardOpenOption.READ, StandardOpenOption.WRITE);
-        this.writeBehind = new WriteBehind(channel);
+        this.data = new DataAppender(channel, file.toString(), VdiskFormat.HEADER_SIZE);
         try {
             this.digest = MessageDigest.getInstance("SHA-256");
         } catch (NoSuchAlgorithmException e) {
@@ -93,13 +89,13 @@ public final class VdiskWriter implements Closeable {
      * unknown; a stream that ends early or runs long is a corrupt archive.
      */
     public void file(String rawPath, int mode, int uid, int gid, long mtimeSeconds, int mtimeNanos,
-                     InputStream data, long declaredSize) throws IOException {
+                     InputStream in, long declaredSize) throws IOException {
         String path = checkNew(rawPath, mtimeSeconds);
-        long start = position;
+        long start = data.position();
         digest.reset();
         long size = 0;
         while (true) {
-            int n = data.read(buffer);
+            int n = data.read(in, digest);
             if (n < 0) {
                 break;
             }
@@ -113,15 +109,6 @@ public final class VdiskWriter implements Closeable {
                 throw new InvalidEntryException("entry '" + VdiskPaths.printable(rawPath) + "' holds more than its declared "
                         + declaredSize + " bytes; the archive is corrupt");
             }
-            digest.update(buffer, 0, n);
-            crcs.append(buffer, 0, n);
-            ByteBuffer chunk = ByteBuffer.wrap(buffer, 0, n);
-            long at = position;
-            while (chunk.hasRemaining()) {
-                at += channel.write(chunk, at);
-            }
-            position = at;
-            writeBehind.advanced(position);
         }
         if (declaredSize >= 0 && size != declaredSize) {
             throw new InvalidEntryException("entry '" + VdiskPaths.printable(rawPath) + "' is truncated: " + size
@@ -218,11 +205,12 @@ public final class VdiskWriter implements Closeable {
         }
         finished = true;
         long dataOffset = VdiskFormat.HEADER_SIZE;
+        long position = data.position();
         long dataLength = position - dataOffset;
-        writeBehind.finish();
+        int[] crcs = data.finish();
         channel.truncate(position);
         List<Entry> list = new ArrayList<>(entries.values());
-        Manifest manifest = new Manifest(appName, appVersion, list, dataOffset, dataLength, crcs.finish());
+        Manifest manifest = new Manifest(appName, appVersion, list, dataOffset, dataLength, crcs);
         byte[] encoded = manifest.encode();
         ContentId id = ContentId.of(Manifest.sha256(encoded));
         long manifestOffset = position;
@@ -236,9 +224,8 @@ public final class VdiskWriter implements Closeable {
 
     /** A file just written turned out empty or a duplicate: the data region ends where it started again. */
     private void rollBack(long start) throws IOException {
-        if (position != start) {
-            position = start;
-            crcs.cutTo(start, channel, file.toString());
+        if (data.position() != start) {
+            data.rollBack(start);
         }
     }
 
@@ -247,12 +234,8 @@ public final class VdiskWriter implements Closeable {
      * being rolled back, and readers rely on a file's last block being zero past its end.
      */
     private void padToBlock() throws IOException {
-        long aligned = VdiskFormat.alignUp(position);
-        if (aligned > position) {
-            writeFully(ByteBuffer.allocate((int) (aligned - position)), position);
-            crcs.appendZeros((int) (aligned - position));
-        }
-        position = aligned;
+        long position = data.position();
+        data.zeros((int) (VdiskFormat.alignUp(position) - position));
     }
 
     private void writeFully(ByteBuffer src, long at) throws IOException {
@@ -263,7 +246,7 @@ public final class VdiskWriter implements Closeable {
 
     @Override
     public void close() throws IOException {
-        writeBehind.stop();
+        data.abandon();
         if (channel.isOpen()) {
             channel.close();
         }

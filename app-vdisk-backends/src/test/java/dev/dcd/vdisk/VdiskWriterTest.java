@@ -214,6 +214,37 @@ class VdiskWriterTest {
     }
 
     @Test
+    void aDuplicateLargerThanTheWriteBufferRollsBackIntoDataAlreadyWritten() throws Exception {
+        Random random = new Random(13);
+        byte[] big = new byte[DataAppender.BUFFER + DataAppender.BUFFER / 2 + 1001];
+        byte[] small = new byte[5000];
+        byte[] last = new byte[70_000];
+        random.nextBytes(big);
+        random.nextBytes(small);
+        random.nextBytes(last);
+        SealedVdisk sealed;
+        try (VdiskWriter w = writer("bigdup")) {
+            w.file("small", 0644, 0, 0, 0, 0, new ByteArrayInputStream(small), small.length);
+            w.file("big", 0644, 0, 0, 0, 0, new ByteArrayInputStream(big), big.length);
+            w.file("big-again", 0644, 0, 0, 0, 0, new ByteArrayInputStream(big), big.length);
+            w.file("last", 0644, 0, 0, 0, 0, new ByteArrayInputStream(last), last.length);
+            sealed = w.finish();
+        }
+        Manifest m = sealed.manifest();
+        assertEquals(m.entry("big").dataOffset(), m.entry("big-again").dataOffset());
+        ChunkChecksums sums = m.checksums();
+        byte[] raw = Files.readAllBytes(sealed.file());
+        for (int c = 0; c < sums.chunkCount(); c++) {
+            assertTrue(sums.verify(c, ByteBuffer.wrap(raw, (int) sums.chunkStart(c), sums.chunkLength(c)).slice()), "chunk " + c);
+        }
+        try (FileBlockDevice device = FileBlockDevice.openReadOnly(sealed.file())) {
+            AppVdisk vdisk = AppVdisk.open(device);
+            assertArrayEquals(big, vdisk.open(vdisk.manifest().entry("big-again")).readAllBytes());
+            assertArrayEquals(last, vdisk.open(vdisk.manifest().entry("last")).readAllBytes());
+        }
+    }
+
+    @Test
     void aFilePastTheWriteBehindStepIsSealedIntact() throws Exception {
         byte[] data = new byte[(int) (2 * WriteBehind.STEP + 12_345)];
         new Random(11).nextBytes(data);

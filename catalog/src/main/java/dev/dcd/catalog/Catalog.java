@@ -788,6 +788,21 @@ public final class Catalog implements Closeable {
         return true;
     }
 
+    /** Stores a list recorded by command in place of any the vdisk has (damaged or not). */
+    public synchronized void putPrefetchList(PrefetchList list) throws IOException {
+        if (writer == null) {
+            write(() -> {
+                putPrefetchList(list);
+                return null;
+            });
+            return;
+        }
+        try (Batch batch = new Batch()) {
+            batch.putBytes(PREFETCH + list.contentId(), list.encode());
+            batch.commit();
+        }
+    }
+
     /** Drops a vdisk's list; returns whether there was one. */
     public synchronized boolean removePrefetchList(ContentId id) throws IOException {
         if (writer == null) {

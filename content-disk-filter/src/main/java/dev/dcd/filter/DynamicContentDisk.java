@@ -96,6 +96,26 @@ public final class DynamicContentDisk implements ExtendedBlockDevice {
         }
     }
 
+    /**
+     * Records vdisk {@code id}'s reads from now for {@code window}, then stores them as its prefetch list in place of
+     * any (docs/prefetch.md, "Recording by command"). The future completes with the list stored, or null when
+     * nothing of the vdisk was read in the window (its list unchanged).
+     *
+     * @return null when this disk does not read that vdisk
+     * @throws IOException with a one-line message when it cannot record it
+     */
+    public java.util.concurrent.CompletableFuture<dev.dcd.vdisk.PrefetchList> recordPrefetch(ContentId id,
+            java.time.Duration window) throws IOException {
+        if (prefetcher == null) {
+            if (!uses(id)) {
+                return null;
+            }
+            throw new IOException("this disk reads no app through the shared cache (all its apps are on local "
+                    + "backends): there is nothing to prefetch");
+        }
+        return prefetcher.recordNow(id, window);
+    }
+
     /** Waits until every prefetch list replay has ended; true if it did within the timeout (tests, benchmarks). */
     public boolean awaitPrefetch(long timeoutMillis) throws InterruptedException {
         return prefetcher == null || prefetcher.awaitReplays(timeoutMillis);

@@ -12,4 +12,7 @@ public interface PrefetchStore {
 
     /** Stores the list unless the vdisk has one already; returns whether it was stored. */
     boolean saveIfAbsent(PrefetchList list) throws IOException;
+
+    /** Stores the list in place of any the vdisk has (a recording asked for by command). */
+    void replace(PrefetchList list) throws IOException;
 }

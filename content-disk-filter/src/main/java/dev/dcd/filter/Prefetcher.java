@@ -11,6 +11,7 @@ import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.BitSet;
 import java.util.List;
+import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.ScheduledExecutorService;
@@ -18,6 +19,7 @@ import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.atomic.AtomicLongArray;
+import java.util.concurrent.atomic.AtomicReferenceArray;
 import java.util.function.Consumer;
 
 /**
@@ -38,9 +40,13 @@ final class Prefetcher extends Filter {
     private final PrefetchStore store;
     private final PrefetchConfig config;
     private final Consumer<String> notices;
-    private final Trace[] traces;
+    /** The trace being recorded per vdisk, if any; a recording asked for by command replaces an automatic one. */
+    private final AtomicReferenceArray<Trace> traces;
     private final Replay[] replays;
-    private final boolean active;
+    /** Per vdisk: read through the shared cache from a remote backend, so recorded and replayed. */
+    private final boolean[] eligible;
+    /** Whether reads need any bookkeeping; turned on by a recording asked for later. */
+    private volatile boolean active;
     private final ExecutorService workers;
     private final ScheduledExecutorService timer;
     private final AtomicInteger saved = new AtomicInteger();
@@ -48,15 +54,17 @@ final class Prefetcher extends Filter {
     private boolean started;
 
     private Prefetcher(ExtendedBlockDevice next, RegionMap map, RedirectPlugin redirect, PrefetchStore store,
-                       PrefetchConfig config, Consumer<String> notices, Trace[] traces, Replay[] replays) {
+                       PrefetchConfig config, Consumer<String> notices, Trace[] traces, Replay[] replays,
+                       boolean[] eligible) {
         super(next);
         this.map = map;
         this.redirect = redirect;
         this.store = store;
         this.config = config;
         this.notices = notices;
-        this.traces = traces;
+        this.traces = new AtomicReferenceArray<>(traces);
         this.replays = replays;
+        this.eligible = eligible.clone();
         boolean anyTrace = Arrays.stream(traces).anyMatch(t -> t != null);
         boolean anyReplay = Arrays.stream(replays).anyMatch(r -> r != null);
         this.active = anyTrace || anyReplay;
@@ -66,11 +74,12 @@ final class Prefetcher extends Filter {
             t.setDaemon(true);
             return t;
         }) : null;
-        this.timer = anyTrace ? Executors.newSingleThreadScheduledExecutor(r -> {
+        // Its thread starts with the first task: a mount that never records has none.
+        this.timer = Executors.newSingleThreadScheduledExecutor(r -> {
             Thread t = new Thread(r, "dcd-prefetch-record");
             t.setDaemon(true);
             return t;
-        }) : null;
+        });
     }
 
     /**
@@ -97,10 +106,10 @@ final class Prefetcher extends Filter {
             if (list != null && list.contentId().equals(id) && list.size() > 0) {
                 replays[i] = new Replay(i, list, config.runChunks());
             } else if (list == null && config.record()) {
-                traces[i] = new Trace(i, id);
+                traces[i] = new Trace(i, id, config.window(), null);
             }
         }
-        return new Prefetcher(next, map, redirect, store, config, notices, traces, replays);
+        return new Prefetcher(next, map, redirect, store, config, notices, traces, replays, eligible);
     }
 
     @Override
@@ -146,7 +155,7 @@ final class Prefetcher extends Filter {
         while (pos < end) {
             RegionMap.Region r = map.region(index++);
             long n = Math.min(end, r.end()) - pos;
-            Trace t = r.kind() == RegionMap.Kind.APP_DATA ? traces[r.vdisk()] : null;
+            Trace t = r.kind() == RegionMap.Kind.APP_DATA ? traces.get(r.vdisk()) : null;
             if (t != null && !t.finished) {
                 ChunkChecksums sums = redirect.slot(r.vdisk()).cachedSums();
                 if (sums != null) {
@@ -174,7 +183,7 @@ final class Prefetcher extends Filter {
             if (started) {
                 t.startNanos = now;
             }
-            over = now - t.startNanos >= config.window().toNanos();
+            over = now - t.startNanos >= t.window.toNanos();
             if (!over) {
                 for (int c = first; c <= last; c++) {
                     if (!t.seen.get(c)) {
@@ -185,14 +194,17 @@ final class Prefetcher extends Filter {
             }
         }
         if (started) {
-            timer.schedule(() -> finish(t), config.window().toNanos(), TimeUnit.NANOSECONDS);
+            timer.schedule(() -> finish(t), t.window.toNanos(), TimeUnit.NANOSECONDS);
         }
         if (over) {
             timer.execute(() -> finish(t));
         }
     }
 
-    /** Ends a trace and stores it as the vdisk's list unless one appeared meanwhile (from another VM, say). */
+    /**
+     * Ends a trace and stores it: an automatic one as the vdisk's list unless one appeared meanwhile (from another
+     * VM, say), one asked for by command in place of any list, answering its caller.
+     */
     private void finish(Trace t) {
         int[] chunks;
         synchronized (t) {
@@ -202,16 +214,68 @@ final class Prefetcher extends Filter {
             t.finished = true;
             chunks = t.order.stream().mapToInt(Integer::intValue).toArray();
         }
-        if (chunks.length == 0) {
-            return;
-        }
+        PrefetchList list = chunks.length == 0 ? null
+                : new PrefetchList(t.id, (int) Math.max(1, t.window.toSeconds()), chunks);
         try {
-            if (store.saveIfAbsent(new PrefetchList(t.id, (int) config.window().toSeconds(), chunks))) {
+            if (t.requested == null) {
+                if (list != null && store.saveIfAbsent(list)) {
+                    saved.incrementAndGet();
+                }
+                return;
+            }
+            if (list != null) {
+                store.replace(list);
                 saved.incrementAndGet();
             }
+            t.requested.complete(list);
         } catch (IOException | RuntimeException e) {
-            notices.accept("dcd: could not store the prefetch list of vdisk " + t.id.shortHex() + ": " + e.getMessage());
+            if (t.requested != null) {
+                t.requested.completeExceptionally(e);
+            } else {
+                notices.accept("dcd: could not store the prefetch list of vdisk " + t.id.shortHex() + ": "
+                        + e.getMessage());
+            }
         }
+    }
+
+    /**
+     * Records vdisk {@code id}'s reads from now for {@code window} and then stores them as its list, replacing any
+     * (the {@code dcd catalog prefetch record} command, through the control channel). An automatic recording of
+     * the vdisk still running is dropped for it. The future completes with the stored list when the window ends
+     * (or the disk closes first), with null when nothing of the vdisk was read meanwhile (its list unchanged).
+     *
+     * @return null when this disk does not read that vdisk
+     * @throws IOException with a one-line message when the vdisk is not read through the shared cache or is
+     *                     being recorded by command already
+     */
+    synchronized CompletableFuture<PrefetchList> recordNow(ContentId id, java.time.Duration window) throws IOException {
+        int v = map.vdisks().indexOf(id);
+        if (v < 0) {
+            return null;
+        }
+        String app = redirect.slot(v).label().app();
+        if (!eligible[v]) {
+            throw new IOException(app + " is not read through the shared cache (its backend is local): there is "
+                    + "nothing to prefetch");
+        }
+        if (closed) {
+            throw new IOException("the disk is closing");
+        }
+        Trace old = traces.get(v);
+        if (old != null && old.requested != null && !old.finished) {
+            throw new IOException(app + " is being recorded by command already on this VM");
+        }
+        Trace t = new Trace(v, id, window, new CompletableFuture<>());
+        t.startNanos = config.nanoTime().getAsLong();
+        if (old != null) {
+            synchronized (old) {
+                old.finished = true; // superseded: stores nothing
+            }
+        }
+        traces.set(v, t);
+        active = true;
+        timer.schedule(() -> finish(t), window.toNanos(), TimeUnit.NANOSECONDS);
+        return t.requested;
     }
 
     /**
@@ -293,7 +357,8 @@ final class Prefetcher extends Filter {
                 failed += r.failed.get();
             }
         }
-        for (Trace t : traces) {
+        for (int i = 0; i < traces.length(); i++) {
+            Trace t = traces.get(i);
             if (t != null) {
                 synchronized (t) {
                     recording += t.finished ? 0 : 1;
@@ -331,7 +396,8 @@ final class Prefetcher extends Filter {
         if (workers != null) {
             workers.shutdownNow();
         }
-        for (Trace t : traces) {
+        for (int i = 0; i < traces.length(); i++) {
+            Trace t = traces.get(i);
             if (t != null) {
                 finish(t);
             }
@@ -340,10 +406,8 @@ final class Prefetcher extends Filter {
             if (workers != null) {
                 workers.awaitTermination(10, TimeUnit.SECONDS);
             }
-            if (timer != null) {
-                timer.shutdownNow();
-                timer.awaitTermination(10, TimeUnit.SECONDS);
-            }
+            timer.shutdownNow();
+            timer.awaitTermination(10, TimeUnit.SECONDS);
         } catch (InterruptedException e) {
             Thread.currentThread().interrupt();
         }
@@ -354,14 +418,19 @@ final class Prefetcher extends Filter {
     private static final class Trace {
         final int vdisk;
         final ContentId id;
+        final java.time.Duration window;
+        /** Completed when a trace asked for by command is stored; null for an automatic one. */
+        final CompletableFuture<PrefetchList> requested;
         long startNanos = Long.MIN_VALUE;
         boolean finished;
         final List<Integer> order = new ArrayList<>();
         final BitSet seen = new BitSet();
 
-        Trace(int vdisk, ContentId id) {
+        Trace(int vdisk, ContentId id, java.time.Duration window, CompletableFuture<PrefetchList> requested) {
             this.vdisk = vdisk;
             this.id = id;
+            this.window = window;
+            this.requested = requested;
         }
     }
 

@@ -75,6 +75,12 @@ class PrefetcherTest {
             return absent;
         }
 
+        @Override
+        public synchronized void replace(PrefetchList list) {
+            lists.put(list.contentId(), list);
+            notifyAll();
+        }
+
         synchronized PrefetchList await(ContentId id) throws InterruptedException {
             long deadline = System.nanoTime() + NOT_HUNG.toNanos();
             while (!lists.containsKey(id) && System.nanoTime() < deadline) {
@@ -354,6 +360,60 @@ class PrefetcherTest {
             assertEquals(0, disk.prefetchStats().done());
             assertTrue(notices.stream().anyMatch(n -> n.contains("app2@1.2") && n.contains("not replayed")), notices.toString());
         }
+    }
+
+    @Test
+    void aRecordingByCommandStoresTheReadsOfItsWindowInPlaceOfTheListAndAnswersWhenStored() throws Exception {
+        MapStore store = new MapStore();
+        AtomicLong now = new AtomicLong();
+        PrefetchConfig config = PrefetchConfig.DEFAULT.withThreads(1).withNanoTime(now::get);
+        List<RegionMap.Region> files = filesOf(0);
+        PrefetchList old = new PrefetchList(vdisk(0), 30, ints(chunksOf(files.get(6))));
+        store.lists.put(vdisk(0), old);
+        try (BlockCache cache = BlockCache.open(work.resolve("cache"), 256L << 20);
+             DynamicContentDisk disk = open(cache, store, config)) {
+            assertTrue(disk.awaitPrefetch(NOT_HUNG.toMillis()), "the old list was replayed");
+            readRegion(disk, files.get(1)); // before the recording: not in it
+            assertEquals(2, disk.prefetchStats().recording(), "apps 1 and 2 (no list) record automatically");
+            java.util.concurrent.CompletableFuture<PrefetchList> recording =
+                    disk.recordPrefetch(vdisk(0), Duration.ofSeconds(20));
+            assertNotNull(recording);
+            assertEquals(3, disk.prefetchStats().recording(), "and now app0, which has a list, by command");
+            IOException twice = org.junit.jupiter.api.Assertions.assertThrows(IOException.class,
+                    () -> disk.recordPrefetch(vdisk(0), Duration.ofSeconds(20)));
+            assertEquals("app0@1.0 is being recorded by command already on this VM", twice.getMessage());
+            readRegion(disk, files.get(3));
+            readRegion(disk, files.get(6)); // listed and replayed: still recorded, it is a guest read
+            readRegion(disk, files.get(3));
+            now.addAndGet(Duration.ofSeconds(21).toNanos());
+            readRegion(disk, files.get(4)); // after the window: ends it, not in it
+            PrefetchList stored = recording.get(NOT_HUNG.toSeconds(), TimeUnit.SECONDS);
+            List<Integer> expected = new ArrayList<>(chunksOf(files.get(3)));
+            for (int c : chunksOf(files.get(6))) {
+                if (!expected.contains(c)) {
+                    expected.add(c);
+                }
+            }
+            assertArrayEquals(ints(expected), stored.chunks());
+            assertEquals(20, stored.windowSeconds());
+            assertEquals(stored, store.lists.get(vdisk(0)), "stored in place of the old list");
+            assertNull(disk.recordPrefetch(ContentId.of(new byte[32]), Duration.ofSeconds(1)),
+                    "a vdisk the disk does not read: nothing to record");
+        }
+    }
+
+    @Test
+    void aRecordingByCommandInWhichNothingWasReadLeavesTheListAlone() throws Exception {
+        MapStore store = new MapStore();
+        PrefetchList old = new PrefetchList(vdisk(1), 30, ints(List.of(0)));
+        store.lists.put(vdisk(1), old);
+        try (BlockCache cache = BlockCache.open(work.resolve("cache"), 256L << 20);
+             DynamicContentDisk disk = open(cache, store, PrefetchConfig.DEFAULT)) {
+            readRegion(disk, filesOf(0).get(0)); // another app's read
+            // A real (short) window: the recording ends on its timer, with nothing of app1 read.
+            assertNull(disk.recordPrefetch(vdisk(1), Duration.ofMillis(50)).get(NOT_HUNG.toSeconds(), TimeUnit.SECONDS));
+        }
+        assertEquals(old, store.lists.get(vdisk(1)));
     }
 
     @Test

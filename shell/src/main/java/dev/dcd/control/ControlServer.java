@@ -29,6 +29,7 @@ import java.util.concurrent.atomic.AtomicInteger;
  *   ping                      -> ok pong
  *   status                    -> ok vm=VM generation=N pid=P apps=APP@VER:BACKEND,...
  *   resolve CONTENT-ID BACKEND -> ok switched | ok unused | error MESSAGE
+ *   record CONTENT-ID SECONDS  -> ok recorded CHUNKS | ok nothing | ok unused | error MESSAGE
  * </pre>
  *
  * A connection may send several requests, one per line. {@code resolve} answers {@code ok switched} only once the
@@ -51,7 +52,22 @@ public final class ControlServer implements Closeable {
          * @throws IOException with a one-line message when the switch cannot be made (the old backend still serves)
          */
         boolean resolve(ContentId id, String backend) throws IOException;
+
+        /**
+         * Records the reads of vdisk {@code id} from now for {@code window} and stores them as its prefetch list in
+         * place of any; returns once stored.
+         *
+         * @return the chunks stored; 0 when nothing of the vdisk was read (its list unchanged); -1 when this server
+         *         does not read that vdisk
+         * @throws IOException with a one-line message when it cannot record it
+         */
+        default int record(ContentId id, Duration window) throws IOException {
+            throw new IOException("this server cannot record prefetch lists");
+        }
     }
+
+    /** Longest recording window a {@code record} request may ask for. */
+    public static final int MAX_RECORD_SECONDS = 3600;
 
     private final Path path;
     private final ServerSocketChannel channel;
@@ -172,8 +188,30 @@ public final class ControlServer implements Closeable {
                         return "error not a content id: " + words[1];
                     }
                     return handler.resolve(id, words[2]) ? "ok switched" : "ok unused";
+                case "record":
+                    if (words.length != 3) {
+                        return "error usage: record CONTENT-ID SECONDS";
+                    }
+                    ContentId vdisk;
+                    try {
+                        vdisk = new ContentId(words[1]);
+                    } catch (IllegalArgumentException e) {
+                        return "error not a content id: " + words[1];
+                    }
+                    int seconds;
+                    try {
+                        seconds = Integer.parseInt(words[2]);
+                    } catch (NumberFormatException e) {
+                        seconds = -1;
+                    }
+                    if (seconds < 1 || seconds > MAX_RECORD_SECONDS) {
+                        return "error the recording window must be 1 to " + MAX_RECORD_SECONDS + " seconds, not '"
+                                + words[2] + "'";
+                    }
+                    int chunks = handler.record(vdisk, Duration.ofSeconds(seconds));
+                    return chunks < 0 ? "ok unused" : chunks == 0 ? "ok nothing" : "ok recorded " + chunks;
                 default:
-                    return "error unknown request '" + words[0] + "' (ping, status, resolve)";
+                    return "error unknown request '" + words[0] + "' (ping, status, resolve, record)";
             }
         } catch (IOException | RuntimeException e) {
             String message = e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();

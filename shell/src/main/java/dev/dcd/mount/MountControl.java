@@ -37,6 +37,11 @@ public final class MountControl {
                         throw e;
                     }
                 }
+
+                @Override
+                public int record(ContentId id, java.time.Duration window) throws IOException {
+                    return source.recordPrefetch(id, window);
+                }
             });
         } catch (IOException | RuntimeException e) {
             System.err.println("dcd: no control channel for VM " + vm + ": " + e.getMessage());

@@ -68,6 +68,17 @@ public interface MountSource extends Closeable {
         throw new IOException("this server cannot switch backends");
     }
 
+    /**
+     * Records the reads of vdisk {@code id} from now for {@code window} and stores them as its prefetch list in place
+     * of any (docs/prefetch.md); returns once stored. Asked through the control channel.
+     *
+     * @return the chunks stored; 0 when nothing of the vdisk was read; -1 when this source does not read it
+     * @throws IOException with a one-line message when it cannot record it
+     */
+    default int recordPrefetch(dev.dcd.vdisk.ContentId id, java.time.Duration window) throws IOException {
+        throw new IOException("this server cannot record prefetch lists");
+    }
+
     /** What the control channel's {@code status} answers: {@code key=value} words. */
     default String controlStatus() {
         return "generation=" + generation() + " pid=" + ProcessHandle.current().pid();

@@ -51,6 +51,7 @@ final class NbdConnection {
     private final AtomicInteger errorsLogged = new AtomicInteger();
     private final int maxLoggedErrors;
     private final String peer;
+    private final ReadBuffers readBuffers;
 
     private boolean noZeroes;
     private boolean structured;
@@ -60,8 +61,10 @@ final class NbdConnection {
     /** Set under {@link #readLock} once the client sent DISC or hung up: no worker takes another request. */
     private boolean inputEnded;
 
-    NbdConnection(long id, SocketChannel channel, NbdServerConfig config, Consumer<NbdConnection> onClose) {
+    NbdConnection(long id, SocketChannel channel, NbdServerConfig config, ReadBuffers readBuffers,
+                  Consumer<NbdConnection> onClose) {
         this.id = id;
+        this.readBuffers = readBuffers;
         this.channel = channel;
         this.export = config.export();
         this.workers = config.workers();
@@ -121,6 +124,15 @@ final class NbdConnection {
 
     /** One worker's loop: take a request, execute it, reply; until the input ends or the connection fails. */
     private void serve(Worker w) {
+        try {
+            work(w);
+        } finally {
+            // Every reply this worker sent is written: its buffer can serve the next connection.
+            readBuffers.give(w.releaseReadBuffer());
+        }
+    }
+
+    private void work(Worker w) {
         try {
             while (!closed) {
                 Taken t;
@@ -420,13 +432,13 @@ final class NbdConnection {
      */
     private void transmit() throws InterruptedException {
         for (int i = 1; i < workers; i++) {
-            Worker w = new Worker();
+            Worker w = new Worker(readBuffers);
             Thread t = new Thread(() -> serve(w), Thread.currentThread().getName() + "-w" + i);
             t.setDaemon(true);
             workerThreads.add(t);
             t.start();
         }
-        serve(new Worker());
+        serve(new Worker(readBuffers));
         for (Thread t : workerThreads) {
             t.join();
         }
@@ -582,7 +594,7 @@ final class NbdConnection {
     /** At most this many chunks per read; a read more fragmented than that goes out as one data chunk. */
     static final int MAX_CHUNKS = 32;
     /** Reads up to this size reuse a direct buffer of the worker: no garbage, and no copy into the socket. */
-    private static final int REUSED_READ_BUFFER = 4 << 20;
+    private static final int REUSED_READ_BUFFER = ReadBuffers.CAPACITY;
 
     /**
      * The state one worker reuses from request to request, so that a read allocates nothing on its way:
@@ -596,7 +608,13 @@ final class NbdConnection {
         final long[] segOffset = new long[MAX_CHUNKS];
         final int[] segLength = new int[MAX_CHUNKS];
         final boolean[] hole = new boolean[MAX_CHUNKS];
+        private final ReadBuffers pool;
+        /** Borrowed from the server's pool on the first read, given back when the worker ends. */
         private ByteBuffer readBuffer;
+
+        Worker(ReadBuffers pool) {
+            this.pool = pool;
+        }
 
         /** A buffer of {@code length} bytes at position 0; the reply is sent before the worker takes another request. */
         ByteBuffer readBuffer(int length) {
@@ -604,9 +622,16 @@ final class NbdConnection {
                 return ByteBuffer.allocate(length);
             }
             if (readBuffer == null) {
-                readBuffer = ByteBuffer.allocateDirect(REUSED_READ_BUFFER);
+                readBuffer = pool.take();
             }
             return readBuffer.clear().limit(length);
+        }
+
+        /** The borrowed buffer (null if none) for the pool; this worker reads no more. */
+        ByteBuffer releaseReadBuffer() {
+            ByteBuffer b = readBuffer;
+            readBuffer = null;
+            return b;
         }
 
         ByteBuffer head() {

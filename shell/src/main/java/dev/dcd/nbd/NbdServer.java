@@ -33,10 +33,13 @@ public final class NbdServer implements Closeable {
     private final AtomicLong connectionIds = new AtomicLong();
     private final CountDownLatch stopped = new CountDownLatch(1);
     private final Thread acceptor;
+    /** Read buffers outlive connections: idle ones for two clients' workers at once (4 MiB each). */
+    private final ReadBuffers readBuffers;
     private volatile boolean closing;
 
     private NbdServer(NbdServerConfig config, ServerSocketChannel listener) throws IOException {
         this.config = config;
+        this.readBuffers = new ReadBuffers(2 * config.workers());
         this.listener = listener;
         this.boundPort = listener.getLocalAddress() instanceof InetSocketAddress inet ? inet.getPort() : -1;
         this.acceptor = new Thread(this::acceptLoop, "nbd-accept");
@@ -65,6 +68,11 @@ public final class NbdServer implements Closeable {
         return config.endpoint();
     }
 
+    /** The read buffers the connections share (for tests). */
+    ReadBuffers readBuffers() {
+        return readBuffers;
+    }
+
     /** Connections open right now. */
     public int connectionCount() {
         return connections.size();
@@ -89,7 +97,7 @@ public final class NbdServer implements Closeable {
                 return;
             }
             long id = connectionIds.incrementAndGet();
-            NbdConnection connection = new NbdConnection(id, channel, config, connections::remove);
+            NbdConnection connection = new NbdConnection(id, channel, config, readBuffers, connections::remove);
             connections.add(connection);
             if (closing) {
                 connection.close();

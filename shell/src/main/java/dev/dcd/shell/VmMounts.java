@@ -286,6 +286,15 @@ final class VmMounts implements MountContext, MountSourceFactory {
                 context.releaseCatalog();
             }
         }
+
+        @Override
+        public synchronized void replace(PrefetchList list) throws IOException {
+            try {
+                context.catalog().putPrefetchList(list);
+            } finally {
+                context.releaseCatalog();
+            }
+        }
     }
 
     /** The shared block cache; the first serving process owns it, later ones fall back to a cache of their own. */
@@ -372,6 +381,25 @@ final class VmMounts implements MountContext, MountSourceFactory {
             System.err.println("dcd: vdisk " + id.shortHex() + " of VM " + disk.stats().vm() + " is served from "
                     + backend + " now");
             return true;
+        }
+
+        @Override
+        public int recordPrefetch(ContentId id, java.time.Duration window) throws IOException {
+            java.util.concurrent.CompletableFuture<PrefetchList> recording = disk.recordPrefetch(id, window);
+            if (recording == null) {
+                return -1;
+            }
+            try {
+                PrefetchList list = recording.get();
+                return list == null ? 0 : list.size();
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+                throw new java.io.InterruptedIOException("interrupted while recording");
+            } catch (java.util.concurrent.ExecutionException e) {
+                Throwable cause = e.getCause();
+                throw new IOException("could not store the prefetch list: "
+                        + (cause.getMessage() == null ? cause.getClass().getSimpleName() : cause.getMessage()), cause);
+            }
         }
 
         @Override

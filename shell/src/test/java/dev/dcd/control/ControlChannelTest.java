@@ -44,6 +44,38 @@ class ControlChannelTest {
             backend = to;
             return true;
         }
+
+        /** Records {@link #USED} only: 7 chunks for a window of 5 s or more, nothing read in a shorter one. */
+        @Override
+        public int record(ContentId id, Duration window) throws IOException {
+            if (!id.equals(USED)) {
+                return -1;
+            }
+            if (backend.equals("local")) {
+                throw new IOException("app@1 is not read through the shared cache");
+            }
+            return window.toSeconds() >= 5 ? 7 : 0;
+        }
+    }
+
+    @Test
+    void recordAnswersWithTheChunksStoredNothingOrUnusedAndChecksItsWindow() throws IOException {
+        Fake fake = new Fake();
+        try (ControlServer server = ControlServer.start(home, ControlSockets.MOUNT, "vm", fake)) {
+            Path socket = server.path();
+            assertEquals("error app@1 is not read through the shared cache",
+                    ControlClient.request(socket, "record " + USED.hex() + " 30", TIMEOUT).line());
+            fake.backend = "s3";
+            assertEquals("ok recorded 7", ControlClient.request(socket, "record " + USED.hex() + " 30", TIMEOUT).line());
+            assertEquals("ok nothing", ControlClient.request(socket, "record " + USED.hex() + " 2", TIMEOUT).line());
+            assertEquals("ok unused", ControlClient.request(socket, "record " + OTHER.hex() + " 30", TIMEOUT).line());
+            assertEquals("error the recording window must be 1 to 3600 seconds, not '0'",
+                    ControlClient.request(socket, "record " + USED.hex() + " 0", TIMEOUT).line());
+            assertEquals("error the recording window must be 1 to 3600 seconds, not 'soon'",
+                    ControlClient.request(socket, "record " + USED.hex() + " soon", TIMEOUT).line());
+            assertEquals("error usage: record CONTENT-ID SECONDS", ControlClient.request(socket, "record", TIMEOUT).line());
+            assertEquals("error not a content id: xyz", ControlClient.request(socket, "record xyz 5", TIMEOUT).line());
+        }
     }
 
     @Test
@@ -78,7 +110,7 @@ class ControlChannelTest {
     void badRequestsGetOneErrorLineAndTheServerKeepsAnswering() throws IOException {
         try (ControlServer server = ControlServer.start(home, ControlSockets.SERVE, "vm", new Fake())) {
             Path socket = server.path();
-            assertEquals("error unknown request 'reboot' (ping, status, resolve)",
+            assertEquals("error unknown request 'reboot' (ping, status, resolve, record)",
                     ControlClient.request(socket, "reboot now", TIMEOUT).line());
             assertEquals("error usage: resolve CONTENT-ID BACKEND", ControlClient.request(socket, "resolve", TIMEOUT).line());
             assertEquals("error not a content id: xyz", ControlClient.request(socket, "resolve xyz s3", TIMEOUT).line());

@@ -326,6 +326,43 @@ class NbdServerTest {
     }
 
     @Test
+    void aNewConnectionReadsIntoTheBuffersAnEarlierOneGaveBack() throws Exception {
+        start(false);
+        int afterFirst = 0;
+        for (int round = 0; round < 5; round++) {
+            try (Client c = handshake()) {
+                // Pipelined, so that several workers of the connection take a read and borrow a buffer.
+                StringBuilder all = new StringBuilder();
+                for (int i = 0; i < 16; i++) {
+                    all.append(String.format("25609513 0000 0000 %016x %016x 00001000", i, i * 4096L));
+                }
+                c.send(all.toString());
+                for (int i = 0; i < 16; i++) {
+                    ByteBuffer h = c.read(16);
+                    assertEquals(0, h.getInt(4));
+                    assertArrayEquals(disk.bytes(h.getLong(8) * 4096, 4096), c.read(4096).array());
+                }
+                c.send("25609513 0000 0002 0000000000000001 0000000000000000 00000000"); // NBD_CMD_DISC
+                c.expectClosed();
+            }
+            ReadBuffers buffers = server.readBuffers();
+            long deadline = System.nanoTime() + java.util.concurrent.TimeUnit.SECONDS.toNanos(10);
+            while (buffers.idle() != buffers.allocated()) {
+                assertTrue(System.nanoTime() < deadline, "the ended connection's workers give their buffers back");
+                java.util.concurrent.locks.LockSupport.parkNanos(1_000_000);
+            }
+            if (round == 0) {
+                afterFirst = buffers.allocated();
+                assertTrue(afterFirst >= 1 && afterFirst <= NbdServerConfig.DEFAULT_WORKERS, "one buffer per worker that read");
+            }
+        }
+        assertTrue(server.readBuffers().allocated() <= NbdServerConfig.DEFAULT_WORKERS,
+                "later connections reuse the first one's buffers instead of allocating their own: "
+                        + server.readBuffers().allocated() + " allocated");
+        assertEquals(List.of(), log);
+    }
+
+    @Test
     void closingTheServerRemovesItsSocket() throws Exception {
         start(false);
         assertTrue(Files.exists(dir.resolve("s.sock")));

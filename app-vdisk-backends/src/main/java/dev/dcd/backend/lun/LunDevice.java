@@ -144,7 +144,12 @@ final class LunDevice implements ChunkVerifiedDevice {
                 int at = dst.position();
                 int first = sums.chunkOf(from);
                 int last = sums.chunkOf(from + n - 1);
-                fetch(first, last - first + 1, deadline, (chunk, data) -> {
+                long to = from + n;
+                // A piece that lies wholly inside the range is read straight into its place in dst and verified
+                // there (a 16 MiB readahead window: all but its first and last piece), sparing a copy of every byte.
+                PieceTarget inPlace = (pieceStart, pieceLength) -> pieceStart >= from && pieceStart + pieceLength <= to
+                        ? dst.slice(at + (int) (pieceStart - from), pieceLength) : null;
+                fetch(first, last - first + 1, deadline, inPlace, (chunk, data) -> {
                     // Copy the part of these chunks that falls inside [from, from + n) to its place in dst.
                     long start = Math.max(from, sums.chunkStart(chunk));
                     long end = Math.min(from + n, sums.chunkStart(chunk) + data.remaining());
@@ -165,8 +170,16 @@ final class LunDevice implements ChunkVerifiedDevice {
         if (sums == null) {
             throw new IllegalStateException("data region read before the checksums are known");
         }
-        fetch(first, count, source.deadline(), sink);
+        fetch(first, count, source.deadline(), NOWHERE, sink);
     }
+
+    /** Where a piece of {@code length} bytes at data offset {@code start} may be read in place; null for a buffer. */
+    @FunctionalInterface
+    private interface PieceTarget {
+        ByteBuffer at(long start, int length);
+    }
+
+    private static final PieceTarget NOWHERE = (start, length) -> null;
 
     private void ensureOpen() throws IOException {
         if (closed) {
@@ -177,11 +190,13 @@ final class LunDevice implements ChunkVerifiedDevice {
     /**
      * Fetches chunks {@code [first, first + count)} in pieces of {@code pieceChunks}, in parallel on the pool (the
      * caller runs the first piece itself), verifies every chunk and hands each piece to {@code sink}. Returns or
-     * throws only after every piece it started has ended.
+     * throws only after every piece it started has ended. A piece {@code target} places is read into that place and
+     * verified there instead, and not handed to {@code sink}; if it fails, the place holds unverified bytes, and the
+     * fetch throws.
      */
-    private void fetch(int first, int count, long deadline, ChunkSink sink) throws IOException {
+    private void fetch(int first, int count, long deadline, PieceTarget target, ChunkSink sink) throws IOException {
         if (count <= pieceChunks) {
-            piece(first, count, deadline, sink);
+            piece(first, count, deadline, target, sink);
             return;
         }
         List<Future<?>> started = new ArrayList<>();
@@ -191,11 +206,11 @@ final class LunDevice implements ChunkVerifiedDevice {
                 int from = c;
                 int n = Math.min(pieceChunks, first + count - c);
                 started.add(pool.submit(() -> {
-                    piece(from, n, deadline, sink);
+                    piece(from, n, deadline, target, sink);
                     return null;
                 }));
             }
-            piece(first, pieceChunks, deadline, sink);
+            piece(first, pieceChunks, deadline, target, sink);
         } catch (IOException e) {
             failure = e;
         } catch (RuntimeException e) {
@@ -228,36 +243,50 @@ final class LunDevice implements ChunkVerifiedDevice {
         }
     }
 
-    private void piece(int first, int count, long deadline, ChunkSink sink) throws IOException {
+    private void piece(int first, int count, long deadline, PieceTarget target, ChunkSink sink) throws IOException {
         long start = sums.chunkStart(first);
         long end = sums.chunkStart(first + count - 1) + sums.chunkLength(first + count - 1);
         int length = (int) (end - start);
+        ByteBuffer place = target.at(start, length);
+        if (place != null) {
+            readVerified(place, start, end, first, count, deadline);
+            return;
+        }
         boolean pooled = length <= buffers.bufferBytes();
         ByteBuffer data = pooled ? buffers.acquire() : ByteBuffer.allocateDirect(length);
         try {
-            for (int attempt = 1; ; attempt++) {
-                try {
-                    source.read(base + start, data.clear().limit(length), deadline);
-                } catch (BackendException e) {
-                    throw e;
-                } catch (IOException e) {
-                    throw new BackendException(backend, id.hex(), "read of bytes [" + start + ", " + end + ") failed: "
-                            + e.getMessage(), e);
-                }
-                int bad = firstBadChunk(data, start, first, count);
-                if (bad < 0) {
-                    break;
-                }
-                if (attempt == 2) {
-                    throw new BackendException(backend, id.hex(), "chunk " + bad + " fails its CRC32C on the LUN (read twice);"
-                            + " its bytes are not served");
-                }
-            }
+            readVerified(data.clear().limit(length), start, end, first, count, deadline);
             // The sink copies what it keeps during the call (ChunkSink's contract), so the buffer can go back after.
             sink.accept(first, data.duplicate().position(0).limit(length).slice());
         } finally {
             if (pooled) {
                 buffers.release(data);
+            }
+        }
+    }
+
+    /**
+     * Reads data bytes {@code [start, end)} (chunks {@code [first, first + count)}) into {@code into} (exactly that
+     * long, position 0) and checks every chunk; a chunk that fails is read once more, then refused.
+     */
+    private void readVerified(ByteBuffer into, long start, long end, int first, int count, long deadline)
+            throws IOException {
+        for (int attempt = 1; ; attempt++) {
+            try {
+                source.read(base + start, into.duplicate(), deadline);
+            } catch (BackendException e) {
+                throw e;
+            } catch (IOException e) {
+                throw new BackendException(backend, id.hex(), "read of bytes [" + start + ", " + end + ") failed: "
+                        + e.getMessage(), e);
+            }
+            int bad = firstBadChunk(into, start, first, count);
+            if (bad < 0) {
+                return;
+            }
+            if (attempt == 2) {
+                throw new BackendException(backend, id.hex(), "chunk " + bad + " fails its CRC32C on the LUN (read twice);"
+                        + " its bytes are not served");
             }
         }
     }

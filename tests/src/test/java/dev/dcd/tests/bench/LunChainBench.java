@@ -45,6 +45,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  *   <li>the same cold read without a cache (readahead only), what the cache costs;</li>
  *   <li>peers: {@code nbdcopy} of the same extent (a second nbdkit with the offset filter exposes exactly it) to
  *       {@code null:}, and a naive loop of 1 MiB reads on one connection of dcd's own client;</li>
+ *   <li>the backend's ceiling: the LUN device alone read in 16 MiB requests, with its pool of connections and
+ *       with one (what bounds the chain when the parallelism, not the chain, is the limit);</li>
  *   <li>the ceiling of a new cache's first fill on this machine: the same bytes written to a new file in 1 MiB
  *       writes (see {@link BenchData#freshFileWrite});</li>
  *   <li>warm: the chain again right after the cold pass (the cache holds it all), against the same bytes on the
@@ -120,6 +122,8 @@ class LunChainBench {
                 long[] warm = new long[ROUNDS];
                 long[] localRead = new long[ROUNDS];
                 long[] noCache = new long[ROUNDS];
+                long[] device = new long[ROUNDS];
+                long[] device1 = new long[ROUNDS];
                 StringBuilder rounds = new StringBuilder();
                 for (int r = 0; r < ROUNDS; r++) {
                     int ti = r % 2;
@@ -144,6 +148,8 @@ class LunChainBench {
                     assertEquals(0, p.exitValue());
                     copy[r] = System.nanoTime() - t0;
                     naive[r] = naiveLoop(server.uri(), t.extent());
+                    device[r] = deviceAlone(server.uri(), t.id(), "");
+                    device1[r] = deviceAlone(server.uri(), t.id(), "?connections=1");
                     try (S3Home view = new S3Home(local.home());
                          DynamicContentDisk disk = view.open("vm", null, Set.of(), ReadaheadConfig.DEFAULT, Set.of())) {
                         // Untimed first: the local vdisk file in the page cache, as the warm chain's slab is.
@@ -155,10 +161,11 @@ class LunChainBench {
                     ceiling[r] = BenchData.freshFileWrite(dir.resolve("fresh-" + r), bytes);
                     long ext = t.extent().length();
                     rounds.append(String.format(Locale.ROOT, "  round %d (%s): cold %.0f, cold new cache %.0f, no cache "
-                                    + "%.0f, nbdcopy %.0f, naive %.0f, new-file write %.0f, warm %.0f, local %.0f MiB/s; "
+                                    + "%.0f, nbdcopy %.0f, naive %.0f, device alone %.0f (1 connection %.0f), new-file write %.0f, warm %.0f, local %.0f MiB/s; "
                                     + "load average %.1f%n", r + 1, t.app(), mibPerSecond(bytes, chain[r]),
                             mibPerSecond(bytes, fresh[r]), mibPerSecond(bytes, noCache[r]), mibPerSecond(ext, copy[r]),
-                            mibPerSecond(ext, naive[r]), mibPerSecond(bytes, ceiling[r]), mibPerSecond(bytes, warm[r]),
+                            mibPerSecond(ext, naive[r]), mibPerSecond(ext, device[r]), mibPerSecond(ext, device1[r]),
+                            mibPerSecond(bytes, ceiling[r]), mibPerSecond(bytes, warm[r]),
                             mibPerSecond(bytes, localRead[r]), BenchData.load()));
                 }
                 double[] lat = randomReads(server.uri(), targets[0].id(), 2000);
@@ -169,7 +176,8 @@ class LunChainBench {
                 report.append(rounds);
                 report.append(line("cold chain", bytes, chain)).append(line("cold, new cache", bytes, fresh))
                         .append(line("cold, no cache", bytes, noCache)).append(line("nbdcopy extent", ext, copy))
-                        .append(line("naive 1 MiB loop", ext, naive)).append(line("new-file write", bytes, ceiling))
+                        .append(line("naive 1 MiB loop", ext, naive)).append(line("device alone", ext, device))
+                        .append(line("device, 1 conn.", ext, device1)).append(line("new-file write", bytes, ceiling))
                         .append(line("warm chain", bytes, warm)).append(line("local chain", bytes, localRead));
                 report.append(String.format(Locale.ROOT, "ratios (median MiB/s): cold/nbdcopy %.2f, cold/naive %.2f, "
                                 + "warm/local %.2f; new cache: cold/nbdcopy %.2f, cold/new-file write %.2f; no cache: "
@@ -227,6 +235,22 @@ class LunChainBench {
             for (long at = 0; at < extent.length(); at += buffer.capacity()) {
                 buffer.clear().limit((int) Math.min(buffer.capacity(), extent.length() - at));
                 client.read(extent.offset() + at, buffer, client.deadline());
+            }
+            return System.nanoTime() - t;
+        }
+    }
+
+    /**
+     * The backend's own ceiling: the LUN device of the vdisk (its connection pool, 1 MiB pieces, every chunk
+     * verified) read whole in 16 MiB requests, as readahead windows ask, without the chain or a cache; nanoseconds.
+     */
+    private static long deviceAlone(URI uri, ContentId id, String query) throws Exception {
+        try (Backend lun = Backends.open("bench", URI.create(uri + query)); BlockDevice device = lun.open(id)) {
+            ByteBuffer buffer = ByteBuffer.allocateDirect(16 << 20);
+            long t = System.nanoTime();
+            for (long at = 0; at < device.size(); at += buffer.limit()) {
+                buffer.clear().limit((int) Math.min(buffer.capacity(), device.size() - at));
+                device.read(at, buffer);
             }
             return System.nanoTime() - t;
         }

@@ -28,7 +28,8 @@ import static dev.dcd.tests.vmmount.VmCli.dcdOk;
  *
  * <p>Run: {@code mvn -B -o -pl tests -am verify -Dit.test=NbdCopyBench -Dtest=NONE
  * -Dsurefire.failIfNoSpecifiedTests=false}; -Dbench.rounds (default 5), -Dbench.mib (app data, default 512), -Dbench.warmup (untimed copies
- * per server and mode first, default 5).
+ * per server and mode first, default 5); the guest's reads: -Dbench.guestRounds (boots per server, default 3),
+ * -Dbench.guestMib (default 128), -Dbench.guestPasses (page-cache passes per boot, default 3).
  * Results go to stderr and tests/target/bench/nbd-copy.txt.
  */
 class NbdCopyBench {
@@ -119,21 +120,40 @@ class NbdCopyBench {
     }
 
     /**
-     * A guest's sequential read of one 1/8 of the app data with busybox dd, timed on the guest's own clock
-     * (/proc/uptime, 10 ms resolution), over each server, alternating. Under TCG the guest's CPU emulation is
-     * part of the figure for both servers alike.
+     * A guest's sequential reads of app files with busybox dd, timed on the guest's own clock (/proc/uptime,
+     * 10 ms resolution), over each server, boots alternating. The files read are the first blobs that make up
+     * {@code bench.guestMib} (default 128 MiB: long enough for the 10 ms clock and TCG's jitter). Each boot reads
+     * them {@code bench.guestPasses} times through the guest's page cache (dropped before each pass; the first
+     * pass also pays for fresh guest RAM), then once with O_DIRECT (one request at a time, no page cache: what
+     * is left is the server's and qemu's per-request latency). Under TCG the guest's CPU emulation is part of
+     * every figure for both servers alike, and it competes with the server for the same cores.
      */
     private static void guestReads(Path tmp, String dcdUri, String kitUri, List<String> lines) throws Exception {
         int rounds = Integer.getInteger("bench.guestRounds", 3);
+        int passes = Math.max(2, Integer.getInteger("bench.guestPasses", 3));
+        int fileMib = Math.max(1, DATA_MIB / 8);
+        int files = Math.min(8, Math.max(1, (Integer.getInteger("bench.guestMib", 128) + fileMib - 1) / fileMib));
+        StringBuilder paths = new StringBuilder();
+        for (int f = 0; f < files; f++) {
+            paths.append(" /mnt/data/d").append(f).append("/blob.bin");
+        }
         dev.dcd.tests.guest.GuestKernel kernel = dev.dcd.tests.guest.GuestKernel.get();
         String script = """
                 $B mount -o ro -t ext4 /dev/vda1 /mnt || echo DCD-FAIL mount
-                echo "DCD-T0 $($B cut -d' ' -f1 /proc/uptime)"
-                $B dd if=/mnt/data/d0/blob.bin of=/dev/null bs=1M 2>/dev/null
-                echo "DCD-T1 $($B cut -d' ' -f1 /proc/uptime)"
-                """;
-        double[] dcd = new double[rounds];
-        double[] kit = new double[rounds];
+                t() { $B cut -d' ' -f1 /proc/uptime; }
+                for p in $($B seq %d); do
+                  $B sync; echo 3 > /proc/sys/vm/drop_caches
+                  t0=$(t)
+                  for f in %s; do $B dd if=$f of=/dev/null bs=1M 2>/dev/null || echo DCD-FAIL dd $f; done
+                  echo "DCD-DD $t0 $(t)"
+                done
+                t0=$(t)
+                for f in %s; do $B dd if=$f of=/dev/null bs=1M iflag=direct 2>/dev/null || echo DCD-FAIL direct $f; done
+                echo "DCD-DIRECT $t0 $(t)"
+                """.formatted(passes, paths, paths);
+        // Per server: [0] first pass after boot, [1] later passes (median per boot), [2] O_DIRECT.
+        double[][] dcd = new double[3][rounds];
+        double[][] kit = new double[3][rounds];
         for (int r = 0; r < rounds; r++) {
             for (int k = 0; k < 2; k++) {
                 boolean dcdFirst = r % 2 == 0;
@@ -141,17 +161,39 @@ class NbdCopyBench {
                 dev.dcd.tests.guest.Guest.Boot boot = dev.dcd.tests.guest.Guest.boot(kernel,
                         tmp.resolve("guest-" + r + "-" + k), isDcd ? dcdUri : kitUri, true,
                         dev.dcd.tests.guest.Guest.EXT4, script);
-                double t = Double.parseDouble(boot.values("DCD-T1").get(0)) - Double.parseDouble(boot.values("DCD-T0").get(0));
-                (isDcd ? dcd : kit)[r] = t;
+                if (!boot.values("DCD-FAIL").isEmpty()) {
+                    throw new AssertionError("the guest's read failed: " + boot.values("DCD-FAIL") + "\n" + boot.serial());
+                }
+                List<String> dd = boot.values("DCD-DD");
+                double[] later = new double[dd.size() - 1];
+                for (int i = 1; i < dd.size(); i++) {
+                    later[i - 1] = seconds(dd.get(i));
+                }
+                double[][] into = isDcd ? dcd : kit;
+                into[0][r] = seconds(dd.get(0));
+                into[1][r] = median(later);
+                into[2][r] = seconds(boot.values("DCD-DIRECT").get(0));
             }
         }
-        double[] ratio = new double[rounds];
-        for (int r = 0; r < rounds; r++) {
-            ratio[r] = kit[r] / dcd[r];
+        String[] names = {"guest dd 1st", "guest dd", "guest O_DIRECT"};
+        for (int m = 0; m < 3; m++) {
+            double[] ratio = new double[rounds];
+            for (int r = 0; r < rounds; r++) {
+                ratio[r] = kit[m][r] / dcd[m][r];
+            }
+            lines.add(String.format("%-14s dcd %7.3f s (%.3f–%.3f)  nbdkit file %7.3f s (%.3f–%.3f)  "
+                            + "ratio nbdkit/dcd time %.2f× (%.2f–%.2f×)  %d MiB in %d file(s)%s", names[m],
+                    median(dcd[m]), min(dcd[m]), max(dcd[m]), median(kit[m]), min(kit[m]), max(kit[m]), median(ratio),
+                    min(ratio), max(ratio), files * fileMib, files,
+                    m == 0 ? ", first pass after boot" : m == 1 ? ", passes 2.." + passes + " (median per boot)"
+                            : ", iflag=direct"));
         }
-        lines.add(String.format("%-14s dcd %7.3f s (%.3f–%.3f)  nbdkit file %7.3f s (%.3f–%.3f)  "
-                        + "ratio nbdkit/dcd time %.2f× (%.2f–%.2f×)  guest dd of %d MiB", "guest dd", median(dcd), min(dcd),
-                max(dcd), median(kit), min(kit), max(kit), median(ratio), min(ratio), max(ratio), DATA_MIB / 8));
+    }
+
+    /** "T0 T1" of the guest's uptime: the seconds between. */
+    private static double seconds(String marks) {
+        String[] t = marks.trim().split("\\s+");
+        return Double.parseDouble(t[1]) - Double.parseDouble(t[0]);
     }
 
     /** Wall time of one nbdcopy of the whole export to null:, in seconds. */

@@ -125,6 +125,7 @@ class NfsChainBench {
                 long[] warm = new long[rounds];
                 long[] local = new long[rounds];
                 long[] parallel = new long[rounds];
+                long[] parallel2 = new long[rounds];
                 long[] ceiling = new long[rounds];
                 double[] catRatio = new double[rounds];
                 double[] naiveRatio = new double[rounds];
@@ -143,7 +144,8 @@ class NfsChainBench {
                     cold[r] = pass.cold;
                     warm[r] = pass.warm;
                     local[r] = local(dcd, localFile, request, crc);
-                    parallel[r] = parallel(dcd, server, t);
+                    parallel[r] = parallel(dcd, server, t, "");
+                    parallel2[r] = parallel(dcd, server, t, "&read-parallelism=2");
                     ceiling[r] = BenchData.freshFileWrite(dir.resolve("fresh-" + r), bytes);
                     double catMib = mibPerSecond(catBytes[r], cat[r]);
                     catRatio[r] = mibPerSecond(bytes, cold[r]) / catMib;
@@ -151,11 +153,12 @@ class NfsChainBench {
                     warmRatio[r] = (double) local[r] / warm[r];
                     report.add(String.format(Locale.ROOT, "round %d (%s): nfs-cat %.1f MiB/s, naive 1 MiB loop %.1f MiB/s, "
                                     + "chain cold %.1f MiB/s (%.2fx nfs-cat, %.2fx naive); chain warm %.1f MiB/s, local "
-                                    + "chain %.1f MiB/s (%.2fx); parallel device reads %.1f MiB/s; new-file write %.1f MiB/s; "
+                                    + "chain %.1f MiB/s (%.2fx); device alone %.1f MiB/s (2 workers %.1f); new-file write %.1f MiB/s; "
                                     + "load average %.1f", r + 1, t.file.name(), catMib,
                             mibPerSecond(bytes, naive[r]), mibPerSecond(bytes, cold[r]), catRatio[r], naiveRatio[r],
                             mibPerSecond(bytes, warm[r]), mibPerSecond(bytes, local[r]), warmRatio[r],
-                            mibPerSecond(bytes, parallel[r]), mibPerSecond(bytes, ceiling[r]), load()));
+                            mibPerSecond(bytes, parallel[r]), mibPerSecond(bytes, parallel2[r]),
+                            mibPerSecond(bytes, ceiling[r]), load()));
                 }
                 report.add(String.format(Locale.ROOT, "median: nfs-cat %.1f MiB/s, naive %.1f MiB/s, cold %.1f MiB/s, "
                                 + "warm %.1f MiB/s, local %.1f MiB/s; cold/nfs-cat median of ratios %.2fx (min %.2fx, "
@@ -167,10 +170,12 @@ class NfsChainBench {
                         median(naiveRatio), min(naiveRatio), max(naiveRatio), median(warmRatio), min(warmRatio),
                         max(warmRatio), load(), Runtime.getRuntime().availableProcessors()));
                 report.add(String.format(Locale.ROOT, "ceilings (median): dcd's NFS device alone, 16 MiB reads on its "
-                                + "workers (no chain, no cache) %.1f MiB/s = %.2fx nfs-cat; a new file written in 1 MiB "
+                                + "workers (no chain, no cache) %.1f MiB/s = %.2fx nfs-cat, with 2 workers %.1f MiB/s = %.2fx; a new file written in 1 MiB "
                                 + "writes %.1f MiB/s (what a cache's first fill of new memory can reach here)",
                         mibPerSecond(bytes, median(parallel)),
                         mibPerSecond(bytes, median(parallel)) / mibPerSecond(catBytes[0], median(cat)),
+                        mibPerSecond(bytes, median(parallel2)),
+                        mibPerSecond(bytes, median(parallel2)) / mibPerSecond(catBytes[0], median(cat)),
                         mibPerSecond(bytes, median(ceiling))));
             } finally {
                 shared.close();
@@ -237,11 +242,12 @@ class NfsChainBench {
     }
 
     /**
-     * The backend's own ceiling: dcd's NFS device with its default workers (parallel libnfs contexts), the file read
+     * The backend's own ceiling: dcd's NFS device with its workers (parallel libnfs contexts; the default number, or
+     * what {@code extra} sets), the file read
      * in 16 MiB requests (a readahead window), each chunk verified, nothing cached or copied on; nanoseconds.
      */
-    private static long parallel(S3Home dcd, GaneshaServer server, Target t) throws Exception {
-        try (Backend backend = Backends.open("parallel", Backends.parse(server.uri("apps", "")));
+    private static long parallel(S3Home dcd, GaneshaServer server, Target t, String extra) throws Exception {
+        try (Backend backend = Backends.open("parallel", Backends.parse(server.uri("apps", extra)));
              BlockDevice device = backend.open(t.id)) {
             var map = dev.dcd.synth.RegionMap.load(dcd.currentGeneration("remote").resolve(DynamicContentDisk.REGION_MAP));
             var region = map.find(t.file.extentOffset(0));

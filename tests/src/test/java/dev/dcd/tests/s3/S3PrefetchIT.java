@@ -274,4 +274,43 @@ class S3PrefetchIT {
         assertTrue(v2 >= 4 && v2 <= 16, "web@2.0 recorded its own list: " + v2);
         assertEquals(v1, listedChunks("web@1.0"), "web@1.0's list is untouched");
     }
+
+    @Test
+    @Order(5)
+    void aRecordingByCommandOnALiveMountReplacesTheListWithTheReadsOfItsWindow() throws Exception {
+        int before = listedChunks("web@1.0");
+        assertTrue(before >= 2 * 128, "test 3 left the long list (both blobs): " + before);
+        DcdJar.Result notMounted = dcd.run("catalog", "prefetch", "record", "web@1.0", "--vm", "second", "--seconds", "2");
+        assertEquals(1, notMounted.code(), notMounted.toString());
+        assertEquals("dcd: VM 'second' is neither mounted nor served here ('dcd mount second' first): a recording needs "
+                + "its running chain", notMounted.err().strip(), notMounted.toString());
+        java.util.concurrent.ExecutorService background = java.util.concurrent.Executors.newSingleThreadExecutor();
+        try {
+            mounted("second", mnt -> {
+                java.util.concurrent.Future<DcdJar.Result> recording = background.submit(() -> dcd.run(
+                        "catalog", "prefetch", "record", "web@1.0", "--vm", "second", "--seconds", "4"));
+                long deadline = System.nanoTime() + NOT_HUNG.toNanos();
+                while (prefetch(mnt).path("recording").asInt() == 0) {
+                    assertTrue(System.nanoTime() < deadline, "the recording did not start: " + prefetch(mnt));
+                    assertTrue(!recording.isDone(), "the command ended early: " + (recording.isDone() ? recording.get() : ""));
+                    Thread.sleep(50); // polling a condition with a deadline
+                }
+                for (String name : List.of("lib/mod9.py", "lib/mod2.py", "lib/mod17.py")) {
+                    assertEquals(startFiles.get(name), S3Home.sha256(mnt.resolve("files").resolve(name)), name);
+                }
+                DcdJar.Result result = recording.get(NOT_HUNG.toSeconds(), TimeUnit.SECONDS);
+                assertEquals(0, result.code(), result.toString());
+                assertTrue(result.out().startsWith("stored the prefetch list of web@1.0 from VM second: "), result.toString());
+                assertEquals("recording the reads of web@1.0 on VM second for 4 s; start it now", result.err().strip(),
+                        result.toString());
+            });
+        } finally {
+            background.shutdownNow();
+        }
+        int after = listedChunks("web@1.0");
+        // Three files of 20-140 KB: one to four chunks each; none of the blobs the old list named.
+        assertTrue(after >= 3 && after <= 12, "the new list holds the three files read in the window: " + after);
+        String shown = dcd.ok("catalog", "prefetch", "show", "web@1.0");
+        assertTrue(shown.contains("recorded over 4 s"), shown);
+    }
 }
