@@ -30,9 +30,9 @@ public final class LowLevelMount implements AutoCloseable {
         FuseDevice device = FuseDevice.mount(mountpoint, name, Ids.uid(), Ids.gid(), false);
         LowLevelFs fs = new LowLevelFs(source, true, Ids.uid(), Ids.gid(), log);
         Thread thread = new Thread(() -> {
-            LowLevelServer.serve(device, fs, threads, "dcd-fuse-ll", log);
+            LowLevelServer.serve(device, fs, threads, "dcd-fuse-" + name, log);
             device.close();
-        }, "dcd-fuse-ll");
+        }, "dcd-fuse-" + name);
         thread.setDaemon(true);
         thread.start();
         try {

@@ -6,6 +6,9 @@ import org.junit.jupiter.api.io.TempDir;
 
 import java.io.IOException;
 import java.io.InputStream;
+import java.nio.ByteBuffer;
+import java.nio.channels.FileChannel;
+import java.nio.file.StandardOpenOption;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -20,7 +23,8 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
  * A reader at full speed through a REAL mount while {@code dcd catalog move} moves its app back and forth
- * between two local backends N times. Reports failed and wrong reads (must be 0) and the cost of the cutover two
+ * between two local backends N times. The reader reads every file whole with O_DIRECT, in 128 KiB calls, so each
+ * call reaches the serving process (not the kernel's page cache) and is checked against the source. Reports failed and wrong reads (must be 0) and the cost of the cutover two
  * ways, each next to the same reader with NO move in the same run (stretches of reading before the first and after
  * the last move):
  * <ul>
@@ -42,6 +46,7 @@ class LiveMoveBench {
     private static final int MIB = Integer.getInteger("bench.mib", 64);
     private static final int MOVES = Integer.getInteger("bench.moves", 40);
     private static final int READ = 128 << 10;
+    private static final int ALIGNMENT = 4096;
     private static final long QUIET_MILLIS = Long.getLong("bench.quiet-ms", 15_000);
 
     @TempDir
@@ -83,25 +88,36 @@ class LiveMoveBench {
         Thread reader = new Thread(() -> {
             byte[] got = new byte[READ];
             byte[] want = new byte[READ];
+            ByteBuffer buffer = ByteBuffer.allocateDirect(READ + ALIGNMENT).alignedSlice(ALIGNMENT);
             while (!stop.get()) {
                 for (String f : files) {
                     if (stop.get()) {
                         break;
                     }
-                    try (InputStream in = Files.newInputStream(mnt.resolve("files").resolve(f));
+                    // O_DIRECT: every read reaches the serving process, and through it the backend. Without it
+                    // the kernel keeps the files' pages across opens and the reader would measure its page cache.
+                    try (FileChannel in = FileChannel.open(mnt.resolve("files").resolve(f), StandardOpenOption.READ,
+                            com.sun.nio.file.ExtendedOpenOption.DIRECT);
                          InputStream ref = Files.newInputStream(tree.resolve(f))) {
-                        for (;;) {
+                        long size = in.size();
+                        for (long pos = 0; pos < size; ) { // whole aligned calls; only the last one is short
+                            buffer.clear().limit(READ);
                             long start = System.nanoTime();
-                            int n = in.readNBytes(got, 0, READ);
+                            int n = in.read(buffer, pos);
                             reads.add(new Read(start, System.nanoTime()));
-                            int m = ref.readNBytes(want, 0, READ);
+                            if (n <= 0) {
+                                throw new IOException("read at " + pos + " of " + size + " returned " + n);
+                            }
+                            buffer.flip().get(got, 0, n);
+                            int m = ref.readNBytes(want, 0, n);
                             if (n != m || !Arrays.equals(got, 0, n, want, 0, m)) {
                                 wrong.incrementAndGet();
                             }
                             bytes.addAndGet(n);
-                            if (n < READ) {
-                                break;
-                            }
+                            pos += n;
+                        }
+                        if (ref.read() >= 0) {
+                            wrong.incrementAndGet();
                         }
                     } catch (IOException e) {
                         failed.incrementAndGet();

@@ -20,6 +20,9 @@ import org.junit.jupiter.api.io.TempDir;
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.PrintStream;
+import java.lang.management.ManagementFactory;
+import java.lang.management.ThreadInfo;
+import java.lang.management.ThreadMXBean;
 import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.Files;
@@ -94,6 +97,10 @@ class SupervisedFuseBench {
         Results diskWarm = new Results();
         Results diskDirect = new Results();
         Map<String, List<Double>> requestKiB = new LinkedHashMap<>();
+        Map<String, Results> cpu = new LinkedHashMap<>();
+        for (String measure : List.of("files/ cold", "files/ warm", "disk.img cold", "disk.img warm", "disk.img O_DIRECT")) {
+            cpu.put(measure, new Results());
+        }
         List<AutoCloseable> mounts = new ArrayList<>();
         try {
             Path jnrMp = Files.createDirectories(tmp.resolve("jnr"));
@@ -123,9 +130,10 @@ class SupervisedFuseBench {
             for (int round = 0; round < ROUNDS; round++) {
                 for (Map.Entry<String, Path> e : roots.entrySet()) {
                     String k = e.getKey();
+                    String threads = THREADS.get(k);
                     dropCaches();
-                    files.add(k, pass(total, () -> readAll(root(e), relative, 1)));
-                    filesWarm.add(k, pass(total, () -> readAll(root(e), relative, 1)));
+                    files.add(k, pass(total, threads, cpu.get("files/ cold"), k, () -> readAll(root(e), relative, 1)));
+                    filesWarm.add(k, pass(total, threads, cpu.get("files/ warm"), k, () -> readAll(root(e), relative, 1)));
                     if (k.equals(FUSE2FS)) {
                         continue;
                     }
@@ -133,11 +141,11 @@ class SupervisedFuseBench {
                     long reads = deviceReads(e.getValue());
                     long bytes = deviceReadBytes(e.getValue());
                     dropCaches();
-                    disk.add(k, pass(diskSize, () -> readWhole(image, diskSize)));
+                    disk.add(k, pass(diskSize, threads, cpu.get("disk.img cold"), k, () -> readWhole(image, diskSize)));
                     requestKiB.computeIfAbsent(k, x -> new ArrayList<>()).add(
                             (deviceReadBytes(e.getValue()) - bytes) / 1024.0 / Math.max(1, deviceReads(e.getValue()) - reads));
-                    diskWarm.add(k, pass(diskSize, () -> readWhole(image, diskSize)));
-                    diskDirect.add(k, pass(diskSize, () -> {
+                    diskWarm.add(k, pass(diskSize, threads, cpu.get("disk.img warm"), k, () -> readWhole(image, diskSize)));
+                    diskDirect.add(k, pass(diskSize, threads, cpu.get("disk.img O_DIRECT"), k, () -> {
                         BenchSupport.ok("dd", "if=" + image, "of=/dev/null", "bs=1M", "iflag=direct", "status=none");
                         return diskSize;
                     }));
@@ -168,6 +176,13 @@ class SupervisedFuseBench {
         report.append(String.format("disk.img low-level vs jnr-fuse (target >= 2x): cold %.2fx, warm %.2fx, O_DIRECT %.2fx%n",
                 disk.median(LOW) / disk.median(JNR), diskWarm.median(LOW) / diskWarm.median(JNR),
                 diskDirect.median(LOW) / diskDirect.median(JNR)));
+        report.append("serving threads' CPU time (user+system) per MiB served, microseconds, median (less is better;"
+                + " independent of the load, unlike MiB/s):\n");
+        for (String k : List.of(JNR, LOW)) {
+            report.append(String.format("  %-30s", k));
+            cpu.forEach((measure, r) -> report.append(String.format("  %s %.0f", measure, r.median(k))));
+            report.append('\n');
+        }
         report.append("disk.img cold, average KiB per request the source saw, per round: ").append(requestKiB).append('\n');
         report.append("all passes: files cold ").append(files.all).append("; files warm ").append(filesWarm.all)
                 .append("; disk cold ").append(disk.all).append("; disk warm ").append(diskWarm.all)
@@ -300,8 +315,32 @@ class SupervisedFuseBench {
         return e.getKey().equals(FUSE2FS) ? e.getValue() : e.getValue().resolve("files");
     }
 
-    private static double pass(long expected, FuseReads.Pass pass) throws Exception {
-        return FuseReads.mibPerSecond(expected, pass);
+    /** The serving threads of each dcd path, by name prefix (Mounter.start and LowLevelMount name them after the mount). */
+    private static final Map<String, String> THREADS = Map.of(JNR, "dcd-fuse-jnr", LOW, "dcd-fuse-low");
+
+    /**
+     * MiB/s of one pass; for a dcd path also the CPU time its serving threads spent per MiB, into {@code cpu}.
+     */
+    private static double pass(long expected, String threads, Results cpu, String path, FuseReads.Pass pass)
+            throws Exception {
+        long before = threads == null ? 0 : serverCpuNanos(threads);
+        double mibs = FuseReads.mibPerSecond(expected, pass);
+        if (threads != null) {
+            cpu.add(path, (serverCpuNanos(threads) - before) / 1000.0 / (expected / 1048576.0));
+        }
+        return mibs;
+    }
+
+    /** CPU time (user and system) of this JVM's live threads whose names start with {@code prefix}. */
+    private static long serverCpuNanos(String prefix) {
+        ThreadMXBean mx = ManagementFactory.getThreadMXBean();
+        long sum = 0;
+        for (ThreadInfo t : mx.getThreadInfo(mx.getAllThreadIds())) {
+            if (t != null && t.getThreadName().startsWith(prefix)) {
+                sum += Math.max(0, mx.getThreadCpuTime(t.getThreadId()));
+            }
+        }
+        return sum;
     }
 
     /** Reads a file front to back with 1 MiB buffered reads; returns the bytes read. */
