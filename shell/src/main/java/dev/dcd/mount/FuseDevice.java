@@ -11,7 +11,6 @@ import jnr.ffi.types.ssize_t;
 import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
-import java.nio.file.Files;
 import java.nio.file.Path;
 
 /**
@@ -104,39 +103,7 @@ final class FuseDevice {
             throw new IOException("mount(2) of " + mountpoint + " failed: errno " + errno
                     + (errno == 1 ? " (supervised mounts need root)" : ""));
         }
-        // Now, before any server has answered INIT: the kernel then keeps min(read_ahead_kb, our max_readahead).
-        raiseReadahead(mountpoint, Path.of("/proc/self/mountinfo"), Path.of("/sys/class/bdi"));
         return new FuseDevice(fd);
-    }
-
-    /**
-     * Sets the {@code read_ahead_kb} of the FUSE mount at {@code mountpoint} (its backing device info,
-     * {@code BDI/MAJOR:MINOR} from mountinfo) to {@link FuseWire#MAX_READAHEAD}, so that buffered sequential reads
-     * of {@code disk.img} and {@code files/} arrive in 1 MiB requests instead of the default 128 KiB window. Best
-     * effort: returns false (and the mount keeps working with 128 KiB) if the mount or the file is not found.
-     */
-    static boolean raiseReadahead(Path mountpoint, Path mountinfo, Path bdi) {
-        try {
-            String device = null;
-            for (String line : Files.readAllLines(mountinfo)) {
-                String[] f = line.split(" ");
-                // "id parent MAJOR:MINOR root mountpoint ...": the last match is the mount on top.
-                if (f.length > 4 && MountTable.unescape(f[4]).equals(mountpoint.toString())) {
-                    device = f[2];
-                }
-            }
-            if (device == null || !device.matches("\\d+:\\d+")) {
-                return false;
-            }
-            Path file = bdi.resolve(device).resolve("read_ahead_kb");
-            if (!Files.isRegularFile(file)) {
-                return false;
-            }
-            Files.writeString(file, Integer.toString(FuseWire.MAX_READAHEAD / 1024));
-            return true;
-        } catch (IOException | RuntimeException e) {
-            return false;
-        }
     }
 
     /** Detaches the mount lazily (as {@code umount -l}); the kernel then ends the connection for every server. */

@@ -198,12 +198,6 @@ final class FuseWire {
     /** Largest request payload we negotiate: 256 pages (the kernel's FUSE_MAX_MAX_PAGES). */
     static final int MAX_PAGES_NEGOTIATED = 256;
     static final int MAX_WRITE = MAX_PAGES_NEGOTIATED * 4096;
-    /**
-     * The readahead window we ask for in INIT: one full request. The kernel takes the smaller of this and the
-     * mount's {@code read_ahead_kb} (128 KiB by default), so {@link FuseDevice#mount} raises that first; without
-     * both, buffered reads reach the server in 128 KiB requests whatever {@code max_pages} allows.
-     */
-    static final int MAX_READAHEAD = MAX_WRITE;
     /** A read(2) of /dev/fuse needs room for the largest write request: header, fuse_write_in and the data. */
     static final int REQUEST_BUFFER_BYTES = MAX_WRITE + 4096;
     static final int REPLY_BUFFER_BYTES = MAX_WRITE + 4096;

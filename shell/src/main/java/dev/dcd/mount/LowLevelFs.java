@@ -264,8 +264,7 @@ final class LowLevelFs {
         long offered = in.getInt(body + FuseWire.INIT_IN_FLAGS) & 0xffffffffL;
         long wanted = FuseWire.ASYNC_READ | FuseWire.BIG_WRITES | FuseWire.DO_READDIRPLUS | FuseWire.ASYNC_DIO
                 | FuseWire.PARALLEL_DIROPS | FuseWire.MAX_PAGES | FuseWire.CACHE_SYMLINKS;
-        // More than the kernel offered is fine: it keeps the smaller of this and the mount's read_ahead_kb.
-        out.putInt(o + FuseWire.INIT_OUT_MAX_READAHEAD, FuseWire.MAX_READAHEAD);
+        out.putInt(o + FuseWire.INIT_OUT_MAX_READAHEAD, in.getInt(body + FuseWire.INIT_IN_MAX_READAHEAD));
         out.putInt(o + FuseWire.INIT_OUT_FLAGS, (int) (offered & wanted));
         out.putShort(o + FuseWire.INIT_OUT_MAX_BACKGROUND, (short) 64);
         out.putShort(o + FuseWire.INIT_OUT_CONGESTION_THRESHOLD, (short) 48);

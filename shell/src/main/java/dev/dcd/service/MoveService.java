@@ -50,6 +50,13 @@ public final class MoveService {
     /** Bytes per read while copying and verifying: a multiple of the checksum chunk, large enough to stream. */
     static final int COPY_BLOCK = 4 << 20;
     public static final Duration DEFAULT_SERVER_TIMEOUT = Duration.ofSeconds(60);
+    /**
+     * What becomes of a copy of a vdisk on a backend the catalog does not name for it. gc reclaims only vdisks that
+     * no app version names at all ({@code --orphans}), so it does not touch such a copy; say so rather than
+     * promise a cleanup that does not happen.
+     */
+    static final String SPARE_COPY = "'dcd catalog gc' does not reclaim (the catalog names the vdisk on another"
+            + " backend); delete it by hand once no server reads it there";
 
     private final DcdEnvironment env;
 
@@ -121,7 +128,8 @@ public final class MoveService {
             try {
                 source.delete(id);
             } catch (IOException e) {
-                kept = "deleting it failed (" + message(e) + "); 'dcd catalog gc --orphans' removes it later";
+                kept = "deleting it failed (" + message(e) + "); it stays on " + from + " as a spare copy, which "
+                        + SPARE_COPY;
             }
         }
         return new Moved(id, from, to, bytes, switched, servers, kept);
@@ -175,7 +183,8 @@ public final class MoveService {
             target.delete(id);
             return "";
         } catch (IOException e) {
-            return " (the copy on " + to + " could not be removed: " + message(e) + "; 'dcd catalog gc --orphans' removes it)";
+            return " (the copy on " + to + " could not be removed: " + message(e) + "; it stays there as a spare copy,"
+                    + " which " + SPARE_COPY + ")";
         }
     }
 

@@ -59,7 +59,7 @@ class LowLevelFsTest {
     // ---------------------------------------------------------------- INIT
 
     @Test
-    void initNegotiatesOneMebibyteRequestsAndReadaheadAndOnlyFlagsTheKernelOffered() {
+    void initNegotiatesOneMebibyteRequestsAndOnlyFlagsTheKernelOffered() {
         long offered = FuseWire.ASYNC_READ | FuseWire.BIG_WRITES | FuseWire.MAX_PAGES | (1L << 3);
         ByteBuffer body = body(64);
         body.putInt(FuseWire.INIT_IN_MAJOR, 7).putInt(FuseWire.INIT_IN_MINOR, 45)
@@ -70,7 +70,7 @@ class LowLevelFsTest {
         assertEquals(7, r.body.getInt(FuseWire.INIT_OUT_MAJOR));
         assertEquals(1 << 20, r.body.getInt(FuseWire.INIT_OUT_MAX_WRITE));
         assertEquals(256, r.body.getShort(FuseWire.INIT_OUT_MAX_PAGES));
-        assertEquals(1 << 20, r.body.getInt(FuseWire.INIT_OUT_MAX_READAHEAD), "a window of one full request");
+        assertEquals(131072, r.body.getInt(FuseWire.INIT_OUT_MAX_READAHEAD));
         assertEquals(FuseWire.ASYNC_READ | FuseWire.BIG_WRITES | FuseWire.MAX_PAGES,
                 r.body.getInt(FuseWire.INIT_OUT_FLAGS) & 0xffffffffL, "nothing the kernel did not offer");
     }
