@@ -305,9 +305,10 @@ class ReadaheadFilterTest {
             return true;
         }
 
+        /** The lengths of the fills started so far, in disk order (the order they were issued in; threads may start them in any). */
         List<Long> lengths() {
             synchronized (started) {
-                return started.stream().map(f -> f[1]).toList();
+                return started.stream().sorted(java.util.Comparator.comparingLong(f -> f[0])).map(f -> f[1]).toList();
             }
         }
     }

@@ -18,11 +18,12 @@ import java.util.concurrent.atomic.AtomicInteger;
  * {@link FuseWire#MAX_PAGES_NEGOTIATED}). Nothing is shared between workers but the file system, whose read
  * path takes no lock, so the kernel's parallel requests (readahead, several readers) overlap.
  *
- * <p>With a {@link Dispatcher} (sources with a remote backend), a request that reaches the disk (READ, WRITE,
- * FSYNC, FALLOCATE) is answered on an I/O thread instead, and the loop thread goes straight back to reading:
- * a backend that hangs until its deadline then holds I/O threads only, never the loop, so names, attributes and
- * other apps' reads keep being answered (per-backend isolation). Replies may be written from any thread; the
- * kernel matches them by {@code unique}.
+ * <p>With a {@link Dispatcher} (sources with a remote backend), one loop thread is always kept free to read: once
+ * all the others are busy with requests that reach the disk (READ, WRITE, FSYNC, FALLOCATE), further such requests
+ * are answered on I/O threads and the loop thread goes straight back to reading. A backend that hangs until its
+ * deadline therefore never stops the loop: names, attributes and other apps' reads keep being answered
+ * (per-backend isolation), and while nothing hangs no request pays a hand-off. Replies may be written from any
+ * thread; the kernel matches them by {@code unique}.
  */
 final class LowLevelServer {
     /**
@@ -49,7 +50,7 @@ final class LowLevelServer {
      * go to I/O threads when {@code handOff}.
      */
     static End serve(FuseDevice device, LowLevelFs fs, int threads, boolean handOff, String threadName, PrintStream log) {
-        Dispatcher dispatcher = handOff ? new Dispatcher(device, fs, threadName + "-io", log) : null;
+        Dispatcher dispatcher = handOff ? new Dispatcher(device, fs, threads, threadName + "-io", log) : null;
         List<Thread> others = new ArrayList<>();
         End[] ends = new End[threads];
         for (int i = 1; i < threads; i++) {
@@ -97,11 +98,20 @@ final class LowLevelServer {
                 log.println("dcd-fuse: reading /dev/fuse failed: errno " + -n);
                 return End.FAILED;
             }
-            if (dispatcher != null && reachesTheDisk(in.bytes.getInt(FuseWire.IN_OPCODE))) {
+            boolean disk = dispatcher != null && reachesTheDisk(in.bytes.getInt(FuseWire.IN_OPCODE));
+            if (disk && !dispatcher.enterInline()) {
                 in = dispatcher.submit(in, n);
                 continue;
             }
-            if (reply(device, out, fs.handle(in.bytes, out.bytes), log)) {
+            int length;
+            try {
+                length = fs.handle(in.bytes, out.bytes);
+            } finally {
+                if (disk) {
+                    dispatcher.leaveInline();
+                }
+            }
+            if (reply(device, out, length, log)) {
                 return End.UNMOUNTED;
             }
         }
@@ -130,22 +140,28 @@ final class LowLevelServer {
     }
 
     /**
-     * Answers disk requests on up to {@link #MAX_IN_FLIGHT} I/O threads (started on demand, ended after 30 s
-     * idle). A small request is copied; a WRITE's buffer is handed over whole and the loop gets a spare one.
+     * Keeps one loop thread free to read: a disk request is answered on the loop thread that read it (no hand-off,
+     * the common case) while fewer than all but one loop threads are busy with the disk; otherwise it goes to one of
+     * up to {@link #MAX_IN_FLIGHT} I/O threads (started on demand, ended after 30 s idle). A small request is
+     * copied; a WRITE's buffer is handed over whole and the loop gets a spare one.
      */
     static final class Dispatcher {
         private final FuseDevice device;
         private final LowLevelFs fs;
         private final PrintStream log;
+        /** Loop threads that may answer disk requests themselves at once: all but one. */
+        private final int inlineLimit;
+        private final AtomicInteger inline = new AtomicInteger();
         private final Semaphore slots = new Semaphore(MAX_IN_FLIGHT);
         private final ConcurrentLinkedQueue<FuseDevice.Buffer> spareRequests = new ConcurrentLinkedQueue<>();
         private final ConcurrentLinkedQueue<FuseDevice.Buffer> spareReplies = new ConcurrentLinkedQueue<>();
         private final ThreadPoolExecutor pool;
 
-        Dispatcher(FuseDevice device, LowLevelFs fs, String threadName, PrintStream log) {
+        Dispatcher(FuseDevice device, LowLevelFs fs, int loopThreads, String threadName, PrintStream log) {
             this.device = device;
             this.fs = fs;
             this.log = log;
+            this.inlineLimit = loopThreads - 1;
             AtomicInteger n = new AtomicInteger();
             // As many threads as slots, so a request never waits in the queue behind a hung one.
             this.pool = new ThreadPoolExecutor(MAX_IN_FLIGHT, MAX_IN_FLIGHT, 30, TimeUnit.SECONDS,
@@ -155,6 +171,19 @@ final class LowLevelServer {
                         return t;
                     });
             pool.allowCoreThreadTimeOut(true);
+        }
+
+        /** True when the calling loop thread may answer a disk request itself; then {@link #leaveInline} after. */
+        boolean enterInline() {
+            if (inline.incrementAndGet() <= inlineLimit) {
+                return true;
+            }
+            inline.decrementAndGet();
+            return false;
+        }
+
+        void leaveInline() {
+            inline.decrementAndGet();
         }
 
         /**

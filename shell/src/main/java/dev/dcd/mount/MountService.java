@@ -63,22 +63,30 @@ public final class MountService {
 
     /**
      * Why a {@link Supervise#DEFAULT} mount serves without a supervisor, or null when it is supervised. A foreground
-     * mount is not a fallback (it serves in the caller's process by request), so it has no reason to log.
+     * mount is not a fallback (it serves in the caller's process by request): "", nothing to log.
+     *
+     * @param envSwitch the value of {@code DCD_MOUNT_SUPERVISED}, or null
      */
-    private String unsupervisedBecause(boolean foreground) {
+    static String unsupervisedBecause(boolean foreground, boolean nbd, long uid, String envSwitch) {
         if (foreground) {
             return "";
         }
-        if (SupervisedMount.disabledByEnvironment()) {
+        if ("0".equals(envSwitch)) {
             return "DCD_MOUNT_SUPERVISED=0";
         }
-        if (nbd != null) {
+        if (nbd) {
             return "--nbd serves NBD from the mount's own process";
         }
-        if (Ids.uid() != 0) {
+        if (uid != 0) {
             return "not root, and a supervised mount mounts /dev/fuse with mount(2)";
         }
         return null;
+    }
+
+    /** The line a mount that falls back to one serving process writes to its log. */
+    static String fallbackLine(String vm, String reason) {
+        return "dcd mount: serving " + vm + " without a supervisor (" + reason + "): if the server dies, the mount"
+                + " stays stale until the next dcd mount";
     }
 
     /** Also serve NBD at {@code address} from the mount's process and chain ("" = the default socket). */
@@ -158,7 +166,8 @@ public final class MountService {
         if (supervise == Supervise.REQUIRED && Ids.uid() != 0) {
             throw new MountException("--supervised needs root (the supervisor mounts /dev/fuse with mount(2))");
         }
-        String fallback = supervise == Supervise.DEFAULT ? unsupervisedBecause(foreground) : null;
+        String fallback = supervise == Supervise.DEFAULT ? unsupervisedBecause(foreground, nbd != null, Ids.uid(),
+                System.getenv(SupervisedMount.ENV_SWITCH)) : null;
         supervised = supervise == Supervise.REQUIRED || supervise == Supervise.DEFAULT && fallback == null;
         Path mountpoint = resolve(mountpointArg);
         prepareMountpoint(mountpoint);
@@ -258,8 +267,7 @@ public final class MountService {
         try {
             Files.createDirectories(log.getParent());
             if (fallback != null && !fallback.isEmpty()) {
-                Files.writeString(log, "dcd mount: serving " + vm + " without a supervisor (" + fallback + "): if the"
-                        + " server dies, the mount stays stale until the next dcd mount\n",
+                Files.writeString(log, fallbackLine(vm, fallback) + "\n",
                         java.nio.file.StandardOpenOption.CREATE, java.nio.file.StandardOpenOption.APPEND);
             }
             process = new ProcessBuilder(command)

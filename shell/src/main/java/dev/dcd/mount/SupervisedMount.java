@@ -45,6 +45,7 @@ final class SupervisedMount {
     static final String STANDBY_MARK = "dcd-fuse: standby pid ";
     /** Warm-up rounds a standby runs before it waits (8 requests each). */
     private static final int WARMUP_ROUNDS = 3000;
+    /** {@code DCD_MOUNT_SUPERVISED=0}: every {@code dcd mount} serves unsupervised, as {@code --unsupervised}. */
     static final String ENV_SWITCH = "DCD_MOUNT_SUPERVISED";
     static final String ENV_MAX_CRASHES = "DCD_MOUNT_MAX_CRASHES";
     private static final String ENV_SUPERVISOR_PID = "DCD_MOUNT_SUPERVISOR_PID";
@@ -52,11 +53,6 @@ final class SupervisedMount {
     private static final Duration STOP_TIMEOUT = Duration.ofSeconds(10);
 
     private SupervisedMount() {
-    }
-
-    /** {@code DCD_MOUNT_SUPERVISED=0}: every {@code dcd mount} serves unsupervised, as {@code --unsupervised}. */
-    static boolean disabledByEnvironment() {
-        return "0".equals(System.getenv(ENV_SWITCH));
     }
 
     static Path lockFile(Path home, String vm) {

@@ -34,6 +34,31 @@ class MountServiceTest {
     }
 
     @Test
+    void rootMountsAreSupervisedAndEveryFallbackSaysWhyInOneLogLine() {
+        assertEquals(null, MountService.unsupervisedBecause(false, false, 0, null), "root: supervised");
+        assertEquals(null, MountService.unsupervisedBecause(false, false, 0, "1"));
+        assertEquals("not root, and a supervised mount mounts /dev/fuse with mount(2)",
+                MountService.unsupervisedBecause(false, false, 1000, null));
+        assertEquals("--nbd serves NBD from the mount's own process", MountService.unsupervisedBecause(false, true, 0, null));
+        assertEquals("DCD_MOUNT_SUPERVISED=0", MountService.unsupervisedBecause(false, false, 0, "0"));
+        assertEquals("", MountService.unsupervisedBecause(true, false, 1000, null), "--foreground was asked for: no line");
+        assertEquals("dcd mount: serving web1 without a supervisor (not root, and a supervised mount mounts /dev/fuse"
+                + " with mount(2)): if the server dies, the mount stays stale until the next dcd mount",
+                MountService.fallbackLine("web1", MountService.unsupervisedBecause(false, false, 1000, null)));
+    }
+
+    @Test
+    void supervisedAndUnsupervisedTogetherAreOneLineError() {
+        StringWriter err = new StringWriter();
+        picocli.CommandLine cl = new picocli.CommandLine(new MountCommand(MountContext.of(tmp.resolve("home"), vm -> {
+            throw new IOException("unused");
+        })));
+        cl.setErr(new PrintWriter(err, true));
+        assertEquals(1, cl.execute("--supervised", "--unsupervised", "web1", tmp.toString()));
+        assertEquals("dcd: --supervised and --unsupervised exclude each other\n", err.toString());
+    }
+
+    @Test
     void aMissingMountpointIsNamed() {
         MountException e = assertThrows(MountException.class,
                 () -> service().mount("web1", tmp.resolve("nope"), false, false));

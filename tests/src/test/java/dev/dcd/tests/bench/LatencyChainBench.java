@@ -53,7 +53,9 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
  * </pre>
  * Knobs: {@code -Dbench.mib=64}, {@code -Dbench.rounds=3}, {@code -Dbench.delays=0,5,20},
  * {@code -Dbench.request-kib=128}, {@code -Dbench.uri-extra=&min-piece-kib=1024} (extra S3 URI parameters),
- * {@code -Dbench.ra-min-kib}, {@code -Dbench.ra-max-kib}, {@code -Dbench.ra-threads}. Output also in
+ * {@code -Dbench.ra-min-kib}, {@code -Dbench.ra-max-kib}, {@code -Dbench.ra-threads}, {@code -Dbench.link-mibps=N}
+ * (cap each proxied connection at N MiB/s each way, as a real link or a per-stream server limit would: then the
+ * figure shows what overlapping requests buys rather than how much CPU two shared cores have left). Output also in
  * {@code tests/target/bench/latency-chain.txt}.
  */
 class LatencyChainBench {
@@ -89,8 +91,11 @@ class LatencyChainBench {
             String key = "apps/" + dcd.app("big@1").contentId() + ".vdisk";
             long dataOffset = vdiskOffsetOf(dcd, "remote", file);
             long bytes = file.size();
+            int linkMibps = Integer.getInteger("bench.link-mibps", 0);
+            proxy.bandwidth((long) linkMibps * MIB);
             report.add(String.format(Locale.ROOT, "file %d MiB, chain requests %d KiB, naive GETs 1 MiB, %d rounds per "
-                    + "delay, readahead %s, uri extra '%s'", mib, request / 1024, rounds, READAHEAD, extra));
+                    + "delay, readahead %s, uri extra '%s', per-connection link %s", mib, request / 1024, rounds,
+                    READAHEAD, extra, linkMibps == 0 ? "uncapped" : linkMibps + " MiB/s"));
             try (S3Client client = client(proxy)) {
                 // Warm-up (JIT, connections), not recorded.
                 proxy.delay(Duration.ZERO);

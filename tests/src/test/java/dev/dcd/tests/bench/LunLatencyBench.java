@@ -53,7 +53,8 @@ import static org.junit.jupiter.api.Assertions.assertEquals;
  * <pre>
  * mvn -B -o -pl tests -am verify -Dit.test=LunLatencyBench -Dtest=NONE -Dsurefire.failIfNoSpecifiedTests=false
  * </pre>
- * Knobs: {@code -Dbench.mib=64}, {@code -Dbench.rounds=3}, {@code -Dbench.warmup=2}, {@code -Dbench.delays=0,5,20}.
+ * Knobs: {@code -Dbench.mib=64}, {@code -Dbench.rounds=3}, {@code -Dbench.warmup=2}, {@code -Dbench.delays=0,5,20},
+ * {@code -Dbench.uri-extra=connections=8} (query of the LUN backend's URI; the naive loop always uses one connection).
  * Output also in {@code tests/target/bench/lun-latency.txt}.
  */
 class LunLatencyBench {
@@ -77,7 +78,9 @@ class LunLatencyBench {
              S3Home dcd = new S3Home(dir.resolve("home"))) {
             Path app = Files.createDirectories(dir.resolve("src/big-1"));
             long crc = BenchData.writeRandom(app.resolve("big.bin"), (long) mib * MIB, 7);
-            URI uri = URI.create("nbd://127.0.0.1:" + proxy.port() + "/" + server.export());
+            String extra = System.getProperty("bench.uri-extra", "");
+            URI plain = URI.create("nbd://127.0.0.1:" + proxy.port() + "/" + server.export());
+            URI uri = extra.isEmpty() ? plain : URI.create(plain + "?" + extra);
             dcd.ok("backend", "add", "lunfar", uri.toString());
             dcd.ok("catalog", "import", app.toString(), "--name", "big", "--version", "1", "--backend", "lunfar");
             dcd.ok("vm", "create", "remote", "--size", (mib + 64) + "M");
@@ -90,11 +93,11 @@ class LunLatencyBench {
             long bytes = file.size();
             ReadaheadConfig readahead = BenchData.readahead();
             report.add(String.format(Locale.ROOT, "file %d MiB on a LUN (nbdkit file) behind LatencyProxy, chain requests "
-                    + "%d KiB, naive NBD reads 1 MiB on one connection, %d rounds per delay, readahead %s", mib,
-                    REQUEST / 1024, rounds, readahead));
+                    + "%d KiB, naive NBD reads 1 MiB on one connection, %d rounds per delay, readahead %s, uri extra "
+                    + "'%s'", mib, REQUEST / 1024, rounds, readahead, extra));
             proxy.delay(Duration.ZERO);
             for (int w = 0; w < Integer.getInteger("bench.warmup", 2); w++) {
-                naive(uri, dataOffset, bytes, crc);
+                naive(plain, dataOffset, bytes, crc);
                 chainCold(dcd, dir, file, crc, readahead);
             }
             for (int delay : delays) {
@@ -104,7 +107,7 @@ class LunLatencyBench {
                 double[] ratio = new double[rounds];
                 for (int r = 0; r < rounds; r++) {
                     long before = proxy.requests();
-                    naive[r] = naive(uri, dataOffset, bytes, crc);
+                    naive[r] = naive(plain, dataOffset, bytes, crc);
                     long naiveTurns = proxy.requests() - before;
                     before = proxy.requests();
                     chain[r] = chainCold(dcd, dir, file, crc, readahead);
