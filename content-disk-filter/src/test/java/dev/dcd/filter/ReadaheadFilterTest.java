@@ -281,6 +281,18 @@ class ReadaheadFilterTest {
             progress.run();
         }
 
+        /** Whether a fill that has started covers byte {@code at}. */
+        boolean covers(long at) {
+            synchronized (started) {
+                for (long[] f : started) {
+                    if (f[0] <= at && at < f[0] + f[1]) {
+                        return true;
+                    }
+                }
+            }
+            return false;
+        }
+
         void releaseFill(long offset) {
             release.computeIfAbsent(offset, o -> new CountDownLatch(1)).countDown();
         }
@@ -344,6 +356,10 @@ class ReadaheadFilterTest {
 
             // It stays deep while it stays sequential, up to the extent's end and no further.
             for (long at = pos + 524288; at < 16 << 20; at += 131072) {
+                // Each read finds its window under way: the stream keeps its fills ahead of the reader. (Without
+                // the wait a reader that outruns a busy executor reads the tail itself, and the fills stop short.)
+                long next = at;
+                Await.until(() -> fills.covers(next), "a window covering " + next + " to be under way");
                 assertArrayEquals(Arrays.copyOfRange(DATA, (int) at, (int) at + 131072), read(ra, at, 131072));
             }
             awaitPrefetches(ra);

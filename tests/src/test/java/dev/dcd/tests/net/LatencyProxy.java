@@ -196,9 +196,11 @@ public final class LatencyProxy implements AutoCloseable {
                         serverSpoke = true;
                     }
                     pacer.await(n);
+                    // Counted before the write: once the far side has the bytes (and maybe answered), the
+                    // counter already includes them, so a test reading it after its round trip sees them all.
+                    (toServer ? bytesUp : bytesDown).addAndGet(n);
                     out.write(buffer, 0, n);
                     out.flush();
-                    (toServer ? bytesUp : bytesDown).addAndGet(n);
                     if (toServer) {
                         lastUpNanos = System.nanoTime();
                     }
