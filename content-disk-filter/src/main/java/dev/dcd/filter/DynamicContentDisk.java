@@ -73,12 +73,26 @@ public final class DynamicContentDisk implements ExtendedBlockDevice {
     }
 
     /**
-     * Prefetches issued, foreground reads served from them, and streams that turned slow (their reader waited
-     * for a running prefetch, so they keep more windows in flight), or zeros when readahead is off.
+     * Prefetches issued, foreground reads served from them, streams that turned slow (their reader waited
+     * for a running prefetch, so they keep more windows in flight), and streams that turned deep because their
+     * vdisk is far (its measured time to first byte reached the config's slow latency), or zeros when readahead
+     * is off.
      */
     public long[] readaheadCounters() {
-        return readahead == null ? new long[3]
-                : new long[] {readahead.prefetches.sum(), readahead.hits.sum(), readahead.deepened.sum()};
+        return readahead == null ? new long[4]
+                : new long[] {readahead.prefetches.sum(), readahead.hits.sum(), readahead.deepened.sum(),
+                        readahead.deepenedByLatency.sum()};
+    }
+
+    /** Readahead prefetches that failed and the last one's message ("" if none), for benchmarks' figures. */
+    public String readaheadFailures() {
+        return readahead == null || readahead.failed.sum() == 0 ? ""
+                : readahead.failed.sum() + " failed (last: " + readahead.lastFailure + ")";
+    }
+
+    /** Readahead's smoothed time to first byte of vdisk {@code index} of the region map, in ns; 0 if unmeasured. */
+    public long readaheadLatencyNanos(int index) {
+        return readahead == null ? 0 : readahead.latencyNanos(index);
     }
 
     /** What the start-up prefetcher did (docs/prefetch.md); {@link PrefetchStats#NONE} when it is off. */
