@@ -29,6 +29,13 @@ import java.util.concurrent.atomic.LongAdder;
  * prefetches instead of seven, so the ramp costs three round trips, not seven) and up to
  * {@link ReadaheadConfig#slowDepth()} prefetches stay in flight, topped up on every read. A stream whose
  * prefetches always arrive before its reader stays as it was: two windows, doubling.
+ *
+ * <p>Waiting is a late signal: by the time a reader has waited, the stream has spent two or three round trips on
+ * small windows. So the filter also measures each vdisk's time to first byte ({@link #latencyNanos(int)}: reads
+ * that went to the backend, and the first arrival of every cache fill), and on a vdisk that answers no faster than
+ * {@link ReadaheadConfig#slowLatency()} a stream turns deep on its second read, with windows of latency times
+ * {@link ReadaheadConfig#slowRate()} (see {@link ReadaheadConfig}). Its first prefetches then already carry what a
+ * round trip must cover; its third read on, the reader is fed from windows under way.
  */
 final class ReadaheadFilter extends Filter {
     private static final int QUEUED = 0;
@@ -40,6 +47,10 @@ final class ReadaheadFilter extends Filter {
     /** Window growth per prefetch of a stream whose reader waited (see the class comment), and of any other. */
     private static final int SLOW_GROWTH = 4;
     private static final int GROWTH = 2;
+    /** Windows are whole cache chunks, so a fill never asks for part of one. */
+    private static final int WINDOW_UNIT = 64 * 1024;
+    /** Weight of the newest latency sample in a vdisk's estimate (1/4): a single outlier moves it only so far. */
+    private static final int LATENCY_SMOOTHING = 4;
 
     private final RegionMap map;
     private final Residency residency;
@@ -72,6 +83,14 @@ final class ReadaheadFilter extends Filter {
     final LongAdder deepened = new LongAdder();
     /** Reads that waited for a running prefetch's data. */
     final LongAdder waits = new LongAdder();
+    /** Prefetches that failed (their readers then read for themselves), and the last failure's message. */
+    final LongAdder failed = new LongAdder();
+    volatile String lastFailure;
+    /** Streams that turned deep on a far vdisk before their reader ever waited (the latency rule). */
+    final LongAdder deepenedByLatency = new LongAdder();
+    /** Per vdisk: smoothed time to first byte in nanoseconds, 0 until measured. */
+    private final java.util.concurrent.atomic.AtomicLongArray latency;
+    private final java.util.function.LongSupplier nanoClock;
 
     ReadaheadFilter(ExtendedBlockDevice next, RegionMap map, ReadaheadConfig config) {
         this(next, map, config, null);
@@ -130,7 +149,15 @@ final class ReadaheadFilter extends Filter {
     /** As above, with {@code prefetched} asked per read which vdisks are prefetched (it may change over time). */
     ReadaheadFilter(ExtendedBlockDevice next, RegionMap map, ReadaheadConfig config, Residency residency,
                     Filler filler, java.util.function.IntPredicate prefetched) {
+        this(next, map, config, residency, filler, prefetched, System::nanoTime);
+    }
+
+    /** As above, timing backend requests by {@code nanoClock} (tests pass a clock they move). */
+    ReadaheadFilter(ExtendedBlockDevice next, RegionMap map, ReadaheadConfig config, Residency residency,
+                    Filler filler, java.util.function.IntPredicate prefetched, java.util.function.LongSupplier nanoClock) {
         super(next);
+        this.nanoClock = nanoClock;
+        this.latency = new java.util.concurrent.atomic.AtomicLongArray(Math.max(1, map.vdisks().size()));
         this.residency = residency;
         this.filler = filler;
         this.map = map;
@@ -156,6 +183,7 @@ final class ReadaheadFilter extends Filter {
         long regionEnd;
         int window;
         long lastUse;
+        int vdisk;
         /** The reader waited for one of this stream's running prefetches: the backend is slower than it. */
         boolean slow;
         final ArrayDeque<Prefetch> inFlight = new ArrayDeque<>();
@@ -164,6 +192,10 @@ final class ReadaheadFilter extends Filter {
     private final class Prefetch implements Runnable {
         final long start;
         final int length;
+        final int vdisk;
+        /** When the task started fetching (nanoClock), and whether its first arrival was timed yet. */
+        volatile long startedNanos;
+        final java.util.concurrent.atomic.AtomicBoolean timed = new java.util.concurrent.atomic.AtomicBoolean();
         /** Where the bytes go; null when the prefetch fills the shared cache instead. */
         final ByteBuffer buffer;
         final AtomicInteger state = new AtomicInteger(QUEUED);
@@ -172,9 +204,10 @@ final class ReadaheadFilter extends Filter {
         /** A reader found it running and had to wait for its data (set outside the filter's lock). */
         volatile boolean waitedOn;
 
-        Prefetch(long start, int length, ByteBuffer buffer) {
+        Prefetch(long start, int length, int vdisk, ByteBuffer buffer) {
             this.start = start;
             this.length = length;
+            this.vdisk = vdisk;
             this.buffer = buffer;
         }
 
@@ -190,14 +223,18 @@ final class ReadaheadFilter extends Filter {
                 }
                 try {
                     if (buffer == null) {
-                        filler.fill(start, length, this::progressed);
+                        startedNanos = nanoClock.getAsLong();
+                        filler.fill(start, length, this::arrived);
                     } else {
                         buffer.clear().limit(length);
                         next.read(start, buffer);
                     }
                     state.set(DONE);
                 } catch (IOException | RuntimeException e) {
-                    // The foreground read will go down the chain itself and report the error.
+                    // The foreground read will go down the chain itself and report the error; counted and kept
+                    // for figures (a failed window costs its reader a round trip per read).
+                    failed.increment();
+                    lastFailure = e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
                     state.set(FAILED);
                 }
             } finally {
@@ -209,6 +246,15 @@ final class ReadaheadFilter extends Filter {
 
         private synchronized void progressed() {
             notifyAll();
+        }
+
+        /** Some of a fill arrived: the first arrival of each fill is a time-to-first-byte sample of its vdisk. */
+        private void arrived() {
+            // Arrivals may be reported from several of the backend's threads at once; the first one counts.
+            if (timed.compareAndSet(false, true)) {
+                noteLatency(vdisk, nanoClock.getAsLong() - startedNanos);
+            }
+            progressed();
         }
 
         /**
@@ -271,9 +317,9 @@ final class ReadaheadFilter extends Filter {
             next.read(offset, dst);
             return;
         }
-        Prefetch hit = track(offset, length, region.end());
+        Prefetch hit = track(offset, length, region.end(), region.vdisk());
         if (hit == null) {
-            next.read(offset, dst);
+            direct(offset, dst, region.vdisk());
             return;
         }
         try {
@@ -291,11 +337,47 @@ final class ReadaheadFilter extends Filter {
         } finally {
             release(hit);
         }
+        direct(offset, dst, region.vdisk());
+    }
+
+    /** A read down the chain; one that had to go to the backend (nothing of it cached) is a latency sample. */
+    private void direct(long offset, ByteBuffer dst, int vdisk) throws IOException {
+        if (!config.latencyRule() || residency.resident(offset, dst.remaining())) {
+            next.read(offset, dst);
+            return;
+        }
+        long start = nanoClock.getAsLong();
         next.read(offset, dst);
+        noteLatency(vdisk, nanoClock.getAsLong() - start);
+    }
+
+    private void noteLatency(int vdisk, long nanos) {
+        if (vdisk < 0 || vdisk >= latency.length() || nanos < 0) {
+            return;
+        }
+        latency.getAndUpdate(vdisk, old -> old == 0 ? Math.max(1, nanos)
+                : Math.max(1, old + (nanos - old) / LATENCY_SMOOTHING));
+    }
+
+    /** The vdisk's smoothed time to first byte, 0 before anything of it was read from the backend. */
+    long latencyNanos(int vdisk) {
+        return vdisk >= 0 && vdisk < latency.length() ? latency.get(vdisk) : 0;
+    }
+
+    /** Whether vdisk {@code vdisk} answers slowly enough for the latency rule. */
+    private boolean far(int vdisk) {
+        return config.latencyRule() && latencyNanos(vdisk) >= Math.max(1, config.slowLatency().toNanos());
+    }
+
+    /** Latency times {@code slowRate} in whole chunks, at least {@code window}, at most {@code maxWindow}. */
+    private int farWindow(int vdisk, int window) {
+        long bytes = (long) Math.min(Long.MAX_VALUE / 2, latencyNanos(vdisk) * (double) config.slowRate() / 1e9);
+        bytes = (bytes + WINDOW_UNIT - 1) / WINDOW_UNIT * WINDOW_UNIT;
+        return (int) Math.max(window, Math.min(config.maxWindow(), bytes));
     }
 
     /** Updates the stream this read belongs to, issues prefetches, and returns a covering prefetch (referenced). */
-    private synchronized Prefetch track(long offset, int length, long regionEnd) {
+    private synchronized Prefetch track(long offset, int length, long regionEnd, int vdisk) {
         clock++;
         Stream s = null;
         for (Stream candidate : streams) {
@@ -324,6 +406,7 @@ final class ReadaheadFilter extends Filter {
             oldest.expected = offset + length;
             oldest.prefetchedTo = offset + length;
             oldest.regionEnd = regionEnd;
+            oldest.vdisk = vdisk;
             oldest.window = config.minWindow();
             oldest.slow = false;
             oldest.lastUse = clock;
@@ -343,6 +426,13 @@ final class ReadaheadFilter extends Filter {
         drop(s, offset);
         s.expected = end;
         s.regionEnd = regionEnd;
+        s.vdisk = vdisk;
+        if (!s.slow && far(vdisk) && s.prefetchedTo < regionEnd && filler.fills(s.prefetchedTo)) {
+            // A far vdisk: deep from the stream's second read on, windows sized for the round trip.
+            s.slow = true;
+            s.window = farWindow(vdisk, s.window);
+            deepenedByLatency.increment();
+        }
         if (s.prefetchedTo < end) {
             s.prefetchedTo = end;
         }
@@ -367,7 +457,7 @@ final class ReadaheadFilter extends Filter {
                 break;
             }
             int n = (int) Math.min(s.window, regionEnd - s.prefetchedTo);
-            Prefetch p = new Prefetch(s.prefetchedTo, n, buffer);
+            Prefetch p = new Prefetch(s.prefetchedTo, n, vdisk, buffer);
             s.inFlight.add(p);
             s.prefetchedTo += n;
             s.window = (int) Math.min(config.maxWindow(), (long) s.window * (deep ? SLOW_GROWTH : GROWTH));
@@ -383,6 +473,9 @@ final class ReadaheadFilter extends Filter {
         if (p.waitedOn && !s.slow) {
             s.slow = true;
             deepened.increment();
+            if (far(s.vdisk)) {
+                s.window = farWindow(s.vdisk, s.window);
+            }
         }
     }
 

@@ -69,6 +69,13 @@ class ReadaheadFilterTest {
     @RegisterExtension
     final UncaughtExceptions uncaught = new UncaughtExceptions();
 
+    /**
+     * The product's readahead without the latency rule: these tests specify what streams do by their reads and
+     * waits alone, and a real clock's samples (a first read slowed by the JIT) must not turn a stream deep under them.
+     * The latency rule has tests of its own, on a clock the test moves.
+     */
+    private static final ReadaheadConfig WAITS_ONLY = ReadaheadConfig.DEFAULT.withLatencyRule(java.time.Duration.ZERO, 0);
+
     /** Until every prefetch started so far has ended: what a reader slower than the lower layer would see. */
     private static void awaitPrefetches(ReadaheadFilter ra) {
         Await.until(() -> ra.prefetchesEnded.sum() == ra.prefetches.sum(), "the started prefetches to end");
@@ -83,7 +90,7 @@ class ReadaheadFilterTest {
     @Test
     void sequentialReadsOfOneExtentArePrefetchedAndServedFromThePrefetch() throws Exception {
         Lower lower = new Lower();
-        try (ReadaheadFilter ra = new ReadaheadFilter(lower, MAP, ReadaheadConfig.DEFAULT)) {
+        try (ReadaheadFilter ra = new ReadaheadFilter(lower, MAP, WAITS_ONLY)) {
             for (long pos = 1 << 20; pos < 16 << 20; pos += 65536) {
                 assertArrayEquals(Arrays.copyOfRange(DATA, (int) pos, (int) pos + 65536), read(ra, pos, 65536));
                 // The reader consumes its data, as a real one does; the prefetches it started end meanwhile.
@@ -99,7 +106,7 @@ class ReadaheadFilterTest {
     void aClosedFiltersWindowBuffersAreReusedByTheNextFilterAndServeItsOwnBytes() throws Exception {
         Lower lower = new Lower();
         int before;
-        try (ReadaheadFilter first = new ReadaheadFilter(lower, MAP, ReadaheadConfig.DEFAULT)) {
+        try (ReadaheadFilter first = new ReadaheadFilter(lower, MAP, WAITS_ONLY)) {
             for (long pos = 1 << 20; pos < 16 << 20; pos += 65536) {
                 read(first, pos, 65536);
                 awaitPrefetches(first);
@@ -110,7 +117,7 @@ class ReadaheadFilterTest {
                 + ReadaheadFilter.sharedIdle() + " after, " + before + " before");
         assertTrue(ReadaheadFilter.sharedIdle() <= ReadaheadFilter.SHARED_IDLE);
         int kept = ReadaheadFilter.sharedIdle();
-        try (ReadaheadFilter second = new ReadaheadFilter(lower, MAP, ReadaheadConfig.DEFAULT)) {
+        try (ReadaheadFilter second = new ReadaheadFilter(lower, MAP, WAITS_ONLY)) {
             // The other file: every byte must be this read's, none left over from the first filter's windows.
             for (long pos = 17 << 20; pos < 32 << 20; pos += 65536) {
                 assertArrayEquals(Arrays.copyOfRange(DATA, (int) pos, (int) pos + 65536), read(second, pos, 65536));
@@ -126,7 +133,7 @@ class ReadaheadFilterTest {
         Lower lower = new Lower();
         // The first 8 MiB of the extent count as cached, the rest not.
         long cachedUpTo = 9L << 20;
-        try (ReadaheadFilter ra = new ReadaheadFilter(lower, MAP, ReadaheadConfig.DEFAULT, null,
+        try (ReadaheadFilter ra = new ReadaheadFilter(lower, MAP, WAITS_ONLY, null,
                 (offset, length) -> offset + length <= cachedUpTo, ReadaheadFilter.NO_FILLER)) {
             for (long pos = 1 << 20; pos < cachedUpTo - (1 << 20); pos += 65536) {
                 assertArrayEquals(Arrays.copyOfRange(DATA, (int) pos, (int) pos + 65536), read(ra, pos, 65536));
@@ -146,7 +153,7 @@ class ReadaheadFilterTest {
     void prefetchesStopAtTheEndOfTheExtentAndNeverRunIntoTheNextFile() throws IOException {
         Lower lower = new Lower();
         lower.gateFrom = 16 << 20; // anything past the first extent would block forever
-        try (ReadaheadFilter ra = new ReadaheadFilter(lower, MAP, ReadaheadConfig.DEFAULT)) {
+        try (ReadaheadFilter ra = new ReadaheadFilter(lower, MAP, WAITS_ONLY)) {
             for (long pos = 15 << 20; pos < 16 << 20; pos += 32768) {
                 assertArrayEquals(Arrays.copyOfRange(DATA, (int) pos, (int) pos + 32768), read(ra, pos, 32768));
             }
@@ -158,7 +165,7 @@ class ReadaheadFilterTest {
     @Test
     void metadataAndRandomReadsAreNotPrefetched() throws IOException {
         Lower lower = new Lower();
-        try (ReadaheadFilter ra = new ReadaheadFilter(lower, MAP, ReadaheadConfig.DEFAULT)) {
+        try (ReadaheadFilter ra = new ReadaheadFilter(lower, MAP, WAITS_ONLY)) {
             for (long pos = 0; pos < 1 << 20; pos += 4096) {
                 read(ra, pos, 4096);
             }
@@ -173,7 +180,8 @@ class ReadaheadFilterTest {
     @Test
     void aForegroundReadNeverWaitsBehindAQueuedPrefetch() throws Exception {
         Lower lower = new Lower();
-        ReadaheadConfig oneThread = new ReadaheadConfig(true, 128 * 1024, 4 << 20, 4, 1);
+        ReadaheadConfig oneThread = new ReadaheadConfig(true, 128 * 1024, 4 << 20, 4, 1)
+                .withLatencyRule(java.time.Duration.ZERO, 0);
         try (ReadaheadFilter ra = new ReadaheadFilter(lower, MAP, oneThread)) {
             // Stream A in the second file: its first prefetch blocks on the gate and occupies the only thread.
             lower.gateFrom = 17 << 20;
@@ -224,7 +232,7 @@ class ReadaheadFilterTest {
                 fills.add(new long[] {offset, length});
             }
         };
-        try (ReadaheadFilter ra = new ReadaheadFilter(lower, MAP, ReadaheadConfig.DEFAULT, null,
+        try (ReadaheadFilter ra = new ReadaheadFilter(lower, MAP, WAITS_ONLY, null,
                 (offset, length) -> false, filler)) {
             int reads = 0;
             for (long pos = 1 << 20; pos < 16 << 20; pos += 131072) {
@@ -331,7 +339,7 @@ class ReadaheadFilterTest {
         HeldFills fills = new HeldFills();
         ExecutorService reader = Executors.newSingleThreadExecutor();
         long pos = 1 << 20;
-        try (ReadaheadFilter ra = new ReadaheadFilter(lower, MAP, ReadaheadConfig.DEFAULT, null, fills, fills)) {
+        try (ReadaheadFilter ra = new ReadaheadFilter(lower, MAP, WAITS_ONLY, null, fills, fills)) {
             read(ra, pos, 131072);
             read(ra, pos + 131072, 131072);
             Await.until(() -> fills.running.get() == 1, "the first window's fill to start");
@@ -376,6 +384,106 @@ class ReadaheadFilterTest {
         }
     }
 
+    /** {@code lower} as if {@code latency} away: every read moves the test's clock on by that much. */
+    private static ExtendedBlockDevice away(Lower lower, java.util.concurrent.atomic.AtomicLong clock,
+                                            java.time.Duration latency) {
+        return new ExtendedBlockDevice() {
+            @Override
+            public long size() {
+                return lower.size();
+            }
+
+            @Override
+            public Capabilities capabilities() {
+                return lower.capabilities();
+            }
+
+            @Override
+            public void read(long offset, ByteBuffer dst) throws IOException {
+                clock.addAndGet(latency.toNanos());
+                lower.read(offset, dst);
+            }
+        };
+    }
+
+    @Test
+    void aStreamOnAFarVdiskTurnsDeepOnItsSecondReadWithWindowsThatCoverTheRoundTrip() throws Exception {
+        java.util.concurrent.atomic.AtomicLong clock = new java.util.concurrent.atomic.AtomicLong();
+        HeldFills fills = new HeldFills();
+        // 20 ms to the first byte, streams fed for 100 MiB/s: a round trip's worth is 2 MiB.
+        ReadaheadConfig config = ReadaheadConfig.DEFAULT.withLatencyRule(java.time.Duration.ofMillis(4), 100L << 20);
+        long pos = 1 << 20;
+        try (ReadaheadFilter ra = new ReadaheadFilter(away(new Lower(), clock, java.time.Duration.ofMillis(20)), MAP,
+                config, fills, fills, i -> true, clock::get)) {
+            read(ra, pos, 131072);
+            assertEquals(20_000_000L, ra.latencyNanos(0), "the cold read went to the backend: a 20 ms sample");
+            read(ra, pos + 131072, 131072);
+            Await.until(() -> fills.running.get() == ReadaheadConfig.DEFAULT_SLOW_DEPTH, "three fills in flight");
+            assertEquals(List.of(2L << 20, 8L << 20, (16L << 20) - (pos + 262144) - (10L << 20)), fills.lengths(),
+                    "from the second read: 2 MiB (20 ms at 100 MiB/s), then fourfold, cut at the extent's end");
+            assertEquals(0, ra.waits.sum(), "the reader never had to wait to show the backend is slow");
+            assertEquals(1, ra.deepenedByLatency.sum());
+            fills.openAll();
+            for (long at = pos + 262144; at < 16 << 20; at += 131072) {
+                assertArrayEquals(Arrays.copyOfRange(DATA, (int) at, (int) at + 131072), read(ra, at, 131072));
+            }
+            awaitPrefetches(ra);
+            assertEquals(3, fills.started.size(), "nothing fetched twice, nothing beyond the extent");
+        } finally {
+            fills.openAll();
+        }
+    }
+
+    @Test
+    void aFarStreamIsBoundedByTheDepthAndTheLargestWindowHoweverLongTheRoundTrip() throws Exception {
+        java.util.concurrent.atomic.AtomicLong clock = new java.util.concurrent.atomic.AtomicLong();
+        HeldFills fills = new HeldFills();
+        ReadaheadConfig config = new ReadaheadConfig(true, 128 * 1024, 2 << 20, 4, 6)
+                .withLatencyRule(java.time.Duration.ofMillis(4), 1L << 40);
+        long pos = 17 << 20;
+        ExecutorService reader = Executors.newSingleThreadExecutor();
+        try (ReadaheadFilter ra = new ReadaheadFilter(away(new Lower(), clock, java.time.Duration.ofSeconds(2)), MAP,
+                config, fills, fills, i -> true, clock::get)) {
+            read(ra, pos, 131072);
+            read(ra, pos + 131072, 131072);
+            Await.until(() -> fills.running.get() == ReadaheadConfig.DEFAULT_SLOW_DEPTH, "three fills in flight");
+            // The next read waits for the first window (held); reading it must not send more than the depth allows.
+            Future<byte[]> third = reader.submit(() -> read(ra, pos + 262144, 131072));
+            Await.until(() -> ra.waits.sum() == 1, "the third read to wait for the first window");
+            assertEquals(List.of(2L << 20, 2L << 20, 2L << 20), fills.lengths(),
+                    "2 s at 1 TiB/s asks for terabytes: the windows stay at the largest, 2 MiB, three in flight");
+            fills.releaseFill(pos + 262144);
+            assertArrayEquals(Arrays.copyOfRange(DATA, (int) pos + 262144, (int) pos + 393216),
+                    third.get(5, TimeUnit.SECONDS));
+        } finally {
+            fills.openAll();
+            reader.shutdownNow();
+        }
+    }
+
+    @Test
+    void aNearVdiskKeepsTheGentleRampAndAFillsFirstArrivalIsALatencySample() throws Exception {
+        java.util.concurrent.atomic.AtomicLong clock = new java.util.concurrent.atomic.AtomicLong();
+        HeldFills fills = new HeldFills();
+        long pos = 1 << 20;
+        try (ReadaheadFilter ra = new ReadaheadFilter(away(new Lower(), clock, java.time.Duration.ofMillis(1)), MAP,
+                ReadaheadConfig.DEFAULT, fills, fills, i -> true, clock::get)) {
+            read(ra, pos, 131072);
+            read(ra, pos + 131072, 131072);
+            Await.until(() -> fills.started.size() == 1, "the first window's fill to start");
+            assertEquals(List.of(131072L), fills.lengths(), "1 ms is near: one window of the smallest size");
+            assertEquals(0, ra.deepenedByLatency.sum());
+            // The fill's first arrival comes 9 ms after it started (the test moves the clock before releasing it).
+            clock.addAndGet(9_000_000L);
+            fills.openAll();
+            awaitPrefetches(ra);
+            assertEquals(1_000_000L + (9_000_000L - 1_000_000L) / 4, ra.latencyNanos(0),
+                    "a quarter of the way from 1 ms to the fill's 9 ms");
+        } finally {
+            fills.openAll();
+        }
+    }
+
     @Test
     void aReaderWaitingOnACacheFillGoesOnOnceItsOwnPartHasArrivedNotWhenTheWholeFillHasEnded() throws Exception {
         Lower lower = new Lower();
@@ -415,7 +523,7 @@ class ReadaheadFilterTest {
             }
         };
         ExecutorService reader = Executors.newSingleThreadExecutor();
-        try (ReadaheadFilter ra = new ReadaheadFilter(lower, MAP, ReadaheadConfig.DEFAULT, null, residency, filler)) {
+        try (ReadaheadFilter ra = new ReadaheadFilter(lower, MAP, WAITS_ONLY, null, residency, filler)) {
             long pos = 1 << 20;
             read(ra, pos, 131072);
             read(ra, pos + 131072, 131072);
@@ -436,7 +544,7 @@ class ReadaheadFilterTest {
     void readaheadIsAPassThroughForEverythingButReads() throws IOException {
         FilterTest.Recorder bottom = new FilterTest.Recorder();
         try (ReadaheadFilter ra = new ReadaheadFilter(bottom, new RegionMapBuilder(1 << 20, List.of()).build(),
-                ReadaheadConfig.DEFAULT)) {
+                WAITS_ONLY)) {
             ra.write(1, ByteBuffer.allocate(2));
             ra.flush();
             ra.trim(3, 4);

@@ -49,7 +49,10 @@ final class LunBackend implements Backend {
     private final Clock clock;
     private final ReentrantLock changes = new ReentrantLock();
     private final ExecutorService readPool;
-    /** One piece per buffer (the largest request, in whole checksum chunks); about one per reading thread. */
+    /**
+     * One piece per buffer (the largest request, in whole checksum chunks); about one per reading thread: at most
+     * {@code connections * pipeline + 2} retained (18 MiB by default).
+     */
     private final DirectBufferPool pieceBuffers;
     private NbdClient client;
     private LunVolume volume;
@@ -62,8 +65,11 @@ final class LunBackend implements Backend {
         this.clock = clock;
         AtomicInteger n = new AtomicInteger();
         int pieceBytes = Math.max(1, config.maxRequestBytes() / VdiskFormat.CHECKSUM_CHUNK) * VdiskFormat.CHECKSUM_CHUNK;
-        this.pieceBuffers = new DirectBufferPool(pieceBytes, config.connections() + 2);
-        this.readPool = Executors.newFixedThreadPool(config.connections(), r -> {
+        // One reading thread per request the client may have in flight, so that a readahead window's pieces fill
+        // every connection's pipeline.
+        int readers = config.connections() * config.pipeline();
+        this.pieceBuffers = new DirectBufferPool(pieceBytes, readers + 2);
+        this.readPool = Executors.newFixedThreadPool(readers, r -> {
             Thread t = new Thread(r, "dcd-lun-read-" + name + "-" + n.incrementAndGet());
             t.setDaemon(true);
             return t;

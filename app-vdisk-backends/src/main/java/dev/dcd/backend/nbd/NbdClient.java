@@ -4,7 +4,6 @@ import java.io.Closeable;
 import java.io.IOException;
 import java.io.InterruptedIOException;
 import java.nio.ByteBuffer;
-import java.util.concurrent.ConcurrentLinkedDeque;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.ScheduledThreadPoolExecutor;
 import java.util.concurrent.Semaphore;
@@ -13,8 +12,12 @@ import java.util.concurrent.atomic.AtomicLong;
 import java.util.function.LongSupplier;
 
 /**
- * A thread-safe NBD client for one export: a small pool of {@link NbdConnection}s, so that as many requests as
- * there are connections run in parallel, and every request bounded by a deadline. A failed connection (dropped,
+ * A thread-safe NBD client for one export: a small pool of pipelined {@link NbdConnection}s, each carrying up to
+ * {@link NbdConfig#pipeline()} requests at once (matched to their replies by handle), so that up to
+ * {@code connections * pipeline} requests run in parallel, and every request bounded by a deadline. A request goes
+ * to the open connection with the fewest in flight; a new connection is opened only when every open one is full, so
+ * a burst after a quiet spell does not pay a new connection's handshake round trips when the open ones can carry
+ * it. A failed connection (dropped,
  * reset, timed out, out of step) is thrown away and the request retried on a fresh one, with a growing pause,
  * until the deadline; an error the server answers cleanly is retried only when it may pass (EIO), and never
  * costs the connection. Long reads and writes are split into requests of at most
@@ -37,7 +40,8 @@ public final class NbdClient implements Closeable {
     private final LongSupplier clock;
     private final Connector connector;
     private final Semaphore permits;
-    private final ConcurrentLinkedDeque<NbdConnection> idle = new ConcurrentLinkedDeque<>();
+    /** Open (or opening) connections, with the requests each carries; guarded by itself. */
+    private final java.util.List<Slot> slots = new java.util.ArrayList<>();
     private final ScheduledThreadPoolExecutor watchdog;
     private final AtomicLong connects = new AtomicLong();
     private final AtomicLong retries = new AtomicLong();
@@ -49,7 +53,7 @@ public final class NbdClient implements Closeable {
         this.config = config;
         this.clock = clock;
         this.connector = connector;
-        this.permits = new Semaphore(config.connections(), true);
+        this.permits = new Semaphore(config.connections() * config.pipeline(), true);
         this.watchdog = new ScheduledThreadPoolExecutor(1, r -> {
             Thread t = new Thread(r, "dcd-nbd-watchdog");
             t.setDaemon(true);
@@ -175,23 +179,32 @@ public final class NbdClient implements Closeable {
         // every pooled connection is flushed: writes finished before this call sit on those (none is lent out
         // for a write meanwhile: the LUN backend serialises its writers).
         boolean multiConn = (info.flags() & NbdProtocol.TFLAG_CAN_MULTI_CONN) != 0;
-        if (multiConn || idle.isEmpty()) {
+        java.util.List<Slot> taken = new java.util.ArrayList<>();
+        synchronized (slots) {
+            for (Slot slot : slots) {
+                if (slot.connection != null && !slot.connection.broken()) {
+                    slot.inUse++;
+                    taken.add(slot);
+                }
+            }
+        }
+        if (multiConn || taken.isEmpty()) {
+            for (Slot slot : taken) {
+                giveBack(slot);
+            }
             call("flush", deadlineNanos, c -> {
                 c.flush();
                 return null;
             });
             return;
         }
-        java.util.List<NbdConnection> taken = new java.util.ArrayList<>();
-        NbdConnection c;
-        while ((c = idle.pollFirst()) != null) {
-            taken.add(c);
-        }
         IOException failure = null;
-        for (NbdConnection connection : taken) {
+        for (Slot slot : taken) {
+            NbdConnection connection = slot.connection;
             long remaining = deadlineNanos - clock.getAsLong();
             if (failure != null || remaining <= 0) {
                 connection.close();
+                giveBack(slot);
                 if (failure == null) {
                     failure = new IOException(address + ": flush did not finish within the deadline");
                 }
@@ -200,7 +213,6 @@ public final class NbdClient implements Closeable {
             ScheduledFuture<?> dog = watchdog.schedule(connection::abort, remaining, TimeUnit.NANOSECONDS);
             try {
                 connection.flush();
-                giveBack(connection);
             } catch (IOException e) {
                 // Writes acknowledged on this connection may not be durable, and no other connection can flush
                 // them: the flush fails (a put then commits nothing).
@@ -208,6 +220,7 @@ public final class NbdClient implements Closeable {
                 failure = new IOException(address + ": flush failed: " + describe(e), e);
             } finally {
                 dog.cancel(false);
+                giveBack(slot);
             }
         }
         if (failure != null) {
@@ -263,6 +276,7 @@ public final class NbdClient implements Closeable {
                 throw exhausted(what, attempt, start, last);
             }
             attempt++;
+            Slot slot = null;
             NbdConnection connection = null;
             boolean permit = false;
             try {
@@ -270,21 +284,20 @@ public final class NbdClient implements Closeable {
                 if (!permit) {
                     throw exhausted(what, attempt, start, last);
                 }
-                connection = borrow(deadlineNanos);
+                slot = borrow(deadlineNanos);
+                connection = slot.connection;
+                // The deadline cuts the whole connection (every request on it fails and is retried elsewhere):
+                // a server that stopped answering one request is not trusted with the others.
                 ScheduledFuture<?> dog = watchdog.schedule(connection::abort,
                         Math.max(1, deadlineNanos - clock.getAsLong()), TimeUnit.NANOSECONDS);
                 try {
-                    T result = op.run(connection);
-                    giveBack(connection);
-                    connection = null;
-                    return result;
+                    return op.run(connection);
                 } finally {
                     dog.cancel(false);
                 }
             } catch (NbdException e) {
-                if (e.answered() && connection != null && !connection.aborted()) {
-                    giveBack(connection);
-                    connection = null;
+                if (!(e.answered() && connection != null && !connection.broken())) {
+                    dropConnection(slot);
                 }
                 if (!e.transientError()) {
                     throw e;
@@ -296,9 +309,10 @@ public final class NbdClient implements Closeable {
             } catch (IOException e) {
                 last = connection != null && connection.aborted()
                         ? new IOException("no answer within the deadline") : e;
+                dropConnection(slot);
             } finally {
-                if (connection != null) {
-                    connection.close();
+                if (slot != null) {
+                    giveBack(slot);
                 }
                 if (permit) {
                     permits.release();
@@ -336,11 +350,75 @@ public final class NbdClient implements Closeable {
         }
     }
 
-    private NbdConnection borrow(long deadlineNanos) throws IOException {
-        NbdConnection pooled = idle.pollFirst();
-        if (pooled != null) {
-            return pooled;
+    /** One pooled connection: opened by the first request that needed it; others may queue onto it meanwhile. */
+    private static final class Slot {
+        final java.util.concurrent.CompletableFuture<NbdConnection> opened = new java.util.concurrent.CompletableFuture<>();
+        /** Set once open (guarded by the pool). */
+        NbdConnection connection;
+        /** Requests that took this slot and have not given it back (guarded by the pool). */
+        int inUse;
+    }
+
+    /**
+     * A connection for one request: the open one with the fewest requests in flight if it has room, else a new one
+     * (the caller opens it; requests that come meanwhile may wait for it too), else (only when the pool is at its
+     * size, which the permits prevent) the least loaded anyway. The slot is taken: {@link #giveBack} it.
+     */
+    private Slot borrow(long deadlineNanos) throws IOException, InterruptedException {
+        Slot chosen = null;
+        boolean open = false;
+        synchronized (slots) {
+            for (Slot slot : slots) {
+                if ((slot.connection == null || !slot.connection.broken())
+                        && (chosen == null || slot.inUse < chosen.inUse)) {
+                    chosen = slot;
+                }
+            }
+            if ((chosen == null || chosen.inUse >= config.pipeline()) && slots.size() < config.connections()) {
+                chosen = new Slot();
+                slots.add(chosen);
+                open = true;
+            }
+            if (chosen == null) {
+                throw new IOException("no connection is open or may be opened");
+            }
+            chosen.inUse++;
         }
+        if (open) {
+            try {
+                NbdConnection fresh = connect(deadlineNanos);
+                synchronized (slots) {
+                    chosen.connection = fresh;
+                }
+                chosen.opened.complete(fresh);
+            } catch (IOException | RuntimeException e) {
+                dropConnection(chosen);
+                chosen.opened.completeExceptionally(e);
+                giveBack(chosen);
+                throw e;
+            }
+            return chosen;
+        }
+        try {
+            chosen.opened.get(Math.max(1, deadlineNanos - clock.getAsLong()), TimeUnit.NANOSECONDS);
+            return chosen;
+        } catch (java.util.concurrent.ExecutionException e) {
+            giveBack(chosen);
+            throw e.getCause() instanceof IOException io ? io : new IOException(describeCause(e.getCause()), e.getCause());
+        } catch (java.util.concurrent.TimeoutException e) {
+            giveBack(chosen);
+            throw new IOException("the connection being opened was not ready within the deadline");
+        } catch (InterruptedException e) {
+            giveBack(chosen);
+            throw e;
+        }
+    }
+
+    private static String describeCause(Throwable t) {
+        return t.getMessage() == null ? t.getClass().getSimpleName() : t.getMessage();
+    }
+
+    private NbdConnection connect(long deadlineNanos) throws IOException {
         long remaining = deadlineNanos - clock.getAsLong();
         int timeoutMillis = (int) Math.max(1, Math.min(config.connectTimeout().toMillis(), remaining / 1_000_000));
         NbdConnection fresh = connector.connect(timeoutMillis);
@@ -366,23 +444,62 @@ public final class NbdClient implements Closeable {
         }
     }
 
-    private void giveBack(NbdConnection connection) {
-        if (closed || connection.aborted()) {
-            connection.disconnect();
-        } else {
-            idle.addFirst(connection);
+    /** Takes a failed connection out of the pool so no new request goes to it; it closes when its last one is back. */
+    private void dropConnection(Slot slot) {
+        if (slot == null) {
+            return;
+        }
+        synchronized (slots) {
+            slots.remove(slot);
+        }
+        if (slot.connection != null) {
+            slot.connection.close();
         }
     }
 
-    /** Sends NBD_CMD_DISC on every idle connection and closes them; requests in flight fail. */
+    private void giveBack(Slot slot) {
+        NbdConnection leaving = null;
+        synchronized (slots) {
+            slot.inUse--;
+            boolean pooled = slots.contains(slot);
+            if (slot.connection != null && (closed || slot.connection.broken()) && pooled) {
+                slots.remove(slot);
+                pooled = false;
+            }
+            if (!pooled && slot.inUse == 0) {
+                leaving = slot.connection;
+            }
+        }
+        if (leaving != null) {
+            leaving.disconnect();
+        }
+    }
+
+    /** Sends NBD_CMD_DISC on every idle connection and closes them; the others close as their requests end. */
     @Override
     public void close() {
         closed = true;
-        NbdConnection c;
-        while ((c = idle.pollFirst()) != null) {
+        java.util.List<NbdConnection> idle = new java.util.ArrayList<>();
+        synchronized (slots) {
+            for (java.util.Iterator<Slot> it = slots.iterator(); it.hasNext(); ) {
+                Slot slot = it.next();
+                if (slot.inUse == 0 && slot.connection != null) {
+                    idle.add(slot.connection);
+                    it.remove();
+                }
+            }
+        }
+        for (NbdConnection c : idle) {
             c.disconnect();
         }
         watchdog.shutdownNow();
+    }
+
+    /** Requests in flight on each open connection, for tests and figures. */
+    public java.util.List<Integer> inFlightPerConnection() {
+        synchronized (slots) {
+            return slots.stream().map(slot -> slot.connection == null ? 0 : slot.connection.inFlight()).toList();
+        }
     }
 
     @Override

@@ -5,24 +5,30 @@ import java.util.Map;
 
 /**
  * How the client talks to one export. Immutable; built with {@link #builder()} or from an nbd URI's query
- * ({@code ?connections=4&deadline-ms=30000&connect-timeout-ms=5000&request-kib=1024}).
+ * ({@code ?connections=4&pipeline=4&deadline-ms=30000&connect-timeout-ms=5000&request-kib=1024}).
  *
- * @param connections     most connections open at once (parallel requests)
+ * @param connections     most connections open at once
+ * @param pipeline        most requests in flight on one connection (NBD lets a client send requests without waiting
+ *                        for replies; a server such as nbdkit serves them in parallel): with {@code connections},
+ *                        at most {@code connections * pipeline} requests at once
  * @param deadline        longest one read or write may take, retries included
  * @param connectTimeout  longest one connection attempt (TCP connect plus handshake) may take
  * @param maxRequestBytes longest single NBD request; longer reads and writes are split
  * @param baseDelay       pause before the first retry; doubles each retry up to {@link #MAX_DELAY}
  */
-public record NbdConfig(int connections, Duration deadline, Duration connectTimeout, int maxRequestBytes,
-                        Duration baseDelay) {
+public record NbdConfig(int connections, int pipeline, Duration deadline, Duration connectTimeout,
+                        int maxRequestBytes, Duration baseDelay) {
     public static final Duration MAX_DELAY = Duration.ofSeconds(1);
     public static final NbdConfig DEFAULT = builder().build();
     private static final java.util.List<String> KNOWN =
-            java.util.List.of("connections", "deadline-ms", "connect-timeout-ms", "request-kib", "backoff-ms");
+            java.util.List.of("connections", "pipeline", "deadline-ms", "connect-timeout-ms", "request-kib", "backoff-ms");
 
     public NbdConfig {
         if (connections < 1 || connections > 64) {
             throw new IllegalArgumentException("connections must be between 1 and 64, not " + connections);
+        }
+        if (pipeline < 1 || pipeline > 64) {
+            throw new IllegalArgumentException("pipeline must be between 1 and 64, not " + pipeline);
         }
         if (maxRequestBytes < 4096 || maxRequestBytes > NbdProtocol.DEFAULT_MAX_PAYLOAD) {
             throw new IllegalArgumentException("request size must be between 4 KiB and 32 MiB");
@@ -34,7 +40,7 @@ public record NbdConfig(int connections, Duration deadline, Duration connectTime
     }
 
     public Builder toBuilder() {
-        return new Builder().connections(connections).deadline(deadline).connectTimeout(connectTimeout)
+        return new Builder().connections(connections).pipeline(pipeline).deadline(deadline).connectTimeout(connectTimeout)
                 .maxRequestBytes(maxRequestBytes).baseDelay(baseDelay);
     }
 
@@ -49,6 +55,7 @@ public record NbdConfig(int connections, Duration deadline, Duration connectTime
             long value = number(e.getKey(), e.getValue());
             switch (e.getKey()) {
                 case "connections" -> b.connections((int) range(e.getKey(), value, 1, 64));
+                case "pipeline" -> b.pipeline((int) range(e.getKey(), value, 1, 64));
                 case "deadline-ms" -> b.deadline(Duration.ofMillis(range(e.getKey(), value, 100, 3_600_000)));
                 case "connect-timeout-ms" -> b.connectTimeout(Duration.ofMillis(range(e.getKey(), value, 10, 600_000)));
                 case "request-kib" -> b.maxRequestBytes((int) range(e.getKey(), value, 4, 32 * 1024) * 1024);
@@ -77,6 +84,12 @@ public record NbdConfig(int connections, Duration deadline, Duration connectTime
 
     public static final class Builder {
         private int connections = 4;
+        /**
+         * Four requests per connection: sixteen 1 MiB requests in flight over the default four connections, 16 MiB
+         * per round trip (at 20 ms, up to ~800 MiB/s), where one request per connection left 4 MiB per round trip
+         * (LunLatencyBench, docs/benchmarks.md). nbdkit serves up to 16 requests of one connection at once.
+         */
+        private int pipeline = 4;
         private Duration deadline = Duration.ofSeconds(30);
         private Duration connectTimeout = Duration.ofSeconds(5);
         private int maxRequestBytes = 1024 * 1024;
@@ -84,6 +97,11 @@ public record NbdConfig(int connections, Duration deadline, Duration connectTime
 
         public Builder connections(int value) {
             connections = value;
+            return this;
+        }
+
+        public Builder pipeline(int value) {
+            pipeline = value;
             return this;
         }
 
@@ -108,7 +126,7 @@ public record NbdConfig(int connections, Duration deadline, Duration connectTime
         }
 
         public NbdConfig build() {
-            return new NbdConfig(connections, deadline, connectTimeout, maxRequestBytes, baseDelay);
+            return new NbdConfig(connections, pipeline, deadline, connectTimeout, maxRequestBytes, baseDelay);
         }
     }
 }

@@ -11,10 +11,15 @@ import java.nio.charset.StandardCharsets;
 import static dev.dcd.backend.nbd.NbdProtocol.*;
 
 /**
- * One connection to an export, past the fixed newstyle handshake, carrying one request at a time with simple
- * replies (structured replies are never negotiated, so a server may not send them). Not thread-safe: the
- * {@link NbdClient} lends each connection to one caller at a time. Deadlines are enforced from outside, by
- * {@link #abort()} from a watchdog, which closes the channel and so ends any blocked read or write.
+ * One connection to an export, past the fixed newstyle handshake, with simple replies (structured replies are never
+ * negotiated, so a server may not send them). After the handshake it is thread-safe and <b>pipelined</b>: several
+ * threads may each have a request in flight at once; requests go onto the wire whole, one after another, and a
+ * reply reader thread (started with the first request) matches each reply to its request by handle and reads a
+ * read's data straight into that request's buffer. Over a link with a round trip of tens of milliseconds that is
+ * how one connection carries more than one request's worth per round trip. Anything that puts the stream out of
+ * step (a reply to no pending request, bad magic, a structured reply, a connection dropped or cut) fails every
+ * request in flight, and the connection is not used again. Deadlines are enforced from outside, by
+ * {@link #abort()} from a watchdog, which closes the channel and so ends the reader and every waiting request.
  */
 final class NbdConnection implements Closeable {
     /** What the handshake learned about the export. */
@@ -34,10 +39,17 @@ final class NbdConnection implements Closeable {
 
     private final SocketChannel channel;
     private final String where;
+    /** Request header; written only with {@link #sending} held. */
     private final ByteBuffer header = ByteBuffer.allocate(REQUEST_SIZE);
+    /** Reply header; used by the handshake's caller, then only by the reply reader. */
     private final ByteBuffer reply = ByteBuffer.allocate(SIMPLE_REPLY_SIZE);
+    /** Serialises requests onto the wire (each one whole); replies come back through {@link #readReplies()}. */
+    private final java.util.concurrent.locks.ReentrantLock sending = new java.util.concurrent.locks.ReentrantLock();
+    private final java.util.concurrent.ConcurrentHashMap<Long, Pending> pending = new java.util.concurrent.ConcurrentHashMap<>();
     private ExportInfo info;
     private long cookie;
+    private Thread reader;
+    private volatile IOException broken;
     private volatile boolean aborted;
 
     private NbdConnection(SocketChannel channel, String where) {
@@ -162,38 +174,31 @@ final class NbdConnection implements Closeable {
     /** NBD_CMD_READ of {@code dst.remaining()} bytes (at most the server's maximum) into {@code dst}. */
     void read(long offset, ByteBuffer dst) throws IOException {
         int length = dst.remaining();
-        long id = send(CMD_READ, 0, offset, length, null);
-        int error = awaitReply(id, "read of " + length + " bytes at " + offset);
+        String what = "read of " + length + " bytes at " + offset;
+        int error = request(CMD_READ, 0, offset, length, null, dst, what);
         if (error != 0) {
-            throw NbdException.fromErrno(where + ": read of " + length + " bytes at " + offset, error);
-        }
-        while (dst.hasRemaining()) {
-            if (channel.read(dst) < 0) {
-                throw new EOFException(where + " closed the connection in the middle of a read reply");
-            }
+            throw NbdException.fromErrno(where + ": " + what, error);
         }
     }
 
     void write(long offset, ByteBuffer src, boolean fua) throws IOException {
         int length = src.remaining();
-        long id = send(CMD_WRITE, fua ? CMD_FLAG_FUA : 0, offset, length, src);
-        int error = awaitReply(id, "write of " + length + " bytes at " + offset);
+        String what = "write of " + length + " bytes at " + offset;
+        int error = request(CMD_WRITE, fua ? CMD_FLAG_FUA : 0, offset, length, src, null, what);
         if (error != 0) {
-            throw NbdException.fromErrno(where + ": write of " + length + " bytes at " + offset, error);
+            throw NbdException.fromErrno(where + ": " + what, error);
         }
     }
 
     void flush() throws IOException {
-        long id = send(CMD_FLUSH, 0, 0, 0, null);
-        int error = awaitReply(id, "flush");
+        int error = request(CMD_FLUSH, 0, 0, 0, null, null, "flush");
         if (error != 0) {
             throw NbdException.fromErrno(where + ": flush", error);
         }
     }
 
     void trim(long offset, int length) throws IOException {
-        long id = send(CMD_TRIM, 0, offset, length, null);
-        int error = awaitReply(id, "trim");
+        int error = request(CMD_TRIM, 0, offset, length, null, null, "trim");
         if (error != 0) {
             throw NbdException.fromErrno(where + ": trim of " + length + " bytes at " + offset, error);
         }
@@ -202,8 +207,13 @@ final class NbdConnection implements Closeable {
     /** NBD_CMD_DISC, which has no reply, then close: the polite way to leave. */
     void disconnect() {
         try {
-            if (!aborted && channel.isOpen() && info != null) {
-                send(CMD_DISC, 0, 0, 0, null);
+            if (!aborted && channel.isOpen() && info != null && broken == null) {
+                sending.lock();
+                try {
+                    writeRequest(++cookie, CMD_DISC, 0, 0, 0, null);
+                } finally {
+                    sending.unlock();
+                }
             }
         } catch (IOException ignored) {
             // Leaving anyway.
@@ -212,8 +222,114 @@ final class NbdConnection implements Closeable {
         }
     }
 
-    private long send(int type, int flags, long offset, int length, ByteBuffer payload) throws IOException {
-        long id = ++cookie;
+    // ---- pipelining: many requests in flight, replies matched by handle ---------------------------------------
+
+    /**
+     * One request sent and not yet answered. Only the reply reader writes {@code dst}, and only before it marks the
+     * request done; the caller touches nothing until then, so a buffer is never written after its caller returned.
+     */
+    private static final class Pending {
+        final ByteBuffer dst;
+        final String what;
+        private boolean done;
+        private int error;
+        private IOException failure;
+
+        Pending(ByteBuffer dst, String what) {
+            this.dst = dst;
+            this.what = what;
+        }
+
+        synchronized void answer(int error) {
+            if (!done) {
+                this.error = error;
+                done = true;
+                notifyAll();
+            }
+        }
+
+        synchronized void fail(IOException e) {
+            if (!done) {
+                failure = e;
+                done = true;
+                notifyAll();
+            }
+        }
+
+        synchronized boolean done() {
+            return done;
+        }
+
+        /** Waits for the answer; only an abort (or an answer) ends the wait, never the caller's own patience. */
+        synchronized int await(NbdConnection connection) throws IOException {
+            boolean interrupted = false;
+            while (!done) {
+                try {
+                    wait();
+                } catch (InterruptedException e) {
+                    // The reader may be filling dst: end the connection, then wait for it to let go of the buffer.
+                    interrupted = true;
+                    connection.abort();
+                }
+            }
+            if (interrupted) {
+                Thread.currentThread().interrupt();
+                throw new java.io.InterruptedIOException(connection.where + ": " + what + " was interrupted");
+            }
+            if (failure != null) {
+                throw failure;
+            }
+            return error;
+        }
+    }
+
+    /**
+     * Sends one request and waits for its reply, which the connection's reply reader matches to it by handle; other
+     * threads may have requests of their own in flight on this connection meanwhile (the NBD protocol allows
+     * any number, answered in any order). Returns the reply's error (0: success; a read's data is then in
+     * {@code dst}).
+     */
+    private int request(int type, int flags, long offset, int length, ByteBuffer payload, ByteBuffer dst, String what)
+            throws IOException {
+        Pending p = new Pending(dst, what);
+        sending.lock();
+        try {
+            IOException fault = broken;
+            if (fault != null) {
+                throw again(fault, what);
+            }
+            long id = ++cookie;
+            pending.put(id, p);
+            if (broken != null) {
+                // The reader failed after the check above and may have missed this entry: fail it here.
+                pending.remove(id);
+                throw again(broken, what);
+            }
+            startReader();
+            try {
+                writeRequest(id, type, flags, offset, length, payload);
+            } catch (IOException e) {
+                pending.remove(id);
+                fault(e);
+                throw e;
+            }
+        } finally {
+            sending.unlock();
+        }
+        return p.await(this);
+    }
+
+    /** The failure of the whole connection as one request sees it (a fresh exception naming that request). */
+    private IOException again(IOException fault, String what) {
+        if (fault instanceof NbdException) {
+            return fault;
+        }
+        return new IOException(where + ": connection failed before the " + what + " was answered: "
+                + (fault.getMessage() == null ? fault.getClass().getSimpleName() : fault.getMessage()), fault);
+    }
+
+    private void writeRequest(long id, int type, int flags, long offset, int length, ByteBuffer payload)
+            throws IOException {
         header.clear();
         header.putInt(REQUEST_MAGIC).putShort((short) flags).putShort((short) type).putLong(id).putLong(offset).putInt(length);
         header.flip();
@@ -225,31 +341,89 @@ final class NbdConnection implements Closeable {
                 channel.write(both);
             }
         }
-        return id;
     }
 
-    private int awaitReply(long id, String what) throws IOException {
-        reply.clear();
-        while (reply.hasRemaining()) {
-            if (channel.read(reply) < 0) {
-                throw new EOFException(where + " closed the connection before answering a " + what);
+    /** Starts the reply reader on the first request (the handshake before it is read by its caller). */
+    private void startReader() {
+        if (reader == null) {
+            reader = new Thread(this::readReplies, "dcd-nbd-replies-" + where);
+            reader.setDaemon(true);
+            reader.start();
+        }
+    }
+
+    /** The reply reader: takes each reply off the wire and hands it, with its data, to the request it answers. */
+    private void readReplies() {
+        try {
+            while (true) {
+                reply.clear();
+                while (reply.hasRemaining()) {
+                    if (channel.read(reply) < 0) {
+                        throw new EOFException(where + " closed the connection");
+                    }
+                }
+                reply.flip();
+                int magic = reply.getInt();
+                if (magic == STRUCTURED_REPLY_MAGIC) {
+                    throw new NbdException(where + " sent a structured reply that was never negotiated", false);
+                }
+                if (magic != SIMPLE_REPLY_MAGIC) {
+                    throw new NbdException(where + " sent a reply with bad magic 0x" + Integer.toHexString(magic), false);
+                }
+                int error = reply.getInt();
+                long handle = reply.getLong();
+                Pending p = pending.remove(handle);
+                if (p == null) {
+                    throw new NbdException(where + " answered request " + handle + ", which is not pending", false);
+                }
+                if (error == 0 && p.dst != null) {
+                    try {
+                        while (p.dst.hasRemaining()) {
+                            if (channel.read(p.dst) < 0) {
+                                throw new EOFException(where + " closed the connection in the middle of a read reply");
+                            }
+                        }
+                    } catch (IOException e) {
+                        p.fail(e);
+                        throw e;
+                    }
+                }
+                p.answer(error);
+            }
+        } catch (IOException e) {
+            fault(e);
+        }
+    }
+
+    /** The connection is out of use: every request still waiting fails, each with a message naming it. */
+    private void fault(IOException e) {
+        if (broken == null) {
+            broken = e;
+        }
+        close();
+        for (Long id : pending.keySet()) {
+            Pending p = pending.remove(id);
+            if (p != null) {
+                p.fail(e instanceof NbdException ? e : e instanceof EOFException
+                        ? new EOFException(where + " closed the connection before answering a " + p.what)
+                        : aborted ? new IOException(where + ": " + p.what + " was cut off (deadline)", e)
+                        : new IOException(where + ": " + p.what + " failed: " + describe(e), e));
             }
         }
-        reply.flip();
-        int magic = reply.getInt();
-        if (magic == STRUCTURED_REPLY_MAGIC) {
-            throw new NbdException(where + " sent a structured reply that was never negotiated", false);
-        }
-        if (magic != SIMPLE_REPLY_MAGIC) {
-            throw new NbdException(where + " sent a reply with bad magic 0x" + Integer.toHexString(magic), false);
-        }
-        int error = reply.getInt();
-        long cookieBack = reply.getLong();
-        if (cookieBack != id) {
-            throw new NbdException(where + " answered request " + cookieBack + " while " + id + " was the one pending",
-                    false);
-        }
-        return error;
+    }
+
+    private static String describe(IOException e) {
+        return e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();
+    }
+
+    /** Requests sent on this connection and not answered yet. */
+    int inFlight() {
+        return pending.size();
+    }
+
+    /** Whether the connection failed (it is closed, and every request on it failed). */
+    boolean broken() {
+        return broken != null || aborted || !channel.isOpen();
     }
 
     private ByteBuffer readExactly(int n) throws IOException {

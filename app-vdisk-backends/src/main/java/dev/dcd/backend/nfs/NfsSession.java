@@ -269,6 +269,11 @@ final class NfsSession implements AutoCloseable {
         return fh;
     }
 
+    /** Opens and keeps the read handle of {@code path} (one LOOKUP round trip), so the first read needs none. */
+    void prepare(String path) throws NfsError {
+        handle(path);
+    }
+
     /** Forgets a cached handle (the file was replaced or removed). */
     void forget(String path) {
         Pointer fh = handles.remove(path);

@@ -75,4 +75,69 @@ class NbdClientTest {
             assertEquals(1, client.connectionsOpened());
         }
     }
+
+    private static NbdClient pipelined(ReplyingPeer peer, int connections, int pipeline, Duration deadline)
+            throws IOException {
+        NbdConfig config = NbdConfig.builder().connections(connections).pipeline(pipeline).deadline(deadline)
+                .baseDelay(Duration.ofMillis(1)).build();
+        return NbdClient.open(NbdAddress.unix(java.nio.file.Path.of("/unused.sock"), "lun0"), config, System::nanoTime,
+                timeout -> peer.connect());
+    }
+
+    /** {@code threads} reads of 4 KiB at once, each at its own offset; returns each thread's failure or null. */
+    private static java.util.List<Throwable> readAtOnce(NbdClient client, int threads) throws Exception {
+        java.util.concurrent.ExecutorService pool = java.util.concurrent.Executors.newFixedThreadPool(threads);
+        try {
+            java.util.List<java.util.concurrent.Future<?>> reads = new java.util.ArrayList<>();
+            for (int i = 0; i < threads; i++) {
+                long offset = 4096L * (7 * i + 3);
+                reads.add(pool.submit(() -> {
+                    ByteBuffer dst = ByteBuffer.allocate(4096);
+                    client.read(offset, dst, client.deadline());
+                    for (int b = 0; b < 4096; b++) {
+                        assertEquals(ReplyingPeer.byteAt(offset + b), dst.get(b), "byte " + b + " of the read at " + offset);
+                    }
+                    return null;
+                }));
+            }
+            java.util.List<Throwable> failures = new java.util.ArrayList<>();
+            for (java.util.concurrent.Future<?> f : reads) {
+                try {
+                    f.get(20, java.util.concurrent.TimeUnit.SECONDS);
+                    failures.add(null);
+                } catch (java.util.concurrent.ExecutionException e) {
+                    failures.add(e.getCause());
+                }
+            }
+            return failures;
+        } finally {
+            pool.shutdownNow();
+        }
+    }
+
+    @Test
+    void requestsArePipelinedOnOneConnectionAndEachReplyIsMatchedToItsRequestByHandle() throws Exception {
+        // The server answers only once it holds four requests, and then last first: without pipelining the first
+        // read would wait for an answer that never comes; with replies matched in order, every read would get
+        // another's bytes.
+        try (ReplyingPeer peer = new ReplyingPeer(dir, java.util.List.of(ReplyingPeer.batchesReversed(4)));
+             NbdClient client = pipelined(peer, 1, 4, Duration.ofSeconds(15))) {
+            assertEquals(java.util.Arrays.asList(null, null, null, null), readAtOnce(client, 4));
+            assertEquals(1, client.connectionsOpened(), "one connection carried all four");
+            assertEquals(4, peer.mostHeld.get(), "four requests in flight on it at once");
+            assertEquals(0, client.retries());
+        }
+    }
+
+    @Test
+    void aDroppedConnectionFailsEveryRequestOnItAndEachIsRetriedOnAFreshOneWithinTheDeadline() throws Exception {
+        // The connection open() made takes the three reads, then hangs up without answering; the next one answers.
+        try (ReplyingPeer peer = new ReplyingPeer(dir, java.util.List.of(ReplyingPeer.dropAfter(3), ReplyingPeer.prompt()));
+             NbdClient client = pipelined(peer, 1, 3, Duration.ofSeconds(15))) {
+            assertEquals(java.util.Arrays.asList(null, null, null), readAtOnce(client, 3));
+            assertEquals(3, peer.mostHeld.get(), "all three were in flight on the first connection when it dropped");
+            assertEquals(2, client.connectionsOpened(), "one fresh connection took the three retries");
+            assertEquals(3, client.retries(), "each read failed once and was tried again");
+        }
+    }
 }

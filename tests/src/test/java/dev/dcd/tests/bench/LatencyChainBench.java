@@ -2,13 +2,8 @@ package dev.dcd.tests.bench;
 
 import static dev.dcd.tests.bench.BenchData.vdiskOffsetOf;
 import static dev.dcd.tests.bench.BenchData.writeRandom;
-import static dev.dcd.tests.bench.BenchMath.max;
-import static dev.dcd.tests.bench.BenchMath.median;
-import static dev.dcd.tests.bench.BenchMath.min;
 import static dev.dcd.tests.bench.BenchMath.mibPerSecond;
 
-import dev.dcd.filter.BlockCache;
-import dev.dcd.filter.DynamicContentDisk;
 import dev.dcd.filter.ReadaheadConfig;
 import dev.dcd.synth.FileIndex;
 import dev.dcd.tests.net.LatencyProxy;
@@ -25,17 +20,12 @@ import software.amazon.awssdk.regions.Region;
 import software.amazon.awssdk.services.s3.S3Client;
 import software.amazon.awssdk.services.s3.model.GetObjectResponse;
 
-import java.lang.management.ManagementFactory;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.Arrays;
 import java.util.List;
 import java.util.Locale;
-import java.util.Set;
-import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
@@ -69,8 +59,7 @@ class LatencyChainBench {
         int mib = Integer.getInteger("bench.mib", 64);
         int rounds = Integer.getInteger("bench.rounds", 3);
         int request = Integer.getInteger("bench.request-kib", 128) * 1024;
-        int[] delays = Arrays.stream(System.getProperty("bench.delays", "0,5,20").split(","))
-                .mapToInt(s -> Integer.parseInt(s.trim())).toArray();
+        int[] delays = LatencyRounds.delays();
         String extra = System.getProperty("bench.uri-extra", "");
         Path dir = Files.createTempDirectory("dcd-latency-bench");
         List<String> report = new ArrayList<>();
@@ -101,7 +90,7 @@ class LatencyChainBench {
                 proxy.delay(Duration.ZERO);
                 for (int w = 0; w < Integer.getInteger("bench.warmup", 3); w++) {
                     naive(client, key, dataOffset, bytes, crc);
-                    chainCold(dcd, dir, file, request, crc, proxy);
+                    LatencyRounds.chainCold(dcd, dir, S3, file, READAHEAD, request, crc);
                 }
                 for (int delay : delays) {
                     proxy.delay(Duration.ofMillis(delay));
@@ -112,56 +101,22 @@ class LatencyChainBench {
                         long requestsBefore = proxy.requests();
                         naive[r] = naive(client, key, dataOffset, bytes, crc);
                         long naiveRequests = proxy.requests() - requestsBefore;
-                        Cold cold = chainCold(dcd, dir, file, request, crc, proxy);
-                        chain[r] = cold.nanos;
+                        LatencyRounds.Cold cold = LatencyRounds.chainCold(dcd, dir, S3, file, READAHEAD, request, crc,
+                                proxy::requests);
+                        chain[r] = cold.nanos();
                         ratio[r] = (double) naive[r] / chain[r];
                         report.add(String.format(Locale.ROOT, "delay %d ms round %d: naive %.1f MiB/s (%d requests), chain "
                                         + "cold %.1f MiB/s (%d requests, %s), %.2fx",
                                 delay, r + 1, mibPerSecond(bytes, naive[r]), naiveRequests,
-                                mibPerSecond(bytes, chain[r]), cold.requests, cold.readahead, ratio[r]));
+                                mibPerSecond(bytes, chain[r]), cold.requests(), cold.readaheadText(), ratio[r]));
                     }
-                    report.add(String.format(Locale.ROOT, "delay %d ms: naive %.1f MiB/s, chain cold %.1f MiB/s, median of "
-                                    + "ratios %.2fx (min %.2fx, max %.2fx); load average %.1f", delay,
-                            mibPerSecond(bytes, median(naive)), mibPerSecond(bytes, median(chain)), median(ratio),
-                            min(ratio), max(ratio),
-                            ManagementFactory.getOperatingSystemMXBean().getSystemLoadAverage()));
+                    report.add(LatencyRounds.summary(delay, bytes, naive, chain, ratio));
                 }
             }
         } finally {
-            try (Stream<Path> files = Files.walk(dir)) {
-                files.sorted((a, b) -> b.compareTo(a)).forEach(p -> p.toFile().delete());
-            }
+            BenchFiles.deleteTree(dir);
         }
-        String text = String.join("\n", report) + "\n";
-        System.out.print("LatencyChainBench\n" + text);
-        Path out = Path.of("target", "bench");
-        Files.createDirectories(out);
-        Files.writeString(out.resolve("latency-chain.txt"), text, StandardCharsets.UTF_8);
-    }
-
-    private record Cold(long nanos, long requests, String readahead) {
-    }
-
-    /** New backends and a new cache: nothing of the file is anywhere in dcd; one sequential pass. */
-    private static Cold chainCold(S3Home dcd, Path dir, FileIndex.Node file, int request, long crc, LatencyProxy proxy)
-            throws Exception {
-        Path cacheDir = Files.createTempDirectory(dir, "cache");
-        try (S3Home view = new S3Home(dcd.home());
-             BlockCache cache = BlockCache.open(cacheDir, file.size() + 64L * MIB);
-             DynamicContentDisk disk = view.open("remote", cache, Set.of(S3), READAHEAD, Set.of(S3))) {
-            long before = proxy.requests();
-            long start = System.nanoTime();
-            long read = S3Home.crc32c(disk, file, request);
-            long nanos = System.nanoTime() - start;
-            assertEquals(crc, read, "chain pass");
-            long[] ra = disk.readaheadCounters();
-            return new Cold(nanos, proxy.requests() - before, "readahead prefetches " + ra[0] + ", hits " + ra[1]
-                    + ", slow streams " + ra[2]);
-        } finally {
-            try (Stream<Path> files = Files.walk(cacheDir)) {
-                files.sorted((a, b) -> b.compareTo(a)).forEach(p -> p.toFile().delete());
-            }
-        }
+        BenchFiles.writeReport("LatencyChainBench", "latency-chain.txt", report);
     }
 
     private static long naive(S3Client client, String key, long from, long length, long crc) {

@@ -24,7 +24,6 @@ import org.junit.jupiter.api.Test;
 import java.io.IOException;
 import java.io.InputStream;
 import java.nio.ByteBuffer;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -32,7 +31,6 @@ import java.util.List;
 import java.util.Locale;
 import java.util.Set;
 import java.util.concurrent.TimeUnit;
-import java.util.stream.Stream;
 import java.util.zip.CRC32C;
 
 /**
@@ -181,15 +179,9 @@ class NfsChainBench {
                 shared.close();
             }
         } finally {
-            try (Stream<Path> files = Files.walk(dir)) {
-                files.sorted((a, b) -> b.compareTo(a)).forEach(p -> p.toFile().delete());
-            }
+            BenchFiles.deleteTree(dir);
         }
-        String text = String.join("\n", report) + "\n";
-        System.out.print("NfsChainBench\n" + text);
-        Path out = Path.of("target", "bench");
-        Files.createDirectories(out);
-        Files.writeString(out.resolve("nfs-chain.txt"), text, StandardCharsets.UTF_8);
+        BenchFiles.writeReport("NfsChainBench", "nfs-chain.txt", report);
     }
 
     private static double load() {

@@ -20,7 +20,6 @@ import software.amazon.awssdk.services.s3.S3Client;
 import software.amazon.awssdk.services.s3.model.GetObjectResponse;
 
 import java.io.IOException;
-import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -30,7 +29,6 @@ import java.util.Set;
 import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Executors;
 import java.util.concurrent.Future;
-import java.util.stream.Stream;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 import static org.junit.jupiter.api.Assertions.assertTrue;
@@ -228,15 +226,9 @@ class S3ChainBench {
                 shared.close();
             }
         } finally {
-            try (Stream<Path> files = Files.walk(dir)) {
-                files.sorted((a, b) -> b.compareTo(a)).forEach(p -> p.toFile().delete());
-            }
+            BenchFiles.deleteTree(dir);
         }
-        String text = String.join("\n", report) + "\n";
-        System.out.print("S3ChainBench\n" + text);
-        Path out = Path.of("target", "bench");
-        Files.createDirectories(out);
-        Files.writeString(out.resolve("s3-chain.txt"), text, StandardCharsets.UTF_8);
+        BenchFiles.writeReport("S3ChainBench", "s3-chain.txt", report);
     }
 
     private static String lastReadahead = "";
@@ -291,9 +283,7 @@ class S3ChainBench {
             return new Pass(cold, warm);
         } finally {
             if (cacheDir != null) {
-                try (Stream<Path> files = Files.walk(cacheDir)) {
-                    files.sorted((a, b) -> b.compareTo(a)).forEach(p -> p.toFile().delete());
-                }
+                BenchFiles.deleteTree(cacheDir);
             }
         }
     }
