@@ -3,7 +3,6 @@ package dev.dcd.mount;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.file.Path;
-import java.time.Duration;
 
 /**
  * The low-level server ({@link LowLevelFs} on {@link LowLevelServer}) mounted and served by threads of this JVM,
@@ -11,8 +10,6 @@ import java.time.Duration;
  * FUSE paths on an equal footing (same process, same source). Needs root ({@code mount(2)}).
  */
 public final class LowLevelMount implements AutoCloseable {
-    private static final Duration UNMOUNT_TIMEOUT = Duration.ofSeconds(10);
-
     private final Path mountpoint;
     private final Thread thread;
 
@@ -51,17 +48,6 @@ public final class LowLevelMount implements AutoCloseable {
     /** Unmounts (not lazily: a busy mount is reported) and waits for the serving threads. */
     @Override
     public void close() throws IOException {
-        if (!thread.isAlive()) {
-            return;
-        }
-        Exec.Result r = Exec.run(UNMOUNT_TIMEOUT, "umount", mountpoint.toString());
-        if (!r.ok()) {
-            throw new IOException("cannot unmount " + mountpoint + ": " + r.message());
-        }
-        try {
-            thread.join(UNMOUNT_TIMEOUT.toMillis());
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        }
+        Mounter.unmount(mountpoint, thread, "umount");
     }
 }

@@ -1,5 +1,7 @@
 package dev.dcd.mount;
 
+import dev.dcd.concurrent.Uninterruptibly;
+
 import java.io.PrintStream;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -61,7 +63,8 @@ final class LowLevelServer {
             others.add(t);
         }
         ends[0] = loop(device, fs, dispatcher, log);
-        Joins.joinAll(others);
+        // No timeout: the session's state must outlive every request still being answered.
+        others.forEach(Uninterruptibly::join);
         if (dispatcher != null) {
             dispatcher.shutdown();
         }
