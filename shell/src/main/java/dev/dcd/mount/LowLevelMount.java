@@ -12,10 +12,12 @@ import java.nio.file.Path;
 public final class LowLevelMount implements AutoCloseable {
     private final Path mountpoint;
     private final Thread thread;
+    private final RequestCounters counters;
 
-    private LowLevelMount(Path mountpoint, Thread thread) {
+    private LowLevelMount(Path mountpoint, Thread thread, RequestCounters counters) {
         this.mountpoint = mountpoint;
         this.thread = thread;
+        this.counters = counters;
     }
 
     /**
@@ -38,11 +40,16 @@ public final class LowLevelMount implements AutoCloseable {
             FuseDevice.detach(mountpoint);
             throw e;
         }
-        return new LowLevelMount(mountpoint, thread);
+        return new LowLevelMount(mountpoint, thread, fs.counters());
     }
 
     public Path mountpoint() {
         return mountpoint;
+    }
+
+    /** The requests this mount's server has answered so far, by opcode, with the time they took. */
+    public RequestCounters.Snapshot requests() {
+        return counters.snapshot();
     }
 
     /** Unmounts (not lazily: a busy mount is reported) and waits for the serving threads. */

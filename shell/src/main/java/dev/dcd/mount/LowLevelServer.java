@@ -101,7 +101,9 @@ final class LowLevelServer {
                 log.println("dcd-fuse: reading /dev/fuse failed: errno " + -n);
                 return End.FAILED;
             }
-            boolean disk = dispatcher != null && reachesTheDisk(in.bytes.getInt(FuseWire.IN_OPCODE));
+            long t0 = System.nanoTime();
+            int opcode = in.bytes.getInt(FuseWire.IN_OPCODE);
+            boolean disk = dispatcher != null && reachesTheDisk(opcode);
             if (disk && !dispatcher.enterInline()) {
                 in = dispatcher.submit(in, n);
                 continue;
@@ -114,7 +116,9 @@ final class LowLevelServer {
                     dispatcher.leaveInline();
                 }
             }
-            if (reply(device, out, length, log)) {
+            boolean ended = reply(device, out, length, log);
+            fs.counters().answered(opcode, System.nanoTime() - t0);
+            if (ended) {
                 return End.UNMOUNTED;
             }
         }
@@ -224,7 +228,9 @@ final class LowLevelServer {
                 if (out == null) {
                     out = new FuseDevice.Buffer(FuseWire.REPLY_BUFFER_BYTES);
                 }
+                long t0 = System.nanoTime();
                 reply(device, out, fs.handle(in, out.bytes), log);
+                fs.counters().answered(in.getInt(FuseWire.IN_OPCODE), System.nanoTime() - t0);
             } finally {
                 if (out != null) {
                     spareReplies.add(out);
