@@ -1,5 +1,7 @@
 package dev.dcd.vdisk;
 
+import dev.dcd.concurrent.Uninterruptibly;
+
 import java.io.IOException;
 import java.io.InputStream;
 import java.io.InterruptedIOException;
@@ -206,26 +208,8 @@ final class DataAppender {
             return;
         }
         thread = null;
-        boolean interrupted = false;
-        while (true) {
-            try {
-                writes.put(Write.STOP);
-                break;
-            } catch (InterruptedException e) {
-                interrupted = true;
-            }
-        }
-        while (true) {
-            try {
-                running.join();
-                break;
-            } catch (InterruptedException e) {
-                interrupted = true;
-            }
-        }
-        if (interrupted) {
-            Thread.currentThread().interrupt();
-        }
+        Uninterruptibly.put(writes, Write.STOP);
+        Uninterruptibly.join(running);
     }
 
     private void run() {

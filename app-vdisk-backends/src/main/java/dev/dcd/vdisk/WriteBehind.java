@@ -1,5 +1,7 @@
 package dev.dcd.vdisk;
 
+import dev.dcd.concurrent.Uninterruptibly;
+
 import java.io.IOException;
 import java.nio.channels.FileChannel;
 
@@ -65,20 +67,8 @@ final class WriteBehind {
             notifyAll();
             running = thread;
         }
-        if (running == null) {
-            return;
-        }
-        boolean interrupted = false;
-        while (true) {
-            try {
-                running.join();
-                break;
-            } catch (InterruptedException e) {
-                interrupted = true;
-            }
-        }
-        if (interrupted) {
-            Thread.currentThread().interrupt();
+        if (running != null) {
+            Uninterruptibly.join(running);
         }
     }
 

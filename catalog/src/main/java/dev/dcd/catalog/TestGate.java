@@ -12,17 +12,20 @@ import java.nio.file.Path;
  * point is reached — and goes on when the test closes it (end of file).
  *
  * <p>Points: {@value #IMPORT_BEFORE_COMMIT} (the vdisk is on the backend, the catalog rows are not written,
- * no lock is held) and {@value #CATALOG_WRITE} (a write holds the catalog's write lock).
+ * no lock is held), {@value #CATALOG_WRITE} (a write holds the catalog's write lock) and
+ * {@value #MOVE_AFTER_SWITCH} ({@code catalog move} has switched the catalog to the target, has not yet asked the
+ * running servers to switch, and has not deleted the source; no lock is held).
  */
 public final class TestGate {
     public static final String ENV = "DCD_TEST_GATE";
     public static final String IMPORT_BEFORE_COMMIT = "import-before-commit";
     public static final String CATALOG_WRITE = "catalog-write";
+    public static final String MOVE_AFTER_SWITCH = "move-after-switch";
 
     private TestGate() {
     }
 
-    static void pass(String name) throws IOException {
+    public static void pass(String name) throws IOException {
         String spec = System.getenv(ENV);
         if (spec == null || !spec.startsWith(name + "=")) {
             return;

@@ -1,19 +1,15 @@
 package dev.dcd.filter;
 
 import dev.dcd.block.BlockDevice;
-import dev.dcd.block.Capabilities;
 import dev.dcd.synth.RegionMap;
 import dev.dcd.synth.VdiskResolver;
 import dev.dcd.vdisk.AppVdisk;
 import dev.dcd.vdisk.ContentId;
 
 import java.io.IOException;
-import java.nio.ByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.util.ArrayList;
 import java.util.HashMap;
-import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Set;
@@ -23,13 +19,16 @@ import java.util.function.Consumer;
  * One VM's disk generation as a block device: the filter chain stats > cow > readahead > redirect, with the
  * shared chunk cache wrapped around each remote app vdisk the redirect plugin reads from. The generation
  * directory holds meta.img and regions.bin (from synth-fs) and, once the guest writes, overlay.data and
- * overlay.map. docs/filter-chain.md describes the layers and their semantics.
+ * overlay.map. docs/filter-chain.md describes the layers and their semantics. Every device call goes to the top of the
+ * chain ({@link Filter}'s pass-through); what this class adds is the disk's own state: stats, readahead and
+ * prefetch counters, the cache, and moving an app between backends while it serves.
  */
-public final class DynamicContentDisk implements ExtendedBlockDevice {
+public final class DynamicContentDisk extends Filter {
     public static final String META_IMAGE = "meta.img";
     public static final String REGION_MAP = "regions.bin";
 
     private final Path generationDir;
+    /** The top of the chain, {@link #next}, with its own type for the stats it keeps. */
     private final StatsFilter top;
     private final OverlayFilter overlay;
     private final ReadaheadFilter readahead;
@@ -41,6 +40,7 @@ public final class DynamicContentDisk implements ExtendedBlockDevice {
 
     private DynamicContentDisk(Path generationDir, StatsFilter top, OverlayFilter overlay, ReadaheadFilter readahead,
                                RedirectPlugin redirect, VdiskSlot[] slots, BlockCache cache, Prefetcher prefetcher) {
+        super(top);
         this.generationDir = generationDir;
         this.prefetcher = prefetcher;
         this.top = top;
@@ -218,54 +218,10 @@ public final class DynamicContentDisk implements ExtendedBlockDevice {
         return true;
     }
 
-    @Override
-    public long size() {
-        return top.size();
-    }
-
-    @Override
-    public Capabilities capabilities() {
-        return top.capabilities();
-    }
-
-    @Override
-    public void read(long offset, ByteBuffer dst) throws IOException {
-        top.read(offset, dst);
-    }
-
-    @Override
-    public void write(long offset, ByteBuffer src) throws IOException {
-        top.write(offset, src);
-    }
-
-    @Override
-    public void flush() throws IOException {
-        top.flush();
-    }
-
-    @Override
-    public void trim(long offset, long length) throws IOException {
-        top.trim(offset, length);
-    }
-
-    @Override
-    public void zero(long offset, long length) throws IOException {
-        top.zero(offset, length);
-    }
-
-    @Override
-    public List<Extent> extents(long offset, long length) throws IOException {
-        return top.extents(offset, length);
-    }
-
+    /** The chain's own description, top layer first: the disk adds no layer of its own to name. */
     @Override
     public String describe() {
-        return top.describe();
-    }
-
-    @Override
-    public void close() throws IOException {
-        top.close();
+        return next.describe();
     }
 
     /** Immutable configuration of one disk; {@link #build()} opens it. */

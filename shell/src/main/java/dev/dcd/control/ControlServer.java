@@ -28,6 +28,7 @@ import java.util.concurrent.atomic.AtomicInteger;
  * <pre>
  *   ping                      -> ok pong
  *   status                    -> ok vm=VM generation=N pid=P apps=APP@VER:BACKEND,...
+ *   reads CONTENT-ID          -> ok from BACKEND | ok unused | error MESSAGE
  *   resolve CONTENT-ID BACKEND -> ok switched | ok unused | error MESSAGE
  *   record CONTENT-ID SECONDS  -> ok recorded CHUNKS | ok nothing | ok unused | error MESSAGE
  * </pre>
@@ -52,6 +53,16 @@ public final class ControlServer implements Closeable {
          * @throws IOException with a one-line message when the switch cannot be made (the old backend still serves)
          */
         boolean resolve(ContentId id, String backend) throws IOException;
+
+        /**
+         * The catalog backend this server reads vdisk {@code id} from now, or null when it does not read that vdisk.
+         * {@code catalog gc} asks before it deletes a copy the catalog names on another backend.
+         *
+         * @throws IOException when it cannot say (the asker then takes it that the server may read any copy)
+         */
+        default String readsFrom(ContentId id) throws IOException {
+            throw new IOException("this server cannot say which backend it reads a vdisk from");
+        }
 
         /**
          * Records the reads of vdisk {@code id} from now for {@code window} and stores them as its prefetch list in
@@ -188,6 +199,18 @@ public final class ControlServer implements Closeable {
                         return "error not a content id: " + words[1];
                     }
                     return handler.resolve(id, words[2]) ? "ok switched" : "ok unused";
+                case "reads":
+                    if (words.length != 2) {
+                        return "error usage: reads CONTENT-ID";
+                    }
+                    ContentId read;
+                    try {
+                        read = new ContentId(words[1]);
+                    } catch (IllegalArgumentException e) {
+                        return "error not a content id: " + words[1];
+                    }
+                    String from = handler.readsFrom(read);
+                    return from == null ? "ok unused" : "ok from " + from;
                 case "record":
                     if (words.length != 3) {
                         return "error usage: record CONTENT-ID SECONDS";
@@ -211,7 +234,7 @@ public final class ControlServer implements Closeable {
                     int chunks = handler.record(vdisk, Duration.ofSeconds(seconds));
                     return chunks < 0 ? "ok unused" : chunks == 0 ? "ok nothing" : "ok recorded " + chunks;
                 default:
-                    return "error unknown request '" + words[0] + "' (ping, status, resolve, record)";
+                    return "error unknown request '" + words[0] + "' (ping, status, resolve, reads, record)";
             }
         } catch (IOException | RuntimeException e) {
             String message = e.getMessage() == null ? e.getClass().getSimpleName() : e.getMessage();

@@ -6,6 +6,7 @@ import java.io.UncheckedIOException;
 import java.nio.charset.StandardCharsets;
 import java.time.Duration;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 
@@ -29,10 +30,20 @@ final class Exec {
     }
 
     static Result run(Duration timeout, List<String> command) {
+        return run(timeout, command, Map.of(), false);
+    }
+
+    /**
+     * As {@link #run(Duration, List)}, with {@code env} added to the environment, and this process's own stdin
+     * handed down when {@code inheritStdin} (how a descriptor reaches a child: Java passes on only 0-2).
+     */
+    static Result run(Duration timeout, List<String> command, Map<String, String> env, boolean inheritStdin) {
         Process process;
         try {
-            process = new ProcessBuilder(command).redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")))
-                    .start();
+            ProcessBuilder pb = new ProcessBuilder(command).redirectInput(inheritStdin ? ProcessBuilder.Redirect.INHERIT
+                    : ProcessBuilder.Redirect.from(new java.io.File("/dev/null")));
+            pb.environment().putAll(env);
+            process = pb.start();
         } catch (IOException e) {
             return new Result(127, "", command.get(0) + ": " + e.getMessage(), false);
         }

@@ -5,6 +5,7 @@ import jnr.ffi.LibraryLoader;
 import jnr.ffi.Memory;
 import jnr.ffi.Pointer;
 import jnr.ffi.Runtime;
+import jnr.ffi.annotations.Out;
 import jnr.ffi.types.size_t;
 import jnr.ffi.types.ssize_t;
 
@@ -12,6 +13,9 @@ import java.io.IOException;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
 import java.nio.file.Path;
+import java.time.Duration;
+import java.util.List;
+import java.util.Map;
 
 /**
  * {@code /dev/fuse} and the few system calls around it, through jnr-ffi: open, the {@code mount(2)} that
@@ -50,6 +54,12 @@ final class FuseDevice {
         int prctl(int option, long arg2, long arg3, long arg4, long arg5);
 
         int getppid();
+
+        int dup(int oldfd);
+
+        int socketpair(int domain, int type, int protocol, @Out int[] sv);
+
+        @ssize_t long recvmsg(int fd, Pointer msg, int flags);
     }
 
     private static final int PR_SET_PDEATHSIG = 1;
@@ -101,13 +111,113 @@ final class FuseDevice {
             int errno = errno();
             c.close(fd);
             throw new IOException("mount(2) of " + mountpoint + " failed: errno " + errno
-                    + (errno == 1 ? " (supervised mounts need root)" : ""));
+                    + (errno == 1 ? " (mount(2) needs root)" : ""));
         }
         return new FuseDevice(fd);
     }
 
-    /** Detaches the mount lazily (as {@code umount -l}); the kernel then ends the connection for every server. */
+    // socket(7), unix(7) and cmsg(3) on Linux LP64 (x86_64, aarch64): struct msghdr and struct cmsghdr.
+    private static final int AF_UNIX = 1;
+    private static final int SOCK_STREAM = 1;
+    private static final int SOCK_CLOEXEC = 02000000;
+    private static final int SOL_SOCKET = 1;
+    private static final int SCM_RIGHTS = 1;
+    private static final int MSGHDR_BYTES = 56;
+    private static final int MSG_IOV = 16;
+    private static final int MSG_IOVLEN = 24;
+    private static final int MSG_CONTROL = 32;
+    private static final int MSG_CONTROLLEN = 40;
+    private static final int IOVEC_BYTES = 16;
+    private static final int CMSG_LEN = 0;
+    private static final int CMSG_LEVEL = 8;
+    private static final int CMSG_TYPE = 12;
+    private static final int CMSG_DATA = 16;
+    /** CMSG_SPACE(sizeof(int)): the header, one descriptor, padding to 8 bytes. */
+    private static final int CMSG_SPACE_ONE_FD = 24;
+    /** The variable fusermount reads the number of its end of the socket from (libfuse's FUSE_COMMFD_ENV). */
+    static final String COMMFD_ENV = "_FUSE_COMMFD";
+
+    /**
+     * Mounts as a user who may not call mount(2), the way libfuse does: the setuid {@code fusermount} opens
+     * /dev/fuse, mounts it and sends the descriptor back over a Unix socket (SCM_RIGHTS) whose number it finds in
+     * {@code _FUSE_COMMFD}. Java starts children with descriptors 0-2 only, so the socket's far end is this
+     * process's stdin while fusermount runs; the caller (the supervisor, single-threaded at this point) has
+     * nothing else on stdin.
+     */
+    static FuseDevice mountWithFusermount(Path mountpoint, String vm, boolean allowOther, Duration timeout)
+            throws IOException {
+        LibC c = Holder.LIB;
+        int[] sv = new int[2];
+        if (c.socketpair(AF_UNIX, SOCK_STREAM | SOCK_CLOEXEC, 0, sv) != 0) {
+            throw new IOException("socketpair failed: errno " + errno());
+        }
+        int savedStdin = c.dup(0);
+        try {
+            if (savedStdin < 0 || c.dup2(sv[1], 0) < 0) {
+                throw new IOException("cannot hand fusermount its socket: errno " + errno());
+            }
+            String options = "nosuid,nodev,default_permissions,subtype=dcd,fsname=dcd:" + vm.replace(',', '_')
+                    + (allowOther ? ",allow_other" : "");
+            Exec.Result r;
+            try {
+                r = Exec.run(timeout, List.of("fusermount", "-o", options, "--", mountpoint.toString()),
+                        Map.of(COMMFD_ENV, "0"), true);
+            } finally {
+                c.dup2(savedStdin, 0);
+                c.close(sv[1]); // now only fusermount (if still alive) holds the far end: EOF once it is gone
+            }
+            if (!r.ok()) {
+                throw new IOException("fusermount failed: " + (r.message().isEmpty() ? "exit code " + r.exitCode() : r.message()));
+            }
+            int fd = receiveDescriptor(sv[0]);
+            if (fd < 0) {
+                throw new IOException("fusermount mounted " + mountpoint + " but sent no /dev/fuse descriptor");
+            }
+            return new FuseDevice(fd);
+        } finally {
+            if (savedStdin >= 0) {
+                c.close(savedStdin);
+            }
+            c.close(sv[0]);
+        }
+    }
+
+    /** Receives one descriptor sent with SCM_RIGHTS on {@code socket}; -1 on end of stream or a message without one. */
+    private static int receiveDescriptor(int socket) throws IOException {
+        Runtime rt = Holder.RUNTIME;
+        Pointer data = Memory.allocateDirect(rt, 1, true);
+        Pointer iov = Memory.allocateDirect(rt, IOVEC_BYTES, true);
+        iov.putAddress(0, data.address());
+        iov.putLong(8, 1);
+        Pointer control = Memory.allocateDirect(rt, CMSG_SPACE_ONE_FD, true);
+        Pointer msg = Memory.allocateDirect(rt, MSGHDR_BYTES, true);
+        msg.putAddress(MSG_IOV, iov.address());
+        msg.putLong(MSG_IOVLEN, 1);
+        msg.putAddress(MSG_CONTROL, control.address());
+        msg.putLong(MSG_CONTROLLEN, CMSG_SPACE_ONE_FD);
+        long n;
+        do {
+            n = Holder.LIB.recvmsg(socket, msg, 0);
+        } while (n < 0 && errno() == EINTR);
+        if (n < 0) {
+            throw new IOException("recvmsg from fusermount failed: errno " + errno());
+        }
+        if (n == 0 || msg.getLong(MSG_CONTROLLEN) < CMSG_DATA + 4 || control.getInt(CMSG_LEVEL) != SOL_SOCKET
+                || control.getInt(CMSG_TYPE) != SCM_RIGHTS || control.getLong(CMSG_LEN) < CMSG_DATA + 4) {
+            return -1;
+        }
+        return control.getInt(CMSG_DATA);
+    }
+
+    /**
+     * Detaches the mount lazily (as {@code umount -l}); the kernel then ends the connection for every server. Root
+     * calls umount2(2); other users ask {@code fusermount -u -z}, which may unmount what they mounted.
+     */
     static int detach(Path mountpoint) {
+        if (Ids.uid() != 0) {
+            Exec.Result r = Exec.run(Duration.ofSeconds(10), "fusermount", "-u", "-z", mountpoint.toString());
+            return r.ok() ? 0 : Math.max(1, r.exitCode());
+        }
         return Holder.LIB.umount2(mountpoint.toString(), MNT_DETACH) == 0 ? 0 : errno();
     }
 

@@ -1,5 +1,6 @@
 package dev.dcd.mount;
 
+import dev.dcd.concurrent.Uninterruptibly;
 import jnr.ffi.LibraryLoader;
 import jnr.ffi.Memory;
 import jnr.ffi.Pointer;
@@ -131,7 +132,7 @@ final class FuseLoop {
         }
         worker.run();
         // No timeout: libfuse's state must outlive every request still being answered.
-        Joins.joinAll(others);
+        others.forEach(Uninterruptibly::join);
     }
 
     /**

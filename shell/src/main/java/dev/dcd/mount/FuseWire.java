@@ -66,6 +66,33 @@ final class FuseWire {
     static final int RENAME2 = 45;
     static final int TMPFILE = 51;
 
+    /** The opcode's name without the FUSE_ prefix ("READ"), or "opcode N" for one this server does not name. */
+    static String opcodeName(int opcode) {
+        return switch (opcode) {
+            case LOOKUP -> "LOOKUP";
+            case FORGET -> "FORGET";
+            case GETATTR -> "GETATTR";
+            case SETATTR -> "SETATTR";
+            case READLINK -> "READLINK";
+            case OPEN -> "OPEN";
+            case READ -> "READ";
+            case WRITE -> "WRITE";
+            case STATFS -> "STATFS";
+            case RELEASE -> "RELEASE";
+            case FSYNC -> "FSYNC";
+            case FLUSH -> "FLUSH";
+            case INIT -> "INIT";
+            case OPENDIR -> "OPENDIR";
+            case READDIR -> "READDIR";
+            case RELEASEDIR -> "RELEASEDIR";
+            case INTERRUPT -> "INTERRUPT";
+            case BATCH_FORGET -> "BATCH_FORGET";
+            case FALLOCATE -> "FALLOCATE";
+            case READDIRPLUS -> "READDIRPLUS";
+            default -> "opcode " + opcode;
+        };
+    }
+
     // struct fuse_init_in (64 bytes since 7.36; older kernels send 16)
     static final int INIT_IN_MAJOR = 0;
     static final int INIT_IN_MINOR = 4;

@@ -3,7 +3,6 @@ package dev.dcd.mount;
 import java.io.IOException;
 import java.io.PrintStream;
 import java.nio.file.Path;
-import java.time.Duration;
 
 /**
  * The low-level server ({@link LowLevelFs} on {@link LowLevelServer}) mounted and served by threads of this JVM,
@@ -11,14 +10,14 @@ import java.time.Duration;
  * FUSE paths on an equal footing (same process, same source). Needs root ({@code mount(2)}).
  */
 public final class LowLevelMount implements AutoCloseable {
-    private static final Duration UNMOUNT_TIMEOUT = Duration.ofSeconds(10);
-
     private final Path mountpoint;
     private final Thread thread;
+    private final RequestCounters counters;
 
-    private LowLevelMount(Path mountpoint, Thread thread) {
+    private LowLevelMount(Path mountpoint, Thread thread, RequestCounters counters) {
         this.mountpoint = mountpoint;
         this.thread = thread;
+        this.counters = counters;
     }
 
     /**
@@ -41,27 +40,21 @@ public final class LowLevelMount implements AutoCloseable {
             FuseDevice.detach(mountpoint);
             throw e;
         }
-        return new LowLevelMount(mountpoint, thread);
+        return new LowLevelMount(mountpoint, thread, fs.counters());
     }
 
     public Path mountpoint() {
         return mountpoint;
     }
 
+    /** The requests this mount's server has answered so far, by opcode, with the time they took. */
+    public RequestCounters.Snapshot requests() {
+        return counters.snapshot();
+    }
+
     /** Unmounts (not lazily: a busy mount is reported) and waits for the serving threads. */
     @Override
     public void close() throws IOException {
-        if (!thread.isAlive()) {
-            return;
-        }
-        Exec.Result r = Exec.run(UNMOUNT_TIMEOUT, "umount", mountpoint.toString());
-        if (!r.ok()) {
-            throw new IOException("cannot unmount " + mountpoint + ": " + r.message());
-        }
-        try {
-            thread.join(UNMOUNT_TIMEOUT.toMillis());
-        } catch (InterruptedException e) {
-            Thread.currentThread().interrupt();
-        }
+        Mounter.unmount(mountpoint, thread, "umount");
     }
 }

@@ -1,5 +1,7 @@
 package dev.dcd.mount;
 
+import dev.dcd.concurrent.Uninterruptibly;
+
 import java.io.PrintStream;
 import java.nio.ByteBuffer;
 import java.nio.ByteOrder;
@@ -61,7 +63,8 @@ final class LowLevelServer {
             others.add(t);
         }
         ends[0] = loop(device, fs, dispatcher, log);
-        Joins.joinAll(others);
+        // No timeout: the session's state must outlive every request still being answered.
+        others.forEach(Uninterruptibly::join);
         if (dispatcher != null) {
             dispatcher.shutdown();
         }
@@ -98,7 +101,9 @@ final class LowLevelServer {
                 log.println("dcd-fuse: reading /dev/fuse failed: errno " + -n);
                 return End.FAILED;
             }
-            boolean disk = dispatcher != null && reachesTheDisk(in.bytes.getInt(FuseWire.IN_OPCODE));
+            long t0 = System.nanoTime();
+            int opcode = in.bytes.getInt(FuseWire.IN_OPCODE);
+            boolean disk = dispatcher != null && reachesTheDisk(opcode);
             if (disk && !dispatcher.enterInline()) {
                 in = dispatcher.submit(in, n);
                 continue;
@@ -111,7 +116,9 @@ final class LowLevelServer {
                     dispatcher.leaveInline();
                 }
             }
-            if (reply(device, out, length, log)) {
+            boolean ended = reply(device, out, length, log);
+            fs.counters().answered(opcode, System.nanoTime() - t0);
+            if (ended) {
                 return End.UNMOUNTED;
             }
         }
@@ -221,7 +228,9 @@ final class LowLevelServer {
                 if (out == null) {
                     out = new FuseDevice.Buffer(FuseWire.REPLY_BUFFER_BYTES);
                 }
+                long t0 = System.nanoTime();
                 reply(device, out, fs.handle(in, out.bytes), log);
+                fs.counters().answered(in.getInt(FuseWire.IN_OPCODE), System.nanoTime() - t0);
             } finally {
                 if (out != null) {
                     spareReplies.add(out);

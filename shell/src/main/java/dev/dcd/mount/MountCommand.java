@@ -41,7 +41,7 @@ public final class MountCommand implements Callable<Integer> {
                     + " tcp://HOST:PORT (default unix:$DCD_HOME/run/VM.sock); see dcd serve")
     String nbd;
 
-    @Option(names = "--supervised", description = "require a supervised mount (the default when root): fail instead"
+    @Option(names = "--supervised", description = "require a supervised mount (the default): fail instead"
             + " of falling back to one serving process")
     boolean supervised;
 

@@ -39,6 +39,11 @@ public final class MountControl {
                 }
 
                 @Override
+                public String readsFrom(ContentId id) throws IOException {
+                    return source.backendOf(id);
+                }
+
+                @Override
                 public int record(ContentId id, java.time.Duration window) throws IOException {
                     return source.recordPrefetch(id, window);
                 }

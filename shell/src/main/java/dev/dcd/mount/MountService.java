@@ -40,7 +40,7 @@ public final class MountService {
     /** Whether a detached mount is served through a supervisor (see {@link SupervisedMount}). */
     public enum Supervise {
         /**
-         * Supervised when it can be (root, no {@code --nbd}); otherwise one serving process, and one line in the
+         * Supervised when it can be (no {@code --nbd}); otherwise one serving process, and one line in the
          * mount's log says why. {@code DCD_MOUNT_SUPERVISED=0} turns it off. {@code --foreground} always serves here.
          */
         DEFAULT,
@@ -67,7 +67,7 @@ public final class MountService {
      *
      * @param envSwitch the value of {@code DCD_MOUNT_SUPERVISED}, or null
      */
-    static String unsupervisedBecause(boolean foreground, boolean nbd, long uid, String envSwitch) {
+    static String unsupervisedBecause(boolean foreground, boolean nbd, String envSwitch) {
         if (foreground) {
             return "";
         }
@@ -76,9 +76,6 @@ public final class MountService {
         }
         if (nbd) {
             return "--nbd serves NBD from the mount's own process";
-        }
-        if (uid != 0) {
-            return "not root, and a supervised mount mounts /dev/fuse with mount(2)";
         }
         return null;
     }
@@ -163,10 +160,7 @@ public final class MountService {
             throw new MountException("--supervised runs detached and serves FUSE only: it does not combine with "
                     + (foreground ? "--foreground" : "--nbd"));
         }
-        if (supervise == Supervise.REQUIRED && Ids.uid() != 0) {
-            throw new MountException("--supervised needs root (the supervisor mounts /dev/fuse with mount(2))");
-        }
-        String fallback = supervise == Supervise.DEFAULT ? unsupervisedBecause(foreground, nbd != null, Ids.uid(),
+        String fallback = supervise == Supervise.DEFAULT ? unsupervisedBecause(foreground, nbd != null,
                 System.getenv(SupervisedMount.ENV_SWITCH)) : null;
         supervised = supervise == Supervise.REQUIRED || supervise == Supervise.DEFAULT && fallback == null;
         Path mountpoint = resolve(mountpointArg);

@@ -69,6 +69,16 @@ public interface MountSource extends Closeable {
     }
 
     /**
+     * The catalog backend vdisk {@code id} is read from now (it changes when the app moves), or null when this
+     * source does not read that vdisk. Asked through the control channel ({@code reads}) by {@code catalog gc}.
+     *
+     * @throws IOException when the source cannot say; the asker must then assume it may read any copy
+     */
+    default String backendOf(dev.dcd.vdisk.ContentId id) throws IOException {
+        throw new IOException("this server cannot say which backend it reads a vdisk from");
+    }
+
+    /**
      * Records the reads of vdisk {@code id} from now for {@code window} and stores them as its prefetch list in place
      * of any (docs/prefetch.md); returns once stored. Asked through the control channel.
      *

@@ -66,18 +66,29 @@ public final class Mounter {
         /** Unmounts (not lazily: a busy mount is reported) and waits for the serving thread. */
         @Override
         public void close() throws IOException {
-            if (!thread.isAlive()) {
-                return;
-            }
-            Exec.Result r = Exec.run(UNMOUNT_TIMEOUT, "fusermount", "-u", mountpoint.toString());
-            if (!r.ok()) {
-                throw new IOException("cannot unmount " + mountpoint + ": " + r.message());
-            }
-            try {
-                thread.join(UNMOUNT_TIMEOUT.toMillis());
-            } catch (InterruptedException e) {
-                Thread.currentThread().interrupt();
-            }
+            unmount(mountpoint, thread, "fusermount", "-u");
+        }
+    }
+
+    /**
+     * Ends a mount served by {@code thread} of this JVM: runs {@code unmount MOUNTPOINT} (not lazily: a busy mount
+     * is reported and stays), then gives the thread {@link #UNMOUNT_TIMEOUT} to see the end and return. Nothing to
+     * do when the thread has ended already.
+     */
+    static void unmount(Path mountpoint, Thread thread, String... unmount) throws IOException {
+        if (!thread.isAlive()) {
+            return;
+        }
+        List<String> command = new ArrayList<>(List.of(unmount));
+        command.add(mountpoint.toString());
+        Exec.Result r = Exec.run(UNMOUNT_TIMEOUT, command);
+        if (!r.ok()) {
+            throw new IOException("cannot unmount " + mountpoint + ": " + r.message());
+        }
+        try {
+            thread.join(UNMOUNT_TIMEOUT.toMillis());
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
         }
     }
 

@@ -24,7 +24,8 @@ import java.util.concurrent.TimeUnit;
  * A mount whose FUSE connection outlives its server: {@code dcd mount --supervised} (or
  * {@code DCD_MOUNT_SUPERVISED=1}).
  *
- * <p>The <b>supervisor</b> process opens {@code /dev/fuse}, mounts it (mount(2): root only), makes the
+ * <p>The <b>supervisor</b> process opens {@code /dev/fuse} and mounts it (root with mount(2); other users
+ * through the setuid {@code fusermount}, which passes the descriptor back over a socket), makes the
  * descriptor its own stdin and starts server processes that inherit it as theirs ({@code ProcessBuilder} can
  * pass no other descriptor). While any process holds the descriptor the mount stays connected. Servers take
  * an exclusive lock ({@code $DCD_HOME/mounts/VM.serve.lock}) before they open the VM's disk, so exactly one
@@ -51,6 +52,7 @@ final class SupervisedMount {
     private static final String ENV_SUPERVISOR_PID = "DCD_MOUNT_SUPERVISOR_PID";
     private static final int INHERITED_FD = 0;
     private static final Duration STOP_TIMEOUT = Duration.ofSeconds(10);
+    private static final Duration FUSERMOUNT_TIMEOUT = Duration.ofSeconds(10);
 
     private SupervisedMount() {
     }
@@ -163,12 +165,11 @@ final class SupervisedMount {
     /** Runs in the detached supervisor process until the mount ends. */
     static void supervise(MountService service, MountContext context, String vm, Path mountpoint, boolean allowOther,
                           int generation, PrintStream log) throws MountException {
-        if (Ids.uid() != 0) {
-            throw new MountException("supervised mounts need root (they mount /dev/fuse with mount(2))");
-        }
         FuseDevice device;
         try {
-            device = FuseDevice.mount(mountpoint, vm, Ids.uid(), Ids.gid(), allowOther);
+            // Root mounts with mount(2); other users through the setuid fusermount, which hands the descriptor back.
+            device = Ids.uid() == 0 ? FuseDevice.mount(mountpoint, vm, Ids.uid(), Ids.gid(), allowOther)
+                    : FuseDevice.mountWithFusermount(mountpoint, vm, allowOther && Ids.userAllowOther(), FUSERMOUNT_TIMEOUT);
             device.duplicateTo(INHERITED_FD);
         } catch (IOException e) {
             throw new MountException("cannot mount " + vm + " at " + mountpoint + ": " + e.getMessage());

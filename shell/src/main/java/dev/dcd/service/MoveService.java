@@ -5,6 +5,7 @@ import dev.dcd.block.BlockDevice;
 import dev.dcd.catalog.AppVersion;
 import dev.dcd.catalog.Catalog;
 import dev.dcd.catalog.CatalogException;
+import dev.dcd.catalog.TestGate;
 import dev.dcd.control.ControlClient;
 import dev.dcd.control.ControlSockets;
 import dev.dcd.filter.VdiskLabel;
@@ -51,12 +52,10 @@ public final class MoveService {
     static final int COPY_BLOCK = 4 << 20;
     public static final Duration DEFAULT_SERVER_TIMEOUT = Duration.ofSeconds(60);
     /**
-     * What becomes of a copy of a vdisk on a backend the catalog does not name for it. gc reclaims only vdisks that
-     * no app version names at all ({@code --orphans}), so it does not touch such a copy; say so rather than
-     * promise a cleanup that does not happen.
+     * What becomes of a copy of a vdisk on a backend the catalog does not name for it: gc deletes such a spare copy
+     * once no live server reads it there (docs/catalog-move.md).
      */
-    static final String SPARE_COPY = "'dcd catalog gc' does not reclaim (the catalog names the vdisk on another"
-            + " backend); delete it by hand once no server reads it there";
+    static final String SPARE_COPY = "'dcd catalog gc' deletes once no running server reads it there";
 
     private final DcdEnvironment env;
 
@@ -110,7 +109,23 @@ public final class MoveService {
                     + message(e) + "; nothing changed, " + app.label() + " stays on " + from + cleanup, e);
         }
 
-        List<AppVersion> switched = catalog.switchBackend(id, from, to);
+        // The check that the copy is on the target and the switch are one write session: a 'catalog gc' (which
+        // deletes spare copies in its own session) cannot take the copy between the two.
+        List<AppVersion> switched;
+        try {
+            switched = catalog.write(() -> {
+                if (target.stat(id).isEmpty()) {
+                    throw new IOException("the verified copy on " + to + " is gone (a 'catalog gc' deleted it meanwhile?)");
+                }
+                return catalog.switchBackend(id, from, to);
+            });
+        } catch (IOException e) {
+            String cleanup = targetHadIt ? "" : dropCopy(catalog, target, id, to);
+            throw new CatalogException("cannot move " + app.label() + " to " + to + ": " + message(e) + "; nothing"
+                    + " changed, " + app.label() + " stays on " + from + cleanup, e);
+        }
+        // Tests hold a real move here (catalog switched, servers not yet asked, source not deleted) to kill it.
+        TestGate.pass(TestGate.MOVE_AFTER_SWITCH);
         List<String> servers = new ArrayList<>();
         Map<ControlSockets.Endpoint, String> done = new LinkedHashMap<>();
         try {
@@ -256,23 +271,10 @@ public final class MoveService {
             }
         }
         for (MountService.LiveMount mount : MountService.liveMountGenerations(env.home())) {
-            if (!answered.contains(mount.vm()) && reads(mount, id)) {
+            if (!answered.contains(mount.vm()) && LiveServers.generationReads(env, mount, id)) {
                 throw new IOException("the mount of VM " + mount.vm() + " at " + mount.mountpoint()
                         + " reads it but has no control channel (mounted by an older dcd? remount it)");
             }
-        }
-    }
-
-    /** True when the live mount's generation reads {@code id}; true as well when that cannot be known. */
-    private boolean reads(MountService.LiveMount mount, ContentId id) {
-        if (mount.generation() <= 0) {
-            return true;
-        }
-        Path regions = env.generationDir(mount.vm(), mount.generation()).resolve(SynthesizedDisk.REGIONS);
-        try {
-            return RegionMap.load(regions).vdisks().contains(id);
-        } catch (IOException | RuntimeException e) {
-            return true;
         }
     }
 

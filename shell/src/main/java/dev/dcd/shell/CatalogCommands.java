@@ -8,6 +8,7 @@ import dev.dcd.catalog.ImportResult;
 import dev.dcd.catalog.Rescanner;
 import dev.dcd.catalog.Sizes;
 import dev.dcd.catalog.VdiskReferences;
+import dev.dcd.service.GcService;
 import dev.dcd.vdisk.AppVdisk;
 import dev.dcd.vdisk.ContentId;
 import dev.dcd.vdisk.Entry;
@@ -276,8 +277,9 @@ final class CatalogCommands {
     }
 
     @Command(name = "gc", description = "Delete the vdisks of removed (retired) app versions that no kept disk generation and no live "
-            + "mount reads any more, on every backend. Vdisks on a backend that the catalog does not know are "
-            + "listed, and deleted only with --orphans.")
+            + "mount reads any more, on every backend, and spare copies: a vdisk on a backend the catalog does not name "
+            + "for it (left by a move that was killed or could not delete its source), once no running server reads it "
+            + "there. Vdisks on a backend that the catalog does not know are listed, and deleted only with --orphans.")
     static final class Gc implements Callable<Integer> {
         private final Context context;
         @Option(names = "--dry-run", description = "say what would be deleted and change nothing")
@@ -285,108 +287,60 @@ final class CatalogCommands {
         @Option(names = "--orphans", description = "also delete vdisks the catalog does not know at all (only when no"
                 + " other dcd home shares the backend; 'dcd catalog rescan' registers them instead)")
         boolean orphans;
+        @Option(names = "--server-timeout", paramLabel = "TIME", defaultValue = "10s",
+                description = "how long each running mount or NBD server may take to say which copy it reads; one that"
+                        + " does not answer keeps every spare copy (default: ${DEFAULT-VALUE})")
+        String serverTimeout;
 
         Gc(Context context) {
             this.context = context;
         }
 
-        /** One vdisk and what gc does with it. */
-        record Item(String contentId, String backend, List<String> apps, long bytes, String action,
-                    List<VdiskReferences.Holder> heldBy) {
-        }
-
         @Override
         public Integer call() throws Exception {
-            var catalog = context.catalog();
-            // A real run decides and deletes in one write session (docs/catalog.md, "Sharing the catalog"); a dry
-            // run only reads, so it also works on a full disk.
-            dev.dcd.catalog.Catalog.Write<Integer> work = () -> {
-                VdiskReferences refs = References.compute(context);
-                // Plan first, by vdisk: the object goes only when every version that still names it is retired
-                // and unreferenced; with a live sharer the retired rows go and the object stays.
-                Map<ContentId, List<AppVersion>> retiredById = new LinkedHashMap<>();
-                for (AppVersion r : catalog.retired()) {
-                    retiredById.computeIfAbsent(r.id(), k -> new ArrayList<>()).add(r);
-                }
-                List<Item> items = new ArrayList<>();
-                List<AppVersion> toForget = new ArrayList<>();
-                List<Item> toDelete = new ArrayList<>();
-                for (Map.Entry<ContentId, List<AppVersion>> e : retiredById.entrySet()) {
-                    ContentId id = e.getKey();
-                    List<AppVersion> versions = e.getValue();
-                    List<String> labels = versions.stream().map(AppVersion::label).toList();
-                    AppVersion first = versions.get(0);
-                    if (refs.isReferenced(id)) {
-                        items.add(new Item(id.hex(), first.backend(), labels, first.vdiskBytes(), "kept", refs.holdersOf(id)));
-                        continue;
-                    }
-                    toForget.addAll(versions);
-                    boolean liveSharer = catalog.usersOf(id).size() > versions.size();
-                    Item item = new Item(id.hex(), first.backend(), labels, liveSharer ? 0 : first.vdiskBytes(),
-                            liveSharer ? "forget-shared" : "delete", List.of());
-                    items.add(item);
-                    if (!liveSharer) {
-                        toDelete.add(item);
-                    }
-                }
-                for (var entry : catalog.backends()) {
-                    List<dev.dcd.backend.Backend.ObjectStat> objects;
-                    try {
-                        objects = context.backend(entry.name()).list();
-                    } catch (java.io.IOException e) {
-                        context.err().println("dcd: warning: cannot list backend " + entry.name() + ": " + e.getMessage()
-                                + "; vdisks the catalog does not know are not looked for there");
-                        continue;
-                    }
-                    for (var o : objects) {
-                        if (catalog.usersOf(o.id()).isEmpty() && !refs.isReferenced(o.id())) {
-                            Item item = new Item(o.id().hex(), entry.name(), List.of(), o.size(),
-                                    orphans ? "delete-orphan" : "orphan", List.of());
-                            items.add(item);
-                            if (orphans) {
-                                toDelete.add(item);
-                            }
-                        }
-                    }
-                }
-                long reclaimed = toDelete.stream().mapToLong(Item::bytes).sum();
-                if (!dryRun) {
-                    // Catalog rows first, then the object: a failure in between leaves an orphan that gc --orphans
-                    // or rescan can deal with, never a row pointing at nothing that a generation needs.
-                    for (AppVersion r : toForget) {
-                        catalog.forgetRetired(r);
-                    }
-                    for (Item item : toDelete) {
-                        context.backend(item.backend()).delete(new ContentId(item.contentId()));
-                    }
-                }
-                if (context.json()) {
-                    Map<String, Object> json = new LinkedHashMap<>();
-                    json.put("dryRun", dryRun);
-                    json.put("reclaimedBytes", reclaimed);
-                    json.put("vdisks", items);
-                    Output.json(context.out(), json);
-                    return 0;
-                }
-                var out = context.out();
-                for (Item item : items) {
-                    String what = "vdisk " + item.contentId().substring(0, 12) + " on " + item.backend()
-                            + (item.apps().isEmpty() ? "" : " (" + String.join(", ", item.apps()) + ")");
-                    out.println(switch (item.action()) {
-                        case "kept" -> "kept " + what + ": read by " + VdiskReferences.describe(item.heldBy(), 5);
-                        case "forget-shared" -> (dryRun ? "would forget " : "forgot ") + what + "; the vdisk stays, another app version uses it";
-                        case "delete" -> (dryRun ? "would delete " : "deleted ") + what + ", " + Sizes.format(item.bytes());
-                        case "delete-orphan" -> (dryRun ? "would delete " : "deleted ") + what + ", " + Sizes.format(item.bytes())
-                                + ", not in the catalog";
-                        default -> "kept " + what + ", " + Sizes.format(item.bytes()) + ": not in the catalog ('dcd catalog rescan'"
-                                + " registers it, 'dcd catalog gc --orphans' deletes it)";
-                    });
-                }
-                out.println((dryRun ? "would reclaim " : "reclaimed ") + Sizes.format(reclaimed) + " from " + toDelete.size()
-                        + " vdisk(s)" + (dryRun ? "; nothing was changed" : ""));
+            java.time.Duration timeout = Move.duration(serverTimeout);
+            var env = context.environment();
+            GcService.Result result = new GcService(env, () -> References.compute(context),
+                    new dev.dcd.service.LiveServers(env, timeout)).collect(new GcService.Request(dryRun, orphans));
+            if (context.json()) {
+                Map<String, Object> json = new LinkedHashMap<>();
+                json.put("dryRun", result.dryRun());
+                json.put("reclaimedBytes", result.reclaimedBytes());
+                json.put("vdisks", result.items());
+                Output.json(context.out(), json);
                 return 0;
+            }
+            var out = context.out();
+            for (GcService.Item item : result.items()) {
+                out.println(line(item, dryRun));
+            }
+            out.println((dryRun ? "would reclaim " : "reclaimed ") + Sizes.format(result.reclaimedBytes()) + " from "
+                    + result.deletedCount() + " vdisk(s)" + (dryRun ? "; nothing was changed" : ""));
+            return 0;
+        }
+
+        /** One line per vdisk copy: what was (or would be) done with it, and why. */
+        static String line(GcService.Item item, boolean dryRun) {
+            String deleted = dryRun ? "would delete " : "deleted ";
+            String what = "vdisk " + item.contentId().substring(0, 12) + " on " + item.backend()
+                    + (item.apps().isEmpty() ? "" : " (" + String.join(", ", item.apps()) + ")");
+            return switch (item.action()) {
+                case GcService.KEPT -> "kept " + what + ": read by " + VdiskReferences.describe(item.heldBy(), 5);
+                case GcService.FORGET_SHARED -> (dryRun ? "would forget " : "forgot ") + what
+                        + "; the vdisk stays, another app version uses it";
+                case GcService.DELETE -> deleted + what + ", " + Sizes.format(item.bytes());
+                case GcService.DELETE_ORPHAN -> deleted + what + ", " + Sizes.format(item.bytes()) + ", not in the catalog";
+                case GcService.SPARE, GcService.DELETE_SPARE -> {
+                    String spare = "spare copy of vdisk " + item.contentId().substring(0, 12) + " on " + item.backend()
+                            + " (" + String.join(", ", item.apps()) + " " + (item.apps().size() == 1 ? "is" : "are")
+                            + " on " + String.join(" and ", item.namedOn()) + "), " + Sizes.format(item.bytes());
+                    yield item.action().equals(GcService.SPARE)
+                            ? "kept " + spare + ": " + String.join("; ", item.readers())
+                            : deleted + spare + "; no running server reads it there";
+                }
+                default -> "kept " + what + ", " + Sizes.format(item.bytes()) + ": not in the catalog ('dcd catalog rescan'"
+                        + " registers it, 'dcd catalog gc --orphans' deletes it)";
             };
-            return dryRun ? work.run() : catalog.write(work);
         }
     }
 
@@ -398,7 +352,8 @@ final class CatalogCommands {
         String spec;
         @Option(names = "--to", required = true, paramLabel = "BACKEND", description = "the backend to move the vdisk to")
         String to;
-        @Option(names = "--keep-source", description = "keep the copy on the source backend")
+        @Option(names = "--keep-source", description = "keep the copy on the source backend (a spare copy: 'dcd catalog gc'"
+                + " deletes it once no running server reads it there)")
         boolean keepSource;
         @Option(names = "--server-timeout", paramLabel = "TIME", defaultValue = "60s",
                 description = "how long each running mount may take to switch before the move is undone (default: ${DEFAULT-VALUE})")

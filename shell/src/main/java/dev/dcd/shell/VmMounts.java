@@ -384,6 +384,11 @@ final class VmMounts implements MountContext, MountSourceFactory {
         }
 
         @Override
+        public String backendOf(ContentId id) {
+            return disk.backendOf(id);
+        }
+
+        @Override
         public int recordPrefetch(ContentId id, java.time.Duration window) throws IOException {
             java.util.concurrent.CompletableFuture<PrefetchList> recording = disk.recordPrefetch(id, window);
             if (recording == null) {

@@ -45,6 +45,11 @@ class ControlChannelTest {
             return true;
         }
 
+        @Override
+        public String readsFrom(ContentId id) {
+            return id.equals(USED) ? backend : null;
+        }
+
         /** Records {@link #USED} only: 7 chunks for a window of 5 s or more, nothing read in a shorter one. */
         @Override
         public int record(ContentId id, Duration window) throws IOException {
@@ -107,10 +112,41 @@ class ControlChannelTest {
     }
 
     @Test
+    void readsAnswersTheBackendAVdiskIsReadFromNowOrUnused() throws IOException {
+        Fake fake = new Fake();
+        try (ControlServer server = ControlServer.start(home, ControlSockets.MOUNT, "vm", fake)) {
+            Path socket = server.path();
+            assertEquals("ok from local", ControlClient.request(socket, "reads " + USED.hex(), TIMEOUT).line());
+            ControlClient.request(socket, "resolve " + USED.hex() + " s3", TIMEOUT);
+            assertEquals("ok from s3", ControlClient.request(socket, "reads " + USED.hex(), TIMEOUT).line(),
+                    "the answer follows a switch");
+            assertEquals("ok unused", ControlClient.request(socket, "reads " + OTHER.hex(), TIMEOUT).line());
+            assertEquals("error usage: reads CONTENT-ID", ControlClient.request(socket, "reads", TIMEOUT).line());
+            assertEquals("error not a content id: xyz", ControlClient.request(socket, "reads xyz", TIMEOUT).line());
+        }
+        // A handler that cannot say (an older server's, say) answers error: the asker must assume it may read any copy.
+        ControlServer.Handler mute = new ControlServer.Handler() {
+            @Override
+            public String status() {
+                return "mute";
+            }
+
+            @Override
+            public boolean resolve(ContentId id, String backend) {
+                return false;
+            }
+        };
+        try (ControlServer server = ControlServer.start(home, ControlSockets.MOUNT, "mute", mute)) {
+            assertEquals("error this server cannot say which backend it reads a vdisk from",
+                    ControlClient.request(server.path(), "reads " + USED.hex(), TIMEOUT).line());
+        }
+    }
+
+    @Test
     void badRequestsGetOneErrorLineAndTheServerKeepsAnswering() throws IOException {
         try (ControlServer server = ControlServer.start(home, ControlSockets.SERVE, "vm", new Fake())) {
             Path socket = server.path();
-            assertEquals("error unknown request 'reboot' (ping, status, resolve, record)",
+            assertEquals("error unknown request 'reboot' (ping, status, resolve, reads, record)",
                     ControlClient.request(socket, "reboot now", TIMEOUT).line());
             assertEquals("error usage: resolve CONTENT-ID BACKEND", ControlClient.request(socket, "resolve", TIMEOUT).line());
             assertEquals("error not a content id: xyz", ControlClient.request(socket, "resolve xyz s3", TIMEOUT).line());

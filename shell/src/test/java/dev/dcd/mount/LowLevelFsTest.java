@@ -203,6 +203,13 @@ class LowLevelFsTest {
     }
 
     @Test
+    void flushIsNotImplementedSoTheKernelStopsSendingItOnClose() {
+        // Writes reach the disk before they are answered; a FLUSH would be an empty round trip on every close.
+        assertEquals(-ENOSYS, call(fs, FuseWire.FLUSH, DcdFuse.INO_DISK, body(24)).error);
+        assertEquals(-ENOSYS, call(fs, FuseWire.FLUSH, 13, body(24)).error);
+    }
+
+    @Test
     void forgetAndInterruptTakeNoReply() {
         assertEquals(0, fs.handle(request(FuseWire.FORGET, 13, body(8)), out()));
         assertEquals(0, fs.handle(request(FuseWire.INTERRUPT, 0, body(8)), out()));

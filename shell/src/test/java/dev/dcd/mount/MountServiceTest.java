@@ -34,17 +34,15 @@ class MountServiceTest {
     }
 
     @Test
-    void rootMountsAreSupervisedAndEveryFallbackSaysWhyInOneLogLine() {
-        assertEquals(null, MountService.unsupervisedBecause(false, false, 0, null), "root: supervised");
-        assertEquals(null, MountService.unsupervisedBecause(false, false, 0, "1"));
-        assertEquals("not root, and a supervised mount mounts /dev/fuse with mount(2)",
-                MountService.unsupervisedBecause(false, false, 1000, null));
-        assertEquals("--nbd serves NBD from the mount's own process", MountService.unsupervisedBecause(false, true, 0, null));
-        assertEquals("DCD_MOUNT_SUPERVISED=0", MountService.unsupervisedBecause(false, false, 0, "0"));
-        assertEquals("", MountService.unsupervisedBecause(true, false, 1000, null), "--foreground was asked for: no line");
-        assertEquals("dcd mount: serving web1 without a supervisor (not root, and a supervised mount mounts /dev/fuse"
-                + " with mount(2)): if the server dies, the mount stays stale until the next dcd mount",
-                MountService.fallbackLine("web1", MountService.unsupervisedBecause(false, false, 1000, null)));
+    void mountsAreSupervisedByDefaultAndEveryFallbackSaysWhyInOneLogLine() {
+        assertEquals(null, MountService.unsupervisedBecause(false, false, null), "root or not: supervised");
+        assertEquals(null, MountService.unsupervisedBecause(false, false, "1"));
+        assertEquals("--nbd serves NBD from the mount's own process", MountService.unsupervisedBecause(false, true, null));
+        assertEquals("DCD_MOUNT_SUPERVISED=0", MountService.unsupervisedBecause(false, false, "0"));
+        assertEquals("", MountService.unsupervisedBecause(true, false, null), "--foreground was asked for: no line");
+        assertEquals("dcd mount: serving web1 without a supervisor (--nbd serves NBD from the mount's own process): if"
+                + " the server dies, the mount stays stale until the next dcd mount",
+                MountService.fallbackLine("web1", MountService.unsupervisedBecause(false, true, null)));
     }
 
     @Test

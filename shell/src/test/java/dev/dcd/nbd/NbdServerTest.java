@@ -2,6 +2,7 @@ package dev.dcd.nbd;
 
 import dev.dcd.block.BlockDevice;
 import dev.dcd.block.Capabilities;
+import dev.dcd.block.ForwardingBlockDevice;
 import dev.dcd.block.MemoryBlockDevice;
 import dev.dcd.filter.ExtendedBlockDevice;
 import dev.dcd.filter.Extent;
@@ -449,48 +450,27 @@ class NbdServerTest {
     }
 
     /** A memory disk that reports [4096, 8192) as a hole and counts flushes. */
-    private static final class TestDisk implements ExtendedBlockDevice {
-        private final MemoryBlockDevice memory;
+    private static final class TestDisk extends ForwardingBlockDevice<MemoryBlockDevice> implements ExtendedBlockDevice {
         final AtomicInteger flushes = new AtomicInteger();
 
         TestDisk(MemoryBlockDevice memory) {
-            this.memory = memory;
+            super(memory);
         }
 
         byte[] bytes(long offset, int n) {
             byte[] out = new byte[n];
-            System.arraycopy(memory.bytes(), (int) offset, out, 0, n);
+            System.arraycopy(next.bytes(), (int) offset, out, 0, n);
             return out;
         }
 
         @Override
-        public long size() {
-            return memory.size();
-        }
-
-        @Override
         public Capabilities capabilities() {
-            return memory.capabilities().withExtents(true);
-        }
-
-        @Override
-        public void read(long offset, ByteBuffer dst) throws IOException {
-            memory.read(offset, dst);
-        }
-
-        @Override
-        public void write(long offset, ByteBuffer src) throws IOException {
-            memory.write(offset, src);
+            return next.capabilities().withExtents(true);
         }
 
         @Override
         public void flush() {
             flushes.incrementAndGet();
-        }
-
-        @Override
-        public void trim(long offset, long length) throws IOException {
-            memory.trim(offset, length);
         }
 
         @Override

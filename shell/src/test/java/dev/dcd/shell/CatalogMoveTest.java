@@ -266,6 +266,121 @@ class CatalogMoveTest {
         }
     }
 
+    /** The state a move killed after switching the catalog (step 4) and before deleting its source leaves. */
+    private void switchTheCatalogOnlyAsAKilledMoveLeavesIt() throws IOException {
+        Files.copy(onLocal(), onStore2());
+        try (Context context = context()) {
+            context.catalog().switchBackend(new ContentId(hex), "local", "store2");
+        }
+        assertEquals("store2", backendOfApp());
+    }
+
+    private String spareLine(String verb) throws IOException {
+        return verb + " spare copy of vdisk " + hex.substring(0, 12) + " on local (lazy@1.0 is on store2), "
+                + dev.dcd.catalog.Sizes.format(Files.size(onLocal()));
+    }
+
+    @Test
+    void gcKeepsASpareCopyWhileALiveServerReadsItThereAndDeletesItOnceTheServerSwitched() throws Exception {
+        dcd.ok("vm", "create", "vl", "--size", "64M");
+        dcd.ok("vm", "assign", "vl", "lazy");
+        dcd.ok("disk", "build", "vl");
+        try (Context context = context(); MountSource source = open(context, "vl");
+             Closeable control = MountControl.start(home, ControlSockets.MOUNT, "vl", source)) {
+            byte[] before = readAll(source.disk());
+            switchTheCatalogOnlyAsAKilledMoveLeavesIt();
+            Path socket = ControlSockets.socket(home, ControlSockets.MOUNT, "vl");
+            assertEquals("ok from local", ControlClient.request(socket, "reads " + hex, Duration.ofSeconds(20)).line());
+
+            String kept = dcd.ok("catalog", "gc");
+            assertEquals(spareLine("kept") + ": the mount of VM vl reads it from local\nreclaimed 0 B from 0 vdisk(s)\n",
+                    kept);
+            assertTrue(Files.exists(onLocal()), "the copy a live server reads is kept");
+            assertArrayEquals(before, readAll(source.disk()));
+            assertEquals("the mount of VM vl reads it from local", JSON.readTree(dcd.ok("--json", "catalog", "gc",
+                    "--dry-run")).get("vdisks").get(0).get("readers").get(0).asText());
+
+            // What the killed move would have done next: ask the server to switch. Then nothing reads the copy.
+            assertEquals("ok switched", ControlClient.request(socket, "resolve " + hex + " store2",
+                    Duration.ofSeconds(20)).line());
+            String dry = dcd.ok("catalog", "gc", "--dry-run");
+            assertTrue(dry.startsWith(spareLine("would delete") + "; no running server reads it there\n"), dry);
+            assertTrue(Files.exists(onLocal()), "a dry run deletes nothing");
+            String deleted = dcd.ok("catalog", "gc");
+            assertTrue(deleted.startsWith("deleted spare copy of vdisk " + hex.substring(0, 12) + " on local"), deleted);
+            assertTrue(deleted.endsWith(" from 1 vdisk(s)\n"), deleted);
+            assertFalse(Files.exists(onLocal()), "the spare copy is reclaimed");
+            assertTrue(Files.exists(onStore2()));
+            assertArrayEquals(before, readAll(source.disk()), "the server reads every byte from store2");
+            assertEquals("store2", backendOfApp());
+        }
+    }
+
+    @Test
+    void gcKeepsASpareCopyWhileAServerDoesNotAnswerAndDeletesItWhenTheServerIsGone() throws Exception {
+        switchTheCatalogOnlyAsAKilledMoveLeavesIt();
+        CountDownLatch release = new CountDownLatch(1);
+        ControlServer.Handler silent = new ControlServer.Handler() {
+            @Override
+            public String status() {
+                return "silent";
+            }
+
+            @Override
+            public boolean resolve(ContentId id, String backend) {
+                return false;
+            }
+
+            @Override
+            public String readsFrom(ContentId id) throws IOException {
+                try {
+                    release.await(60, TimeUnit.SECONDS);
+                } catch (InterruptedException e) {
+                    throw new IOException(e);
+                }
+                return null;
+            }
+        };
+        try (ControlServer server = ControlServer.start(home, ControlSockets.SERVE, "hung", silent)) {
+            long start = System.nanoTime();
+            String out = dcd.ok("catalog", "gc", "--server-timeout", "1s");
+            assertEquals(spareLine("kept") + ": the NBD server of VM hung did not answer (no answer within 1 s), so it"
+                    + " may still read it\nreclaimed 0 B from 0 vdisk(s)\n", out);
+            assertTrue(System.nanoTime() - start < TimeUnit.SECONDS.toNanos(30), "bounded by the timeout, not hung");
+            assertTrue(Files.exists(onLocal()));
+        } finally {
+            release.countDown();
+        }
+        // A server killed leaves its socket file behind; nothing listens there, so it reads nothing.
+        Path stale = ControlSockets.socket(home, ControlSockets.SERVE, "killed");
+        try (var channel = java.nio.channels.ServerSocketChannel.open(java.net.StandardProtocolFamily.UNIX)) {
+            channel.bind(java.net.UnixDomainSocketAddress.of(stale));
+        }
+        assertTrue(Files.exists(stale));
+        String expected = spareLine("deleted");
+        String out = dcd.ok("catalog", "gc");
+        assertTrue(out.startsWith(expected + "; no running server reads it there\n"), out);
+        assertFalse(Files.exists(onLocal()));
+        assertTrue(Files.exists(onStore2()), "only the spare copy went");
+    }
+
+    @Test
+    void aSourceKeptByAMoveIsASpareCopyGcReclaimsAndJsonNamesIt() throws IOException {
+        dcd.ok("catalog", "move", "lazy", "--to", "store2", "--keep-source");
+        JsonNode dry = JSON.readTree(dcd.ok("--json", "catalog", "gc", "--dry-run"));
+        assertTrue(dry.get("dryRun").asBoolean());
+        JsonNode item = dry.get("vdisks").get(0);
+        assertEquals("delete-spare", item.get("action").asText());
+        assertEquals("local", item.get("backend").asText());
+        assertEquals("store2", item.get("namedOn").get(0).asText());
+        assertEquals("lazy@1.0", item.get("apps").get(0).asText());
+        assertEquals(0, item.get("readers").size());
+        assertEquals(Files.size(onLocal()), dry.get("reclaimedBytes").asLong());
+        assertTrue(Files.exists(onLocal()));
+        assertOneLine(dcd.run("catalog", "gc", "--server-timeout", "0s"), "the server timeout must be positive");
+        assertTrue(Files.exists(onLocal()), "a bad option changes nothing");
+    }
+
     private static StatsSnapshot stats(MountSource source) throws IOException {
         return StatsSnapshot.fromJson(JSON.readTree(source.statsJson()).get("disk").toString());
     }

@@ -88,6 +88,8 @@ final class NfsBackend implements Backend {
         String object = object(id);
         String path = path(id);
         long deadline = deadline();
+        // A mount opens its devices before the guest reads: every worker connects now, in parallel with this open.
+        workers.connectAll(path, deadline);
         record Ends(long size, byte[] header, byte[] manifest) {
         }
         Ends ends = workers.call(object, "open", deadline, (session, buffer) -> {

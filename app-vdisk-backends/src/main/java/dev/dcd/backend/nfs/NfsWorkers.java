@@ -7,13 +7,13 @@ import java.io.InterruptedIOException;
 import java.nio.ByteBuffer;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.ExecutionException;
-import java.util.concurrent.ExecutorService;
 import java.util.concurrent.Future;
 import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
 import java.util.concurrent.TimeoutException;
+import java.util.concurrent.atomic.AtomicBoolean;
 import java.util.concurrent.atomic.AtomicInteger;
 import java.util.function.LongSupplier;
 
@@ -36,6 +36,9 @@ final class NfsWorkers implements AutoCloseable {
      */
     static final long FAIL_FAST_NANOS = TimeUnit.SECONDS.toNanos(1);
 
+    /** A worker's I/O buffer: room for the READs it keeps in flight on its connection. */
+    static final int BUFFER_BYTES = NfsSession.MAX_IO * NfsSession.MAX_READS_IN_FLIGHT;
+
     /** What a worker runs with its session. */
     @FunctionalInterface
     interface Call<T> {
@@ -46,7 +49,12 @@ final class NfsWorkers implements AutoCloseable {
     private final NfsConfig config;
     private final LibNfs lib;
     private final LongSupplier clock;
-    private final ExecutorService pool;
+    private final ThreadPoolExecutor pool;
+    /** What each worker prepares as it starts, once {@link #connectAll} has been called; null before. */
+    private volatile Warmup warmup;
+    private final AtomicBoolean started = new AtomicBoolean();
+    /** Workers whose session was connected (and the file looked up) before their first call. */
+    private final AtomicInteger connectedEarly = new AtomicInteger();
     /** {@link #now()} when a call last gave up at its deadline with none succeeding since; 0 while calls succeed. */
     private volatile long unansweredSince;
     /** The last failure a retry loop saw, so a caller that stops waiting can say why the server did not answer. */
@@ -60,6 +68,35 @@ final class NfsWorkers implements AutoCloseable {
         AtomicInteger n = new AtomicInteger();
         this.pool = new ThreadPoolExecutor(threads, threads, 0, TimeUnit.SECONDS, new LinkedBlockingQueue<>(),
                 r -> new Worker(r, "dcd-nfs-" + backend + "-" + n.incrementAndGet()));
+    }
+
+    /** The file a worker looks up as it starts, and when it stops trying. */
+    private record Warmup(String path, long deadlineNanos) {
+    }
+
+    /**
+     * Starts every worker now, each connecting its own session and looking up {@code path} at once, all in
+     * parallel, instead of each on its first call. A connect is several round trips (MOUNT, then the NFS
+     * handshake), so at 20 ms per request a worker met for the first time in the middle of a read cost that read
+     * 100-250 ms, and a readahead ramp that hands each new window to a new worker paid it once per window, one
+     * after the other (docs/nfs-backend.md). Idempotent; only the first call starts anything. A worker that
+     * cannot connect here (server down, export refused, {@code deadlineNanos} passed) leaves it to its first call,
+     * which retries within that call's deadline and reports the failure in one line; nothing here throws.
+     */
+    void connectAll(String path, long deadlineNanos) {
+        if (started.compareAndSet(false, true)) {
+            warmup = new Warmup(path, deadlineNanos);
+            pool.prestartAllCoreThreads();
+        }
+    }
+
+    int threads() {
+        return pool.getCorePoolSize();
+    }
+
+    /** Workers that had connected before their first call (tests, benchmarks). */
+    int connectedEarly() {
+        return connectedEarly.get();
     }
 
     long now() {
@@ -89,7 +126,7 @@ final class NfsWorkers implements AutoCloseable {
 
         ByteBuffer buffer() {
             if (buffer == null) {
-                buffer = ByteBuffer.allocateDirect(NfsSession.MAX_IO);
+                buffer = ByteBuffer.allocateDirect(BUFFER_BYTES);
             }
             return buffer;
         }
@@ -109,9 +146,28 @@ final class NfsWorkers implements AutoCloseable {
             }
         }
 
+        /** See {@link #connectAll}: connect and look the file up before taking the first call. */
+        private void warmUp() {
+            Warmup w = warmup;
+            if (w == null || now() - w.deadlineNanos() >= 0) {
+                return;
+            }
+            try {
+                // nfs_mount is synchronous, bounded by libnfs's timeout, which is the configured deadline.
+                NfsSession s = session();
+                s.deadline(clock, w.deadlineNanos());
+                s.prepare(w.path());
+                connectedEarly.incrementAndGet();
+            } catch (IOException e) {
+                // The first call connects again (or finds the file missing) and reports it.
+                discardIfBroken();
+            }
+        }
+
         @Override
         public void run() {
             try {
+                warmUp();
                 super.run();
             } finally {
                 discard();

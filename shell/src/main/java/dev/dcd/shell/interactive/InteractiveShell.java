@@ -1,5 +1,6 @@
 package dev.dcd.shell.interactive;
 
+import dev.dcd.concurrent.Uninterruptibly;
 import org.jline.reader.EndOfFileException;
 import org.jline.reader.LineReader;
 import org.jline.reader.LineReaderBuilder;
@@ -118,17 +119,7 @@ final class InteractiveShell {
         });
         try {
             worker.start();
-            boolean interrupted = false;
-            while (worker.isAlive()) {
-                try {
-                    worker.join();
-                } catch (InterruptedException e) {
-                    interrupted = true;
-                }
-            }
-            if (interrupted) {
-                Thread.currentThread().interrupt();
-            }
+            Uninterruptibly.join(worker);
         } finally {
             terminal.handle(Terminal.Signal.INT, previous);
         }

@@ -11,6 +11,7 @@ import dev.dcd.mount.MountOptions;
 import dev.dcd.mount.Mounter;
 import dev.dcd.synth.FileIndex;
 import dev.dcd.tests.mount.BenchSupport;
+import dev.dcd.tests.support.ForwardingMountSource;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -173,12 +174,11 @@ class FuseReadBench {
     }
 
     /** The source with a fixed wait before every device read. */
-    private static final class Slowed implements MountSource {
-        private final MountSource inner;
+    private static final class Slowed extends ForwardingMountSource {
         private final BlockDevice disk;
 
         Slowed(MountSource inner, long nanos) {
-            this.inner = inner;
+            super(inner);
             this.disk = new ForwardingBlockDevice<>(inner.disk()) {
                 @Override
                 public void read(long offset, ByteBuffer dst) throws IOException {
@@ -191,21 +191,6 @@ class FuseReadBench {
         @Override
         public BlockDevice disk() {
             return disk;
-        }
-
-        @Override
-        public FileIndex files() {
-            return inner.files();
-        }
-
-        @Override
-        public String vmdkDescriptor() {
-            return inner.vmdkDescriptor();
-        }
-
-        @Override
-        public byte[] statsJson() {
-            return inner.statsJson();
         }
 
         @Override

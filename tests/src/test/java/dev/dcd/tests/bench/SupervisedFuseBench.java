@@ -11,6 +11,7 @@ import dev.dcd.mount.FileMountSource;
 import dev.dcd.mount.LowLevelMount;
 import dev.dcd.mount.MountOptions;
 import dev.dcd.mount.Mounter;
+import dev.dcd.mount.RequestCounters;
 import dev.dcd.synth.FileIndex;
 import dev.dcd.tests.mount.BenchSupport;
 import dev.dcd.tests.mount.TestDcd;
@@ -108,6 +109,7 @@ class SupervisedFuseBench {
             cpu.put(measure, new Results());
         }
         List<AutoCloseable> mounts = new ArrayList<>();
+        List<String> traced = new ArrayList<>();
         try {
             Path jnrMp = Files.createDirectories(tmp.resolve("jnr"));
             Mounter.Mount jnr = Mounter.start(FileMountSource.open("jnr", built.image(), index, descriptor), jnrMp,
@@ -163,6 +165,7 @@ class SupervisedFuseBench {
                     }));
                 }
             }
+            traced.addAll(tracedColdPasses(roots, Map.of(LOW, low, LOW_RA1024, ra1024), relative, total));
         } finally {
             for (int i = mounts.size() - 1; i >= 0; i--) {
                 try {
@@ -200,6 +203,7 @@ class SupervisedFuseBench {
                         + " warm %.2fx%n", files.median(LOW_RA1024) / files.median(LOW),
                 disk.median(LOW_RA1024) / disk.median(LOW), diskWarm.median(LOW_RA1024) / diskWarm.median(LOW)));
         report.append("disk.img cold, average KiB per request the source saw, per round: ").append(requestKiB).append('\n');
+        traced.forEach(line -> report.append(line).append('\n'));
         report.append("all passes: files cold ").append(files.all).append("; files warm ").append(filesWarm.all)
                 .append("; disk cold ").append(disk.all).append("; disk warm ").append(diskWarm.all)
                 .append("; disk O_DIRECT ").append(diskDirect.all).append('\n');
@@ -302,6 +306,38 @@ class SupervisedFuseBench {
             throw new AssertionError(failures.get() + " failed reads; the first:", first.get());
         }
         assertTrue(filesReads.get() > 0 && diskReads.get() > 0, "the readers ran");
+    }
+
+    /**
+     * Where a cold {@code files/} pass spends its time, per path: one more cold pass each (untimed in the table above),
+     * with the kernel's FUSE tracepoints on ({@link FuseTrace}: each opcode's count per file and mean round trip, READ
+     * sizes, time with no request outstanding) and, for the low-level server, its own counters (time in the server
+     * and, of that, in the disk).
+     */
+    private static List<String> tracedColdPasses(Map<String, Path> roots, Map<String, LowLevelMount> lowLevel,
+                                                 List<String> relative, long total) throws Exception {
+        List<String> lines = new ArrayList<>();
+        if (!FuseTrace.available()) {
+            lines.add("traced cold files/ passes: skipped (no fuse tracepoints in /sys/kernel/tracing)");
+            return lines;
+        }
+        lines.add("one traced cold files/ pass per path (not in the medians): requests as the kernel saw them, per opcode"
+                + " count (per file, mean time from queueing to reply)");
+        try (FuseTrace trace = FuseTrace.open()) {
+            for (Map.Entry<String, Path> e : roots.entrySet()) {
+                LowLevelMount server = lowLevel.get(e.getKey());
+                RequestCounters.Snapshot before = server == null ? null : server.requests();
+                dropCaches();
+                double[] mibs = new double[1];
+                FuseTrace.Summary s = trace.record(e.getValue(),
+                        () -> mibs[0] = FuseReads.mibPerSecond(total, () -> readAll(root(e), relative, 1)));
+                lines.add(String.format("  %-32s %.1f MiB/s: %s", e.getKey(), mibs[0], s.describe(relative.size())));
+                if (server != null) {
+                    lines.add("  " + " ".repeat(32) + " in the server: " + server.requests().minus(before).describe());
+                }
+            }
+        }
+        return lines;
     }
 
     // ---------------------------------------------------------------- plumbing

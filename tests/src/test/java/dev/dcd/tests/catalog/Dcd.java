@@ -1,14 +1,21 @@
 package dev.dcd.tests.catalog;
 
+import java.io.File;
 import java.io.IOException;
+import java.io.OutputStream;
 import java.nio.charset.StandardCharsets;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
+import java.util.SplittableRandom;
+import java.util.concurrent.Callable;
 import java.util.concurrent.TimeUnit;
 import java.io.InputStream;
+
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /** Runs the real {@code dcd.jar} (or the {@code ./dcd} launcher) as a separate process. */
 final class Dcd {
@@ -77,5 +84,62 @@ final class Dcd {
 
     static String utf8(byte[] bytes) {
         return new String(bytes, StandardCharsets.UTF_8);
+    }
+
+    /**
+     * Starts {@code dcd --home HOME ARGS} in the background, as a user's shell would (stdin from /dev/null, no
+     * {@code DCD_HOME}), its stdout and stderr into {@code logs/out} and {@code logs/err}; the caller ends it.
+     */
+    static Process start(Path home, Path logs, String... args) throws IOException {
+        List<String> command = new ArrayList<>(List.of("java", "-jar", JAR.toString(), "--home", home.toString()));
+        command.addAll(List.of(args));
+        ProcessBuilder pb = new ProcessBuilder(command)
+                .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
+                .redirectOutput(logs.resolve("out").toFile()).redirectError(logs.resolve("err").toFile());
+        pb.environment().remove("DCD_HOME");
+        return pb.start();
+    }
+
+    /**
+     * Waits until one of the files {@code candidates} lists holds more than 1 MiB (the process is well into its
+     * writing), and returns it; fails when {@code process} ends first (with its stderr from {@code logs/err}) or
+     * nothing grows within {@code deadline}.
+     */
+    static Path awaitGrowingFile(Process process, Path logs, String what, Duration deadline,
+            Callable<List<Path>> candidates) throws Exception {
+        long end = System.nanoTime() + deadline.toNanos();
+        while (System.nanoTime() < end) {
+            assertTrue(process.isAlive(), what + " ended before the test could stop it: exit "
+                    + (process.isAlive() ? "" : process.exitValue()) + " " + Files.readString(logs.resolve("err")));
+            for (Path p : candidates.call()) {
+                if (sizeOrZero(p) > (1 << 20)) {
+                    return p;
+                }
+            }
+            process.waitFor(10, TimeUnit.MILLISECONDS); // returns early if the process exits
+        }
+        throw new AssertionError("no file of " + what + " grew past 1 MiB within " + deadline);
+    }
+
+    private static long sizeOrZero(Path p) {
+        try {
+            return Files.size(p);
+        } catch (IOException e) {
+            return 0; // not there yet, or renamed away meanwhile
+        }
+    }
+
+    /** Writes {@code files} files {@code blob-I.bin} of {@code bytes} seeded random (incompressible) bytes each. */
+    static void writeRandomBlobs(Path dir, int files, int bytes, long seed) throws IOException {
+        SplittableRandom random = new SplittableRandom(seed);
+        byte[] chunk = new byte[1 << 20];
+        for (int i = 0; i < files; i++) {
+            try (OutputStream out = Files.newOutputStream(dir.resolve("blob-" + i + ".bin"))) {
+                for (int written = 0; written < bytes; written += chunk.length) {
+                    random.nextBytes(chunk);
+                    out.write(chunk);
+                }
+            }
+        }
     }
 }

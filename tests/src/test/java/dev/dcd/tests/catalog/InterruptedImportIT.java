@@ -6,16 +6,13 @@ import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-import java.io.File;
 import java.io.IOException;
-import java.io.OutputStream;
 import java.nio.file.DirectoryStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
-import java.util.SplittableRandom;
 import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -43,16 +40,7 @@ class InterruptedImportIT {
     @BeforeAll
     static void generateALargeArchive() throws IOException {
         Path tree = Files.createDirectories(shared.resolve("big-1.0"));
-        SplittableRandom random = new SplittableRandom(13);
-        byte[] chunk = new byte[1 << 20];
-        for (int i = 0; i < FILES; i++) {
-            try (OutputStream out = Files.newOutputStream(tree.resolve("blob-" + i + ".bin"))) {
-                for (int written = 0; written < FILE_BYTES; written += chunk.length) {
-                    random.nextBytes(chunk);
-                    out.write(chunk);
-                }
-            }
-        }
+        Dcd.writeRandomBlobs(tree, FILES, FILE_BYTES, 13);
         archive = shared.resolve("big-1.0.tar");
         ProcessRunner.command("tar", "cf", archive.toString(), "-C", shared.toString(), "big-1.0")
                 .timeout(Duration.ofMinutes(5)).run().requireOk();
@@ -100,33 +88,10 @@ class InterruptedImportIT {
 
     /** Starts {@code dcd catalog import} of the large archive; returns once its temp vdisk holds data. */
     private Path startImportAndAwaitItsTempVdisk(Path home) throws Exception {
-        ProcessBuilder pb = new ProcessBuilder("java", "-jar", Dcd.JAR.toString(), "--home", home.toString(),
-                "catalog", "import", archive.toString())
-                .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
-                .redirectOutput(temp.resolve("out").toFile()).redirectError(temp.resolve("err").toFile());
-        pb.environment().remove("DCD_HOME");
-        running = pb.start();
+        running = Dcd.start(home, temp, "catalog", "import", archive.toString());
         String owned = "import-" + running.pid() + "-";
-        long deadline = System.nanoTime() + DEADLINE.toNanos();
-        while (System.nanoTime() < deadline) {
-            assertTrue(running.isAlive(), "the import ended before the test could interrupt it: exit "
-                    + (running.isAlive() ? "" : running.exitValue()) + " " + Files.readString(temp.resolve("err")));
-            for (Path p : importTemps(home)) {
-                if (p.getFileName().toString().startsWith(owned) && sizeOrZero(p) > (1 << 20)) {
-                    return p;
-                }
-            }
-            running.waitFor(20, TimeUnit.MILLISECONDS); // returns early if the import exits
-        }
-        throw new AssertionError("no temp vdisk of pid " + running.pid() + " appeared within " + DEADLINE);
-    }
-
-    private static long sizeOrZero(Path p) {
-        try {
-            return Files.size(p);
-        } catch (IOException e) {
-            return 0;
-        }
+        return Dcd.awaitGrowingFile(running, temp, "the import of pid " + running.pid(), DEADLINE, () -> importTemps(home)
+                .stream().filter(p -> p.getFileName().toString().startsWith(owned)).toList());
     }
 
     private static List<Path> importTemps(Path home) throws IOException {

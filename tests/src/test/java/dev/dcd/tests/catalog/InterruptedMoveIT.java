@@ -6,15 +6,12 @@ import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
-import java.io.File;
 import java.io.IOException;
-import java.io.OutputStream;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.attribute.FileTime;
 import java.time.Duration;
 import java.util.List;
-import java.util.SplittableRandom;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 
@@ -50,16 +47,7 @@ class InterruptedMoveIT {
     void sigkillDuringTheCopyLeavesTheAppOnTheSourceAndNoVdiskOnTheTarget() throws Exception {
         Path home = temp.resolve("home");
         Path tree = Files.createDirectories(temp.resolve("big-1.0"));
-        SplittableRandom random = new SplittableRandom(16);
-        byte[] chunk = new byte[1 << 20];
-        for (int i = 0; i < FILES; i++) {
-            try (OutputStream out = Files.newOutputStream(tree.resolve("blob-" + i + ".bin"))) {
-                for (int written = 0; written < FILE_BYTES; written += chunk.length) {
-                    random.nextBytes(chunk);
-                    out.write(chunk);
-                }
-            }
-        }
+        Dcd.writeRandomBlobs(tree, FILES, FILE_BYTES, 16);
         Dcd.ok(home, "catalog", "import", tree.toString());
         Path store2 = Files.createDirectories(temp.resolve("store2"));
         Dcd.ok(home, "backend", "add", "store2", "local://" + store2);
@@ -98,38 +86,14 @@ class InterruptedMoveIT {
 
     /** Starts {@code dcd catalog move big --to store2}; returns once its temporary copy on store2 holds data. */
     private Path startMoveAndAwaitItsTemporaryCopy(Path home, Path store2, String hex) throws Exception {
-        ProcessBuilder pb = new ProcessBuilder("java", "-jar", Dcd.JAR.toString(), "--home", home.toString(),
-                "catalog", "move", "big", "--to", "store2")
-                .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
-                .redirectOutput(temp.resolve("out").toFile()).redirectError(temp.resolve("err").toFile());
-        pb.environment().remove("DCD_HOME");
-        running = pb.start();
-        long deadline = System.nanoTime() + DEADLINE.toNanos();
-        while (System.nanoTime() < deadline) {
-            assertTrue(running.isAlive(), "the move ended before the test could kill it: exit "
-                    + (running.isAlive() ? "" : running.exitValue()) + " " + Files.readString(temp.resolve("err")));
-            for (String name : names(store2)) {
-                Path p = store2.resolve(name);
-                if (name.startsWith("." + hex) && name.endsWith(".tmp") && sizeOrZero(p) > (1 << 20)) {
-                    return p;
-                }
-            }
-            running.waitFor(5, TimeUnit.MILLISECONDS); // returns early if the move exits
-        }
-        throw new AssertionError("no temporary copy appeared on store2 within " + DEADLINE);
+        running = Dcd.start(home, temp, "catalog", "move", "big", "--to", "store2");
+        return Dcd.awaitGrowingFile(running, temp, "the move", DEADLINE, () -> names(store2).stream()
+                .filter(name -> name.startsWith("." + hex) && name.endsWith(".tmp")).map(store2::resolve).toList());
     }
 
     private static List<String> names(Path dir) throws IOException {
         try (Stream<Path> s = Files.list(dir)) {
             return s.map(p -> p.getFileName().toString()).sorted().toList();
-        }
-    }
-
-    private static long sizeOrZero(Path p) {
-        try {
-            return Files.size(p);
-        } catch (IOException e) {
-            return 0;
         }
     }
 }

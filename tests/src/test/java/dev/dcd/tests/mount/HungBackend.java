@@ -4,6 +4,7 @@ import dev.dcd.block.BlockDevice;
 import dev.dcd.block.ForwardingBlockDevice;
 import dev.dcd.mount.MountSource;
 import dev.dcd.synth.FileIndex;
+import dev.dcd.tests.support.ForwardingMountSource;
 
 import java.io.IOException;
 import java.io.InputStream;
@@ -27,14 +28,13 @@ import java.util.concurrent.atomic.AtomicInteger;
  * <p>Configured by {@code $DCD_HOME/vms/VM/hung-backend.properties}: {@code dir=} (a directory of the index) and
  * {@code millis=} (the deadline). {@code stats.json} shows {@code "waiting": N}, the reads waiting right now.
  */
-final class HungBackend implements MountSource {
+final class HungBackend extends ForwardingMountSource {
     static final String FILE = "hung-backend.properties";
 
-    private final MountSource inner;
     private final Hanging disk;
 
     private HungBackend(MountSource inner, Hanging disk) {
-        this.inner = inner;
+        super(inner);
         this.disk = disk;
     }
 
@@ -100,16 +100,6 @@ final class HungBackend implements MountSource {
     }
 
     @Override
-    public FileIndex files() {
-        return inner.files();
-    }
-
-    @Override
-    public String vmdkDescriptor() {
-        return inner.vmdkDescriptor();
-    }
-
-    @Override
     public byte[] statsJson() {
         String s = new String(inner.statsJson(), StandardCharsets.UTF_8).strip();
         return (s.substring(0, s.length() - 1) + ",\"waiting\":" + disk.waiting.get() + "}\n")
@@ -124,10 +114,5 @@ final class HungBackend implements MountSource {
     @Override
     public boolean localOnly() {
         return false;
-    }
-
-    @Override
-    public void close() throws IOException {
-        inner.close();
     }
 }

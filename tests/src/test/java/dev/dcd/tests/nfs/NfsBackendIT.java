@@ -6,6 +6,7 @@ import dev.dcd.backend.BackendException;
 import dev.dcd.backend.Backends;
 import dev.dcd.backend.Progress;
 import dev.dcd.block.BlockDevice;
+import dev.dcd.tests.net.LatencyProxy;
 import dev.dcd.vdisk.AppVdisk;
 import dev.dcd.vdisk.ChunkChecksums;
 import dev.dcd.vdisk.ContentId;
@@ -428,5 +429,125 @@ class NfsBackendIT extends BackendContractTest {
         assertTrue(Files.exists(recent), "a younger temporary file is left alone");
         assertTrue(Files.exists(foreign), "files that are not dcd's are never touched");
         assertArrayEquals(Files.readAllBytes(vdisk.file()), Files.readAllBytes(stored(vdisk.id())));
+    }
+
+    /** The backend's URI with its MOUNT port replaced by {@code mountPort} (a proxy in front of ganesha's). */
+    private String viaMountPort(int mountPort, String extra) {
+        String direct = server.uri(sub, extra);
+        String far = direct.replace("mount-port=" + server.mountPort(), "mount-port=" + mountPort);
+        assertNotEquals(direct, far);
+        return far;
+    }
+
+    /**
+     * Each worker's connect is several round trips (MOUNT, then the NFS handshake). Opening a device connects every
+     * worker at once, in parallel, so the reads that follow find them connected: with a second of delay on every
+     * MOUNT request, all four have mounted about when the open returns (one after the other would take four times
+     * as long), and reading over all four workers adds no mount.
+     */
+    @Test
+    void openingADeviceConnectsEveryWorkerInParallelBeforeTheFirstRead() throws Exception {
+        SealedVdisk vdisk = vdiskOf("eager", 43, 16, 300_000);
+        put(vdisk);
+        byte[] expected = Files.readAllBytes(vdisk.file());
+        long delayMillis = 1000;
+        try (LatencyProxy mount = LatencyProxy.builder().target(server.mountPort()).delay(Duration.ofMillis(delayMillis)).start();
+             Backend far = Backends.open("nfseager", URI.create(viaMountPort(mount.port(), "&read-parallelism=4&deadline-ms=30000")))) {
+            long start = System.nanoTime();
+            try (BlockDevice device = far.open(vdisk.id())) {
+                long openMillis = (System.nanoTime() - start) / 1_000_000;
+                long until = System.nanoTime() + TimeUnit.SECONDS.toNanos(60);
+                while (mount.connections() < 4 && System.nanoTime() < until) {
+                    Thread.sleep(10); // polling a counter the proxy's threads update, with a deadline
+                }
+                long allMillis = (System.nanoTime() - start) / 1_000_000;
+                System.out.println("eager connect: open " + openMillis + " ms, 4 workers mounted after " + allMillis
+                        + " ms, " + delayMillis + " ms per MOUNT request");
+                assertEquals(4, mount.connections(), "every worker mounted before any read");
+                assertTrue(allMillis < openMillis + 2 * delayMillis, "in parallel: open " + openMillis
+                        + " ms, all mounted after " + allMillis + " ms");
+                int length = 4 * 1024 * 1024;
+                assertArrayEquals(Arrays.copyOfRange(expected, 4096, 4096 + length), read(device, 4096, length));
+                assertEquals(4, mount.connections(), "the read over four workers mounted nothing more");
+            }
+        }
+    }
+
+    @Test
+    void openingADeviceOnAWrongExportFailsAtOnceWithOneLine() throws Exception {
+        SealedVdisk vdisk = vdiskOf("wrongexport", 44, 2, 100_000);
+        put(vdisk);
+        try (Backend wrong = Backends.open("nfswrongopen", URI.create(server.uri(sub + "/no/such/dir", "&deadline-ms=60000")))) {
+            long start = System.nanoTime();
+            BackendException e = assertThrows(BackendException.class, () -> wrong.open(vdisk.id()));
+            long millis = (System.nanoTime() - start) / 1_000_000;
+            assertTrue(millis < 10_000, "a refused mount is not retried until the deadline: " + millis + " ms");
+            assertTrue(e.getMessage().contains("backend 'nfswrongopen'") && e.getMessage().contains("MNT3ERR_"), e.getMessage());
+            assertFalse(e.getMessage().contains("\n"), e.getMessage());
+            System.out.println("wrong export at open: " + e.getMessage());
+        }
+    }
+
+    /** A MOUNT port that never answers in time: the open gives up at its deadline, and the connects with it. */
+    @Test
+    void connectingToAServerThatDoesNotAnswerIsBoundedByTheDeadline() throws Exception {
+        SealedVdisk vdisk = vdiskOf("nomount", 45, 2, 100_000);
+        put(vdisk);
+        try (LatencyProxy mount = LatencyProxy.builder().target(server.mountPort()).delay(Duration.ofSeconds(60)).start()) {
+            long start = System.nanoTime();
+            try (Backend far = Backends.open("nfsnomount", URI.create(viaMountPort(mount.port(), "&deadline-ms=2000")))) {
+                BackendException e = assertThrows(BackendException.class, () -> far.open(vdisk.id()));
+                long millis = (System.nanoTime() - start) / 1_000_000;
+                assertTrue(millis < 2000 + 1500, "gave up after " + millis + " ms, deadline 2000 ms");
+                assertTrue(e.getMessage().contains("backend 'nfsnomount'") && e.getMessage().contains("did not answer in time"),
+                        e.getMessage());
+                assertFalse(e.getMessage().contains("\n"), e.getMessage());
+                System.out.println("unanswered mount at open: " + e.getMessage());
+            }
+            long closed = (System.nanoTime() - start) / 1_000_000;
+            assertTrue(closed < 2000 + 8000, "closing the backend waited for its connects: " + closed + " ms");
+        }
+    }
+
+    /**
+     * A worker keeps several READs in flight on its connection; a server may answer them in any order. Here the
+     * relay passes every group of replies on last first: each must land in its own place. Then one READ of a
+     * pipeline answered NFS3ERR_STALE (looked up again, on the same connection) and one cut off by a reset (retried
+     * on a fresh session): the right bytes every time.
+     */
+    @Test
+    void pipelinedReadsReturnTheRightBytesWhenRepliesComeBackOutOfOrderOrFail() throws Exception {
+        SealedVdisk vdisk = vdiskOf("reorder", 46, 24, 500_000);
+        put(vdisk);
+        byte[] expected = Files.readAllBytes(vdisk.file());
+        try (ResettingRelay relay = new ResettingRelay(server.nfsPort())) {
+            String uri = "nfs://127.0.0.1:" + relay.port() + server.export() + "/" + sub + "?mount-port="
+                    + server.mountPort() + "&deadline-ms=20000&read-parallelism=1";
+            try (Backend relayed = Backends.open("nfsreorder", URI.create(uri)); BlockDevice device = relayed.open(vdisk.id())) {
+                relay.reverseReplies(true);
+                Random random = new Random(46);
+                for (int i = 0; i < 6; i++) {
+                    int length = 2 * 1024 * 1024 + random.nextInt(2 * 1024 * 1024);
+                    long offset = 4096 + (long) random.nextInt(expected.length - 4096 - length);
+                    assertArrayEquals(Arrays.copyOfRange(expected, (int) offset, (int) offset + length),
+                            read(device, offset, length), "read " + i + " of " + length + " bytes at " + offset);
+                }
+                assertArrayEquals(expected, read(device, 0, expected.length), "the whole vdisk");
+                int reordered = relay.reorderedGroups();
+                assertTrue(reordered > 0, "the relay reversed groups of replies");
+                int connections = relay.connections();
+                relay.staleNextCall(ResettingRelay.NFSPROC3_READ);
+                assertArrayEquals(Arrays.copyOfRange(expected, 1_000_000, 5_000_000), read(device, 1_000_000, 4_000_000),
+                        "a pipeline with a stale reply");
+                assertEquals(1, relay.staleReplies());
+                assertEquals(connections, relay.connections(), "looked up again on the same connection");
+                relay.resetNextCall(ResettingRelay.NFSPROC3_READ);
+                assertArrayEquals(Arrays.copyOfRange(expected, 5_000_000, 9_000_000), read(device, 5_000_000, 4_000_000),
+                        "a pipeline cut off by a reset");
+                assertEquals(1, relay.resets());
+                System.out.println("pipelined reads: " + reordered + " groups of replies reversed, a stale reply and a "
+                        + "reset mid-pipeline; every byte right");
+            }
+        }
     }
 }

@@ -194,6 +194,24 @@ public final class S3Home implements Closeable {
         }
     }
 
+    /**
+     * Writes an app's files: each {@code {path, mib}} of {@code files} gets {@code mib} MiB and 333 bytes of
+     * {@code new Random(seed)} (so no file ends on a block boundary), in order; returns their SHA-256 by path.
+     */
+    public static Map<String, String> writeRandomFiles(Path app, long seed, String[][] files) throws IOException {
+        Map<String, String> sha256 = new LinkedHashMap<>();
+        java.util.Random random = new java.util.Random(seed);
+        for (String[] f : files) {
+            byte[] bytes = new byte[Integer.parseInt(f[1]) * 1024 * 1024 + 333];
+            random.nextBytes(bytes);
+            Path file = app.resolve(f[0]);
+            java.nio.file.Files.createDirectories(file.getParent());
+            java.nio.file.Files.write(file, bytes);
+            sha256.put(f[0], sha256(file));
+        }
+        return sha256;
+    }
+
     private static MessageDigest sha() {
         try {
             return MessageDigest.getInstance("SHA-256");

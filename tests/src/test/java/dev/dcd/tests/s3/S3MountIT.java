@@ -11,7 +11,6 @@ import java.nio.file.Path;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
-import java.util.Random;
 import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -43,18 +42,10 @@ class S3MountIT {
         home = dir.resolve("home");
         dcd = new DcdJar(home, server, dir.resolve("io"));
         Path app = Files.createDirectories(dir.resolve("src/web-1.0"));
-        Random random = new Random(7);
         // Warm files first, then 48 MiB nobody reads (more than readahead can reach), then the cold ones.
         String[][] files = {{"a/warm1", "1"}, {"a/warm2", "2"}, {"b/gap1", "16"}, {"b/gap2", "16"}, {"b/gap3", "16"},
                 {"c/cold1", "2"}, {"c/cold2", "3"}};
-        for (String[] f : files) {
-            byte[] bytes = new byte[Integer.parseInt(f[1]) * 1024 * 1024 + 333];
-            random.nextBytes(bytes);
-            Path file = app.resolve(f[0]);
-            Files.createDirectories(file.getParent());
-            Files.write(file, bytes);
-            expected.put(f[0], S3Home.sha256(file));
-        }
+        expected.putAll(S3Home.writeRandomFiles(app, 7, files));
         dcd.ok("backend", "add", BACKEND, "s3://" + BUCKET + "/apps?endpoint=" + server.endpoint()
                 + "&region=us-east-1&path-style=true&deadline-ms=3000");
         dcd.ok("catalog", "import", app.toString(), "--backend", BACKEND);

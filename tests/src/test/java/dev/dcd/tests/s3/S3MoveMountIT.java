@@ -17,9 +17,7 @@ import java.nio.file.StandardOpenOption;
 import java.security.MessageDigest;
 import java.security.NoSuchAlgorithmException;
 import java.util.HexFormat;
-import java.util.LinkedHashMap;
 import java.util.Map;
-import java.util.Random;
 import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -63,16 +61,8 @@ class S3MoveMountIT {
         Path home = dir.resolve("home");
         DcdJar dcd = new DcdJar(home, server, dir.resolve("io"));
         Path app = Files.createDirectories(dir.resolve("src/web-1.0"));
-        Map<String, String> expected = new LinkedHashMap<>();
-        Random random = new Random(16);
-        for (String[] f : new String[][] {{"one.bin", "3"}, {"sub/two.bin", "5"}, {"sub/three.txt", "0"}}) {
-            byte[] bytes = new byte[Integer.parseInt(f[1]) * 1024 * 1024 + 333];
-            random.nextBytes(bytes);
-            Path file = app.resolve(f[0]);
-            Files.createDirectories(file.getParent());
-            Files.write(file, bytes);
-            expected.put(f[0], S3Home.sha256(file));
-        }
+        Map<String, String> expected = S3Home.writeRandomFiles(app, 16,
+                new String[][] {{"one.bin", "3"}, {"sub/two.bin", "5"}, {"sub/three.txt", "0"}});
         dcd.ok("catalog", "import", app.toString());
         dcd.ok("vm", "create", "web", "--size", "128M");
         dcd.ok("vm", "assign", "web", "web@1.0");

@@ -1,0 +1,44 @@
+package dev.dcd.concurrent;
+
+import java.util.concurrent.BlockingQueue;
+
+/**
+ * Waits that must not give up on an interrupt: a thread stopping a worker has to know the worker is gone (it may
+ * still touch the state being torn down), so it waits to the end and then restores the interrupt for its caller.
+ */
+public final class Uninterruptibly {
+    private Uninterruptibly() {
+    }
+
+    /** Joins {@code thread}, however often the caller is interrupted meanwhile; the interrupt is kept. */
+    public static void join(Thread thread) {
+        boolean interrupted = false;
+        while (true) {
+            try {
+                thread.join();
+                break;
+            } catch (InterruptedException e) {
+                interrupted = true;
+            }
+        }
+        if (interrupted) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    /** Puts {@code item} on {@code queue}, however often the caller is interrupted meanwhile; the interrupt is kept. */
+    public static <E> void put(BlockingQueue<E> queue, E item) {
+        boolean interrupted = false;
+        while (true) {
+            try {
+                queue.put(item);
+                break;
+            } catch (InterruptedException e) {
+                interrupted = true;
+            }
+        }
+        if (interrupted) {
+            Thread.currentThread().interrupt();
+        }
+    }
+}

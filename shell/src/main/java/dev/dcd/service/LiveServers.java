@@ -1,0 +1,101 @@
+package dev.dcd.service;
+
+import dev.dcd.control.ControlClient;
+import dev.dcd.control.ControlSockets;
+import dev.dcd.mount.MountService;
+import dev.dcd.synth.RegionMap;
+import dev.dcd.synth.SynthesizedDisk;
+import dev.dcd.vdisk.ContentId;
+
+import java.io.IOException;
+import java.net.ConnectException;
+import java.nio.file.Files;
+import java.nio.file.NoSuchFileException;
+import java.nio.file.Path;
+import java.time.Duration;
+import java.util.ArrayList;
+import java.util.HashMap;
+import java.util.HashSet;
+import java.util.List;
+import java.util.Map;
+import java.util.Objects;
+import java.util.Set;
+
+/**
+ * Which running servers read a vdisk copy, asked over their control channels ({@code reads CONTENT-ID},
+ * docs/control-channel.md): the server itself says which backend it reads the vdisk from now, which no pid file
+ * or catalog row can tell after a move switched the catalog but not the server. Whatever cannot be known counts
+ * as reading: a server that does not answer within the timeout or answers {@code error}, and a live mount whose
+ * generation maps the vdisk but that has no control channel.
+ *
+ * <p>A socket nobody listens on belongs to a server that ended: it reads nothing. A server that stayed silent is
+ * not asked again in the same run (one timeout per server, not one per copy).
+ */
+public final class LiveServers implements GcService.LiveReaders {
+    private final DcdEnvironment env;
+    private final Duration timeout;
+    private final Map<Path, String> silent = new HashMap<>();
+
+    public LiveServers(DcdEnvironment env, Duration timeout) {
+        this.env = Objects.requireNonNull(env);
+        this.timeout = Objects.requireNonNull(timeout);
+    }
+
+    @Override
+    public List<String> readersOf(ContentId id, String backend) throws IOException {
+        List<String> why = new ArrayList<>();
+        Set<String> answeredMounts = new HashSet<>();
+        for (ControlSockets.Endpoint server : ControlSockets.list(env.home())) {
+            String known = silent.get(server.path());
+            if (known != null) {
+                why.add(known);
+                continue;
+            }
+            ControlClient.Answer answer;
+            try {
+                answer = ControlClient.request(server.path(), "reads " + id.hex(), timeout);
+            } catch (ConnectException | NoSuchFileException e) {
+                continue;
+            } catch (IOException e) {
+                if (!Files.exists(server.path()) || e.getCause() instanceof ConnectException
+                        || e.getCause() instanceof NoSuchFileException) {
+                    continue;
+                }
+                String line = "the " + server.describe() + " did not answer (" + e.getMessage()
+                        + "), so it may still read it";
+                silent.put(server.path(), line);
+                why.add(line);
+                continue;
+            }
+            if (server.kind().equals(ControlSockets.MOUNT)) {
+                answeredMounts.add(server.vm());
+            }
+            if (!answer.ok()) {
+                why.add("the " + server.describe() + " cannot say which copy it reads (" + answer.detail()
+                        + "), so it may still read it");
+            } else if (answer.detail().equals("from " + backend)) {
+                why.add("the " + server.describe() + " reads it from " + backend);
+            }
+        }
+        for (MountService.LiveMount mount : MountService.liveMountGenerations(env.home())) {
+            if (!answeredMounts.contains(mount.vm()) && generationReads(env, mount, id)) {
+                why.add("the mount of VM " + mount.vm() + " at " + mount.mountpoint() + " reads the vdisk but has no"
+                        + " control channel to say from where (mounted by an older dcd? remount it)");
+            }
+        }
+        return why;
+    }
+
+    /** True when the live mount's generation maps {@code id}; true as well when that cannot be known. */
+    static boolean generationReads(DcdEnvironment env, MountService.LiveMount mount, ContentId id) {
+        if (mount.generation() <= 0) {
+            return true;
+        }
+        Path regions = env.generationDir(mount.vm(), mount.generation()).resolve(SynthesizedDisk.REGIONS);
+        try {
+            return RegionMap.load(regions).vdisks().contains(id);
+        } catch (IOException | RuntimeException e) {
+            return true;
+        }
+    }
+}
