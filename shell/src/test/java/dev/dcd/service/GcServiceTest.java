@@ -180,4 +180,36 @@ class GcServiceTest {
         assertTrue(Files.exists(store2.resolve(stray.hex() + ".vdisk")), "an orphan needs --orphans");
         assertFalse(Files.exists(onLocal()));
     }
+
+    @Test
+    void aCopyGcTakesBetweenAMovesVerifyAndItsSwitchFailsTheMoveWhichChangesNothing() throws IOException {
+        byte[] vdisk = Files.readAllBytes(onLocal());
+        // The freshly verified copy on store2 is, until the catalog switches, a spare copy nothing reads: a gc that
+        // runs right then deletes it. The move must then fail rather than name a backend without the vdisk.
+        ProgressSink gcAfterVerify = (task, total) -> new ProgressSink.Task() {
+            @Override
+            public void advance(long done) {
+            }
+
+            @Override
+            public void close() {
+                if (task.equals("verify")) {
+                    try {
+                        GcService.Result result = gc().collect(new GcService.Request(false, false));
+                        assertEquals(GcService.DELETE_SPARE, result.items().get(0).action(), result.toString());
+                    } catch (IOException e) {
+                        throw new java.io.UncheckedIOException(e);
+                    }
+                }
+            }
+        };
+        dev.dcd.catalog.CatalogException e = org.junit.jupiter.api.Assertions.assertThrows(
+                dev.dcd.catalog.CatalogException.class, () -> new MoveService(home.env)
+                        .move(new MoveService.Request("lazy@1.0", "store2", false, null), gcAfterVerify));
+        assertEquals("cannot move lazy@1.0 to store2: the verified copy on store2 is gone (a 'catalog gc' deleted it"
+                + " meanwhile?); nothing changed, lazy@1.0 stays on local", e.getMessage());
+        assertEquals("local", home.env.catalog().resolve("lazy@1.0").backend());
+        assertArrayEquals(vdisk, Files.readAllBytes(onLocal()));
+        assertFalse(Files.exists(onStore2()));
+    }
 }

@@ -20,8 +20,10 @@ import java.util.concurrent.Future;
  * the import therefore fails its chunks' checks (or, if its manifest changed, the open) and is never served.
  */
 final class NfsDevice implements ChunkVerifiedDevice {
-    /** Chunks one worker reads in one go: one NFSv3 READ of at most 1 MiB. */
+    /** Chunks in one NFSv3 READ of at most 1 MiB: the smallest piece a worker is given. */
     static final int PIECE_CHUNKS = NfsSession.MAX_IO / VdiskFormat.CHECKSUM_CHUNK;
+    /** The largest piece: as many READs as one worker keeps in flight on its connection. */
+    static final int MAX_PIECE_CHUNKS = PIECE_CHUNKS * NfsSession.MAX_READS_IN_FLIGHT;
 
     private final String backend;
     private final String object;
@@ -150,17 +152,29 @@ final class NfsDevice implements ChunkVerifiedDevice {
     }
 
     /**
-     * Reads chunks {@code [first, first + count)} in pieces of up to {@link #PIECE_CHUNKS} on the workers, hands
+     * Chunks per piece for a read of {@code count} chunks: spread over every worker, each piece between one READ
+     * ({@link #PIECE_CHUNKS}) and what one worker pipelines ({@link #MAX_PIECE_CHUNKS}). A 16 MiB readahead window on
+     * eight workers is eight pieces of 2 MiB, each two READs in flight on its own connection: one round trip where
+     * sixteen 1 MiB pieces took two per worker.
+     */
+    static int pieceChunks(int count, int workers) {
+        int spread = (count + workers - 1) / Math.max(1, workers);
+        return Math.max(PIECE_CHUNKS, Math.min(MAX_PIECE_CHUNKS, spread));
+    }
+
+    /**
+     * Reads chunks {@code [first, first + count)} in pieces of {@link #pieceChunks} on the workers, hands
      * each verified chunk to {@code sink} (from the workers, in any order), and returns when all were handed over.
      * On failure or at the deadline nothing more is handed over once this throws.
      */
     private void run(int first, int count, long deadline, String what, ChunkSink sink) throws IOException {
         Delivery delivery = new Delivery();
         List<Future<Void>> pieces = new ArrayList<>();
+        int perPiece = pieceChunks(count, workers.threads());
         try {
-            for (int c = first; c < first + count; c += PIECE_CHUNKS) {
+            for (int c = first; c < first + count; c += perPiece) {
                 int pieceFirst = c;
-                int pieceCount = Math.min(PIECE_CHUNKS, first + count - c);
+                int pieceCount = Math.min(perPiece, first + count - c);
                 long start = sums.chunkStart(pieceFirst);
                 int length = (int) (sums.chunkStart(pieceFirst + pieceCount - 1)
                         + sums.chunkLength(pieceFirst + pieceCount - 1) - start);

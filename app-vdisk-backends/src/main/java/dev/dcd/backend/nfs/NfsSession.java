@@ -5,7 +5,9 @@ import jnr.ffi.Pointer;
 
 import java.io.IOException;
 import java.nio.ByteBuffer;
+import java.util.ArrayDeque;
 import java.util.ArrayList;
+import java.util.HashMap;
 import java.util.Iterator;
 import java.util.LinkedHashMap;
 import java.util.List;
@@ -32,6 +34,11 @@ import java.util.function.LongSupplier;
 final class NfsSession implements AutoCloseable {
     /** NFSv3 READ and WRITE carry at most 1 MiB each (libnfs 4 caps them there too). */
     static final int MAX_IO = 1024 * 1024;
+    /**
+     * READs one {@link #pread} keeps in flight on this one connection. A worker's read of several MiB then costs
+     * one round trip instead of one per MiB; over a network that is what depth is made of (docs/nfs-backend.md).
+     */
+    static final int MAX_READS_IN_FLIGHT = 4;
     private static final int MAX_HANDLES = 64;
     /** How long one poll waits before libnfs's own timeout scan and the deadline are looked at again. */
     private static final int POLL_MILLIS = 100;
@@ -52,9 +59,13 @@ final class NfsSession implements AutoCloseable {
     private LongSupplier clock = System::nanoTime;
     private long deadlineNanos = Long.MAX_VALUE;
     private boolean deadlineSet;
-    /** The id of the call being waited for; callbacks carrying another id are late and ignored. */
+    /** The id of the last call started; each call's callback carries its own id as private data. */
     private long callId;
-    private Reply reply;
+    /**
+     * The calls being waited for, by id (one, or a pipelined read's READs); a callback whose id is not here is late
+     * (its call was given up on) and is ignored.
+     */
+    private final Map<Long, Reply> pending = new HashMap<>();
     private String broken;
     private boolean closed;
 
@@ -164,8 +175,8 @@ final class NfsSession implements AutoCloseable {
 
     /** libnfs calls this from inside {@code nfs_service} (or {@code nfs_destroy_context}), on the owning thread. */
     private void completed(int err, Pointer nfs, Pointer data, Pointer privateData) {
-        Reply r = reply;
-        if (r == null || privateData == null || privateData.address() != callId) {
+        Reply r = privateData == null ? null : pending.remove(privateData.address());
+        if (r == null) {
             return; // a call given up on earlier, cancelled now: nothing waits for it
         }
         r.done = true;
@@ -198,26 +209,33 @@ final class NfsSession implements AutoCloseable {
         if (closed) {
             throw new NfsError(op, path, LibNfs.EIO, "session is closed");
         }
-        Reply r = new Reply(receive);
-        long id = ++callId;
-        reply = r;
+        Reply r = begin(op, path, receive, start);
         try {
-            if (start.start(callback, Pointer.wrap(runtime, id)) != 0) {
-                // Not queued, so the callback will not run; the context may be out of memory or disconnected.
-                String detail = error(api, ctx);
-                broken = op + " could not be queued: " + detail;
-                throw new NfsError(op, path, LibNfs.EIO, detail);
-            }
             while (!r.done) {
                 waitOnce(op, path);
             }
         } finally {
-            reply = null;
+            pending.clear();
         }
         if (r.status < 0) {
             throw new NfsError(op, path, -r.status, op + " call failed with \"" + r.error + "\"");
         }
         return r.status;
+    }
+
+    /** Queues one asynchronous call, waited for by its id; a call libnfs would not queue breaks the session. */
+    private Reply begin(String op, String path, Receive receive, Start start) throws NfsError {
+        Reply r = new Reply(receive);
+        long id = ++callId;
+        pending.put(id, r);
+        if (start.start(callback, Pointer.wrap(runtime, id)) != 0) {
+            // Not queued, so the callback will not run; the context may be out of memory or disconnected.
+            pending.remove(id);
+            String detail = error(api, ctx);
+            broken = op + " could not be queued: " + detail;
+            throw new NfsError(op, path, LibNfs.EIO, detail);
+        }
+        return r;
     }
 
     /** One poll and one {@code nfs_service}; gives up (breaking the session) when the call cannot complete. */
@@ -243,7 +261,7 @@ final class NfsSession implements AutoCloseable {
         int revents = n > 0 ? pollFd.getShort(LibNfs.POLLFD_REVENTS) & 0xffff : 0;
         if (api.nfs_service(ctx, revents) < 0) {
             broken = "connection failed: " + error(api, ctx);
-            if (reply == null || !reply.done) {
+            if (!pending.isEmpty()) {
                 throw new NfsError(op, path, LibNfs.EIO, error(api, ctx));
             }
         }
@@ -285,6 +303,12 @@ final class NfsSession implements AutoCloseable {
     /**
      * Reads exactly {@code length} bytes at {@code offset} into {@code buf} (direct, from position 0). An early end
      * of file is an error: the objects are immutable and their size known, so a short file was truncated.
+     *
+     * <p>A read longer than one READ keeps up to {@link #MAX_READS_IN_FLIGHT} READs in flight on this connection
+     * (libnfs's asynchronous API queues them; their replies may come back in any order, each carrying its own call
+     * id, and each is copied to its own place in {@code buf} from inside its callback). A short reply queues a READ
+     * for the rest. When a READ fails, the others in flight are still waited for, so the connection stays usable;
+     * a stale handle is looked up again once and the failed pieces read again; any other failure is thrown.
      */
     void pread(String path, long offset, ByteBuffer buf, int length) throws NfsError {
         if (!buf.isDirect() || buf.capacity() < length) {
@@ -292,34 +316,81 @@ final class NfsSession implements AutoCloseable {
         }
         long base = Pointer.wrap(runtime, buf).address();
         boolean relooked = false;
-        int done = 0;
-        while (done < length) {
-            Pointer fh = handle(path);
-            int want = Math.min(readMax, length - done);
-            int at = done;
-            int got;
-            try {
-                got = call("read", path, (status, data) -> {
-                    if (status > want) {
-                        throw new IllegalStateException("server returned " + status + " bytes for " + want);
-                    }
-                    data.transferTo(0, Pointer.wrap(runtime, base + at), 0, status);
-                }, (cb, id) -> api.nfs_pread_async(ctx, fh, offset + at, want, cb, id));
-            } catch (NfsError e) {
-                if (e.stale() && !relooked && broken == null) {
-                    // The server forgot the handle (restarted without stable handles): look the name up again, once.
-                    forget(path);
-                    relooked = true;
-                    continue;
-                }
-                throw e;
-            }
-            if (got == 0) {
-                throw new NfsError("read", path, LibNfs.EIO, "file ends at " + (offset + done) + ", expected "
-                        + (offset + length) + " bytes (truncated on the server?)", true);
-            }
-            done += got;
+        ArrayDeque<int[]> todo = new ArrayDeque<>();
+        for (int at = 0; at < length; at += readMax) {
+            todo.add(new int[] {at, Math.min(readMax, length - at)});
         }
+        List<InFlight> inFlight = new ArrayList<>();
+        try {
+            while (!todo.isEmpty()) {
+                Pointer fh = handle(path);
+                NfsError failed = null;
+                List<int[]> retry = new ArrayList<>();
+                while ((failed == null && !todo.isEmpty()) || !inFlight.isEmpty()) {
+                    while (failed == null && !todo.isEmpty() && inFlight.size() < MAX_READS_IN_FLIGHT) {
+                        int[] piece = todo.poll();
+                        inFlight.add(new InFlight(piece, readAsync(path, fh, offset, base, piece)));
+                    }
+                    waitOnce("read", path);
+                    for (var it = inFlight.iterator(); it.hasNext(); ) {
+                        InFlight f = it.next();
+                        if (!f.reply.done) {
+                            continue;
+                        }
+                        it.remove();
+                        int at = f.piece[0];
+                        int want = f.piece[1];
+                        if (f.reply.status < 0) {
+                            NfsError e = new NfsError("read", path, -f.reply.status, "read call failed with \""
+                                    + f.reply.error + "\"");
+                            retry.add(f.piece);
+                            if (failed == null || (failed.stale() && !e.stale())) {
+                                failed = e; // a failure other than a stale handle is the one to report
+                            }
+                        } else if (f.reply.status == 0) {
+                            if (failed == null || failed.stale()) {
+                                failed = new NfsError("read", path, LibNfs.EIO, "file ends at " + (offset + at)
+                                        + ", expected " + (offset + length) + " bytes (truncated on the server?)", true);
+                            }
+                        } else if (f.reply.status < want) {
+                            todo.addFirst(new int[] {at + f.reply.status, want - f.reply.status});
+                        }
+                    }
+                }
+                if (failed != null) {
+                    if (failed.stale() && !relooked && broken == null) {
+                        // The server forgot the handle (restarted without stable handles): look the name up again,
+                        // once, and read again what failed.
+                        forget(path);
+                        relooked = true;
+                        todo.addAll(retry);
+                        continue;
+                    }
+                    throw failed;
+                }
+            }
+        } finally {
+            if (!inFlight.isEmpty()) {
+                // Left waiting (deadline, broken connection, interrupt): the session is broken and will be destroyed.
+                pending.clear();
+            }
+        }
+    }
+
+    /** A READ in flight: which part of the read it is ({@code {at, length}}) and its reply. */
+    private record InFlight(int[] piece, Reply reply) {
+    }
+
+    /** Starts one READ of {@code piece} ({@code {at, length}}) whose reply is copied to {@code base + at}. */
+    private Reply readAsync(String path, Pointer fh, long offset, long base, int[] piece) throws NfsError {
+        int at = piece[0];
+        int want = piece[1];
+        return begin("read", path, (status, data) -> {
+            if (status > want) {
+                throw new IllegalStateException("server returned " + status + " bytes for " + want);
+            }
+            data.transferTo(0, Pointer.wrap(runtime, base + at), 0, status);
+        }, (cb, id) -> api.nfs_pread_async(ctx, fh, offset + at, want, cb, id));
     }
 
     /** The file's size, or -1 when it does not exist. */
@@ -440,7 +511,7 @@ final class NfsSession implements AutoCloseable {
             api.nfs_close(ctx, fh);
         }
         handles.clear();
-        reply = null;
+        pending.clear();
         api.nfs_destroy_context(ctx);
     }
 

@@ -36,6 +36,9 @@ final class NfsWorkers implements AutoCloseable {
      */
     static final long FAIL_FAST_NANOS = TimeUnit.SECONDS.toNanos(1);
 
+    /** A worker's I/O buffer: room for the READs it keeps in flight on its connection. */
+    static final int BUFFER_BYTES = NfsSession.MAX_IO * NfsSession.MAX_READS_IN_FLIGHT;
+
     /** What a worker runs with its session. */
     @FunctionalInterface
     interface Call<T> {
@@ -87,6 +90,10 @@ final class NfsWorkers implements AutoCloseable {
         }
     }
 
+    int threads() {
+        return pool.getCorePoolSize();
+    }
+
     /** Workers that had connected before their first call (tests, benchmarks). */
     int connectedEarly() {
         return connectedEarly.get();
@@ -119,7 +126,7 @@ final class NfsWorkers implements AutoCloseable {
 
         ByteBuffer buffer() {
             if (buffer == null) {
-                buffer = ByteBuffer.allocateDirect(NfsSession.MAX_IO);
+                buffer = ByteBuffer.allocateDirect(BUFFER_BYTES);
             }
             return buffer;
         }

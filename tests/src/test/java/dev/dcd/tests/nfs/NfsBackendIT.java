@@ -508,4 +508,46 @@ class NfsBackendIT extends BackendContractTest {
             assertTrue(closed < 2000 + 8000, "closing the backend waited for its connects: " + closed + " ms");
         }
     }
+
+    /**
+     * A worker keeps several READs in flight on its connection; a server may answer them in any order. Here the
+     * relay passes every group of replies on last first: each must land in its own place. Then one READ of a
+     * pipeline answered NFS3ERR_STALE (looked up again, on the same connection) and one cut off by a reset (retried
+     * on a fresh session): the right bytes every time.
+     */
+    @Test
+    void pipelinedReadsReturnTheRightBytesWhenRepliesComeBackOutOfOrderOrFail() throws Exception {
+        SealedVdisk vdisk = vdiskOf("reorder", 46, 24, 500_000);
+        put(vdisk);
+        byte[] expected = Files.readAllBytes(vdisk.file());
+        try (ResettingRelay relay = new ResettingRelay(server.nfsPort())) {
+            String uri = "nfs://127.0.0.1:" + relay.port() + server.export() + "/" + sub + "?mount-port="
+                    + server.mountPort() + "&deadline-ms=20000&read-parallelism=1";
+            try (Backend relayed = Backends.open("nfsreorder", URI.create(uri)); BlockDevice device = relayed.open(vdisk.id())) {
+                relay.reverseReplies(true);
+                Random random = new Random(46);
+                for (int i = 0; i < 6; i++) {
+                    int length = 2 * 1024 * 1024 + random.nextInt(2 * 1024 * 1024);
+                    long offset = 4096 + (long) random.nextInt(expected.length - 4096 - length);
+                    assertArrayEquals(Arrays.copyOfRange(expected, (int) offset, (int) offset + length),
+                            read(device, offset, length), "read " + i + " of " + length + " bytes at " + offset);
+                }
+                assertArrayEquals(expected, read(device, 0, expected.length), "the whole vdisk");
+                int reordered = relay.reorderedGroups();
+                assertTrue(reordered > 0, "the relay reversed groups of replies");
+                int connections = relay.connections();
+                relay.staleNextCall(ResettingRelay.NFSPROC3_READ);
+                assertArrayEquals(Arrays.copyOfRange(expected, 1_000_000, 5_000_000), read(device, 1_000_000, 4_000_000),
+                        "a pipeline with a stale reply");
+                assertEquals(1, relay.staleReplies());
+                assertEquals(connections, relay.connections(), "looked up again on the same connection");
+                relay.resetNextCall(ResettingRelay.NFSPROC3_READ);
+                assertArrayEquals(Arrays.copyOfRange(expected, 5_000_000, 9_000_000), read(device, 5_000_000, 4_000_000),
+                        "a pipeline cut off by a reset");
+                assertEquals(1, relay.resets());
+                System.out.println("pipelined reads: " + reordered + " groups of replies reversed, a stale reply and a "
+                        + "reset mid-pipeline; every byte right");
+            }
+        }
+    }
 }

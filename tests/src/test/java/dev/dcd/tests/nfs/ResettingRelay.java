@@ -17,6 +17,11 @@ import java.util.concurrent.atomic.AtomicInteger;
  * NFSv3 call of a given procedure is not forwarded, and either the client's connection is reset (RST, not FIN),
  * which is what a client sees when a server dies with requests in flight, or the relay answers it itself with
  * NFS3ERR_STALE, which is what a server that lost its file handles says. Everything else is passed through.
+ *
+ * <p>Replies are passed on whole RPC record by whole record (never two interleaved with a stale answer). With
+ * {@link #reverseReplies(boolean)} the relay holds the replies that arrive together (until it has
+ * {@link #REORDER_GROUP} of them, or none came for {@link #REORDER_WAIT_MILLIS}) and passes each such group on in
+ * reverse order: a server with several calls of one connection in progress may answer them in any order.
  */
 final class ResettingRelay implements AutoCloseable {
     /** NFSv3 procedure numbers (RFC 1813). */
@@ -37,6 +42,10 @@ final class ResettingRelay implements AutoCloseable {
     /** NFS3ERR_STALE (RFC 1813). */
     private static final int NFS3ERR_STALE = 70;
     private volatile boolean closed;
+    static final int REORDER_GROUP = 4;
+    static final int REORDER_WAIT_MILLIS = 200;
+    private volatile boolean reverse;
+    private final AtomicInteger reorderedGroups = new AtomicInteger();
 
     ResettingRelay(int targetPort) throws IOException {
         this.target = targetPort;
@@ -58,6 +67,16 @@ final class ResettingRelay implements AutoCloseable {
     /** The next call of {@code procedure} is answered NFS3ERR_STALE by the relay (the connection stays up). */
     void staleNextCall(int procedure) {
         staleProcedure.set(procedure);
+    }
+
+    /** From now on, groups of replies that arrive together are passed on last first (see the class comment). */
+    void reverseReplies(boolean on) {
+        reverse = on;
+    }
+
+    /** Groups of two or more replies passed on in reverse order so far. */
+    int reorderedGroups() {
+        return reorderedGroups.get();
     }
 
     /** Calls answered NFS3ERR_STALE so far. */
@@ -85,7 +104,7 @@ final class ResettingRelay implements AutoCloseable {
                 sockets.add(client);
                 sockets.add(server);
                 pump(client, server, true);
-                pump(server, client, false);
+                replies(server, client);
             } catch (IOException e) {
                 if (closed) {
                     return;
@@ -118,6 +137,76 @@ final class ResettingRelay implements AutoCloseable {
         }, "relay-pump");
         t.setDaemon(true);
         t.start();
+    }
+
+    /** Server to client, one whole RPC record at a time; groups reversed while {@link #reverse} is on. */
+    private void replies(Socket server, Socket client) {
+        Thread t = new Thread(() -> {
+            java.util.ArrayDeque<byte[]> held = new java.util.ArrayDeque<>();
+            try (java.io.DataInputStream in = new java.io.DataInputStream(new java.io.BufferedInputStream(
+                    server.getInputStream(), 256 * 1024)); OutputStream out = client.getOutputStream()) {
+                while (true) {
+                    byte[] record;
+                    try {
+                        record = readRecord(in, server, held.isEmpty() ? 0 : REORDER_WAIT_MILLIS);
+                    } catch (java.net.SocketTimeoutException e) {
+                        record = null; // nothing more came together with the held replies
+                    }
+                    if (record != null && reverse) {
+                        held.addLast(record);
+                        if (held.size() < REORDER_GROUP) {
+                            continue;
+                        }
+                    }
+                    if (held.size() > 1) {
+                        reorderedGroups.incrementAndGet();
+                    }
+                    synchronized (client) {
+                        while (!held.isEmpty()) {
+                            out.write(held.pollLast());
+                        }
+                        if (record != null && !reverse) {
+                            out.write(record);
+                        }
+                    }
+                }
+            } catch (IOException e) {
+                // the other direction or close() ended the connection
+            } finally {
+                quietly(client);
+                quietly(server);
+            }
+        }, "relay-replies");
+        t.setDaemon(true);
+        t.start();
+    }
+
+    /**
+     * One RPC record as it came, record marks included: fragments of a 31-bit length, the top bit marking the last
+     * (RFC 5531, record marking). Only the wait for the first mark times out ({@code firstWaitMillis}, 0 for
+     * never), so a timeout never leaves half a record read.
+     */
+    private static byte[] readRecord(java.io.DataInputStream in, Socket from, int firstWaitMillis) throws IOException {
+        java.io.ByteArrayOutputStream record = new java.io.ByteArrayOutputStream();
+        boolean last = false;
+        boolean first = true;
+        while (!last) {
+            int mark;
+            if (first) {
+                from.setSoTimeout(firstWaitMillis);
+                mark = in.readInt();
+                from.setSoTimeout(0);
+                first = false;
+            } else {
+                mark = in.readInt();
+            }
+            last = (mark & 0x80000000) != 0;
+            byte[] fragment = new byte[mark & 0x7fffffff];
+            in.readFully(fragment);
+            record.write(ByteBuffer.allocate(4).putInt(mark).array());
+            record.write(fragment);
+        }
+        return record.toByteArray();
     }
 
     private static boolean isCall(byte[] buf, int n, AtomicInteger armed) {
