@@ -171,7 +171,6 @@ final class NfsDevice implements ChunkVerifiedDevice {
         Delivery delivery = new Delivery();
         List<Future<Void>> pieces = new ArrayList<>();
         int perPiece = pieceChunks(count, workers.threads());
-        NfsWorkers.Priority priority = count <= perPiece ? NfsWorkers.Priority.URGENT : NfsWorkers.Priority.BULK;
         try {
             for (int c = first; c < first + count; c += perPiece) {
                 int pieceFirst = c;
@@ -179,7 +178,7 @@ final class NfsDevice implements ChunkVerifiedDevice {
                 long start = sums.chunkStart(pieceFirst);
                 int length = (int) (sums.chunkStart(pieceFirst + pieceCount - 1)
                         + sums.chunkLength(pieceFirst + pieceCount - 1) - start);
-                pieces.add(workers.submit(object, what, deadline, priority, (session, buffer) -> {
+                pieces.add(workers.submit(object, what, deadline, (session, buffer) -> {
                     session.pread(path, start, buffer, length);
                     for (int i = 0; i < pieceCount; i++) {
                         int chunk = pieceFirst + i;

@@ -8,11 +8,7 @@ import java.nio.ByteBuffer;
 import java.util.concurrent.CancellationException;
 import java.util.concurrent.ExecutionException;
 import java.util.concurrent.Future;
-import java.util.concurrent.Callable;
-import java.util.concurrent.FutureTask;
-import java.util.concurrent.PriorityBlockingQueue;
-import java.util.concurrent.RunnableFuture;
-import java.util.concurrent.atomic.AtomicLong;
+import java.util.concurrent.LinkedBlockingQueue;
 import java.util.concurrent.RejectedExecutionException;
 import java.util.concurrent.ThreadPoolExecutor;
 import java.util.concurrent.TimeUnit;
@@ -70,13 +66,8 @@ final class NfsWorkers implements AutoCloseable {
         this.lib = lib;
         this.clock = clock;
         AtomicInteger n = new AtomicInteger();
-        this.pool = new ThreadPoolExecutor(threads, threads, 0, TimeUnit.SECONDS, new PriorityBlockingQueue<>(),
-                r -> new Worker(r, "dcd-nfs-" + backend + "-" + n.incrementAndGet())) {
-            @Override
-            protected <T> RunnableFuture<T> newTaskFor(Callable<T> callable) {
-                return new Task<>(callable);
-            }
-        };
+        this.pool = new ThreadPoolExecutor(threads, threads, 0, TimeUnit.SECONDS, new LinkedBlockingQueue<>(),
+                r -> new Worker(r, "dcd-nfs-" + backend + "-" + n.incrementAndGet()));
     }
 
     /** The file a worker looks up as it starts, and when it stops trying. */
@@ -201,56 +192,10 @@ final class NfsWorkers implements AutoCloseable {
         }
     }
 
-    /**
-     * Which queued call a free worker takes first: urgent ones (a call made whole by one worker: a reader's own
-     * small read, an open, a stat), then pieces of larger reads (readahead windows cut over the workers), each in
-     * the order submitted. A reader's 128 KiB read otherwise waited behind a 16 MiB window's pieces.
-     */
-    enum Priority { URGENT, BULK }
-
-    private static final AtomicLong SUBMITTED = new AtomicLong();
-
-    private record Prioritized<T>(Priority priority, long order, Callable<T> task) implements Callable<T> {
-        @Override
-        public T call() throws Exception {
-            return task.call();
-        }
-    }
-
-    /** A queued call, ordered by priority, then by submission. */
-    private static final class Task<T> extends FutureTask<T> implements Comparable<Task<?>> {
-        private final Priority priority;
-        private final long order;
-
-        Task(Callable<T> callable) {
-            super(callable);
-            if (callable instanceof Prioritized<T> p) {
-                priority = p.priority();
-                order = p.order();
-            } else {
-                priority = Priority.URGENT;
-                order = SUBMITTED.incrementAndGet();
-            }
-        }
-
-        @Override
-        public int compareTo(Task<?> o) {
-            int c = priority.compareTo(o.priority);
-            return c != 0 ? c : Long.compare(order, o.order);
-        }
-    }
-
     /** Starts {@code call} on a worker; it retries until {@code deadlineNanos}. Wait with {@link #await}. */
     <T> Future<T> submit(String object, String what, long deadlineNanos, Call<T> call) throws IOException {
-        return submit(object, what, deadlineNanos, Priority.URGENT, call);
-    }
-
-    /** As above, queued with {@code priority}. */
-    <T> Future<T> submit(String object, String what, long deadlineNanos, Priority priority, Call<T> call)
-            throws IOException {
         try {
-            return pool.submit(new Prioritized<>(priority, SUBMITTED.incrementAndGet(),
-                    () -> runWithRetries(object, what, deadlineNanos, call)));
+            return pool.submit(() -> runWithRetries(object, what, deadlineNanos, call));
         } catch (RejectedExecutionException e) {
             throw new BackendException(backend, object, "backend is closed");
         }
