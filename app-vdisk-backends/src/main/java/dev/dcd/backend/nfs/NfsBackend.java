@@ -41,13 +41,15 @@ final class NfsBackend implements Backend {
     /** Longest a health check waits for one step, whatever the configured deadline. */
     private static final long CHECK_DEADLINE_MS = 5000;
     /**
-     * A link this fast is a server close by (the same host or LAN): the stat of a vdisk at open (a LOOKUP and a
-     * GETATTR, two round trips) took less than this. Then reads run on {@link #FAST_LINK_WORKERS} workers, each
-     * pipelining its READs: on loopback with ganesha on the same two cores the device read 1.6-1.8x faster on 2
-     * workers than on 8 (NfsChainBench, docs/nfs-backend.md), since more contexts only add switching where the CPU,
-     * not the round trip, is the bound. Slower, the configured maximum: at 20 ms per request depth is what counts.
+     * A link this fast is a server close by (the same host or LAN): the fastest single round trip seen (each
+     * worker's LOOKUP as it starts, half the open's stat, which is a LOOKUP and a GETATTR) took less than this. The
+     * fastest of several, so a busy moment on a loaded host does not make a near server look far. Then reads run on
+     * {@link #FAST_LINK_WORKERS} workers, each pipelining its READs: on loopback with ganesha on the same two cores
+     * the device read 1.6x faster on 2 workers than on 8 in most runs (NfsChainBench, docs/nfs-backend.md), since
+     * more contexts only add switching where the CPU, not the round trip, is the bound. Slower, the configured
+     * maximum: at 20 ms per request, depth in flight is what counts.
      */
-    static final long FAST_LINK_NANOS = java.util.concurrent.TimeUnit.MILLISECONDS.toNanos(8);
+    static final long FAST_LINK_NANOS = java.util.concurrent.TimeUnit.MILLISECONDS.toNanos(4);
     static final int FAST_LINK_WORKERS = 2;
     /** Progress is reported each time this much more was written. */
     private static final long PROGRESS_STEP = 8L * 1024 * 1024;
@@ -122,7 +124,8 @@ final class NfsBackend implements Backend {
             return new Ends(size, header, read(session, buffer, path, h.manifestOffset(), (int) h.manifestLength()),
                     statNanos);
         });
-        workers.resize(workersFor(config, ends.statNanos()));
+        workers.noteTurn(ends.statNanos() / 2);
+        workers.resize(workersFor(config, workers.fastestTurn()));
         if (ends.size() < 0) {
             throw new BackendException(name, object, "no such vdisk in " + config);
         }
@@ -151,12 +154,12 @@ final class NfsBackend implements Backend {
                 workers, config.deadline().toMillis());
     }
 
-    /** The workers reads run on, given how long the stat of a vdisk took: see {@link #FAST_LINK_NANOS}. */
-    static int workersFor(NfsConfig config, long statNanos) {
+    /** The workers reads run on, given the fastest round trip seen: see {@link #FAST_LINK_NANOS}. */
+    static int workersFor(NfsConfig config, long turnNanos) {
         if (config.readParallelismGiven()) {
             return config.readParallelism();
         }
-        return statNanos < FAST_LINK_NANOS ? Math.min(FAST_LINK_WORKERS, config.readParallelism()) : config.readParallelism();
+        return turnNanos < FAST_LINK_NANOS ? Math.min(FAST_LINK_WORKERS, config.readParallelism()) : config.readParallelism();
     }
 
     /** Reads {@code length} bytes in 1 MiB steps through the worker's buffer. */
