@@ -28,8 +28,10 @@ import static dev.dcd.tests.vmmount.VmCli.dcdOk;
  *
  * <p>Run: {@code mvn -B -o -pl tests -am verify -Dit.test=NbdCopyBench -Dtest=NONE
  * -Dsurefire.failIfNoSpecifiedTests=false}; -Dbench.rounds (default 5), -Dbench.mib (app data, default 512), -Dbench.warmup (untimed copies
- * per server and mode first, default 5); the guest's reads: -Dbench.guestRounds (boots per server, default 3),
- * -Dbench.guestMib (default 128), -Dbench.guestPasses (page-cache passes per boot, default 3).
+ * per server and mode first, default 5); the guest's reads: -Dbench.guestRounds (boots per server, default 5),
+ * -Dbench.guestMib (default 128), -Dbench.guestPasses (page-cache passes per boot, default 3); variants for the
+ * guest's first pass: -Dbench.nbdkitLikeDcd=true (nbdkit negotiates dcd's block sizes), -Dbench.dcdSession=shared
+ * (dcd's server a child of the bench JVM instead of {@code serve --background}).
  * Results go to stderr and tests/target/bench/nbd-copy.txt.
  */
 class NbdCopyBench {
@@ -65,18 +67,54 @@ class NbdCopyBench {
         dcdOk(home, "disk", "export", "bench", raw.toString());
 
         Path dcdSocket = tmp.resolve("dcd.sock");
-        String dcdUri = JSON.readTree(dcdOk(home, "--json", "serve", "bench", "--nbd", "unix:" + dcdSocket, "--background",
-                "--read-only").out()).get("uri").asText();
         Path kitSocket = tmp.resolve("kit.sock");
-        Process nbdkit = new ProcessBuilder("nbdkit", "--foreground", "--readonly", "--exportname=bench", "-U",
-                kitSocket.toString(), "file", raw.toString())
+        // -Dbench.dcdSession=shared: dcd's server as a child of this JVM (its session), not `serve --background`.
+        boolean dcdShared = "shared".equals(System.getProperty("bench.dcdSession"));
+        Process dcdChild = null;
+        String dcdUri;
+        long dcdPid;
+        if (dcdShared) {
+            dcdChild = new ProcessBuilder("java", "-jar", VmCli.JAR.toString(), "--home", home.toString(), "serve", "bench",
+                    "--nbd", "unix:" + dcdSocket, "--read-only")
+                    .redirectOutput(ProcessBuilder.Redirect.DISCARD).redirectError(ProcessBuilder.Redirect.INHERIT).start();
+            dcdUri = "nbd+unix:///bench?socket=" + dcdSocket;
+            dcdPid = dcdChild.pid();
+            awaitServing(dcdUri, dcdChild);
+        } else {
+            var served = JSON.readTree(dcdOk(home, "--json", "serve", "bench", "--nbd", "unix:" + dcdSocket, "--background",
+                    "--read-only").out());
+            dcdUri = served.get("uri").asText();
+            dcdPid = served.get("pid").asLong();
+        }
+        // In a session of its own, as `dcd serve --background` runs dcd's server (setsid): with the kernel's
+        // autogroup scheduling a session is a CPU share, and a server sharing the test JVM's and qemu's would be
+        // scheduled unlike the other. setsid execs nbdkit in place (the JVM's child leads no process group).
+        List<String> kitCommand = new ArrayList<>(List.of("setsid", "nbdkit", "--foreground", "--readonly",
+                "--exportname=bench", "-U", kitSocket.toString()));
+        // -Dbench.nbdkitLikeDcd=true: nbdkit negotiates what dcd does (block sizes 1/4096/32 MiB, no NBD_CMD_CACHE),
+        // so a difference the handshake makes shows on nbdkit too. (SEND_FUA cannot be had on a read-only nbdkit.)
+        boolean kitLikeDcd = Boolean.getBoolean("bench.nbdkitLikeDcd");
+        if (kitLikeDcd) {
+            kitCommand.addAll(List.of("--filter=blocksize-policy", "--filter=nocache"));
+        }
+        kitCommand.addAll(List.of("file", raw.toString()));
+        if (kitLikeDcd) {
+            kitCommand.addAll(List.of("blocksize-minimum=1", "blocksize-preferred=4096", "blocksize-maximum=33554432",
+                    "cachemode=none"));
+        }
+        Process nbdkit = new ProcessBuilder(kitCommand)
                 .redirectOutput(ProcessBuilder.Redirect.DISCARD).redirectError(ProcessBuilder.Redirect.INHERIT).start();
         try {
             String kitUri = "nbd+unix:///bench?socket=" + kitSocket;
             awaitServing(kitUri, nbdkit);
+            if (!Files.readString(Path.of("/proc/" + nbdkit.pid() + "/comm")).strip().equals("nbdkit")) {
+                throw new AssertionError("setsid did not exec nbdkit in place; its CPU time cannot be read");
+            }
             List<String> lines = new ArrayList<>();
             lines.add(String.format("disk %d MiB, app data %d MiB, %d warm-up copies, %d rounds, load at start: %s",
                     diskBytes >> 20, DATA_MIB, WARMUP, ROUNDS, Files.readString(Path.of("/proc/loadavg")).strip()));
+            lines.add("dcd server: " + (dcdShared ? "child of the bench JVM (its session)" : "dcd serve --background (own session)")
+                    + "; nbdkit: own session" + (kitLikeDcd ? ", negotiating dcd's block sizes and no cache" : ""));
             for (boolean extents : new boolean[] {true, false}) {
                 double[] dcd = new double[ROUNDS];
                 double[] kit = new double[ROUNDS];
@@ -103,7 +141,7 @@ class NbdCopyBench {
                         extents ? "block status" : "--no-extents", median(dcd), min(dcd), max(dcd), median(kit), min(kit),
                         max(kit), median(ratio), min(ratio), max(ratio), (diskBytes >> 20) / median(dcd)));
             }
-            guestReads(tmp, dcdUri, kitUri, lines);
+            guestReads(tmp, dcdUri, kitUri, dcdPid, nbdkit.pid(), lines);
             lines.add("load at end: " + Files.readString(Path.of("/proc/loadavg")).strip());
             PrintStream err = System.err;
             lines.forEach(err::println);
@@ -115,7 +153,14 @@ class NbdCopyBench {
             if (!nbdkit.waitFor(10, TimeUnit.SECONDS)) {
                 nbdkit.destroyForcibly();
             }
-            dcd(home, "serve", "--stop", "bench");
+            if (dcdChild != null) {
+                dcdChild.destroy();
+                if (!dcdChild.waitFor(10, TimeUnit.SECONDS)) {
+                    dcdChild.destroyForcibly();
+                }
+            } else {
+                dcd(home, "serve", "--stop", "bench");
+            }
         }
     }
 
@@ -128,8 +173,9 @@ class NbdCopyBench {
      * is left is the server's and qemu's per-request latency). Under TCG the guest's CPU emulation is part of
      * every figure for both servers alike, and it competes with the server for the same cores.
      */
-    private static void guestReads(Path tmp, String dcdUri, String kitUri, List<String> lines) throws Exception {
-        int rounds = Integer.getInteger("bench.guestRounds", 3);
+    private static void guestReads(Path tmp, String dcdUri, String kitUri, long dcdPid, long kitPid, List<String> lines)
+            throws Exception {
+        int rounds = Integer.getInteger("bench.guestRounds", 5);
         int passes = Math.max(2, Integer.getInteger("bench.guestPasses", 3));
         int fileMib = Math.max(1, DATA_MIB / 8);
         int files = Math.min(8, Math.max(1, (Integer.getInteger("bench.guestMib", 128) + fileMib - 1) / fileMib));
@@ -158,6 +204,9 @@ class NbdCopyBench {
             for (int k = 0; k < 2; k++) {
                 boolean dcdFirst = r % 2 == 0;
                 boolean isDcd = (k == 0) == dcdFirst;
+                long serverPid = isDcd ? dcdPid : kitPid;
+                long[] cpu0 = cpuTicks(serverPid);
+                long thp0 = vmstat("thp_fault_alloc");
                 dev.dcd.tests.guest.Guest.Boot boot = dev.dcd.tests.guest.Guest.boot(kernel,
                         tmp.resolve("guest-" + r + "-" + k), isDcd ? dcdUri : kitUri, true,
                         dev.dcd.tests.guest.Guest.EXT4, script);
@@ -173,6 +222,13 @@ class NbdCopyBench {
                 into[0][r] = seconds(dd.get(0));
                 into[1][r] = median(later);
                 into[2][r] = seconds(boot.values("DCD-DIRECT").get(0));
+                long[] cpu1 = cpuTicks(serverPid);
+                // One line per boot: a slow first pass shows whether the server worked more (its CPU) or the host
+                // did (huge-page faults of the guest's fresh RAM are taken by qemu's vCPU thread, server-independent).
+                lines.add(String.format("  boot %d %-6s 1st %.2f s, later %.2f s, O_DIRECT %.2f s; server CPU %.2f s user "
+                                + "+ %.2f s system; host THP faults %d; load %s", r, isDcd ? "dcd" : "nbdkit", into[0][r],
+                        into[1][r], into[2][r], (cpu1[0] - cpu0[0]) / TICKS, (cpu1[1] - cpu0[1]) / TICKS,
+                        vmstat("thp_fault_alloc") - thp0, Files.readString(Path.of("/proc/loadavg")).split(" ")[0]));
             }
         }
         String[] names = {"guest dd 1st", "guest dd", "guest O_DIRECT"};
@@ -188,6 +244,26 @@ class NbdCopyBench {
                     m == 0 ? ", first pass after boot" : m == 1 ? ", passes 2.." + passes + " (median per boot)"
                             : ", iflag=direct"));
         }
+    }
+
+    /** Clock ticks per second of /proc's CPU times (USER_HZ: 100 on Linux x86). */
+    private static final double TICKS = 100.0;
+
+    /** User and system CPU time of a process so far, in clock ticks (fields 14 and 15 of /proc/PID/stat). */
+    private static long[] cpuTicks(long pid) throws IOException {
+        String stat = Files.readString(Path.of("/proc/" + pid + "/stat"));
+        String[] f = stat.substring(stat.lastIndexOf(')') + 2).split(" ");
+        return new long[] {Long.parseLong(f[11]), Long.parseLong(f[12])};
+    }
+
+    /** A counter of /proc/vmstat (machine-wide), or -1 where the kernel has none. */
+    private static long vmstat(String name) throws IOException {
+        for (String line : Files.readAllLines(Path.of("/proc/vmstat"))) {
+            if (line.startsWith(name + " ")) {
+                return Long.parseLong(line.substring(name.length() + 1).strip());
+            }
+        }
+        return -1;
     }
 
     /** "T0 T1" of the guest's uptime: the seconds between. */
@@ -214,15 +290,15 @@ class NbdCopyBench {
         return (System.nanoTime() - start) / 1e9;
     }
 
-    /** nbdkit --foreground has no readiness signal but its socket: poll with a deadline until a client gets in. */
+    /** A foreground server has no readiness signal but its socket: poll with a deadline until a client gets in. */
     private static void awaitServing(String uri, Process server) throws InterruptedException {
         long deadline = System.nanoTime() + TimeUnit.SECONDS.toNanos(30);
         while (VmCli.run("nbdinfo", "--size", uri).code() != 0) {
             if (!server.isAlive()) {
-                throw new AssertionError("nbdkit exited with " + server.exitValue());
+                throw new AssertionError("the server exited with " + server.exitValue());
             }
             if (System.nanoTime() > deadline) {
-                throw new AssertionError("nbdkit did not start serving " + uri + " within 30 s");
+                throw new AssertionError("the server did not start serving " + uri + " within 30 s");
             }
             server.waitFor(50, TimeUnit.MILLISECONDS);
         }
