@@ -1,6 +1,7 @@
 package dev.dcd.concurrent;
 
 import java.util.concurrent.BlockingQueue;
+import java.util.function.BooleanSupplier;
 
 /**
  * Waits that must not give up on an interrupt: a thread stopping a worker has to know the worker is gone (it may
@@ -33,6 +34,24 @@ public final class Uninterruptibly {
             try {
                 queue.put(item);
                 break;
+            } catch (InterruptedException e) {
+                interrupted = true;
+            }
+        }
+        if (interrupted) {
+            Thread.currentThread().interrupt();
+        }
+    }
+
+    /**
+     * Waits on {@code monitor}, which the caller holds, until {@code done} is true (checked under the monitor on
+     * every wake-up), however often the caller is interrupted meanwhile; the interrupt is kept.
+     */
+    public static void await(Object monitor, BooleanSupplier done) {
+        boolean interrupted = false;
+        while (!done.getAsBoolean()) {
+            try {
+                monitor.wait();
             } catch (InterruptedException e) {
                 interrupted = true;
             }

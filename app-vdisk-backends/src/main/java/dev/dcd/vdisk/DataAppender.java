@@ -182,17 +182,7 @@ final class DataAppender {
 
     /** Waits until every queued buffer is in the file; throws what a write failed with. */
     private synchronized void drain() throws IOException {
-        boolean interrupted = false;
-        while (written < queued && failure == null) {
-            try {
-                wait();
-            } catch (InterruptedException e) {
-                interrupted = true;
-            }
-        }
-        if (interrupted) {
-            Thread.currentThread().interrupt();
-        }
+        Uninterruptibly.await(this, () -> written >= queued || failure != null);
         failIfFailed();
     }
 

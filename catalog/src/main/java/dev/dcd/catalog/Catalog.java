@@ -54,6 +54,8 @@ public final class Catalog implements Closeable {
     static final String RETIRED = "retired/";
     /** {@code prefetch/<contentId>}: the app vdisk's start-up trace, a {@link PrefetchList} in its binary form. */
     static final String PREFETCH = "prefetch/";
+    /** {@code kept/<contentId>/<backend>}: a copy {@code catalog move --keep-source} kept there, a {@link KeptCopy}. */
+    static final String KEPT = "kept/";
     /** Default bound on waiting for another process's write. */
     public static final Duration DEFAULT_LOCK_TIMEOUT = Duration.ofSeconds(30);
     private static final String NO_SPACE = "No space left on device";
@@ -404,6 +406,12 @@ public final class Catalog implements Closeable {
         }
         try (Batch batch = new Batch()) {
             batch.delete(BACKEND + name);
+            // Copies kept there are no longer the catalog's business (like any object on a backend it forgets).
+            for (KeptCopy k : keptCopies()) {
+                if (k.backend().equals(name)) {
+                    batch.delete(keptKey(k.id(), name));
+                }
+            }
             batch.commit();
         }
     }
@@ -526,8 +534,10 @@ public final class Catalog implements Closeable {
             batch.delete(APP + app.name() + "/" + app.version());
             batch.delete(CONTENT + app.contentId() + "/" + app.name() + "/" + app.version());
             if (lastUser) {
-                // The start-up trace belongs to the vdisk; with its last user gone it would only be garbage.
+                // The start-up trace and kept copies belong to the vdisk; with its last user gone they would only be
+                // garbage (the caller deletes the kept copies' objects with the vdisk's, see keptCopies).
                 batch.delete(PREFETCH + app.contentId());
+                deleteKeptRows(batch, app.id());
             }
             batch.commit();
         }
@@ -577,8 +587,19 @@ public final class Catalog implements Closeable {
      * @return the app versions switched, as they are now
      */
     public synchronized List<AppVersion> switchBackend(ContentId id, String from, String to) throws IOException {
+        return switchBackend(id, from, to, false);
+    }
+
+    /**
+     * {@link #switchBackend(ContentId, String, String)}, and with {@code keepFrom} records in the same batch that the
+     * copy left on {@code from} is kept on purpose ({@code catalog move --keep-source}), so {@code catalog gc} does not
+     * take it for a spare copy. A kept record on {@code to} is dropped in the same batch: that copy is the one the
+     * catalog names now.
+     */
+    public synchronized List<AppVersion> switchBackend(ContentId id, String from, String to, boolean keepFrom)
+            throws IOException {
         if (writer == null) {
-            return write(() -> switchBackend(id, from, to));
+            return write(() -> switchBackend(id, from, to, keepFrom));
         }
         requireBackend(to);
         List<AppVersion> switched = new ArrayList<>();
@@ -600,6 +621,12 @@ public final class Catalog implements Closeable {
             }
             if (switched.isEmpty()) {
                 throw new CatalogException("no app version has vdisk " + id.shortHex() + " on backend '" + from + "'");
+            }
+            batch.delete(keptKey(id, to));
+            if (keepFrom) {
+                batch.putJson(keptKey(id, from), new KeptCopy(id.hex(), from, clock.millis()));
+            } else {
+                batch.delete(keptKey(id, from));
             }
             batch.commit();
         }
@@ -631,10 +658,46 @@ public final class Catalog implements Closeable {
             batch.delete(CONTENT + app.contentId() + "/" + app.name() + "/" + app.version());
             if (lastUser) {
                 batch.delete(PREFETCH + app.contentId());
+                deleteKeptRows(batch, app.id());
             }
             batch.commit();
         }
         return lastUser;
+    }
+
+    /** Every copy kept by {@code catalog move --keep-source}, by content id then backend. */
+    public synchronized List<KeptCopy> keptCopies() throws IOException {
+        return scan(KEPT, KeptCopy.class);
+    }
+
+    /** The kept copies of one vdisk. */
+    public synchronized List<KeptCopy> keptCopies(ContentId id) throws IOException {
+        return scan(KEPT + id.hex() + "/", KeptCopy.class);
+    }
+
+    /** Forgets that the copy of {@code id} on {@code backend} is kept (it was deleted); returns whether it was. */
+    public synchronized boolean forgetKept(ContentId id, String backend) throws IOException {
+        if (writer == null) {
+            return write(() -> forgetKept(id, backend));
+        }
+        if (getString(keptKey(id, backend)) == null) {
+            return false;
+        }
+        try (Batch batch = new Batch()) {
+            batch.delete(keptKey(id, backend));
+            batch.commit();
+        }
+        return true;
+    }
+
+    private void deleteKeptRows(Batch batch, ContentId id) throws IOException {
+        for (KeptCopy k : keptCopies(id)) {
+            batch.delete(keptKey(id, k.backend()));
+        }
+    }
+
+    private static String keptKey(ContentId id, String backend) {
+        return KEPT + id.hex() + "/" + backend;
     }
 
     private static String retiredKey(String contentId, String name, String version) {

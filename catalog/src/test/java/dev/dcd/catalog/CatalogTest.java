@@ -108,6 +108,55 @@ class CatalogTest {
     }
 
     @Test
+    void aMoveThatKeepsItsSourceRecordsTheKeptCopyInTheSwitchBatch() throws IOException {
+        ContentId id = new ContentId(ID_A);
+        try (Catalog c = open()) {
+            c.addBackend("nas", URI.create("local:///srv/nas"));
+            c.addApp(app("x", "1", ID_A));
+            c.switchBackend(id, "local", "nas", true);
+
+            // The stored form, byte for byte (docs/catalog.md, "Keys and values").
+            assertEquals("{\"contentId\":\"" + ID_A + "\",\"backend\":\"local\",\"keptAt\":"
+                    + CLOCK.millis() + "}", c.dump().get("kept/" + ID_A + "/local"));
+            assertEquals(List.of(new KeptCopy(ID_A, "local", CLOCK.millis())), c.keptCopies(id));
+
+            c.switchBackend(id, "nas", "local");
+            assertEquals(List.of(), c.keptCopies(), "moved back onto its kept copy: that copy is the named one now,"
+                    + " and the copy left on nas was not kept");
+        }
+    }
+
+    @Test
+    void keptCopyRecordsGoWithTheDeleteTheLastUserAndTheirBackend() throws IOException {
+        ContentId id = new ContentId(ID_A);
+        try (Catalog c = open()) {
+            c.addBackend("nas", URI.create("local:///srv/nas"));
+            c.addBackend("nas2", URI.create("local:///srv/nas2"));
+            c.addApp(app("x", "1", ID_A));
+            c.addApp(app("y", "1", ID_A));
+            c.switchBackend(id, "local", "nas", true);
+            c.switchBackend(id, "nas", "nas2", true);
+            assertEquals(List.of("local", "nas"), c.keptCopies(id).stream().map(KeptCopy::backend).toList());
+
+            assertTrue(c.forgetKept(id, "nas"));
+            assertFalse(c.forgetKept(id, "nas"), "already forgotten");
+
+            c.removeApp(c.resolve("x@1"));
+            assertEquals(1, c.keptCopies(id).size(), "y@1 still uses the vdisk");
+            c.retireApp(c.resolve("y@1"));
+            c.forgetRetired(c.retired().get(0));
+            assertEquals(List.of(), c.keptCopies(), "the last user is gone");
+
+            c.addApp(app("z", "1", ID_B));
+            c.switchBackend(new ContentId(ID_B), "local", "nas", true);
+            c.switchBackend(new ContentId(ID_B), "nas", "nas2", true);
+            c.removeBackend("nas");
+            assertEquals(List.of("local"), c.keptCopies().stream().map(KeptCopy::backend).toList(),
+                    "a removed backend's kept copies are forgotten with it");
+        }
+    }
+
+    @Test
     void removingTheOnlyVersionOfAVdiskDropsItsPrefetchList() throws IOException {
         ContentId id = new ContentId(ID_B);
         try (Catalog c = open()) {

@@ -84,10 +84,18 @@ public final class DynamicContentDisk extends Filter {
                         readahead.deepenedByLatency.sum()};
     }
 
-    /** Readahead prefetches that failed and the last one's message ("" if none), for benchmarks' figures. */
+    /**
+     * Readahead prefetches that failed (and the last one's message) and fills issued again for the rest of a window a
+     * reader went round while it was queued; "" if neither happened. For benchmarks' figures.
+     */
     public String readaheadFailures() {
-        return readahead == null || readahead.failed.sum() == 0 ? ""
+        if (readahead == null) {
+            return "";
+        }
+        String failed = readahead.failed.sum() == 0 ? ""
                 : readahead.failed.sum() + " failed (last: " + readahead.lastFailure + ")";
+        String reissued = readahead.reissued.sum() == 0 ? "" : readahead.reissued.sum() + " re-issued";
+        return failed.isEmpty() || reissued.isEmpty() ? failed + reissued : failed + ", " + reissued;
     }
 
     /** Readahead's smoothed time to first byte of vdisk {@code index} of the region map, in ns; 0 if unmeasured. */

@@ -83,6 +83,8 @@ final class ReadaheadFilter extends Filter {
     final LongAdder deepened = new LongAdder();
     /** Reads that waited for a running prefetch's data. */
     final LongAdder waits = new LongAdder();
+    /** Rests of fills a reader went round while they were queued, issued again (see {@link #reissue}). */
+    final LongAdder reissued = new LongAdder();
     /** Prefetches that failed (their readers then read for themselves), and the last failure's message. */
     final LongAdder failed = new LongAdder();
     volatile String lastFailure;
@@ -423,6 +425,9 @@ final class ReadaheadFilter extends Filter {
             }
         }
         long end = offset + length;
+        if (hit != null && hit.buffer == null && hit.state.get() == CANCELLED) {
+            hit = reissue(s, hit, end, vdisk);
+        }
         drop(s, offset);
         s.expected = end;
         s.regionEnd = regionEnd;
@@ -466,6 +471,37 @@ final class ReadaheadFilter extends Filter {
             executor.execute(p);
         } while (deep);
         return hit;
+    }
+
+    /**
+     * An earlier reader found this fill still queued and went round it (a foreground read never waits in the queue).
+     * On a loaded machine that happens to a window whose thread has merely not been scheduled yet, and then every
+     * later read of the window would go to the backend alone, a round trip per read (a 16 MiB window of 128 KiB
+     * reads: 128 of them). So what is left of the window after this read becomes a new fill, in the old one's place;
+     * this read goes down the chain. Returns null (no prefetch for this read); the reference taken on {@code old}
+     * is dropped.
+     */
+    private Prefetch reissue(Stream s, Prefetch old, long from, int vdisk) {
+        long to = old.start + old.length;
+        Prefetch rest = to > from ? new Prefetch(from, (int) (to - from), vdisk, null) : null;
+        ArrayDeque<Prefetch> kept = new ArrayDeque<>(s.inFlight.size());
+        for (Prefetch p : s.inFlight) {
+            if (p != old) {
+                kept.add(p);
+            } else if (rest != null) {
+                kept.add(rest);
+            }
+        }
+        s.inFlight.clear();
+        s.inFlight.addAll(kept);
+        release(old); // the stream's reference
+        release(old); // the one taken for this read
+        if (rest != null) {
+            prefetches.increment();
+            reissued.increment();
+            executor.execute(rest);
+        }
+        return null;
     }
 
     /** A stream turns slow (deep, when it fills the cache) once its reader has waited for a running prefetch. */

@@ -5,6 +5,7 @@ import dev.dcd.backend.Backend;
 import dev.dcd.catalog.AppVersion;
 import dev.dcd.catalog.BackendEntry;
 import dev.dcd.catalog.Catalog;
+import dev.dcd.catalog.KeptCopy;
 import dev.dcd.catalog.VdiskReferences;
 import dev.dcd.vdisk.ContentId;
 
@@ -32,6 +33,9 @@ import java.util.Set;
  *       B before the catalog switched may still read it there, so the copy is deleted only when every live
  *       server says it does not ({@link LiveReaders}; one that does not answer counts as reading it), and only
  *       while the copy the catalog names is present and of the same size (so it is never the only copy);</li>
+ *   <li>a <b>kept copy</b> ({@code catalog move --keep-source}, recorded at {@code kept/<id>/<backend>}) is left alone
+ *       unless {@code keptCopies}, or unless every app version of the vdisk is forgotten in this run; then it is a
+ *       spare copy like the others, and its record goes with it;</li>
  *   <li>with {@code orphans}, vdisks the catalog does not know at all.</li>
  * </ul>
  *
@@ -50,6 +54,8 @@ public final class GcService {
     /** A spare copy that a live server may still read, or that is not known to have a twin; kept. */
     public static final String SPARE = "spare";
     public static final String DELETE_SPARE = "delete-spare";
+    /** A copy {@code catalog move --keep-source} kept; left alone without {@code keptCopies}. */
+    public static final String KEPT_COPY = "kept-copy";
 
     /** Reads the references of every kept generation and live mount (the data-safety invariant's one place). */
     @FunctionalInterface
@@ -68,8 +74,14 @@ public final class GcService {
         List<String> readersOf(ContentId id, String backend) throws IOException;
     }
 
-    /** What to reclaim; {@code dryRun} changes nothing. */
-    public record Request(boolean dryRun, boolean orphans) {
+    /**
+     * What to reclaim; {@code dryRun} changes nothing; {@code keptCopies} also deletes copies kept by
+     * {@code catalog move --keep-source} (on the same terms as spare copies).
+     */
+    public record Request(boolean dryRun, boolean orphans, boolean keptCopies) {
+        public Request(boolean dryRun, boolean orphans) {
+            this(dryRun, orphans, false);
+        }
     }
 
     /**
@@ -135,6 +147,8 @@ public final class GcService {
         List<Item> items = new ArrayList<>();
         List<AppVersion> toForget = new ArrayList<>();
         planRetired(catalog, refs, items, toForget);
+        Set<String> listed = new LinkedHashSet<>();
+        Set<String> seen = new LinkedHashSet<>();
         for (BackendEntry entry : catalog.backends()) {
             List<Backend.ObjectStat> objects;
             try {
@@ -144,7 +158,9 @@ public final class GcService {
                         + "; vdisks the catalog does not know, and spare copies, are not looked for there");
                 continue;
             }
+            listed.add(entry.name());
             for (Backend.ObjectStat o : objects) {
+                seen.add(o.id().hex() + "/" + entry.name());
                 List<AppVersion> users = catalog.usersOf(o.id());
                 if (users.isEmpty()) {
                     if (!refs.isReferenced(o.id())) {
@@ -152,7 +168,13 @@ public final class GcService {
                                 request.orphans() ? DELETE_ORPHAN : ORPHAN, List.of(), List.of(), null));
                     }
                 } else if (users.stream().noneMatch(u -> u.backend().equals(entry.name()))) {
-                    items.add(spare(o, entry.name(), users));
+                    boolean kept = catalog.keptCopies(o.id()).stream().anyMatch(k -> k.backend().equals(entry.name()));
+                    if (kept && !request.keptCopies() && !toForget.containsAll(users)) {
+                        items.add(new Item(o.id().hex(), entry.name(), labels(users), o.size(), KEPT_COPY, List.of(),
+                                List.of(), namedOn(users)));
+                    } else {
+                        items.add(spare(o, entry.name(), users));
+                    }
                 }
             }
         }
@@ -166,6 +188,14 @@ public final class GcService {
             for (Item item : items) {
                 if (item.deletes()) {
                     env.backend(item.backend()).delete(item.id());
+                    catalog.forgetKept(item.id(), item.backend());
+                }
+            }
+            // A kept copy that is gone from a backend listed whole (deleted by hand, or the app moved back onto it
+            // before this record existed) is no longer anything to keep.
+            for (KeptCopy k : catalog.keptCopies()) {
+                if (listed.contains(k.backend()) && !seen.contains(k.contentId() + "/" + k.backend())) {
+                    catalog.forgetKept(k.id(), k.backend());
                 }
             }
         }
@@ -204,15 +234,23 @@ public final class GcService {
      * is there, whole in size, and no live server reads this one.
      */
     private Item spare(Backend.ObjectStat copy, String backend, List<AppVersion> users) throws IOException {
-        Set<String> named = new LinkedHashSet<>();
-        users.forEach(u -> named.add(u.backend()));
+        List<String> named = namedOn(users);
         List<String> why = new ArrayList<>();
         for (String other : named) {
             twinMissing(copy, other).ifPresent(why::add);
         }
         why.addAll(readers.readersOf(copy.id(), backend));
-        return new Item(copy.id().hex(), backend, users.stream().map(AppVersion::label).distinct().toList(),
-                copy.size(), why.isEmpty() ? DELETE_SPARE : SPARE, List.of(), why, List.copyOf(named));
+        return new Item(copy.id().hex(), backend, labels(users), copy.size(), why.isEmpty() ? DELETE_SPARE : SPARE,
+                List.of(), why, named);
+    }
+
+    private static List<String> labels(List<AppVersion> users) {
+        return users.stream().map(AppVersion::label).distinct().toList();
+    }
+
+    /** The backends the catalog names for a vdisk, in order. */
+    private static List<String> namedOn(List<AppVersion> users) {
+        return users.stream().map(AppVersion::backend).distinct().toList();
     }
 
     /** Why the copy the catalog names on {@code other} cannot be counted on, or empty when it is there. */

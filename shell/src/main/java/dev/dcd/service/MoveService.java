@@ -39,7 +39,8 @@ import java.util.Objects;
  *       the target with the backend's atomic put (a half-copied object is never visible there);</li>
  *   <li>verify: the stored copy is read back from the target, header, manifest (its SHA-256 is the content id) and
  *       every chunk checked;</li>
- *   <li>switch the catalog: every app version with that vdisk on the source names the target, in one batch;</li>
+ *   <li>switch the catalog: every app version with that vdisk on the source names the target, in one batch (with
+ *       {@code --keep-source}, the same batch records the source copy as kept, so gc leaves it);</li>
  *   <li>switch live servers: every running mount and NBD server is asked over its control channel to re-resolve
  *       the vdisk; each answers once it reads from the target. One that does not answer in time (or refuses)
  *       fails the move: the catalog is switched back, the servers that switched are switched back, and the
@@ -56,6 +57,9 @@ public final class MoveService {
      * once no live server reads it there (docs/catalog-move.md).
      */
     static final String SPARE_COPY = "'dcd catalog gc' deletes once no running server reads it there";
+    /** What becomes of a copy kept with {@code --keep-source}: the catalog records it, so plain gc leaves it. */
+    public static final String KEPT_COPY = "recorded as kept: 'dcd catalog gc' leaves it, 'dcd catalog gc --kept-copies'"
+            + " deletes it once no running server reads it there";
 
     private final DcdEnvironment env;
 
@@ -117,7 +121,7 @@ public final class MoveService {
                 if (target.stat(id).isEmpty()) {
                     throw new IOException("the verified copy on " + to + " is gone (a 'catalog gc' deleted it meanwhile?)");
                 }
-                return catalog.switchBackend(id, from, to);
+                return catalog.switchBackend(id, from, to, request.keepSource());
             });
         } catch (IOException e) {
             String cleanup = targetHadIt ? "" : dropCopy(catalog, target, id, to);
@@ -138,7 +142,7 @@ public final class MoveService {
                     + "; the move was undone, " + app.label() + " stays on " + from + undo + cleanup, e);
         }
 
-        String kept = request.keepSource() ? "--keep-source" : stillReadOn(catalog, id, from);
+        String kept = request.keepSource() ? "--keep-source, " + KEPT_COPY : stillReadOn(catalog, id, from);
         if (kept == null) {
             try {
                 source.delete(id);

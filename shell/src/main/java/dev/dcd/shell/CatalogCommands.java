@@ -18,6 +18,7 @@ import picocli.CommandLine.Command;
 import picocli.CommandLine.Option;
 import picocli.CommandLine.Parameters;
 
+import java.io.IOException;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.LinkedHashMap;
@@ -244,10 +245,12 @@ final class CatalogCommands {
                             line = "removed " + app.label() + " (vdisk " + app.id().shortHex() + " is shared and stays)";
                         }
                         default -> {
+                            List<dev.dcd.catalog.KeptCopy> kept = catalog.keptCopies(app.id());
                             if (catalog.removeApp(app)) {
                                 context.backend(app.backend()).delete(app.id());
                                 action = "removed-with-vdisk";
-                                line = "removed " + app.label() + " and its vdisk " + app.id().shortHex();
+                                line = "removed " + app.label() + " and its vdisk " + app.id().shortHex()
+                                        + deleteKept(kept, context);
                             } else {
                                 action = "removed";
                                 line = "removed " + app.label() + " (vdisk " + app.id().shortHex() + " is shared and stays)";
@@ -276,10 +279,29 @@ final class CatalogCommands {
         }
     }
 
+    /**
+     * Deletes the copies 'catalog move --keep-source' kept of a vdisk whose last app version was just removed (their
+     * records went in the removal's batch); says what it deleted, or what is left as an orphan and why.
+     */
+    private static String deleteKept(List<dev.dcd.catalog.KeptCopy> kept, Context context) {
+        StringBuilder said = new StringBuilder();
+        for (dev.dcd.catalog.KeptCopy k : kept) {
+            try {
+                context.backend(k.backend()).delete(k.id());
+                said.append(", and its kept copy on ").append(k.backend());
+            } catch (IOException | RuntimeException e) {
+                said.append("; its kept copy on ").append(k.backend()).append(" could not be deleted (")
+                        .append(ErrorLine.of(e)).append(") and is left as an orphan ('dcd catalog gc --orphans' deletes it)");
+            }
+        }
+        return said.toString();
+    }
+
     @Command(name = "gc", description = "Delete the vdisks of removed (retired) app versions that no kept disk generation and no live "
             + "mount reads any more, on every backend, and spare copies: a vdisk on a backend the catalog does not name "
             + "for it (left by a move that was killed or could not delete its source), once no running server reads it "
-            + "there. Vdisks on a backend that the catalog does not know are listed, and deleted only with --orphans.")
+            + "there. Copies kept by 'catalog move --keep-source' are left, and deleted only with --kept-copies. Vdisks on a "
+            + "backend that the catalog does not know are listed, and deleted only with --orphans.")
     static final class Gc implements Callable<Integer> {
         private final Context context;
         @Option(names = "--dry-run", description = "say what would be deleted and change nothing")
@@ -287,6 +309,9 @@ final class CatalogCommands {
         @Option(names = "--orphans", description = "also delete vdisks the catalog does not know at all (only when no"
                 + " other dcd home shares the backend; 'dcd catalog rescan' registers them instead)")
         boolean orphans;
+        @Option(names = "--kept-copies", description = "also delete the source copies 'dcd catalog move --keep-source'"
+                + " kept, on the terms of spare copies (once no running server reads them there)")
+        boolean keptCopies;
         @Option(names = "--server-timeout", paramLabel = "TIME", defaultValue = "10s",
                 description = "how long each running mount or NBD server may take to say which copy it reads; one that"
                         + " does not answer keeps every spare copy (default: ${DEFAULT-VALUE})")
@@ -301,7 +326,7 @@ final class CatalogCommands {
             java.time.Duration timeout = Move.duration(serverTimeout);
             var env = context.environment();
             GcService.Result result = new GcService(env, () -> References.compute(context),
-                    new dev.dcd.service.LiveServers(env, timeout)).collect(new GcService.Request(dryRun, orphans));
+                    new dev.dcd.service.LiveServers(env, timeout)).collect(new GcService.Request(dryRun, orphans, keptCopies));
             if (context.json()) {
                 Map<String, Object> json = new LinkedHashMap<>();
                 json.put("dryRun", result.dryRun());
@@ -330,6 +355,10 @@ final class CatalogCommands {
                         + "; the vdisk stays, another app version uses it";
                 case GcService.DELETE -> deleted + what + ", " + Sizes.format(item.bytes());
                 case GcService.DELETE_ORPHAN -> deleted + what + ", " + Sizes.format(item.bytes()) + ", not in the catalog";
+                case GcService.KEPT_COPY -> "kept copy of vdisk " + item.contentId().substring(0, 12) + " on "
+                        + item.backend() + " (" + String.join(", ", item.apps()) + " " + (item.apps().size() == 1 ? "is" : "are")
+                        + " on " + String.join(" and ", item.namedOn()) + "), " + Sizes.format(item.bytes())
+                        + ": kept by 'dcd catalog move --keep-source'; 'dcd catalog gc --kept-copies' deletes it";
                 case GcService.SPARE, GcService.DELETE_SPARE -> {
                     String spare = "spare copy of vdisk " + item.contentId().substring(0, 12) + " on " + item.backend()
                             + " (" + String.join(", ", item.apps()) + " " + (item.apps().size() == 1 ? "is" : "are")
@@ -352,8 +381,8 @@ final class CatalogCommands {
         String spec;
         @Option(names = "--to", required = true, paramLabel = "BACKEND", description = "the backend to move the vdisk to")
         String to;
-        @Option(names = "--keep-source", description = "keep the copy on the source backend (a spare copy: 'dcd catalog gc'"
-                + " deletes it once no running server reads it there)")
+        @Option(names = "--keep-source", description = "keep the copy on the source backend; the catalog records it as kept,"
+                + " so 'dcd catalog gc' leaves it ('dcd catalog gc --kept-copies' deletes it)")
         boolean keepSource;
         @Option(names = "--server-timeout", paramLabel = "TIME", defaultValue = "60s",
                 description = "how long each running mount may take to switch before the move is undone (default: ${DEFAULT-VALUE})")

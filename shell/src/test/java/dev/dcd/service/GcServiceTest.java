@@ -72,10 +72,64 @@ class GcServiceTest {
         return store2.resolve(lazy.contentId() + ".vdisk");
     }
 
-    /** The state a move leaves when killed after switching the catalog, before deleting its source. */
+    /**
+     * The state a move leaves when killed after switching the catalog, before deleting its source: a source copy the
+     * catalog does not record as kept.
+     */
     private void moveKeepingTheSource() throws IOException {
+        keepTheSource();
+        assertTrue(home.env.catalog().forgetKept(lazy.id(), "local"));
+    }
+
+    /** {@code catalog move lazy --to store2 --keep-source}. */
+    private void keepTheSource() throws IOException {
         new MoveService(home.env).move(new MoveService.Request("lazy@1.0", "store2", true, null), ProgressSink.NONE);
         assertTrue(Files.exists(onLocal()) && Files.exists(onStore2()));
+    }
+
+    @Test
+    void aCopyKeptByKeepSourceIsLeftAloneUntilKeptCopiesAreAskedForAndThenJudgedLikeASpare() throws IOException {
+        keepTheSource();
+        Map<String, String> catalogBefore = home.env.catalog().dump();
+        GcService.Result plain = gc().collect(new GcService.Request(false, true));
+        assertEquals(1, plain.items().size(), plain.toString());
+        GcService.Item kept = plain.items().get(0);
+        assertEquals(GcService.KEPT_COPY, kept.action());
+        assertEquals("local", kept.backend());
+        assertEquals(List.of("store2"), kept.namedOn());
+        assertEquals(List.of(), asked, "a kept copy is not a candidate, so no server is asked");
+        assertTrue(Files.exists(onLocal()), "kept, with --orphans too");
+        assertEquals(catalogBefore, home.env.catalog().dump());
+
+        reading = Map.of("local", List.of("the mount of VM vl reads it from local"));
+        GcService.Item read = gc().collect(new GcService.Request(false, false, true)).items().get(0);
+        assertEquals(GcService.SPARE, read.action(), "asked for, it is still kept while a server reads it there");
+        assertTrue(Files.exists(onLocal()));
+        assertEquals(1, home.env.catalog().keptCopies().size());
+
+        reading = Map.of();
+        GcService.Item gone = gc().collect(new GcService.Request(false, false, true)).items().get(0);
+        assertEquals(GcService.DELETE_SPARE, gone.action());
+        assertFalse(Files.exists(onLocal()));
+        assertTrue(Files.exists(onStore2()));
+        assertEquals(List.of(), home.env.catalog().keptCopies(), "the record goes with the copy");
+    }
+
+    @Test
+    void aKeptCopyGoesWithTheLastVersionOfItsVdiskAndARecordWhoseCopyIsGoneIsForgotten() throws IOException {
+        keepTheSource();
+        home.env.catalog().retireApp(home.env.catalog().resolve("lazy@1.0"));
+        GcService.Result result = gc().collect(new GcService.Request(false, false));
+        assertEquals(List.of(GcService.DELETE, GcService.DELETE_SPARE),
+                result.items().stream().map(GcService.Item::action).toList(), result.toString());
+        assertFalse(Files.exists(onLocal()) || Files.exists(onStore2()), "nothing reads the vdisk: both copies go");
+        assertEquals(List.of(), home.env.catalog().keptCopies());
+
+        lazy = home.importDir(ServiceHome.app(temp, "lazy-1.0", "opt/lazy/readme", "lazy\n".repeat(5000)));
+        keepTheSource();
+        Files.delete(onLocal());
+        assertEquals(List.of(), gc().collect(new GcService.Request(false, false)).items());
+        assertEquals(List.of(), home.env.catalog().keptCopies(), "a kept copy deleted by hand is forgotten");
     }
 
     @Test

@@ -365,9 +365,17 @@ class CatalogMoveTest {
     }
 
     @Test
-    void aSourceKeptByAMoveIsASpareCopyGcReclaimsAndJsonNamesIt() throws IOException {
-        dcd.ok("catalog", "move", "lazy", "--to", "store2", "--keep-source");
-        JsonNode dry = JSON.readTree(dcd.ok("--json", "catalog", "gc", "--dry-run"));
+    void aSourceKeptByAMoveIsRecordedAndGcLeavesItUntilAskedWithKeptCopies() throws IOException {
+        String moved = dcd.ok("catalog", "move", "lazy", "--to", "store2", "--keep-source");
+        assertTrue(moved.contains("; source copy kept (--keep-source, recorded as kept: 'dcd catalog gc' leaves it, 'dcd"
+                + " catalog gc --kept-copies' deletes it once no running server reads it there)"), moved);
+        String size = dev.dcd.catalog.Sizes.format(Files.size(onLocal()));
+        assertEquals("kept copy of vdisk " + hex.substring(0, 12) + " on local (lazy@1.0 is on store2), " + size
+                + ": kept by 'dcd catalog move --keep-source'; 'dcd catalog gc --kept-copies' deletes it\n"
+                + "reclaimed 0 B from 0 vdisk(s)\n", dcd.ok("catalog", "gc"));
+        assertTrue(Files.exists(onLocal()), "plain gc leaves a kept copy");
+
+        JsonNode dry = JSON.readTree(dcd.ok("--json", "catalog", "gc", "--dry-run", "--kept-copies"));
         assertTrue(dry.get("dryRun").asBoolean());
         JsonNode item = dry.get("vdisks").get(0);
         assertEquals("delete-spare", item.get("action").asText());
@@ -377,8 +385,28 @@ class CatalogMoveTest {
         assertEquals(0, item.get("readers").size());
         assertEquals(Files.size(onLocal()), dry.get("reclaimedBytes").asLong());
         assertTrue(Files.exists(onLocal()));
-        assertOneLine(dcd.run("catalog", "gc", "--server-timeout", "0s"), "the server timeout must be positive");
+        assertOneLine(dcd.run("catalog", "gc", "--kept-copies", "--server-timeout", "0s"),
+                "the server timeout must be positive");
         assertTrue(Files.exists(onLocal()), "a bad option changes nothing");
+
+        String out = dcd.ok("catalog", "gc", "--kept-copies");
+        assertTrue(out.startsWith("deleted spare copy of vdisk " + hex.substring(0, 12) + " on local"), out);
+        assertFalse(Files.exists(onLocal()));
+        assertTrue(Files.exists(onStore2()));
+        try (Context context = context()) {
+            assertEquals(java.util.List.of(), context.catalog().keptCopies(), "the record goes with the copy");
+        }
+    }
+
+    @Test
+    void removingAnAppDeletesTheCopiesItsMovesKept() throws IOException {
+        dcd.ok("catalog", "move", "lazy", "--to", "store2", "--keep-source");
+        String out = dcd.ok("catalog", "rm", "lazy@1.0");
+        assertEquals("removed lazy@1.0 and its vdisk " + hex.substring(0, 12) + ", and its kept copy on local\n", out);
+        assertFalse(Files.exists(onLocal()) || Files.exists(onStore2()), "no copy of a removed app is left behind");
+        try (Context context = context()) {
+            assertEquals(java.util.List.of(), context.catalog().keptCopies());
+        }
     }
 
     private static StatsSnapshot stats(MountSource source) throws IOException {

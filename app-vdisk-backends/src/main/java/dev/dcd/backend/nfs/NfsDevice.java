@@ -4,6 +4,7 @@ import dev.dcd.backend.BackendException;
 import dev.dcd.block.BlockDevice;
 import dev.dcd.block.Capabilities;
 import dev.dcd.block.ChunkVerifiedDevice;
+import dev.dcd.concurrent.Uninterruptibly;
 import dev.dcd.vdisk.ChunkChecksums;
 import dev.dcd.vdisk.VdiskFormat;
 
@@ -137,17 +138,7 @@ final class NfsDevice implements ChunkVerifiedDevice {
 
         synchronized void abandon() {
             abandoned = true;
-            boolean interrupted = false;
-            while (active > 0) {
-                try {
-                    wait();
-                } catch (InterruptedException e) {
-                    interrupted = true;
-                }
-            }
-            if (interrupted) {
-                Thread.currentThread().interrupt();
-            }
+            Uninterruptibly.await(this, () -> active <= 0);
         }
     }
 

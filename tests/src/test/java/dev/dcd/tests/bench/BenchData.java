@@ -24,13 +24,18 @@ final class BenchData {
     private BenchData() {
     }
 
-    /** The product's readahead unless -Dbench.ra-min-kib / -Dbench.ra-max-kib / -Dbench.ra-threads override it. */
+    /**
+     * The product's readahead unless -Dbench.ra-min-kib / -Dbench.ra-max-kib / -Dbench.ra-threads /
+     * -Dbench.ra-slow-rate-mib (MiB/s a far stream's windows are sized for; 0 turns the latency rule off) override it.
+     */
     static ReadaheadConfig readahead() {
         return new ReadaheadConfig(true,
                 Integer.getInteger("bench.ra-min-kib", ReadaheadConfig.DEFAULT.minWindow() / 1024) * 1024,
                 Integer.getInteger("bench.ra-max-kib", ReadaheadConfig.DEFAULT.maxWindow() / 1024) * 1024,
                 ReadaheadConfig.DEFAULT.streams(),
-                Integer.getInteger("bench.ra-threads", ReadaheadConfig.DEFAULT.threads()));
+                Integer.getInteger("bench.ra-threads", ReadaheadConfig.DEFAULT.threads()))
+                .withLatencyRule(ReadaheadConfig.DEFAULT.slowLatency(), Long.getLong("bench.ra-slow-rate-mib",
+                        ReadaheadConfig.DEFAULT.slowRate() >> 20) << 20);
     }
 
     /** Writes {@code size} bytes of {@code new Random(seed)} to {@code file}; returns their CRC32C. */

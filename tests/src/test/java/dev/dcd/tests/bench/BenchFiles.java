@@ -27,6 +27,16 @@ final class BenchFiles {
     static void writeReport(String title, String name, List<String> lines) throws IOException {
         String text = String.join("\n", lines) + "\n";
         System.out.print(title + "\n" + text);
+        write(name, text);
+    }
+
+    /** Prints the report as it is and writes it to {@code target/bench/NAME}. */
+    static void writeReport(String name, CharSequence report) throws IOException {
+        System.out.print(report);
+        write(name, report);
+    }
+
+    private static void write(String name, CharSequence text) throws IOException {
         Files.createDirectories(REPORTS);
         Files.writeString(REPORTS.resolve(name), text, StandardCharsets.UTF_8);
     }

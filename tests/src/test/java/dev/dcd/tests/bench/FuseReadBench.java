@@ -125,10 +125,7 @@ class FuseReadBench {
         report.append("all passes (1 reader): ").append(seq).append('\n');
         report.append("all passes (4 readers): ").append(par).append('\n');
         report.append("all passes (warm): ").append(warm).append('\n');
-        System.out.print(report);
-        Path out = Path.of("target", "bench", "fuse-read.txt");
-        Files.createDirectories(out.getParent());
-        Files.writeString(out, report);
+        BenchFiles.writeReport("fuse-read.txt", report);
     }
 
     /**
@@ -167,10 +164,7 @@ class FuseReadBench {
         results.forEach((threads, mibs) -> report.append(String.format(" %d: %.1f (%.2fx of 1);", threads, median(mibs),
                 median(mibs) / one)));
         report.append(" all: ").append(results).append('\n');
-        System.out.print(report);
-        Path out = Path.of("target", "bench", "fuse-read-latency.txt");
-        Files.createDirectories(out.getParent());
-        Files.writeString(out, report);
+        BenchFiles.writeReport("fuse-read-latency.txt", report);
     }
 
     /** The source with a fixed wait before every device read. */

@@ -102,13 +102,14 @@ class LatencyChainBench {
                         naive[r] = naive(client, key, dataOffset, bytes, crc);
                         long naiveRequests = proxy.requests() - requestsBefore;
                         LatencyRounds.Cold cold = LatencyRounds.chainCold(dcd, dir, S3, file, READAHEAD, request, crc,
-                                proxy::requests);
+                                proxy::requests, proxy::bytesToClient);
                         chain[r] = cold.nanos();
                         ratio[r] = (double) naive[r] / chain[r];
                         report.add(String.format(Locale.ROOT, "delay %d ms round %d: naive %.1f MiB/s (%d requests), chain "
                                         + "cold %.1f MiB/s (%d requests, %s), %.2fx",
                                 delay, r + 1, mibPerSecond(bytes, naive[r]), naiveRequests,
-                                mibPerSecond(bytes, chain[r]), cold.requests(), cold.readaheadText(), ratio[r]));
+                                mibPerSecond(bytes, chain[r]), cold.requests(), cold.readaheadText(), ratio[r])
+                                + "\n    " + cold.detail());
                     }
                     report.add(LatencyRounds.summary(delay, bytes, naive, chain, ratio));
                 }

@@ -205,10 +205,7 @@ class LiveMoveBench {
         report.append(String.format("move (whole command: JVM start, copy, verify, switch, delete): median %.0f ms = %.1f MiB/s;"
                 + " cp + sync of the vdisk: median %.0f ms = %.1f MiB/s; ratio %.2fx%n", BenchMath.median(moveNanos) / 1e6,
                 moveMibs, BenchMath.median(cpNanos) / 1e6, cpMibs, moveMibs / cpMibs));
-        System.out.print(report);
-        Path out = Path.of("target", "bench");
-        Files.createDirectories(out);
-        Files.writeString(out.resolve("live-move.txt"), report.toString());
+        BenchFiles.writeReport("live-move.txt", report);
         assertEquals(List.of(), errors, "failed reads");
         assertEquals(0, failed.get(), "failed reads");
         assertEquals(0, wrong.get(), "wrong reads");

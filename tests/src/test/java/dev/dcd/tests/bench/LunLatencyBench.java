@@ -21,8 +21,8 @@ import java.util.List;
 import java.util.Locale;
 
 /**
- * The LUN backend (nbdkit's file plugin on 127.0.0.1) behind a {@link LatencyProxy}: every NBD request turn pays 0,
- * 5 or 20 ms (by default) before it reaches nbdkit, as over a real network. For each delay, rounds interleaved: a cold
+ * The LUN backend (nbdkit's file plugin on 127.0.0.1) behind a {@link LatencyProxy}: every NBD request pays 0, 5 or
+ * 20 ms (by default) before it reaches nbdkit, as over a real network. For each delay, rounds interleaved: a cold
  * sequential read of one app file through the full chain (stats, cow, readahead, redirect, a new shared cache)
  * against the naive loop of 1 MiB NBD reads on one connection of dcd's own client over the same extent, through the
  * same proxy. The LatencyChainBench of the LUN backend (issue 19). A benchmark: it reports, and checks every pass's
@@ -30,14 +30,16 @@ import java.util.Locale;
  *
  * <p>Why the proxy and not nbdkit's {@code --filter=delay}: the filter's delay is fixed when nbdkit starts and the
  * catalog's backend names one address, so stepping 0, 5, 20 ms over one imported app needs a delay that can change
- * under a running server; the proxy delays each turn of each connection (requests pipelined in one turn share its
- * wait, as on a real link).
+ * under a running server; the proxy is a delay line (requests pipelined on one connection are each delayed, overlapping,
+ * as on a real link). {@code -Dbench.nbdkit-delay-ms} uses the filter instead, for one delay.
  *
  * <pre>
  * mvn -B -o -pl tests -am verify -Dit.test=LunLatencyBench -Dtest=NONE -Dsurefire.failIfNoSpecifiedTests=false
  * </pre>
  * Knobs: {@code -Dbench.mib=64}, {@code -Dbench.rounds=3}, {@code -Dbench.warmup=2}, {@code -Dbench.delays=0,5,20},
- * {@code -Dbench.uri-extra=connections=8} (query of the LUN backend's URI; the naive loop always uses one connection).
+ * {@code -Dbench.uri-extra=connections=8} or {@code pipeline=1} (query of the LUN backend's URI; the naive loop always
+ * uses one connection, one request at a time), {@code -Dbench.nbdkit-delay-ms=20} (delay inside nbdkit by its delay
+ * filter instead of the proxy; one delay per run).
  * Output also in {@code tests/target/bench/lun-latency.txt}.
  */
 class LunLatencyBench {
@@ -48,14 +50,19 @@ class LunLatencyBench {
     void coldSequentialReadAgainstTheNaiveNbdLoopAtAddedLatency() throws Exception {
         int mib = Integer.getInteger("bench.mib", 64);
         int rounds = Integer.getInteger("bench.rounds", 3);
-        int[] delays = LatencyRounds.delays();
+        // -Dbench.nbdkit-delay-ms=N: nbdkit's own delay filter delays every read by N ms inside the server (its
+        // worker threads sleep, so requests pipelined on one connection wait in parallel, as on a real link), and
+        // the proxy adds nothing. One delay per run: the filter's is fixed when nbdkit starts.
+        int nbdkitDelay = Integer.getInteger("bench.nbdkit-delay-ms", -1);
+        int[] delays = nbdkitDelay >= 0 ? new int[] {nbdkitDelay} : LatencyRounds.delays();
+        List<String> filters = nbdkitDelay >= 0 ? List.of("--filter=delay", "rdelay=" + nbdkitDelay + "ms") : List.of();
         Path dir = Files.createTempDirectory("dcd-lun-latency-bench");
         List<String> report = new ArrayList<>();
         Path lunFile = dir.resolve("lun.img");
         try (RandomAccessFile f = new RandomAccessFile(lunFile.toFile(), "rw")) {
             f.setLength((mib + 64L) * MIB);
         }
-        try (NbdServer server = NbdServer.nbdkit(dir, List.of(), "file", lunFile.toString());
+        try (NbdServer server = NbdServer.nbdkit(dir, filters, "file", lunFile.toString());
              LatencyProxy proxy = LatencyProxy.builder().target(server.port()).start();
              S3Home dcd = new S3Home(dir.resolve("home"))) {
             Path app = Files.createDirectories(dir.resolve("src/big-1"));
@@ -76,10 +83,12 @@ class LunLatencyBench {
             ReadaheadConfig readahead = BenchData.readahead();
             report.add(String.format(Locale.ROOT, "file %d MiB on a LUN (nbdkit file) behind LatencyProxy, chain requests "
                     + "%d KiB, naive NBD reads 1 MiB on one connection, %d rounds per delay, readahead %s, uri extra "
-                    + "'%s'", mib, REQUEST / 1024, rounds, readahead, extra));
-            LatencyRounds.run(delays, rounds, bytes, proxy::delay, proxy::requests,
+                    + "'%s', delay by %s", mib, REQUEST / 1024, rounds, readahead, extra,
+                    nbdkitDelay >= 0 ? "nbdkit's delay filter (rdelay, every read; the proxy adds 0)" : "the proxy"));
+            LatencyRounds.run(delays, rounds, bytes, nbdkitDelay >= 0 ? d -> { } : proxy::delay, proxy::requests,
                     () -> naive(plain, dataOffset, bytes, crc),
-                    () -> LatencyRounds.chainCold(dcd, dir, "lunfar", file, readahead, REQUEST, crc), report);
+                    () -> LatencyRounds.chainCold(dcd, dir, "lunfar", file, readahead, REQUEST, crc, proxy::requests,
+                            proxy::bytesToClient), report);
         } finally {
             BenchFiles.deleteTree(dir);
         }
@@ -88,7 +97,7 @@ class LunLatencyBench {
 
     /** A careless client: one connection, one 1 MiB request at a time, bytes hashed but not verified per chunk. */
     private static long naive(URI uri, long from, long length, long crc) throws Exception {
-        NbdConfig one = NbdConfig.builder().connections(1).build();
+        NbdConfig one = NbdConfig.builder().connections(1).pipeline(1).build();
         try (NbdClient client = NbdClient.open(NbdAddress.parse(uri), one)) {
             return LatencyRounds.naivePass((at, buffer) -> client.read(at, buffer, client.deadline()), from, length,
                     crc);

@@ -207,10 +207,7 @@ class SupervisedFuseBench {
         report.append("all passes: files cold ").append(files.all).append("; files warm ").append(filesWarm.all)
                 .append("; disk cold ").append(disk.all).append("; disk warm ").append(diskWarm.all)
                 .append("; disk O_DIRECT ").append(diskDirect.all).append('\n');
-        System.out.print(report);
-        Path out = Path.of("target", "bench", "supervised-fuse.txt");
-        Files.createDirectories(out.getParent());
-        Files.writeString(out, report);
+        BenchFiles.writeReport("supervised-fuse.txt", report);
     }
 
     @Test
@@ -298,10 +295,7 @@ class SupervisedFuseBench {
                 KILLS, sorted.get(sorted.size() / 2), sorted.get(sorted.size() - 1), worstFilesNanos.get() / 1_000_000,
                 worstDiskNanos.get() / 1_000_000, failures.get(), filesReads.get(), diskReads.get(), pauses, loadBefore,
                 loadAverage());
-        System.out.print(report);
-        Path out = Path.of("target", "bench", "supervised-kills.txt");
-        Files.createDirectories(out.getParent());
-        Files.writeString(out, report);
+        BenchFiles.writeReport("supervised-kills.txt", report);
         if (first.get() != null) {
             throw new AssertionError(failures.get() + " failed reads; the first:", first.get());
         }

@@ -124,10 +124,7 @@ class VmFuseReadBench {
         report.append("all passes (1 reader): ").append(seq).append('\n');
         report.append("all passes (4 readers): ").append(par).append('\n');
         report.append("all passes (warm): ").append(warm).append('\n');
-        System.out.print(report);
-        Path out = Path.of("target", "bench", "vm-fuse-read.txt");
-        Files.createDirectories(out.getParent());
-        Files.writeString(out, report);
+        BenchFiles.writeReport("vm-fuse-read.txt", report);
     }
 
     private static String roots0(Map<String, List<Double>> results) {

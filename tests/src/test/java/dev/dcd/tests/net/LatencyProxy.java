@@ -13,6 +13,7 @@ import java.time.Duration;
 import java.util.Objects;
 import java.util.Set;
 import java.util.concurrent.ConcurrentHashMap;
+import java.util.concurrent.TimeUnit;
 import java.util.concurrent.atomic.AtomicLong;
 import java.util.concurrent.locks.LockSupport;
 
@@ -23,12 +24,19 @@ import java.util.concurrent.locks.LockSupport;
  * <p>There is no netem in the test kernel and no package for it, so this is how tests and benchmarks put S3Proxy or
  * ganesha "20 ms away". (For NBD, nbdkit's {@code --filter=delay} does the same job inside the server.)
  *
- * <p><b>What counts as a request.</b> The client-to-server bytes that start a new turn: the first bytes of a
- * connection, the first after the server has sent anything since the client last did (request, response, next
- * request: HTTP keep-alive and NFS RPCs alike), and the first after the client side was silent for
- * {@link Builder#quietGap(Duration)}. The delay is applied there, once, as a one-way latency standing for the round
- * trip's worth of waiting a remote server costs; the rest of a request body flows on without delay, as a TCP stream
- * would. The delay is the proxy's job, so it is a real wait, not a synchronisation.
+ * <p><b>The delay is a delay line.</b> Every client-to-server byte reaches the server the configured delay after the
+ * proxy read it from the client, a one-way latency standing for the round trip's worth of waiting a remote server
+ * costs; the server's answers flow back at once. Bytes keep their order and their rate: a request body streams on
+ * behind its first byte, and requests a client pipelines on one connection (NBD, NFS RPCs) are each delayed by the
+ * delay, overlapping, as on a real link, not one after another. (Until 2026-12-03 15:40 UTC the up direction
+ * stopped for the delay at each request: a pipelining client then paid one delay per request in series, which no
+ * network does, and LunLatencyBench measured that.) The delay is the proxy's job, so it is a real wait, not a
+ * synchronisation.
+ *
+ * <p><b>What counts as a request</b> (for {@link #requests()}): the client-to-server bytes that start a new turn:
+ * the first bytes of a connection, the first after the server has sent anything since the client last did
+ * (request, response, next request: HTTP keep-alive and NFS RPCs alike), and the first after the client side was
+ * silent for {@link Builder#quietGap(Duration)}.
  *
  * <p><b>Bandwidth.</b> With {@link Builder#bandwidth(long)} each direction of each connection is paced to that many
  * bytes per second (a token bucket with a 10 ms burst), like a per-connection link or per-stream server limit.
@@ -39,6 +47,8 @@ import java.util.concurrent.locks.LockSupport;
  */
 public final class LatencyProxy implements AutoCloseable {
     private static final int BUFFER_BYTES = 64 * 1024;
+    /** Client-to-server pieces held in the delay line of one connection at most (backpressure: 64 MiB). */
+    private static final int LINE_PIECES = 1024;
     /** Token bucket depth: how far ahead of the pace a burst may run. */
     private static final long BURST_NANOS = Duration.ofMillis(10).toNanos();
 
@@ -146,20 +156,32 @@ public final class LatencyProxy implements AutoCloseable {
         }
         Connection connection = new Connection(client, upstream);
         Thread up = new Thread(() -> connection.pump(true), "latency-proxy-up");
+        Thread line = new Thread(connection::deliver, "latency-proxy-line");
         Thread down = new Thread(() -> connection.pump(false), "latency-proxy-down");
         up.setDaemon(true);
+        line.setDaemon(true);
         down.setDaemon(true);
         up.start();
+        line.start();
         down.start();
         if (closed) {
             closeQuietly(client, upstream);
         }
     }
 
-    /** One proxied connection: two pumps, and the turn-taking state that tells where a request starts. */
+    /** Bytes the client sent, due at the server at {@code dueNanos}; {@code bytes} null: the client's end of stream. */
+    private record Piece(byte[] bytes, long dueNanos) {
+    }
+
+    /**
+     * One proxied connection: a pump each way, the up pump feeding a delay line whose own thread delivers each piece
+     * when it is due, and the turn-taking state that tells where a request starts (for counting).
+     */
     private final class Connection {
         private final Socket client;
         private final Socket upstream;
+        private final java.util.concurrent.BlockingQueue<Piece> line =
+                new java.util.concurrent.ArrayBlockingQueue<>(LINE_PIECES);
         /** Set by the down pump when the server sent bytes; cleared by the up pump when it delays a request. */
         private volatile boolean serverSpoke = true;
         private int directionsEnded;
@@ -181,6 +203,10 @@ public final class LatencyProxy implements AutoCloseable {
                 while (true) {
                     int n = in.read(buffer, 0, chunkBytes());
                     if (n < 0) {
+                        if (toServer) {
+                            line.put(new Piece(null, System.nanoTime() + delayNanos));
+                            return; // the line ends the direction once everything before has been delivered
+                        }
                         to.shutdownOutput();
                         break;
                     }
@@ -190,25 +216,63 @@ public final class LatencyProxy implements AutoCloseable {
                         if (serverSpoke || quiet) {
                             serverSpoke = false;
                             requests.incrementAndGet();
-                            pauseNanos(delayNanos);
                         }
-                    } else {
-                        serverSpoke = true;
+                        lastUpNanos = now;
+                        line.put(new Piece(java.util.Arrays.copyOf(buffer, n), now + delayNanos));
+                        continue;
                     }
+                    serverSpoke = true;
                     pacer.await(n);
                     // Counted before the write: once the far side has the bytes (and maybe answered), the
                     // counter already includes them, so a test reading it after its round trip sees them all.
-                    (toServer ? bytesUp : bytesDown).addAndGet(n);
+                    bytesDown.addAndGet(n);
                     out.write(buffer, 0, n);
                     out.flush();
-                    if (toServer) {
-                        lastUpNanos = System.nanoTime();
-                    }
                 }
             } catch (IOException e) {
                 closeQuietly(client, upstream); // a reset or a close on one side ends the connection
                 return;
+            } catch (InterruptedException e) {
+                closeQuietly(client, upstream);
+                return;
             }
+            ended();
+        }
+
+        /** The delay line's far end: each piece goes to the server when it is due, paced to the bandwidth cap. */
+        void deliver() {
+            Pacer pacer = new Pacer();
+            try {
+                OutputStream out = upstream.getOutputStream();
+                while (true) {
+                    Piece piece = line.poll(1, TimeUnit.SECONDS);
+                    if (piece == null) {
+                        if (upstream.isClosed()) {
+                            return;
+                        }
+                        continue;
+                    }
+                    pauseNanos(piece.dueNanos() - System.nanoTime());
+                    if (piece.bytes() == null) {
+                        upstream.shutdownOutput();
+                        break;
+                    }
+                    pacer.await(piece.bytes().length);
+                    bytesUp.addAndGet(piece.bytes().length);
+                    out.write(piece.bytes());
+                    out.flush();
+                }
+            } catch (IOException e) {
+                closeQuietly(client, upstream);
+                return;
+            } catch (InterruptedException e) {
+                closeQuietly(client, upstream);
+                return;
+            }
+            ended();
+        }
+
+        private void ended() {
             synchronized (this) {
                 if (++directionsEnded == 2) {
                     closeQuietly(client, upstream);
@@ -312,7 +376,7 @@ public final class LatencyProxy implements AutoCloseable {
             return target("127.0.0.1", loopbackPort);
         }
 
-        /** Added before the first byte of each request. */
+        /** Added to every client-to-server byte's way (so before the first byte of each request). */
         public Builder delay(Duration delay) {
             if (delay.isNegative()) {
                 throw new IllegalArgumentException("delay must not be negative: " + delay);

@@ -103,8 +103,50 @@ class LatencyProxyTest {
     }
 
     @Test
+    void requestsPipelinedOnOneConnectionAreDelayedTogetherNotOneAfterAnother() throws Exception {
+        // A client that sends its next request while answers to the earlier ones are flowing back (NBD, NFS): on a
+        // real link each request arrives one delay after it was sent, so twenty requests sent over ~0.2 s are all
+        // answered about one delay later, far sooner than twenty delays in series.
+        int delayMillis = 100;
+        int requests = 20;
+        proxy = LatencyProxy.builder().target(startEchoServer()).delay(Duration.ofMillis(delayMillis)).start();
+        assertTimeoutPreemptively(NOT_HUNG, () -> {
+            try (Socket socket = new Socket(InetAddress.getLoopbackAddress(), proxy.port())) {
+                DataInputStream in = new DataInputStream(socket.getInputStream());
+                DataOutputStream out = new DataOutputStream(new BufferedOutputStream(socket.getOutputStream()));
+                long start = System.nanoTime();
+                Thread sender = new Thread(() -> {
+                    try {
+                        for (int i = 0; i < requests; i++) {
+                            out.writeInt(1);
+                            out.write(i);
+                            out.flush();
+                            // Spread the requests out (load shaping, not synchronisation), so answers flow between them.
+                            java.util.concurrent.locks.LockSupport.parkNanos(TimeUnit.MILLISECONDS.toNanos(10));
+                        }
+                    } catch (IOException e) {
+                        throw new java.io.UncheckedIOException(e);
+                    }
+                });
+                sender.start();
+                for (int i = 0; i < requests; i++) {
+                    assertArrayEquals(new byte[] {(byte) i}, in.readNBytes(in.readInt()), "answer " + i + " in order");
+                }
+                sender.join();
+                long elapsedMillis = TimeUnit.NANOSECONDS.toMillis(System.nanoTime() - start);
+                assertTrue(elapsedMillis >= delayMillis, "at least one delay: " + elapsedMillis + " ms");
+                assertTrue(elapsedMillis < (long) requests * delayMillis,
+                        requests + " pipelined requests took " + elapsedMillis + " ms: delayed one after another");
+            }
+        });
+    }
+
+    @Test
     void aRequestBodyWrittenInPiecesIsDelayedOnce() throws Exception {
-        proxy = LatencyProxy.builder().target(startEchoServer()).delay(Duration.ofMillis(20)).start();
+        // A quiet gap of a second: a loaded machine may stall the writer between two pieces for longer than the
+        // default 50 ms, which would rightly count as a new request.
+        proxy = LatencyProxy.builder().target(startEchoServer()).delay(Duration.ofMillis(20))
+                .quietGap(Duration.ofSeconds(1)).start();
         assertTimeoutPreemptively(NOT_HUNG, () -> {
             try (Socket socket = new Socket(InetAddress.getLoopbackAddress(), proxy.port())) {
                 DataInputStream in = new DataInputStream(socket.getInputStream());

@@ -78,6 +78,11 @@ public abstract class ForwardingMountSource implements MountSource {
     }
 
     @Override
+    public String backendOf(ContentId id) throws IOException {
+        return inner.backendOf(id);
+    }
+
+    @Override
     public int recordPrefetch(ContentId id, Duration window) throws IOException {
         return inner.recordPrefetch(id, window);
     }
