@@ -53,16 +53,18 @@ final class LowLevelServer {
      */
     static End serve(FuseDevice device, LowLevelFs fs, int threads, boolean handOff, String threadName, PrintStream log) {
         Dispatcher dispatcher = handOff ? new Dispatcher(device, fs, threads, threadName + "-io", log) : null;
+        // Remote sources keep every loop thread reading: the Dispatcher's isolation counts on a free one.
+        ReadTurn turn = handOff || threads == 1 ? null : new ReadTurn();
         List<Thread> others = new ArrayList<>();
         End[] ends = new End[threads];
         for (int i = 1; i < threads; i++) {
             int slot = i;
-            Thread t = new Thread(() -> ends[slot] = loop(device, fs, dispatcher, log), threadName + "-" + i);
+            Thread t = new Thread(() -> ends[slot] = loop(device, fs, dispatcher, turn, log), threadName + "-" + i);
             t.setDaemon(true);
             t.start();
             others.add(t);
         }
-        ends[0] = loop(device, fs, dispatcher, log);
+        ends[0] = loop(device, fs, dispatcher, turn, log);
         // No timeout: the session's state must outlive every request still being answered.
         others.forEach(Uninterruptibly::join);
         if (dispatcher != null) {
@@ -83,14 +85,32 @@ final class LowLevelServer {
 
     /** One worker. Ends when the kernel ends the connection (ENODEV), on every worker at once. */
     static End loop(FuseDevice device, LowLevelFs fs, PrintStream log) {
-        return loop(device, fs, null, log);
+        return loop(device, fs, null, null, log);
     }
 
-    private static End loop(FuseDevice device, LowLevelFs fs, Dispatcher dispatcher, PrintStream log) {
+    private static End loop(FuseDevice device, LowLevelFs fs, Dispatcher dispatcher, ReadTurn turn, PrintStream log) {
+        try {
+            return serveRequests(device, fs, dispatcher, turn, log);
+        } finally {
+            if (turn != null) {
+                turn.end(); // the connection is over for every thread: none may stay parked
+            }
+        }
+    }
+
+    private static End serveRequests(FuseDevice device, LowLevelFs fs, Dispatcher dispatcher, ReadTurn turn,
+                                     PrintStream log) {
         FuseDevice.Buffer in = new FuseDevice.Buffer(FuseWire.REQUEST_BUFFER_BYTES);
         FuseDevice.Buffer out = new FuseDevice.Buffer(FuseWire.REPLY_BUFFER_BYTES);
         while (true) {
+            if (turn != null && !turn.take()) {
+                return End.UNMOUNTED;
+            }
             int n = device.read(in);
+            int opcode = n > 0 ? in.bytes.getInt(FuseWire.IN_OPCODE) : 0;
+            if (turn != null) {
+                turn.release(n > 0 && mayTakeLong(opcode));
+            }
             if (n == -FuseDevice.EINTR || n == -FuseDevice.EAGAIN || n == -FuseDevice.ENOENT) {
                 continue; // interrupted, or the request was withdrawn while being read
             }
@@ -102,7 +122,6 @@ final class LowLevelServer {
                 return End.FAILED;
             }
             long t0 = System.nanoTime();
-            int opcode = in.bytes.getInt(FuseWire.IN_OPCODE);
             boolean disk = dispatcher != null && reachesTheDisk(opcode);
             if (disk && !dispatcher.enterInline()) {
                 in = dispatcher.submit(in, n);
@@ -130,6 +149,11 @@ final class LowLevelServer {
                 || opcode == FuseWire.FALLOCATE;
     }
 
+    /** Requests after which the next one should not wait: those of the disk, and listings (as long as a directory). */
+    static boolean mayTakeLong(int opcode) {
+        return reachesTheDisk(opcode) || opcode == FuseWire.READDIR || opcode == FuseWire.READDIRPLUS;
+    }
+
     /** Writes a reply of {@code length} bytes (none if 0); true when the connection has ended. */
     private static boolean reply(FuseDevice device, FuseDevice.Buffer out, int length, PrintStream log) {
         if (length == 0) {
@@ -144,6 +168,50 @@ final class LowLevelServer {
             log.println("dcd-fuse: writing a reply to /dev/fuse failed: errno " + -w);
         }
         return false;
+    }
+
+    /**
+     * Lets one loop thread at a time wait in read(2) on {@code /dev/fuse} (local sources). The kernel hands a new
+     * request to the thread that has waited longest, so with every loop thread waiting there, the successive requests
+     * of one reader (LOOKUP, OPEN, READ, RELEASE, the next LOOKUP) each land on another thread, woken cold. Here a
+     * thread that answered a request from memory goes straight back to read(2), alone, and often finds the next
+     * request already queued; a thread whose request may take long ({@link #mayTakeLong}: the disk, listings) first
+     * hands the turn to a parked thread, so requests keep overlapping while one waits on I/O (the kernel's readahead,
+     * several readers, a loop device). Measured in docs/benchmarks.md ("Where a cold files/ read spends its time").
+     */
+    static final class ReadTurn {
+        private boolean taken;
+        private boolean ended;
+
+        /** Waits until no other thread is reading; false once the connection has ended. */
+        synchronized boolean take() {
+            while (taken && !ended) {
+                try {
+                    wait();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    return false;
+                }
+            }
+            if (ended) {
+                return false;
+            }
+            taken = true;
+            return true;
+        }
+
+        /** After read(2) returned; {@code wakeAnother} when this thread is about to wait on the disk. */
+        synchronized void release(boolean wakeAnother) {
+            taken = false;
+            if (wakeAnother) {
+                notify();
+            }
+        }
+
+        synchronized void end() {
+            ended = true;
+            notifyAll();
+        }
     }
 
     /**

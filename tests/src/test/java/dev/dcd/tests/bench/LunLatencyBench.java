@@ -21,8 +21,8 @@ import java.util.List;
 import java.util.Locale;
 
 /**
- * The LUN backend (nbdkit's file plugin on 127.0.0.1) behind a {@link LatencyProxy}: every NBD request turn pays 0,
- * 5 or 20 ms (by default) before it reaches nbdkit, as over a real network. For each delay, rounds interleaved: a cold
+ * The LUN backend (nbdkit's file plugin on 127.0.0.1) behind a {@link LatencyProxy}: every NBD request pays 0, 5 or
+ * 20 ms (by default) before it reaches nbdkit, as over a real network. For each delay, rounds interleaved: a cold
  * sequential read of one app file through the full chain (stats, cow, readahead, redirect, a new shared cache)
  * against the naive loop of 1 MiB NBD reads on one connection of dcd's own client over the same extent, through the
  * same proxy. The LatencyChainBench of the LUN backend (issue 19). A benchmark: it reports, and checks every pass's
@@ -30,8 +30,8 @@ import java.util.Locale;
  *
  * <p>Why the proxy and not nbdkit's {@code --filter=delay}: the filter's delay is fixed when nbdkit starts and the
  * catalog's backend names one address, so stepping 0, 5, 20 ms over one imported app needs a delay that can change
- * under a running server; the proxy delays each turn of each connection (requests pipelined in one turn share its
- * wait, as on a real link).
+ * under a running server; the proxy is a delay line (requests pipelined on one connection are each delayed, overlapping,
+ * as on a real link). {@code -Dbench.nbdkit-delay-ms} uses the filter instead, for one delay.
  *
  * <pre>
  * mvn -B -o -pl tests -am verify -Dit.test=LunLatencyBench -Dtest=NONE -Dsurefire.failIfNoSpecifiedTests=false

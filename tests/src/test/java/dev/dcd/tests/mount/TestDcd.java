@@ -4,9 +4,11 @@ import dev.dcd.mount.FileMountSource;
 import dev.dcd.mount.MountCommand;
 import dev.dcd.mount.MountContext;
 import dev.dcd.mount.MountServeCommand;
+import dev.dcd.mount.MountSource;
 import dev.dcd.mount.MountSourceFactory;
 import dev.dcd.mount.UmountCommand;
 import dev.dcd.synth.FileIndex;
+import dev.dcd.tests.support.ForwardingMountSource;
 import picocli.CommandLine;
 import picocli.CommandLine.Command;
 
@@ -22,6 +24,24 @@ import java.util.List;
 @Command(name = "dcd")
 public final class TestDcd {
 
+    /**
+     * {@code DCD_TEST_LOCAL_ONLY=1} (inherited by every process of a mount): the image counts as a local source, so a
+     * supervised server runs the local loop (4 threads, {@code LowLevelServer.ReadTurn}, no I/O hand-off) the way a VM
+     * with local apps does; by default a plain image counts as remote.
+     */
+    private static final boolean LOCAL_ONLY = "1".equals(System.getenv("DCD_TEST_LOCAL_ONLY"));
+
+    private static final class LocalOnly extends ForwardingMountSource {
+        LocalOnly(MountSource inner) {
+            super(inner);
+        }
+
+        @Override
+        public boolean localOnly() {
+            return true;
+        }
+    }
+
     static MountContext context(Path home) {
         MountSourceFactory sources = vm -> {
             Path dir = home.resolve("vms").resolve(vm);
@@ -29,8 +49,9 @@ public final class TestDcd {
             if (!Files.isRegularFile(image)) {
                 throw new IOException("VM " + vm + " has no built disk (run dcd build " + vm + " first)");
             }
-            return HungBackend.wrapIfConfigured(FileMountSource.open(vm, image,
+            MountSource source = HungBackend.wrapIfConfigured(FileMountSource.open(vm, image,
                     FileIndex.load(dir.resolve(FileIndex.FILE_NAME)), Files.readString(dir.resolve("disk.vmdk"))), dir);
+            return LOCAL_ONLY ? new LocalOnly(source) : source;
         };
         return new MountContext() {
             @Override

@@ -3,20 +3,15 @@ package dev.dcd.tests.s3;
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.dcd.filter.StatsSnapshot;
+import dev.dcd.tests.support.DirectReads;
 import org.junit.jupiter.api.AfterAll;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.io.IOException;
-import java.nio.ByteBuffer;
-import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
-import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
-import java.util.HexFormat;
 import java.util.Map;
 import java.util.concurrent.TimeUnit;
 
@@ -37,7 +32,6 @@ class S3MoveMountIT {
     private static final ObjectMapper JSON = new ObjectMapper();
     private static final String BUCKET = "dcd-move";
     private static final String BACKEND = "s3main";
-    private static final int ALIGNMENT = 4096;
 
     @TempDir
     static Path dir;
@@ -70,7 +64,7 @@ class S3MoveMountIT {
         Path mnt = Files.createDirectories(dir.resolve("mnt"));
         dcd.ok("mount", "web", mnt.toString());
         try {
-            readEveryFile(mnt, expected, "from local");
+            DirectReads.assertEveryFile(mnt, expected, "from local");
             JsonNode before = stats(dcd);
             assertNull(before.get("cache"), "a mount of local apps has no shared cache: " + before);
             assertEquals(0, before.path("readahead").path("prefetches").asLong(), "nor readahead for them: " + before);
@@ -85,7 +79,7 @@ class S3MoveMountIT {
             JsonNode switched = stats(dcd);
             assertEquals(Map.of("web@1.0", BACKEND), disk(switched).serving());
             assertTrue(switched.has("cache"), "the switch opened the shared cache: " + switched);
-            readEveryFile(mnt, expected, "from S3, through the cache");
+            DirectReads.assertEveryFile(mnt, expected, "from S3, through the cache");
             JsonNode read = stats(dcd);
             assertTrue(read.path("cache").path("misses").asLong() > 0, "the first reads fetched from S3: " + read);
             assertTrue(read.path("readahead").path("prefetches").asLong() > 0,
@@ -96,7 +90,7 @@ class S3MoveMountIT {
 
             server.stop();
             try {
-                readEveryFile(mnt, expected, "with S3 down and the local copy deleted: from the cache");
+                DirectReads.assertEveryFile(mnt, expected, "with S3 down and the local copy deleted: from the cache");
             } finally {
                 server.restart();
             }
@@ -126,37 +120,5 @@ class S3MoveMountIT {
     private static long backendReads(JsonNode stats, String backend) {
         return disk(stats).backends().stream().filter(g -> g.name().equals(backend))
                 .mapToLong(StatsSnapshot.GroupStats::reads).sum();
-    }
-
-    private static void readEveryFile(Path mnt, Map<String, String> expected, String when) throws IOException {
-        for (Map.Entry<String, String> e : expected.entrySet()) {
-            assertEquals(e.getValue(), directSha256(mnt.resolve("files").resolve(e.getKey())), e.getKey() + " " + when);
-        }
-    }
-
-    /** Reads with O_DIRECT (aligned buffer, whole 128 KiB calls), so the bytes come from the serving process. */
-    private static String directSha256(Path file) throws IOException {
-        MessageDigest sha;
-        try {
-            sha = MessageDigest.getInstance("SHA-256");
-        } catch (NoSuchAlgorithmException e) {
-            throw new IllegalStateException(e);
-        }
-        ByteBuffer buffer = ByteBuffer.allocateDirect((128 << 10) + ALIGNMENT).alignedSlice(ALIGNMENT);
-        try (FileChannel in = FileChannel.open(file, StandardOpenOption.READ, com.sun.nio.file.ExtendedOpenOption.DIRECT)) {
-            long size = in.size();
-            long pos = 0;
-            while (pos < size) { // a read at the unaligned end of the file would be refused
-                buffer.clear();
-                int n = in.read(buffer, pos);
-                if (n <= 0) {
-                    break;
-                }
-                buffer.flip();
-                sha.update(buffer);
-                pos += n;
-            }
-        }
-        return HexFormat.of().formatHex(sha.digest());
     }
 }

@@ -4,6 +4,7 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.dcd.control.ControlClient;
 import dev.dcd.control.ControlSockets;
+import dev.dcd.tests.support.DirectReads;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.io.TempDir;
@@ -11,16 +12,12 @@ import org.junit.jupiter.api.io.TempDir;
 import java.io.File;
 import java.io.IOException;
 import java.io.OutputStream;
-import java.nio.ByteBuffer;
 import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
-import java.security.MessageDigest;
-import java.security.NoSuchAlgorithmException;
 import java.time.Duration;
 import java.util.ArrayList;
-import java.util.HexFormat;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -50,7 +47,6 @@ class MoveKilledAfterSwitchIT {
     private static final ObjectMapper JSON = new ObjectMapper();
     private static final Duration DEADLINE = Duration.ofSeconds(180);
     private static final Duration ASK = Duration.ofSeconds(30);
-    private static final int ALIGNMENT = 4096;
 
     @TempDir
     Path tmp;
@@ -117,7 +113,7 @@ class MoveKilledAfterSwitchIT {
         String apiDisk = VmCli.sha256(exported);
         Path mnt = mount("web", tmp.resolve("mnt"));
         String nbd = serve("api");
-        readEveryFile(mnt, tools, "before the move");
+        DirectReads.assertEveryFile(mnt, tools, "before the move");
         assertEquals(apiDisk, nbdSha256(nbd), "the NBD server before the move");
 
         // The move stops at the gate: the catalog names store2, the servers were not asked, the source is there.
@@ -128,7 +124,7 @@ class MoveKilledAfterSwitchIT {
         assertEquals(vdiskSha, VmCli.sha256(target), "the copy on the target is whole");
         assertEquals("ok from local", reads("mount-web"), "the mount was not switched: it reads the source copy");
         assertEquals("ok from local", reads("serve-api"));
-        readEveryFile(mnt, tools, "after the kill, from the source copy");
+        DirectReads.assertEveryFile(mnt, tools, "after the kill, from the source copy");
         assertEquals(apiDisk, nbdSha256(nbd), "the NBD server after the kill");
         VmCli.Result again = dcd(home, "catalog", "move", "tools", "--to", "store2");
         assertEquals(1, again.code(), again.toString());
@@ -145,7 +141,7 @@ class MoveKilledAfterSwitchIT {
         // The mount switches (as the killed move would have asked it to); the NBD server still reads the source.
         assertEquals("ok switched", ControlClient.request(socket("mount-web"), "resolve " + hex + " store2", ASK).line());
         assertEquals(Map.of("tools@1.0", "store2", "other@2.0", "local"), serving("web"));
-        readEveryFile(mnt, tools, "after the mount switched, from the target");
+        DirectReads.assertEveryFile(mnt, tools, "after the mount switched, from the target");
         JsonNode stillRead = JSON.readTree(dcdOk(home, "--json", "catalog", "gc").out()).get("vdisks");
         assertEquals(1, stillRead.size(), stillRead.toString());
         assertEquals("spare", stillRead.get(0).get("action").asText());
@@ -163,7 +159,7 @@ class MoveKilledAfterSwitchIT {
         assertEquals(otherSha, VmCli.sha256(other), "the other app's vdisk is untouched");
         assertEquals(List.of(contentId("other") + ".vdisk"), names(home.resolve("vdisks")));
         assertEquals(List.of(hex + ".vdisk"), names(store2));
-        readEveryFile(mnt, tools, "after gc, from the target");
+        DirectReads.assertEveryFile(mnt, tools, "after gc, from the target");
         assertEquals("reclaimed 0 B from 0 vdisk(s)\n", dcdOk(home, "catalog", "gc").out(), "nothing left to reclaim");
         // The generation of the stopped server still serves, from the target, when served again.
         assertEquals(apiDisk, nbdSha256(serve("api")), "the NBD server started again reads the target");
@@ -285,37 +281,6 @@ class MoveKilledAfterSwitchIT {
         return move;
     }
 
-    private static void readEveryFile(Path mnt, Map<String, String> expected, String when) throws IOException {
-        for (Map.Entry<String, String> e : expected.entrySet()) {
-            assertEquals(e.getValue(), directSha256(mnt.resolve("files").resolve(e.getKey())), e.getKey() + " " + when);
-        }
-    }
-
-    /** Reads with O_DIRECT (aligned buffer), so the bytes come from the serving process, not the page cache. */
-    private static String directSha256(Path file) throws IOException {
-        MessageDigest sha;
-        try {
-            sha = MessageDigest.getInstance("SHA-256");
-        } catch (NoSuchAlgorithmException e) {
-            throw new IllegalStateException(e);
-        }
-        ByteBuffer buffer = ByteBuffer.allocateDirect((128 << 10) + ALIGNMENT).alignedSlice(ALIGNMENT);
-        try (FileChannel in = FileChannel.open(file, StandardOpenOption.READ, com.sun.nio.file.ExtendedOpenOption.DIRECT)) {
-            long size = in.size();
-            long pos = 0;
-            while (pos < size) {
-                buffer.clear();
-                int n = in.read(buffer, pos);
-                if (n <= 0) {
-                    break;
-                }
-                buffer.flip();
-                sha.update(buffer);
-                pos += n;
-            }
-        }
-        return HexFormat.of().formatHex(sha.digest());
-    }
 
     private static List<String> names(Path dir) throws IOException {
         try (Stream<Path> s = Files.list(dir)) {
