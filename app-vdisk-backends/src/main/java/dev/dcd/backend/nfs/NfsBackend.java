@@ -40,6 +40,17 @@ final class NfsBackend implements Backend {
     static final long STALE_TEMP_MILLIS = 60 * 60 * 1000L;
     /** Longest a health check waits for one step, whatever the configured deadline. */
     private static final long CHECK_DEADLINE_MS = 5000;
+    /**
+     * A link this fast is a server close by (the same host or LAN): the fastest single round trip seen (each
+     * worker's LOOKUP as it starts, half the open's stat, which is a LOOKUP and a GETATTR) took less than this. The
+     * fastest of several, so a busy moment on a loaded host does not make a near server look far. Then reads run on
+     * {@link #FAST_LINK_WORKERS} workers, each pipelining its READs: on loopback with ganesha on the same two cores
+     * the device read 1.6x faster on 2 workers than on 8 in most runs (NfsChainBench, docs/nfs-backend.md), since
+     * more contexts only add switching where the CPU, not the round trip, is the bound. Slower, the configured
+     * maximum: at 20 ms per request, depth in flight is what counts.
+     */
+    static final long FAST_LINK_NANOS = java.util.concurrent.TimeUnit.MILLISECONDS.toNanos(4);
+    static final int FAST_LINK_WORKERS = 2;
     /** Progress is reported each time this much more was written. */
     private static final long PROGRESS_STEP = 8L * 1024 * 1024;
 
@@ -90,15 +101,17 @@ final class NfsBackend implements Backend {
         long deadline = deadline();
         // A mount opens its devices before the guest reads: every worker connects now, in parallel with this open.
         workers.connectAll(path, deadline);
-        record Ends(long size, byte[] header, byte[] manifest) {
+        record Ends(long size, byte[] header, byte[] manifest, long statNanos) {
         }
         Ends ends = workers.call(object, "open", deadline, (session, buffer) -> {
+            long statStart = workers.now();
             long size = session.size(path);
+            long statNanos = workers.now() - statStart;
             if (size < 0) {
-                return new Ends(-1, null, null);
+                return new Ends(-1, null, null, statNanos);
             }
             if (size < VdiskFormat.HEADER_SIZE) {
-                return new Ends(size, null, null);
+                return new Ends(size, null, null, statNanos);
             }
             byte[] header = read(session, buffer, path, 0, VdiskFormat.HEADER_SIZE);
             VdiskHeader h = VdiskHeader.decode(ByteBuffer.wrap(header), name + ":" + object);
@@ -108,8 +121,11 @@ final class NfsBackend implements Backend {
                 throw new BackendException(name, object, "file is truncated or has an inconsistent layout (header says "
                         + h.totalLength() + " bytes, file has " + size + ")");
             }
-            return new Ends(size, header, read(session, buffer, path, h.manifestOffset(), (int) h.manifestLength()));
+            return new Ends(size, header, read(session, buffer, path, h.manifestOffset(), (int) h.manifestLength()),
+                    statNanos);
         });
+        workers.noteTurn(ends.statNanos() / 2);
+        workers.resize(workersFor(config, workers.fastestTurn()));
         if (ends.size() < 0) {
             throw new BackendException(name, object, "no such vdisk in " + config);
         }
@@ -136,6 +152,14 @@ final class NfsBackend implements Backend {
         }
         return new NfsDevice(name, object, path, ends.size(), ends.header(), h.manifestOffset(), ends.manifest(), sums,
                 workers, config.deadline().toMillis());
+    }
+
+    /** The workers reads run on, given the fastest round trip seen: see {@link #FAST_LINK_NANOS}. */
+    static int workersFor(NfsConfig config, long turnNanos) {
+        if (config.readParallelismGiven()) {
+            return config.readParallelism();
+        }
+        return turnNanos < FAST_LINK_NANOS ? Math.min(FAST_LINK_WORKERS, config.readParallelism()) : config.readParallelism();
     }
 
     /** Reads {@code length} bytes in 1 MiB steps through the worker's buffer. */

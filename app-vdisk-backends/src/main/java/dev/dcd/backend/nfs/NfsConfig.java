@@ -31,6 +31,7 @@ final class NfsConfig {
     private final Integer gid;
     private final Duration deadline;
     private final int readParallelism;
+    private final boolean readParallelismGiven;
 
     private NfsConfig(Builder b) {
         this.host = b.host;
@@ -41,6 +42,7 @@ final class NfsConfig {
         this.gid = b.gid;
         this.deadline = b.deadline;
         this.readParallelism = b.readParallelism;
+        this.readParallelismGiven = b.readParallelismGiven;
     }
 
     static Builder builder(String host, String dir) {
@@ -129,8 +131,14 @@ final class NfsConfig {
         return deadline;
     }
 
+    /** Worker threads: the {@code read-parallelism} given, or the most the backend uses when it chooses. */
     int readParallelism() {
         return readParallelism;
+    }
+
+    /** Whether the URI named {@code read-parallelism}; if not, the backend chooses by the link's latency. */
+    boolean readParallelismGiven() {
+        return readParallelismGiven;
     }
 
     /**
@@ -170,6 +178,7 @@ final class NfsConfig {
         private Integer gid;
         private Duration deadline = Duration.ofSeconds(30);
         private int readParallelism = 8;
+        private boolean readParallelismGiven;
 
         private Builder(String host, String path) {
             if (host == null || !HOST.matcher(host).matches()) {
@@ -225,6 +234,7 @@ final class NfsConfig {
 
         Builder readParallelism(int value) {
             this.readParallelism = range("read-parallelism", value, 1, 64);
+            this.readParallelismGiven = true;
             return this;
         }
 

@@ -55,6 +55,8 @@ final class NfsWorkers implements AutoCloseable {
     private final AtomicBoolean started = new AtomicBoolean();
     /** Workers whose session was connected (and the file looked up) before their first call. */
     private final AtomicInteger connectedEarly = new AtomicInteger();
+    /** The shortest single round trip seen (a LOOKUP as a worker starts, half a stat at open); MAX_VALUE before. */
+    private final java.util.concurrent.atomic.AtomicLong fastestTurn = new java.util.concurrent.atomic.AtomicLong(Long.MAX_VALUE);
     /** {@link #now()} when a call last gave up at its deadline with none succeeding since; 0 while calls succeed. */
     private volatile long unansweredSince;
     /** The last failure a retry loop saw, so a caller that stops waiting can say why the server did not answer. */
@@ -92,6 +94,32 @@ final class NfsWorkers implements AutoCloseable {
 
     int threads() {
         return pool.getCorePoolSize();
+    }
+
+    /**
+     * Runs on {@code threads} workers from now on. Fewer: the ones beyond stop when next idle, destroying their
+     * sessions; more: started on demand (connecting on their first call).
+     */
+    synchronized void resize(int threads) {
+        if (threads == pool.getCorePoolSize()) {
+            return;
+        }
+        if (threads < pool.getCorePoolSize()) {
+            pool.setCorePoolSize(threads);
+            pool.setMaximumPoolSize(threads);
+        } else {
+            pool.setMaximumPoolSize(threads);
+            pool.setCorePoolSize(threads);
+        }
+    }
+
+    /** Records one round trip's time; the fastest of them says how far away the server is (see NfsBackend). */
+    void noteTurn(long nanos) {
+        fastestTurn.accumulateAndGet(Math.max(0, nanos), Math::min);
+    }
+
+    long fastestTurn() {
+        return fastestTurn.get();
     }
 
     /** Workers that had connected before their first call (tests, benchmarks). */
@@ -156,7 +184,9 @@ final class NfsWorkers implements AutoCloseable {
                 // nfs_mount is synchronous, bounded by libnfs's timeout, which is the configured deadline.
                 NfsSession s = session();
                 s.deadline(clock, w.deadlineNanos());
+                long lookup = now();
                 s.prepare(w.path());
+                noteTurn(now() - lookup);
                 connectedEarly.incrementAndGet();
             } catch (IOException e) {
                 // The first call connects again (or finds the file missing) and reports it.

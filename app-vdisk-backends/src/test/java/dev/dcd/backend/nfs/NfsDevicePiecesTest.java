@@ -4,7 +4,7 @@ import org.junit.jupiter.api.Test;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
 
-/** How a read is cut into pieces for the workers, each piece read with its READs pipelined on one connection. */
+/** How a read is cut into pieces for the workers (each piece read with its READs pipelined on one connection), and how many workers read. */
 class NfsDevicePiecesTest {
     private static final int MIB_CHUNKS = NfsDevice.PIECE_CHUNKS;
 
@@ -25,5 +25,17 @@ class NfsDevicePiecesTest {
     @Test
     void theNaiveSingleWorkerLoopOfOneMibReadsStaysOneReadAtATime() {
         assertEquals(MIB_CHUNKS, NfsDevice.pieceChunks(MIB_CHUNKS, 1));
+    }
+
+    @Test
+    void withoutReadParallelismTheWorkerCountFollowsTheLinksLatency() {
+        NfsConfig auto = NfsConfig.parse(java.net.URI.create("nfs://filer/srv/apps"));
+        long fast = NfsBackend.FAST_LINK_NANOS - 1;
+        long slow = NfsBackend.FAST_LINK_NANOS;
+        assertEquals(NfsBackend.FAST_LINK_WORKERS, NfsBackend.workersFor(auto, fast), "a server close by: few workers");
+        assertEquals(8, NfsBackend.workersFor(auto, slow), "requests that take long: the most workers");
+        NfsConfig given = NfsConfig.parse(java.net.URI.create("nfs://filer/srv/apps?read-parallelism=5"));
+        assertEquals(5, NfsBackend.workersFor(given, fast), "a count the URI names is kept");
+        assertEquals(5, NfsBackend.workersFor(given, slow));
     }
 }

@@ -234,12 +234,30 @@ final class LatencyRounds {
      */
     static void run(int[] delays, int rounds, long bytes, Consumer<Duration> delay, LongSupplier turns, Pass naive,
             Pass chain, List<String> report) throws Exception {
-        run(delays, rounds, bytes, delay, turns, naive, () -> new Cold(chain.nanos(), 0, new long[4], ""), report);
+        run(delays, rounds, bytes, delay, turns, naive, chain, ms -> { }, report);
+    }
+
+    /** Something a bench measures after each timed round, at that round's delay, outside the counted passes. */
+    @FunctionalInterface
+    interface AfterRound {
+        void run(int delayMs) throws Exception;
+    }
+
+    /** As above, with {@code after} run after each timed round (not during the warm-up). */
+    static void run(int[] delays, int rounds, long bytes, Consumer<Duration> delay, LongSupplier turns, Pass naive,
+            Pass chain, AfterRound after, List<String> report) throws Exception {
+        run(delays, rounds, bytes, delay, turns, naive, () -> new Cold(chain.nanos(), 0, new long[4], ""), after, report);
     }
 
     /** As above, with the chain pass's detail (where its time went) after each round's line. */
     static void run(int[] delays, int rounds, long bytes, Consumer<Duration> delay, LongSupplier turns, Pass naive,
             ColdPass chain, List<String> report) throws Exception {
+        run(delays, rounds, bytes, delay, turns, naive, chain, ms -> { }, report);
+    }
+
+    /** As above, with {@code after} run after each timed round (not during the warm-up). */
+    static void run(int[] delays, int rounds, long bytes, Consumer<Duration> delay, LongSupplier turns, Pass naive,
+            ColdPass chain, AfterRound after, List<String> report) throws Exception {
         delay.accept(Duration.ZERO);
         for (int w = 0; w < Integer.getInteger("bench.warmup", 2); w++) {
             naive.nanos();
@@ -263,6 +281,7 @@ final class LatencyRounds {
                                 + "chain cold %.1f MiB/s (%d delayed turns), %.2fx", ms, r + 1,
                         mibPerSecond(bytes, naiveNanos[r]), naiveTurns, mibPerSecond(bytes, chainNanos[r]), chainTurns,
                         ratio[r]) + (cold.detail().isEmpty() ? "" : "\n    " + cold.readaheadText() + "; " + cold.detail()));
+                after.run(ms);
             }
             report.add(summary(ms, bytes, naiveNanos, chainNanos, ratio));
         }

@@ -11,11 +11,18 @@ import dev.dcd.tests.s3.S3Home;
 import dev.dcd.vdisk.ContentId;
 import org.junit.jupiter.api.Test;
 
+import java.nio.ByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
 import java.util.List;
+import java.util.LinkedHashMap;
 import java.util.Locale;
+import java.util.Map;
+import java.util.zip.CRC32C;
+
+import static dev.dcd.tests.bench.BenchMath.median;
+import static dev.dcd.tests.bench.BenchMath.mibPerSecond;
 
 /**
  * The NFS backend (nfs-ganesha on 127.0.0.1) behind two {@link LatencyProxy}s, one for its NFS port and one for its
@@ -23,8 +30,10 @@ import java.util.Locale;
  * 5 or 20 ms (by default) before it reaches ganesha, as over a real network. For each delay, rounds interleaved: a
  * cold sequential read of one app file through the full chain (stats, cow, readahead, redirect, a new shared cache)
  * against the naive loop of 1 MiB reads through dcd's own NFS device with one worker (no cache, no readahead), through
- * the same proxies. The LatencyChainBench of the NFS backend (issue 19). A benchmark: it reports, and checks every
- * pass's CRC32C, but asserts no speed.
+ * the same proxies. The LatencyChainBench of the NFS backend (issue 19). After each round, where the time goes: how
+ * long a new backend takes to open the device (its workers connect in parallel then) and how fast the device alone
+ * reads in readahead-window-sized requests, without chain or cache. A benchmark: it reports, and checks every pass's
+ * CRC32C, but asserts no speed.
  *
  * <pre>
  * mvn -B -o -pl tests -am verify -Dit.test=NfsLatencyBench -Dtest=NONE -Dsurefire.failIfNoSpecifiedTests=false
@@ -72,16 +81,67 @@ class NfsLatencyBench {
             report.add(String.format(Locale.ROOT, "file %d MiB on NFS (ganesha) behind LatencyProxy, chain requests "
                     + "%d KiB, naive reads 1 MiB through the NFS device with one worker, %d rounds per delay, readahead %s, uri extra "
                     + "'%s'", mib, REQUEST / 1024, rounds, readahead, extra));
+            String alone = far + extra;
+            Map<Integer, List<long[]>> device = new LinkedHashMap<>();
             LatencyRounds.run(delays, rounds, bytes, delay -> {
                         proxy.delay(delay);
                         mountProxy.delay(delay);
                     }, () -> proxy.requests() + mountProxy.requests(),
                     () -> naive(plain, id, dataOffset, bytes, crc),
-                    () -> LatencyRounds.chainCold(dcd, dir, "nfsfar", file, readahead, REQUEST, crc), report);
+                    () -> LatencyRounds.chainCold(dcd, dir, "nfsfar", file, readahead, REQUEST, crc),
+                    ms -> device.computeIfAbsent(ms, k -> new ArrayList<>()).add(deviceAlone(alone, id, dataOffset, bytes, crc)),
+                    report);
+            for (int delay : delays) {
+                List<long[]> timed = device.get(delay);
+                long[] open = timed.stream().mapToLong(t -> t[0]).toArray();
+                long[] read = timed.stream().mapToLong(t -> t[1]).toArray();
+                report.add(String.format(Locale.ROOT, "delay %d ms: where the time goes: opening the device (its workers "
+                                + "connect in parallel, header and manifest) %.0f ms (min %.0f, max %.0f); the device alone, "
+                                + "%d MiB reads on its workers (no chain, no cache) %.1f MiB/s (min %.1f, max %.1f)",
+                        delay, median(open) / 1e6, lo(open) / 1e6, hi(open) / 1e6, DEVICE_REQUEST / MIB,
+                        mibPerSecond(bytes, median(read)), mibPerSecond(bytes, hi(read)), mibPerSecond(bytes, lo(read))));
+            }
         } finally {
             BenchFiles.deleteTree(dir);
         }
         BenchFiles.writeReport("NfsLatencyBench", "nfs-latency.txt", report);
+    }
+
+    /** Reads per pass of the device alone: a readahead window's worth. */
+    private static final int DEVICE_REQUEST = 16 * MIB;
+
+    /**
+     * What the chain's backend can do by itself at this delay: a new backend (so its workers connect again, timed
+     * as the open), then {@link #DEVICE_REQUEST}-byte reads straight from its device, CRC-checked. Nanoseconds of the
+     * open and of the reads.
+     */
+    private static long[] deviceAlone(String uri, ContentId id, long from, long length, long crc) throws Exception {
+        long start = System.nanoTime();
+        try (Backend backend = Backends.open("alone", Backends.parse(uri)); BlockDevice device = backend.open(id)) {
+            long open = System.nanoTime() - start;
+            ByteBuffer buffer = ByteBuffer.allocate(DEVICE_REQUEST);
+            CRC32C digest = new CRC32C();
+            long readStart = System.nanoTime();
+            for (long at = 0; at < length; at += DEVICE_REQUEST) {
+                buffer.clear().limit((int) Math.min(DEVICE_REQUEST, length - at));
+                device.read(from + at, buffer);
+                buffer.flip();
+                digest.update(buffer);
+            }
+            long read = System.nanoTime() - readStart;
+            if (digest.getValue() != crc) {
+                throw new AssertionError("device-alone pass read wrong bytes");
+            }
+            return new long[] {open, read};
+        }
+    }
+
+    private static long lo(long[] values) {
+        return java.util.Arrays.stream(values).min().orElse(0);
+    }
+
+    private static long hi(long[] values) {
+        return java.util.Arrays.stream(values).max().orElse(0);
     }
 
     /** A careless client: one worker, one 1 MiB read at a time, no cache, no readahead. */
