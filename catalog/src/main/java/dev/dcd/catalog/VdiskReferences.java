@@ -41,11 +41,13 @@ public final class VdiskReferences {
     /**
      * One reader of a vdisk.
      *
-     * @param mountpoint where it is mounted, or null when it is only a kept generation
+     * @param mountpoint where it is mounted (an absolute path), or the URI of an NBD server that serves it
+     *                   ({@code nbd://}, {@code nbd+unix://}), or null when it is only a kept generation
      */
     public record Holder(String vm, int generation, String mountpoint) {
         public String describe() {
-            return "VM " + vm + " generation " + generation + (mountpoint == null ? "" : " (mounted at " + mountpoint + ")");
+            return "VM " + vm + " generation " + generation + (mountpoint == null ? ""
+                    : mountpoint.startsWith("nbd") ? " (served at " + mountpoint + ")" : " (mounted at " + mountpoint + ")");
         }
     }
 

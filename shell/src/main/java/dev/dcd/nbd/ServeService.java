@@ -289,6 +289,40 @@ public final class ServeService {
 
     // ---------------------------------------------------------------- records
 
+    /** A running {@code dcd serve} of {@code vm}, by its record under {@code $DCD_HOME/serve}. */
+    public record LiveServer(String vm, String uri, long pid) {
+    }
+
+    /**
+     * Every {@code dcd serve} (foreground or detached) whose process is alive. Its record does not say which
+     * generation it serves, so whoever protects vdisks must count every generation of the VM on disk as read.
+     */
+    public static java.util.List<LiveServer> liveServers(Path home) throws IOException {
+        java.util.List<LiveServer> found = new java.util.ArrayList<>();
+        Path dir = home.resolve("serve");
+        if (!Files.isDirectory(dir)) {
+            return found;
+        }
+        try (java.nio.file.DirectoryStream<Path> files = Files.newDirectoryStream(dir, "*.pid")) {
+            for (Path f : files) {
+                Properties p = new Properties();
+                try (var in = Files.newInputStream(f)) {
+                    p.load(in);
+                    Record r = new Record(p.getProperty("vm"), p.getProperty("uri"), Long.parseLong(p.getProperty("pid")));
+                    if (r.vm() != null && r.alive()) {
+                        found.add(new LiveServer(r.vm(), r.uri(), r.pid()));
+                    }
+                } catch (NoSuchFileException e) {
+                    // ended meanwhile
+                } catch (RuntimeException e) {
+                    // a torn or foreign file: no pid to check
+                }
+            }
+        }
+        found.sort(java.util.Comparator.comparing(LiveServer::vm));
+        return found;
+    }
+
     private Path recordFile(String vm) {
         return context.dcdHome().resolve("serve").resolve(fileName(vm) + ".pid");
     }

@@ -3,6 +3,7 @@ package dev.dcd.shell;
 import dev.dcd.catalog.CatalogException;
 import dev.dcd.catalog.VdiskReferences;
 import dev.dcd.mount.MountService;
+import dev.dcd.nbd.ServeService;
 import dev.dcd.synth.RegionMap;
 import dev.dcd.synth.SynthesizedDisk;
 import dev.dcd.vdisk.ContentId;
@@ -18,7 +19,8 @@ import java.util.Set;
 
 /**
  * Feeds {@link VdiskReferences} what only this layer knows: which vdisks a generation maps (its
- * {@code regions.bin}) and which generations live mounts serve (their records under {@code $DCD_HOME/mounts}).
+ * {@code regions.bin}) and which generations live servers read: mounts (their records under
+ * {@code $DCD_HOME/mounts}) and NBD servers ({@code $DCD_HOME/serve}).
  */
 final class References {
     private static final String GENERATION_PREFIX = "gen-";
@@ -36,6 +38,12 @@ final class References {
                 for (int g : generationsOnDisk(context.vmDir(m.vm()))) {
                     mounts.add(new VdiskReferences.LiveMount(m.vm(), g, m.mountpoint().toString()));
                 }
+            }
+        }
+        for (ServeService.LiveServer s : ServeService.liveServers(context.home())) {
+            // An NBD server's record does not name its generation: every generation on disk may be it.
+            for (int g : generationsOnDisk(context.vmDir(s.vm()))) {
+                mounts.add(new VdiskReferences.LiveMount(s.vm(), g, s.uri() == null ? "nbd (pid " + s.pid() + ")" : s.uri()));
             }
         }
         return VdiskReferences.compute(context.catalog(), (vm, g) -> vdisksOf(context, vm, g), mounts);

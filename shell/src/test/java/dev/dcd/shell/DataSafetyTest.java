@@ -229,6 +229,30 @@ class DataSafetyTest {
     }
 
     @Test
+    void aLiveNbdServerHoldsEveryGenerationOfItsVmOnDisk() throws IOException {
+        dcd.ok("disk", "build", "vl");
+        Path saved = temp.resolve("gen-1-saved");
+        copyTree(home.resolve("vms/vl/gen-1"), saved);
+        dcd.ok("disk", "discard", "vl", "1", "--force");
+        copyTree(saved, home.resolve("vms/vl/gen-1"));
+        dcd.ok("vm", "unassign", "vl", "lazy");
+        Path serve = Files.createDirectories(home.resolve("serve"));
+        Files.writeString(serve.resolve("vl.pid"), "vm=vl\nuri=nbd+unix:///vl?socket=/run/vl.sock\npid="
+                + ProcessHandle.current().pid() + "\n");
+
+        String out = dcd.ok("catalog", "rm", "lazy@1.0");
+
+        assertTrue(out.contains("VM vl generation 1 (served at nbd+unix:///vl?socket=/run/vl.sock)"), out);
+        assertTrue(Files.exists(vdiskFile(lazyVdisk)));
+        assertTrue(dcd.ok("catalog", "gc").startsWith("kept vdisk " + lazyVdisk.substring(0, 12)));
+        assertTrue(Files.exists(vdiskFile(lazyVdisk)), "gc keeps what the NBD server may read");
+
+        Files.delete(serve.resolve("vl.pid")); // the server ended
+        dcd.ok("catalog", "gc");
+        assertFalse(Files.exists(vdiskFile(lazyVdisk)), "reclaimed once no server reads it");
+    }
+
+    @Test
     void rmWithJsonSaysWhatItDidAndWhoHoldsTheVdisk() throws IOException {
         dcd.ok("disk", "build", "vl");
         dcd.ok("vm", "unassign", "vl", "lazy", "other");
