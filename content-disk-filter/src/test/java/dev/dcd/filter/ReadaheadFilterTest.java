@@ -387,21 +387,11 @@ class ReadaheadFilterTest {
     /** {@code lower} as if {@code latency} away: every read moves the test's clock on by that much. */
     private static ExtendedBlockDevice away(Lower lower, java.util.concurrent.atomic.AtomicLong clock,
                                             java.time.Duration latency) {
-        return new ExtendedBlockDevice() {
-            @Override
-            public long size() {
-                return lower.size();
-            }
-
-            @Override
-            public Capabilities capabilities() {
-                return lower.capabilities();
-            }
-
+        return new Filter(lower) {
             @Override
             public void read(long offset, ByteBuffer dst) throws IOException {
                 clock.addAndGet(latency.toNanos());
-                lower.read(offset, dst);
+                next.read(offset, dst);
             }
         };
     }

@@ -62,9 +62,29 @@ public final class MoveService {
             + " deletes it once no running server reads it there";
 
     private final DcdEnvironment env;
+    /** What stopping the process right now (Ctrl-C) would leave, for the line the CLI prints then; null when idle. */
+    private volatile String ifStoppedNow;
 
     public MoveService(DcdEnvironment env) {
         this.env = Objects.requireNonNull(env);
+    }
+
+    /**
+     * What stopping the process now (Ctrl-C, SIGTERM) leaves, in one phrase, while {@link #move} runs; empty before
+     * and after. The CLI prints it from a shutdown hook. A stop lands in one state or the other of the switch (one
+     * catalog batch); this says "after" from the moment the batch returned (a stop in the instant between the commit and
+     * that is the one case it describes as before).
+     */
+    public java.util.Optional<String> ifStoppedNow() {
+        return java.util.Optional.ofNullable(ifStoppedNow);
+    }
+
+    public Moved move(Request request, ProgressSink progress) throws IOException {
+        try {
+            return moveOnce(request, progress);
+        } finally {
+            ifStoppedNow = null;
+        }
     }
 
     /** What to move where. */
@@ -87,7 +107,7 @@ public final class MoveService {
                         List<String> servers, String sourceKept) {
     }
 
-    public Moved move(Request request, ProgressSink progress) throws IOException {
+    private Moved moveOnce(Request request, ProgressSink progress) throws IOException {
         Catalog catalog = env.catalog();
         catalog.refresh();
         AppVersion app = catalog.resolve(request.app());
@@ -98,6 +118,13 @@ public final class MoveService {
             throw new CatalogException("app " + app.label() + " is on backend '" + to + "' already");
         }
         ContentId id = app.id();
+        String before = "the move of " + app.label() + " to " + to + " was stopped before the switch: nothing changed, "
+                + app.label() + " stays on " + from + " (a partial copy on " + to + " is never listed, and a later move"
+                + " or put sweeps it)";
+        String after = "the move of " + app.label() + " to " + to + " was stopped after the switch: " + app.label()
+                + " is on " + to + "; its copy on " + from + " stays, " + (request.keepSource()
+                ? "--keep-source, " + KEPT_COPY : "a spare copy, which " + SPARE_COPY);
+        ifStoppedNow = before;
         Backend source = env.backend(from);
         Backend target = env.backend(to);
         VdiskLabel label = new VdiskLabel(app.label(), from);
@@ -123,6 +150,7 @@ public final class MoveService {
                 }
                 return catalog.switchBackend(id, from, to, request.keepSource());
             });
+            ifStoppedNow = after;
         } catch (IOException e) {
             String cleanup = targetHadIt ? "" : dropCopy(catalog, target, id, to);
             throw new CatalogException("cannot move " + app.label() + " to " + to + ": " + message(e) + "; nothing"
@@ -136,6 +164,7 @@ public final class MoveService {
             switchServers(id, to, request.serverTimeout(), done);
             done.values().forEach(servers::add);
         } catch (IOException e) {
+            ifStoppedNow = null; // the undo below says what it leaves
             String undo = undo(catalog, id, from, to, done, request.serverTimeout());
             String cleanup = targetHadIt || !undo.isEmpty() ? "" : dropCopy(catalog, target, id, to);
             throw new CatalogException("cannot move " + app.label() + " to " + to + ": " + e.getMessage()

@@ -395,8 +395,25 @@ final class CatalogCommands {
         @Override
         public Integer call() throws Exception {
             java.time.Duration timeout = duration(serverTimeout);
-            dev.dcd.service.MoveService.Moved moved = new dev.dcd.service.MoveService(context.environment())
-                    .move(new dev.dcd.service.MoveService.Request(spec, to, keepSource, timeout), context.progress());
+            var service = new dev.dcd.service.MoveService(context.environment());
+            // Ctrl-C (SIGINT) or SIGTERM ends the JVM without an exception here: say in one line what the stop left.
+            var err = context.err();
+            Thread onStop = new Thread(() -> service.ifStoppedNow().ifPresent(line -> {
+                err.println("dcd: " + line);
+                err.flush();
+            }), "move-stopped");
+            Runtime.getRuntime().addShutdownHook(onStop);
+            dev.dcd.service.MoveService.Moved moved;
+            try {
+                moved = service.move(new dev.dcd.service.MoveService.Request(spec, to, keepSource, timeout),
+                        context.progress());
+            } finally {
+                try {
+                    Runtime.getRuntime().removeShutdownHook(onStop);
+                } catch (IllegalStateException stopping) {
+                    // the JVM is already stopping; the hook has said what the move left
+                }
+            }
             if (context.json()) {
                 Map<String, Object> json = new LinkedHashMap<>();
                 json.put("contentId", moved.id().hex());

@@ -20,7 +20,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * {@code dcd catalog move} killed with SIGKILL while it copies: no vdisk appears on the target (only a hidden
+ * {@code dcd catalog move} killed with SIGKILL, or stopped with Ctrl-C (SIGINT), while it copies: no vdisk appears on the target (only a hidden
  * temporary file, which the backend never lists and {@code catalog rescan} does not register), the catalog still
  * serves the app from the source, whose bytes are untouched; the same move then goes through, and the put it makes
  * sweeps the dead copy's temporary file once it is stale.
@@ -76,6 +76,36 @@ class InterruptedMoveIT {
         assertEquals(before, Dcd.sha256(store2.resolve(hex + ".vdisk")), "the moved copy is byte for byte the vdisk");
         assertFalse(Files.exists(source));
         assertEquals(List.of(hex + ".vdisk"), names(store2), "the dead copy's temporary file was swept");
+    }
+
+    @Test
+    void ctrlCDuringTheCopySaysSoInOneLineAndChangesNothing() throws Exception {
+        Path home = temp.resolve("home");
+        Path tree = Files.createDirectories(temp.resolve("big-1.0"));
+        Dcd.writeRandomBlobs(tree, FILES, FILE_BYTES, 17);
+        Dcd.ok(home, "catalog", "import", tree.toString());
+        Path store2 = Files.createDirectories(temp.resolve("store2"));
+        Dcd.ok(home, "backend", "add", "store2", "local://" + store2);
+        String hex = app(home).get("contentId").asText();
+        Path source = home.resolve("vdisks").resolve(hex + ".vdisk");
+        String before = Dcd.sha256(source);
+
+        startMoveAndAwaitItsTemporaryCopy(home, store2, hex);
+        Dcd.tool(temp, "kill", "-INT", Long.toString(running.pid())); // what Ctrl-C sends
+        assertTrue(running.waitFor(DEADLINE.toSeconds(), TimeUnit.SECONDS));
+        assertEquals(130, running.exitValue(), "stopped by SIGINT, not finished");
+        assertEquals("dcd: the move of big@1.0 to store2 was stopped before the switch: nothing changed, big@1.0 stays"
+                + " on local (a partial copy on store2 is never listed, and a later move or put sweeps it)\n",
+                Files.readString(temp.resolve("err")), "one line, no stack trace");
+
+        assertEquals("local", app(home).get("backend").asText(), "the catalog still serves the app from the source");
+        assertEquals(before, Dcd.sha256(source), "the source copy is whole");
+        assertFalse(Files.exists(store2.resolve(hex + ".vdisk")), "no vdisk is visible on the target");
+        String rescan = Dcd.ok(home, "catalog", "rescan", "--backend", "store2").out();
+        assertTrue(rescan.contains("0 app version(s) registered"), "rescan finds no vdisk there: " + rescan);
+        String out = Dcd.ok(home, "catalog", "move", "big", "--to", "store2").out();
+        assertTrue(out.contains("source copy deleted"), out);
+        assertEquals(before, Dcd.sha256(store2.resolve(hex + ".vdisk")), "the moved copy is byte for byte the vdisk");
     }
 
     private static JsonNode app(Path home) throws Exception {

@@ -34,7 +34,7 @@ import static org.junit.jupiter.api.Assertions.assertFalse;
 import static org.junit.jupiter.api.Assertions.assertTrue;
 
 /**
- * A real {@code dcd catalog move} killed with SIGKILL after it switched the catalog to the target and before it asked
+ * A real {@code dcd catalog move} killed with SIGKILL (or stopped with Ctrl-C, SIGINT) after it switched the catalog to the target and before it asked
  * the running servers to switch or deleted its source (held there by the {@code move-after-switch} test gate, so the
  * kill lands at that point every time). What it leaves: the catalog names the target, both copies are whole, the VMs
  * being served keep reading every byte right (a FUSE mount, read with O_DIRECT, and an NBD server, read by
@@ -63,6 +63,33 @@ class MoveKilledAfterSwitchIT {
     @Test
     void aMoveKilledBetweenTheSwitchAndTheDeleteLeavesASpareCopyThatGcReclaimsOnlyOnceNoServerReadsIt()
             throws Exception {
+        stoppedBetweenTheSwitchAndTheDelete(move -> {
+            move.destroyForcibly(); // SIGKILL: no hook runs, nothing can finish the move
+            assertTrue(move.waitFor(DEADLINE.toSeconds(), TimeUnit.SECONDS));
+            assertEquals(137, move.exitValue(), "killed by SIGKILL, not finished");
+        });
+    }
+
+    /** Ctrl-C instead of kill -9: the JVM's shutdown hooks run, and must say what the stop left and delete nothing. */
+    @Test
+    void ctrlCBetweenTheSwitchAndTheDeleteSaysSoInOneLineAndLeavesTheSameSpareCopy() throws Exception {
+        stoppedBetweenTheSwitchAndTheDelete(move -> {
+            VmCli.ok("kill", "-INT", Long.toString(move.pid()));
+            assertTrue(move.waitFor(DEADLINE.toSeconds(), TimeUnit.SECONDS));
+            assertEquals(130, move.exitValue(), "stopped by SIGINT, not finished");
+            assertEquals("dcd: the move of tools@1.0 to store2 was stopped after the switch: tools@1.0 is on store2; its"
+                    + " copy on local stays, a spare copy, which 'dcd catalog gc' deletes once no running server reads it"
+                    + " there\n", Files.readString(tmp.resolve("move.err")), "one line, no stack trace");
+        });
+    }
+
+    /** How a test stops the move held at its gate, and what it checks of the stop itself. */
+    @FunctionalInterface
+    private interface Stop {
+        void stop(Process move) throws Exception;
+    }
+
+    private void stoppedBetweenTheSwitchAndTheDelete(Stop stop) throws Exception {
         home = tmp.resolve("home");
         Map<String, String> tools = writeApp(tmp.resolve("tools-1.0"), 16, "bin/tool.bin", "share/data.bin", "doc/README");
         writeApp(tmp.resolve("other-2.0"), 61, "opt/other/readme");
@@ -90,10 +117,7 @@ class MoveKilledAfterSwitchIT {
         assertEquals(apiDisk, nbdSha256(nbd), "the NBD server before the move");
 
         // The move stops at the gate: the catalog names store2, the servers were not asked, the source is there.
-        Process move = startMoveHeldAfterTheSwitch();
-        move.destroyForcibly(); // SIGKILL: no hook runs, nothing can finish the move
-        assertTrue(move.waitFor(DEADLINE.toSeconds(), TimeUnit.SECONDS));
-        assertEquals(137, move.exitValue(), "killed by SIGKILL, not finished");
+        stop.stop(startMoveHeldAfterTheSwitch());
 
         assertEquals("store2", app("tools").get("backend").asText(), "the catalog names the target");
         assertEquals(vdiskSha, VmCli.sha256(source), "the source copy is whole");
