@@ -14,13 +14,16 @@ import java.nio.file.Path;
  * <p>Points: {@value #IMPORT_BEFORE_COMMIT} (the vdisk is on the backend, the catalog rows are not written,
  * no lock is held), {@value #CATALOG_WRITE} (a write holds the catalog's write lock) and
  * {@value #MOVE_AFTER_SWITCH} ({@code catalog move} has switched the catalog to the target, has not yet asked the
- * running servers to switch, and has not deleted the source; no lock is held).
+ * running servers to switch, and has not deleted the source; no lock is held) and {@value #MOVE_DURING_COPY}
+ * ({@code catalog move} has handed the target's put its first 8 MiB: a partial temporary copy is on the target,
+ * the catalog is untouched).
  */
 public final class TestGate {
     public static final String ENV = "DCD_TEST_GATE";
     public static final String IMPORT_BEFORE_COMMIT = "import-before-commit";
     public static final String CATALOG_WRITE = "catalog-write";
     public static final String MOVE_AFTER_SWITCH = "move-after-switch";
+    public static final String MOVE_DURING_COPY = "move-during-copy";
 
     private TestGate() {
     }

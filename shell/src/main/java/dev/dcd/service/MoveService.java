@@ -239,8 +239,11 @@ public final class MoveService {
     /** A device's bytes in order, as the stream {@link Backend#put} takes. */
     private static final class DeviceStream extends InputStream {
         private final BlockDevice device;
+        /** Where the {@code move-during-copy} test gate holds a move: well into the copy, far from its end. */
+        private static final long GATE_AFTER_BYTES = 2L * COPY_BLOCK;
         private final ByteBuffer buffer = ByteBuffer.allocate(COPY_BLOCK);
         private long pos;
+        private boolean gatePassed;
 
         DeviceStream(BlockDevice device) {
             this.device = device;
@@ -256,6 +259,10 @@ public final class MoveService {
         @Override
         public int read(byte[] b, int off, int len) throws IOException {
             if (!buffer.hasRemaining()) {
+                if (!gatePassed && pos >= GATE_AFTER_BYTES) {
+                    gatePassed = true;
+                    TestGate.pass(TestGate.MOVE_DURING_COPY);
+                }
                 long left = device.size() - pos;
                 if (left <= 0) {
                     return -1;

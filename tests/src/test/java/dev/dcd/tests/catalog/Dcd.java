@@ -91,12 +91,18 @@ final class Dcd {
      * {@code DCD_HOME}), its stdout and stderr into {@code logs/out} and {@code logs/err}; the caller ends it.
      */
     static Process start(Path home, Path logs, String... args) throws IOException {
+        return start(home, logs, java.util.Map.of(), args);
+    }
+
+    /** As {@link #start(Path, Path, String...)}, with {@code env} added to the process's environment. */
+    static Process start(Path home, Path logs, java.util.Map<String, String> env, String... args) throws IOException {
         List<String> command = new ArrayList<>(List.of("java", "-jar", JAR.toString(), "--home", home.toString()));
         command.addAll(List.of(args));
         ProcessBuilder pb = new ProcessBuilder(command)
                 .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
                 .redirectOutput(logs.resolve("out").toFile()).redirectError(logs.resolve("err").toFile());
         pb.environment().remove("DCD_HOME");
+        pb.environment().putAll(env);
         return pb.start();
     }
 

@@ -12,6 +12,7 @@ import java.nio.file.Path;
 import java.nio.file.attribute.FileTime;
 import java.time.Duration;
 import java.util.List;
+import java.util.Map;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 
@@ -43,17 +44,30 @@ class InterruptedMoveIT {
         }
     }
 
-    @Test
-    void sigkillDuringTheCopyLeavesTheAppOnTheSourceAndNoVdiskOnTheTarget() throws Exception {
+    /** An app of random blobs imported to the local backend, a second local backend, and the vdisk's digest. */
+    private record Moving(Path home, Path store2, String hex, Path source, String before) {
+    }
+
+    private Moving appOnLocalAndASecondBackend(long seed) throws Exception {
         Path home = temp.resolve("home");
         Path tree = Files.createDirectories(temp.resolve("big-1.0"));
-        Dcd.writeRandomBlobs(tree, FILES, FILE_BYTES, 16);
+        Dcd.writeRandomBlobs(tree, FILES, FILE_BYTES, seed);
         Dcd.ok(home, "catalog", "import", tree.toString());
         Path store2 = Files.createDirectories(temp.resolve("store2"));
         Dcd.ok(home, "backend", "add", "store2", "local://" + store2);
         String hex = app(home).get("contentId").asText();
         Path source = home.resolve("vdisks").resolve(hex + ".vdisk");
-        String before = Dcd.sha256(source);
+        return new Moving(home, store2, hex, source, Dcd.sha256(source));
+    }
+
+    @Test
+    void sigkillDuringTheCopyLeavesTheAppOnTheSourceAndNoVdiskOnTheTarget() throws Exception {
+        Moving m = appOnLocalAndASecondBackend(16);
+        Path home = m.home();
+        Path store2 = m.store2();
+        String hex = m.hex();
+        Path source = m.source();
+        String before = m.before();
 
         Path tempCopy = startMoveAndAwaitItsTemporaryCopy(home, store2, hex);
         running.destroyForcibly(); // SIGKILL: no hook runs, nothing can clean up
@@ -80,15 +94,12 @@ class InterruptedMoveIT {
 
     @Test
     void ctrlCDuringTheCopySaysSoInOneLineAndChangesNothing() throws Exception {
-        Path home = temp.resolve("home");
-        Path tree = Files.createDirectories(temp.resolve("big-1.0"));
-        Dcd.writeRandomBlobs(tree, FILES, FILE_BYTES, 17);
-        Dcd.ok(home, "catalog", "import", tree.toString());
-        Path store2 = Files.createDirectories(temp.resolve("store2"));
-        Dcd.ok(home, "backend", "add", "store2", "local://" + store2);
-        String hex = app(home).get("contentId").asText();
-        Path source = home.resolve("vdisks").resolve(hex + ".vdisk");
-        String before = Dcd.sha256(source);
+        Moving m = appOnLocalAndASecondBackend(17);
+        Path home = m.home();
+        Path store2 = m.store2();
+        String hex = m.hex();
+        Path source = m.source();
+        String before = m.before();
 
         startMoveAndAwaitItsTemporaryCopy(home, store2, hex);
         Dcd.tool(temp, "kill", "-INT", Long.toString(running.pid())); // what Ctrl-C sends
@@ -114,9 +125,16 @@ class InterruptedMoveIT {
         return list.get(0);
     }
 
-    /** Starts {@code dcd catalog move big --to store2}; returns once its temporary copy on store2 holds data. */
+    /**
+     * Starts {@code dcd catalog move big --to store2} held by its {@code move-during-copy} gate (a FIFO nobody
+     * opens, so the move cannot finish on a fast machine before the test stops it); returns once its temporary
+     * copy on store2 holds data.
+     */
     private Path startMoveAndAwaitItsTemporaryCopy(Path home, Path store2, String hex) throws Exception {
-        running = Dcd.start(home, temp, "catalog", "move", "big", "--to", "store2");
+        Path gate = temp.resolve("copy-gate.fifo");
+        Dcd.tool(temp, "mkfifo", gate.toString());
+        running = Dcd.start(home, temp, Map.of("DCD_TEST_GATE", "move-during-copy=" + gate),
+                "catalog", "move", "big", "--to", "store2");
         return Dcd.awaitGrowingFile(running, temp, "the move", DEADLINE, () -> names(store2).stream()
                 .filter(name -> name.startsWith("." + hex) && name.endsWith(".tmp")).map(store2::resolve).toList());
     }
