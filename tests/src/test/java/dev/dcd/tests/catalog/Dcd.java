@@ -96,7 +96,10 @@ final class Dcd {
 
     /** As {@link #start(Path, Path, String...)}, with {@code env} added to the process's environment. */
     static Process start(Path home, Path logs, java.util.Map<String, String> env, String... args) throws IOException {
-        List<String> command = new ArrayList<>(List.of("java", "-jar", JAR.toString(), "--home", home.toString()));
+        // A background job of a non-interactive shell (nohup, `cmd &`) starts with SIGINT ignored, children inherit
+        // that, and a JVM started so installs no Ctrl-C handler: reset it, so a test's SIGINT acts as a user's Ctrl-C.
+        List<String> command = new ArrayList<>(List.of("env", "--default-signal=INT", "java", "-jar", JAR.toString(),
+                "--home", home.toString()));
         command.addAll(List.of(args));
         ProcessBuilder pb = new ProcessBuilder(command)
                 .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))

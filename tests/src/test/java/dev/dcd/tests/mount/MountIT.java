@@ -213,7 +213,10 @@ class MountIT {
     @Test
     void foregroundServesUntilInterruptedAndThenUnmountsCleanly() throws Exception {
         Path mp = sandbox.mountpoint("fg");
-        List<String> cmd = new ArrayList<>(TestDcd.context(home).relaunchPrefix());
+        // env --default-signal=INT: a JVM whose parent ignored SIGINT (a background job of a non-interactive shell,
+        // as CI may be) installs no Ctrl-C handler; this test's SIGINT must act as a user's Ctrl-C.
+        List<String> cmd = new ArrayList<>(List.of("env", "--default-signal=INT"));
+        cmd.addAll(TestDcd.context(home).relaunchPrefix());
         cmd.addAll(List.of("mount", "web1", mp.toString(), "--foreground"));
         Process fg = new ProcessBuilder(cmd).redirectErrorStream(true)
                 .redirectOutput(tmp.resolve("fg.log").toFile()).start();

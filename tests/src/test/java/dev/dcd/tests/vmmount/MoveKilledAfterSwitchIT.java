@@ -248,7 +248,9 @@ class MoveKilledAfterSwitchIT {
     private Process startMoveHeldAfterTheSwitch() throws Exception {
         Path fifo = tmp.resolve("gate.fifo");
         VmCli.ok("mkfifo", fifo.toString());
-        ProcessBuilder pb = new ProcessBuilder("java", "-jar", VmCli.JAR.toString(), "--home", home.toString(),
+        // env --default-signal=INT: a JVM whose parent ignored SIGINT (a background job of a non-interactive shell)
+        // would ignore Ctrl-C too; the test's SIGINT must act as a user's.
+        ProcessBuilder pb = new ProcessBuilder("env", "--default-signal=INT", "java", "-jar", VmCli.JAR.toString(), "--home", home.toString(),
                 "catalog", "move", "tools", "--to", "store2")
                 .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
                 .redirectOutput(tmp.resolve("move.out").toFile()).redirectError(tmp.resolve("move.err").toFile());
