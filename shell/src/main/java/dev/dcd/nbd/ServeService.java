@@ -47,7 +47,7 @@ public final class ServeService {
     }
 
     /** What a record says about one running server. */
-    record Record(String vm, String uri, long pid) {
+    public record Record(String vm, String uri, long pid) {
         boolean alive() {
             return ProcessHandle.of(pid).filter(ProcessHandle::isAlive)
                     .map(h -> h.info().command().map(c -> c.endsWith("java")).orElse(true))
@@ -289,37 +289,22 @@ public final class ServeService {
 
     // ---------------------------------------------------------------- records
 
-    /** A running {@code dcd serve} of {@code vm}, by its record under {@code $DCD_HOME/serve}. */
-    public record LiveServer(String vm, String uri, long pid) {
-    }
-
     /**
      * Every {@code dcd serve} (foreground or detached) whose process is alive. Its record does not say which
      * generation it serves, so whoever protects vdisks must count every generation of the VM on disk as read.
      */
-    public static java.util.List<LiveServer> liveServers(Path home) throws IOException {
-        java.util.List<LiveServer> found = new java.util.ArrayList<>();
+    public static java.util.List<Record> liveServers(Path home) throws IOException {
+        java.util.List<Record> found = new java.util.ArrayList<>();
         Path dir = home.resolve("serve");
         if (!Files.isDirectory(dir)) {
             return found;
         }
         try (java.nio.file.DirectoryStream<Path> files = Files.newDirectoryStream(dir, "*.pid")) {
             for (Path f : files) {
-                Properties p = new Properties();
-                try (var in = Files.newInputStream(f)) {
-                    p.load(in);
-                    Record r = new Record(p.getProperty("vm"), p.getProperty("uri"), Long.parseLong(p.getProperty("pid")));
-                    if (r.vm() != null && r.alive()) {
-                        found.add(new LiveServer(r.vm(), r.uri(), r.pid()));
-                    }
-                } catch (NoSuchFileException e) {
-                    // ended meanwhile
-                } catch (RuntimeException e) {
-                    // a torn or foreign file: no pid to check
-                }
+                readRecord(f).filter(r -> r.vm() != null && r.alive()).ifPresent(found::add);
             }
         }
-        found.sort(java.util.Comparator.comparing(LiveServer::vm));
+        found.sort(java.util.Comparator.comparing(Record::vm));
         return found;
     }
 
@@ -333,13 +318,20 @@ public final class ServeService {
 
     Optional<Record> recordOf(String vm) throws MountException {
         Path file = recordFile(vm);
+        try {
+            return readRecord(file);
+        } catch (IOException e) {
+            throw new MountException("cannot read " + file + ": " + e.getMessage());
+        }
+    }
+
+    /** The record in {@code file}; empty when it is gone (the server ended meanwhile) or torn or foreign. */
+    private static Optional<Record> readRecord(Path file) throws IOException {
         Properties p = new Properties();
         try (var in = Files.newInputStream(file)) {
             p.load(in);
         } catch (NoSuchFileException e) {
             return Optional.empty();
-        } catch (IOException e) {
-            throw new MountException("cannot read " + file + ": " + e.getMessage());
         }
         try {
             return Optional.of(new Record(p.getProperty("vm"), p.getProperty("uri"), Long.parseLong(p.getProperty("pid"))));

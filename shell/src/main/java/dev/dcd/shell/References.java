@@ -34,19 +34,22 @@ final class References {
             if (m.generation() > 0) {
                 mounts.add(new VdiskReferences.LiveMount(m.vm(), m.generation(), m.mountpoint().toString()));
             } else {
-                // A record that does not say which generation it serves: every generation on disk may be it.
-                for (int g : generationsOnDisk(context.vmDir(m.vm()))) {
-                    mounts.add(new VdiskReferences.LiveMount(m.vm(), g, m.mountpoint().toString()));
-                }
+                everyGenerationOnDisk(context, m.vm(), m.mountpoint().toString(), mounts);
             }
         }
-        for (ServeService.LiveServer s : ServeService.liveServers(context.home())) {
-            // An NBD server's record does not name its generation: every generation on disk may be it.
-            for (int g : generationsOnDisk(context.vmDir(s.vm()))) {
-                mounts.add(new VdiskReferences.LiveMount(s.vm(), g, s.uri() == null ? "nbd (pid " + s.pid() + ")" : s.uri()));
-            }
+        for (ServeService.Record s : ServeService.liveServers(context.home())) {
+            // An NBD server's record does not name its generation either.
+            everyGenerationOnDisk(context, s.vm(), s.uri() == null ? "nbd (pid " + s.pid() + ")" : s.uri(), mounts);
         }
         return VdiskReferences.compute(context.catalog(), (vm, g) -> vdisksOf(context, vm, g), mounts);
+    }
+
+    /** A server whose record does not say which generation it serves: every generation of its VM on disk may be it. */
+    private static void everyGenerationOnDisk(Context context, String vm, String where,
+                                              List<VdiskReferences.LiveMount> mounts) throws IOException {
+        for (int g : generationsOnDisk(context.vmDir(vm))) {
+            mounts.add(new VdiskReferences.LiveMount(vm, g, where));
+        }
     }
 
     /** The vdisks a generation maps, from its region map; a map that cannot be read stops the caller. */
