@@ -470,6 +470,7 @@ final class VmMounts implements MountContext, MountSourceFactory {
 
         @Override
         public void start() {
+            disk.openAhead();
             disk.startPrefetch();
         }
 
