@@ -143,9 +143,8 @@ public final class LiveServers implements GcService.LiveReaders {
                 }
             }
             return false;
-        } catch (NoSuchFileException e) {
-            return false; // the VM is gone: its server serves what it opened, which a VM of no name cannot tell
         } catch (IOException e) {
+            // Also when the VM's directory is gone: its server serves what it opened, which nothing on disk tells.
             return true;
         }
     }
