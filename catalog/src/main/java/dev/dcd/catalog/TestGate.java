@@ -16,7 +16,8 @@ import java.nio.file.Path;
  * {@value #MOVE_AFTER_SWITCH} ({@code catalog move} has switched the catalog to the target, has not yet asked the
  * running servers to switch, and has not deleted the source; no lock is held) and {@value #MOVE_DURING_COPY}
  * ({@code catalog move} has handed the target's put its first 8 MiB: a partial temporary copy is on the target,
- * the catalog is untouched).
+ * the catalog is untouched) and {@value #SERVE_STARTING} ({@code dcd serve} has registered itself as a reader and
+ * opened its vdisks, resolved through the catalog; it has no control socket and no serve record yet).
  */
 public final class TestGate {
     public static final String ENV = "DCD_TEST_GATE";
@@ -24,6 +25,7 @@ public final class TestGate {
     public static final String CATALOG_WRITE = "catalog-write";
     public static final String MOVE_AFTER_SWITCH = "move-after-switch";
     public static final String MOVE_DURING_COPY = "move-during-copy";
+    public static final String SERVE_STARTING = "serve-starting";
 
     private TestGate() {
     }

@@ -51,7 +51,7 @@ public final class ControlClient {
         CompletableFuture<String> exchange = new CompletableFuture<>();
         Thread t = new Thread(() -> {
             try {
-                channel.connect(UnixDomainSocketAddress.of(socket));
+                channel.connect(UnixDomainSocketAddress.of(ControlSockets.connectable(socket)));
                 channel.write(ByteBuffer.wrap((request + "\n").getBytes(StandardCharsets.UTF_8)));
                 BufferedReader in = new BufferedReader(new InputStreamReader(Channels.newInputStream(channel),
                         StandardCharsets.UTF_8));

@@ -85,6 +85,8 @@ public final class ControlServer implements Closeable {
     private final Handler handler;
     private final Thread acceptor;
     private volatile boolean closed;
+    /** The usual name linked to {@link #path} when that is a short path (a deep home); null otherwise. */
+    private volatile Path link;
 
     private ControlServer(Path path, ServerSocketChannel channel, Handler handler) {
         this.path = path;
@@ -101,7 +103,23 @@ public final class ControlServer implements Closeable {
      */
     public static ControlServer start(Path home, String kind, String vm, Handler handler) throws IOException {
         ControlSockets.createDir(home);
-        return start(ControlSockets.socket(home, kind, vm), handler);
+        Path name = ControlSockets.socket(home, kind, vm);
+        if (ControlSockets.fits(name)) {
+            return start(name, handler);
+        }
+        // Too deep a home for a socket path: listen at a short one and link it from the usual name, where clients
+        // list and find it (a live server there answers through the link, and start refuses to replace it).
+        Path shortPath = ControlSockets.shortSocket(home, kind, vm);
+        ControlServer server = start(shortPath, handler);
+        try {
+            Files.deleteIfExists(name);
+            Files.createSymbolicLink(name, shortPath);
+        } catch (IOException | RuntimeException e) {
+            server.close();
+            throw new IOException("cannot link " + name + " to control socket " + shortPath + ": " + e.getMessage(), e);
+        }
+        server.link = name;
+        return server;
     }
 
     /** Listens on {@code path} (its directory must exist and should be owner-only). */
@@ -248,5 +266,16 @@ public final class ControlServer implements Closeable {
         closed = true;
         channel.close();
         Files.deleteIfExists(path);
+        Path name = link;
+        if (name != null) {
+            try {
+                // Only our own link: a later server of the same VM may have replaced it meanwhile.
+                if (Files.isSymbolicLink(name) && name.resolveSibling(Files.readSymbolicLink(name)).equals(path)) {
+                    Files.deleteIfExists(name);
+                }
+            } catch (java.nio.file.NoSuchFileException e) {
+                // removed already
+            }
+        }
     }
 }

@@ -13,6 +13,31 @@ public final class MountControl {
     }
 
     /**
+     * Registers this process as a reader of vdisks ({@code ControlSockets.registerReader}); call it before the
+     * server opens its source, so that a {@code catalog move} or {@code catalog gc} that runs while the server is
+     * still starting (no control socket yet) keeps every copy it may read. When the registration cannot be written,
+     * says so on stderr and returns a handle that does nothing (the server still serves, as without a control
+     * channel; its mount or serve record still counts).
+     */
+    public static Closeable registerReader(Path home, String kind, String vm) {
+        try {
+            return dev.dcd.control.ControlSockets.registerReader(home, kind, vm);
+        } catch (IOException | RuntimeException e) {
+            System.err.println("dcd: cannot register the " + kind + " of VM " + vm + " as a reader: " + e.getMessage());
+            return () -> { };
+        }
+    }
+
+    /** Closes a reader registration, ignoring a failure (the process is stopping; a dead pid's file counts for none). */
+    public static void unregister(Closeable reader) {
+        try {
+            reader.close();
+        } catch (IOException e) {
+            // see above
+        }
+    }
+
+    /**
      * Listens on the control socket of a {@code kind} server of {@code vm}; returns null, having said why on
      * stderr, when it cannot (the server still serves, but a {@code catalog move} of its apps will wait for it
      * in vain and fail, changing nothing).

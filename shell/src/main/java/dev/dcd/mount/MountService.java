@@ -175,10 +175,18 @@ public final class MountService {
         }
         nbd = nbdAddress(vm);
         // Open once here so that a VM without a built disk fails now, with the factory's message, not in a log.
-        MountSource source = openSource(vm, generation);
-        if (foreground) {
-            serveForeground(vm, source, mountpoint, allowOther);
-            return;
+        // In the foreground this process serves what it opens: it is a reader from before the catalog is read.
+        java.io.Closeable reader = foreground
+                ? MountControl.registerReader(context.dcdHome(), dev.dcd.control.ControlSockets.MOUNT, vm) : () -> { };
+        MountSource source;
+        try {
+            source = openSource(vm, generation);
+            if (foreground) {
+                serveForeground(vm, source, mountpoint, allowOther);
+                return;
+            }
+        } finally {
+            MountControl.unregister(reader);
         }
         int served = source.generation();
         close(source);
@@ -394,7 +402,16 @@ public final class MountService {
     public void serve(String vm, Path mountpointArg, boolean allowOther, int generation) throws MountException {
         context.tools().requireLibfuse();
         Path mountpoint = resolve(mountpointArg);
-        MountSource source = openSource(vm, generation);
+        // Known as a reader before the catalog is read: the parent writes the mount record only once FUSE answers.
+        java.io.Closeable reader = MountControl.registerReader(context.dcdHome(), dev.dcd.control.ControlSockets.MOUNT,
+                vm);
+        MountSource source;
+        try {
+            source = openSource(vm, generation);
+        } catch (MountException | RuntimeException e) {
+            MountControl.unregister(reader);
+            throw e;
+        }
         source.start();
         long pid = ProcessHandle.current().pid();
         Runtime.getRuntime().addShutdownHook(new Thread(() -> deleteRecordIfOwned(vm, pid)));
@@ -412,6 +429,7 @@ public final class MountService {
             closeQuietly(export);
             close(source);
             deleteRecordIfOwned(vm, pid);
+            MountControl.unregister(reader);
         }
     }
 

@@ -104,7 +104,16 @@ final class SupervisedMount {
             }
             // Held until the channel closes, i.e. until this process ends or stops serving.
             long start = System.nanoTime();
-            MountSource source = service.openSourceFor(vm, generation);
+            // A reader from before the catalog is read: a move or gc while this server starts keeps what it may read.
+            java.io.Closeable reader = MountControl.registerReader(context.dcdHome(),
+                    dev.dcd.control.ControlSockets.MOUNT, vm);
+            MountSource source;
+            try {
+                source = service.openSourceFor(vm, generation);
+            } catch (MountException | RuntimeException e) {
+                MountControl.unregister(reader);
+                throw e;
+            }
             java.io.Closeable control = null;
             try {
                 source.start();
@@ -140,7 +149,7 @@ final class SupervisedMount {
                     source.close();
                 } catch (IOException e) {
                     log.println("dcd-fuse: closing " + source.describe() + ": " + dev.dcd.shell.ErrorLine.of(e));
-                }
+                }                MountControl.unregister(reader);
             }
         } catch (IOException e) {
             throw new MountException("cannot lock " + lock + ": " + dev.dcd.shell.ErrorLine.of(e));

@@ -1,6 +1,7 @@
 package dev.dcd.nbd;
 
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.dcd.catalog.TestGate;
 import dev.dcd.filter.ExtendedBlockDevice;
 import dev.dcd.mount.MountContext;
 import dev.dcd.mount.MountException;
@@ -99,7 +100,22 @@ public final class ServeService {
     }
 
     private void run(String vm, NbdEndpoint endpoint, boolean readOnly, boolean announce) throws MountException {
-        MountSource source = open(vm);
+        // A reader from before the catalog is read: the record and the control socket come only after the open.
+        java.io.Closeable reader = dev.dcd.mount.MountControl.registerReader(context.dcdHome(),
+                dev.dcd.control.ControlSockets.SERVE, vm);
+        MountSource source;
+        try {
+            source = open(vm);
+        } catch (MountException | RuntimeException e) {
+            dev.dcd.mount.MountControl.unregister(reader);
+            throw e;
+        }
+        try {
+            // Tests hold a real server here: its vdisks are open, its socket and record do not exist yet.
+            TestGate.pass(TestGate.SERVE_STARTING);
+        } catch (IOException e) {
+            throw new MountException("test gate: " + e.getMessage(), e);
+        }
         prepareSocketDir(endpoint);
         NbdExport export = new NbdExport(vm, source.describe(), ExtendedBlockDevice.of(source.disk()), readOnly);
         NbdServer server;
@@ -107,6 +123,7 @@ public final class ServeService {
             server = NbdServer.start(NbdServerConfig.builder(export, endpoint).build());
         } catch (IOException | RuntimeException e) {
             close(source);
+            dev.dcd.mount.MountControl.unregister(reader);
             throw new MountException("cannot listen on " + endpoint + ": " + e.getMessage(), e);
         }
         long pid = ProcessHandle.current().pid();
@@ -125,6 +142,7 @@ public final class ServeService {
                 }
                 close(source);
                 deleteRecordIfOwned(vm, pid);
+                dev.dcd.mount.MountControl.unregister(reader);
                 System.err.println("nbd: stopped serving " + vm);
             }
         };

@@ -102,9 +102,15 @@ public final class MoveService {
      * @param switched     app versions now on the target (all that shared the vdisk on the source)
      * @param servers      live servers that switched ("mount of VM web"), in the order asked
      * @param sourceKept   why the source copy was kept, or null when it was deleted
+     * @param finished     true when the catalog named the target already and this run finished a move that was
+     *                     stopped after its switch ({@code from}: the backends that held a spare copy)
      */
     public record Moved(ContentId id, String from, String to, long bytes, List<AppVersion> switched,
-                        List<String> servers, String sourceKept) {
+                        List<String> servers, String sourceKept, boolean finished) {
+        public Moved(ContentId id, String from, String to, long bytes, List<AppVersion> switched, List<String> servers,
+                     String sourceKept) {
+            this(id, from, to, bytes, switched, servers, sourceKept, false);
+        }
     }
 
     private Moved moveOnce(Request request, ProgressSink progress) throws IOException {
@@ -115,7 +121,7 @@ public final class MoveService {
         String to = request.to();
         catalog.requireBackend(to);
         if (from.equals(to)) {
-            throw new CatalogException("app " + app.label() + " is on backend '" + to + "' already");
+            return finish(catalog, app, request, progress);
         }
         ContentId id = app.id();
         String before = "the move of " + app.label() + " to " + to + " was stopped before the switch: nothing changed, "
@@ -160,8 +166,9 @@ public final class MoveService {
         TestGate.pass(TestGate.MOVE_AFTER_SWITCH);
         List<String> servers = new ArrayList<>();
         Map<ControlSockets.Endpoint, String> done = new LinkedHashMap<>();
+        List<String> unasked;
         try {
-            switchServers(id, to, request.serverTimeout(), done);
+            unasked = switchServers(id, to, request.serverTimeout(), done);
             done.values().forEach(servers::add);
         } catch (IOException e) {
             ifStoppedNow = null; // the undo below says what it leaves
@@ -172,6 +179,11 @@ public final class MoveService {
         }
 
         String kept = request.keepSource() ? "--keep-source, " + KEPT_COPY : stillReadOn(catalog, id, from);
+        if (kept == null && !unasked.isEmpty()) {
+            // Servers that could not be asked (starting, or without a control channel) may have resolved the
+            // catalog before the switch: the copy they may read stays until gc finds nobody reads it there.
+            kept = String.join("; ", unasked) + "; it stays on " + from + " as a spare copy, which " + SPARE_COPY;
+        }
         if (kept == null) {
             try {
                 source.delete(id);
@@ -181,6 +193,93 @@ public final class MoveService {
             }
         }
         return new Moved(id, from, to, bytes, switched, servers, kept);
+    }
+
+    // ---------------------------------------------------------------- finishing a stopped move
+
+    /**
+     * The same move run again after it was stopped between its switch and its delete: the catalog names the target
+     * already and a copy of the vdisk remains on another backend. Verifies the copy on the target, asks every live
+     * server to read from the target (as step 5 does), and deletes each spare copy that no server reads any more (a
+     * copy recorded as kept, or every copy with {@code --keep-source}, stays). Fails, as before, when no other copy
+     * is left: there is nothing to finish.
+     */
+    private Moved finish(Catalog catalog, AppVersion app, Request request, ProgressSink progress) throws IOException {
+        String to = request.to();
+        ContentId id = app.id();
+        List<AppVersion> users = catalog.usersOf(id);
+        List<String> named = users.stream().map(AppVersion::backend).distinct().toList();
+        List<String> others = new ArrayList<>();
+        for (dev.dcd.catalog.BackendEntry entry : catalog.backends()) {
+            if (!named.contains(entry.name()) && present(env.backend(entry.name()), id)) {
+                others.add(entry.name());
+            }
+        }
+        if (others.isEmpty()) {
+            throw new CatalogException("app " + app.label() + " is on backend '" + to + "' already");
+        }
+        String label = "the move of " + app.label() + " to " + to;
+        String spareOn = String.join(", ", others);
+        Backend target = env.backend(to);
+        long bytes;
+        try {
+            bytes = target.stat(id).orElseThrow(() -> new IOException("the copy the catalog names is missing there"))
+                    .size();
+            verify(id, target, new VdiskLabel(app.label(), to), bytes, progress);
+        } catch (IOException | RuntimeException e) {
+            throw new CatalogException("cannot finish " + label + ": the copy on " + to + " does not verify ("
+                    + message(e) + "); nothing changed, the copy on " + spareOn + " stays", e);
+        }
+        List<String> servers = new ArrayList<>();
+        Map<ControlSockets.Endpoint, String> done = new LinkedHashMap<>();
+        try {
+            switchServers(id, to, request.serverTimeout(), done);
+        } catch (IOException e) {
+            String switched = done.isEmpty() ? "" : " (" + String.join(", ", done.values()) + " switched to " + to
+                    + ", which the catalog names)";
+            throw new CatalogException("cannot finish " + label + ": " + e.getMessage() + switched + "; the copy on "
+                    + spareOn + " stays, a spare copy, which " + SPARE_COPY, e);
+        }
+        done.values().forEach(servers::add);
+        List<String> keptWhy = new ArrayList<>();
+        java.util.Set<String> recorded = new java.util.HashSet<>();
+        catalog.keptCopies(id).forEach(k -> recorded.add(k.backend()));
+        LiveServers live = new LiveServers(env, request.serverTimeout());
+        for (String other : others) {
+            if (recorded.contains(other)) {
+                keptWhy.add("the copy on " + other + " is " + KEPT_COPY);
+                continue;
+            }
+            if (request.keepSource()) {
+                keptWhy.add("the copy on " + other + " stays (--keep-source), a spare copy, which " + SPARE_COPY);
+                continue;
+            }
+            // Decided and deleted in one write session, like gc: a move back onto that backend switches the catalog
+            // in its own session, so the copy it names is never the one deleted here.
+            String why = catalog.write(() -> {
+                if (catalog.usersOf(id).stream().anyMatch(a -> a.backend().equals(other))) {
+                    return "the catalog names the copy on " + other + " meanwhile";
+                }
+                List<String> readers = live.readersOf(id, other);
+                if (!readers.isEmpty()) {
+                    return "the copy on " + other + " stays: " + String.join("; ", readers) + "; it is a spare copy,"
+                            + " which " + SPARE_COPY;
+                }
+                try {
+                    env.backend(other).delete(id);
+                    return null;
+                } catch (IOException e) {
+                    return "deleting the copy on " + other + " failed (" + message(e) + "); it stays, a spare copy,"
+                            + " which " + SPARE_COPY;
+                }
+            });
+            if (why != null) {
+                keptWhy.add(why);
+            }
+        }
+        List<AppVersion> onTarget = users.stream().filter(a -> a.backend().equals(to)).toList();
+        return new Moved(id, spareOn, to, bytes, onTarget, servers, keptWhy.isEmpty() ? null : String.join("; ", keptWhy),
+                true);
     }
 
     // ---------------------------------------------------------------- copy and verify
@@ -284,10 +383,14 @@ public final class MoveService {
      * Asks every server with a control socket to re-resolve {@code id}; records in {@code done} those that
      * switched. A socket nobody listens on belongs to a server that ended: it reads nothing. A live mount whose
      * generation reads the vdisk but that did not switch fails the move, like one that does not answer.
+     *
+     * @return why servers that could not be asked may still read the vdisk where it was (a server still starting,
+     *         or one without a control channel): the source copy must then stay
      */
-    private void switchServers(ContentId id, String to, Duration timeout, Map<ControlSockets.Endpoint, String> done)
-            throws IOException {
+    private List<String> switchServers(ContentId id, String to, Duration timeout,
+                                       Map<ControlSockets.Endpoint, String> done) throws IOException {
         List<String> answered = new ArrayList<>();
+        java.util.Set<String> asked = new java.util.HashSet<>();
         for (ControlSockets.Endpoint server : ControlSockets.list(env.home())) {
             ControlClient.Answer answer;
             try {
@@ -303,6 +406,7 @@ public final class MoveService {
             if (!answer.ok()) {
                 throw new IOException("the " + server.describe() + " did not switch: " + answer.detail());
             }
+            asked.add(LiveServers.key(server.kind(), server.vm()));
             if (server.kind().equals(ControlSockets.MOUNT)) {
                 answered.add(server.vm());
             }
@@ -316,6 +420,7 @@ public final class MoveService {
                         + " reads it but has no control channel (mounted by an older dcd? remount it)");
             }
         }
+        return LiveServers.unasked(env, asked, id);
     }
 
     /** Switches the catalog and the servers that had switched back; says what could not be undone. */

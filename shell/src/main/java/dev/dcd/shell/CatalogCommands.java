@@ -423,6 +423,7 @@ final class CatalogCommands {
                 json.put("apps", moved.switched().stream().map(AppVersion::label).toList());
                 json.put("servers", moved.servers());
                 json.put("sourceDeleted", moved.sourceKept() == null);
+                json.put("finished", moved.finished());
                 if (moved.sourceKept() != null) {
                     json.put("sourceKept", moved.sourceKept());
                 }
@@ -430,9 +431,18 @@ final class CatalogCommands {
                 return 0;
             }
             String apps = String.join(", ", moved.switched().stream().map(AppVersion::label).toList());
+            if (moved.finished()) {
+                context.out().println("finished the move of " + apps + " (vdisk " + moved.id().shortHex() + ", "
+                        + Sizes.format(moved.bytes()) + ") to " + moved.to() + ", where it verified; "
+                        + (moved.servers().isEmpty() ? "no running server had to switch"
+                                : "switched: " + String.join(", ", moved.servers()))
+                        + "; " + (moved.sourceKept() == null ? "spare copy on " + moved.from() + " deleted"
+                                : moved.sourceKept()));
+                return 0;
+            }
             context.out().println("moved " + apps + " (vdisk " + moved.id().shortHex() + ", " + Sizes.format(moved.bytes())
                     + ") from " + moved.from() + " to " + moved.to() + "; "
-                    + (moved.servers().isEmpty() ? "no running server reads it" : "switched: " + String.join(", ", moved.servers()))
+                    + (moved.servers().isEmpty() ? "no running server had to switch" : "switched: " + String.join(", ", moved.servers()))
                     + "; source copy " + (moved.sourceKept() == null ? "deleted" : "kept (" + moved.sourceKept() + ")"));
             return 0;
         }

@@ -199,4 +199,50 @@ class ControlChannelTest {
         IOException gone = assertThrows(IOException.class, () -> ControlClient.request(socket, "ping", TIMEOUT));
         assertNotNull(gone.getMessage());
     }
+
+    @Test
+    void aHomeTooDeepForASocketPathGetsAnOwnerOnlyShortSocketListedAndAskedUnderTheUsualName() throws IOException {
+        Path deep = home.resolve("d".repeat(120));
+        Path name = ControlSockets.socket(deep, ControlSockets.SERVE, "vm one");
+        assertFalse(ControlSockets.fits(name), "longer than a socket path may be: " + name);
+        try (ControlServer server = ControlServer.start(deep, ControlSockets.SERVE, "vm one", new Fake())) {
+            assertTrue(ControlSockets.fits(server.path()), server.path().toString());
+            assertTrue(Files.isSymbolicLink(name), "the usual name links to it");
+            assertEquals(PosixFilePermissions.fromString("rwx------"),
+                    Files.getPosixFilePermissions(server.path().getParent()), "only the owner may enter");
+            assertEquals(PosixFilePermissions.fromString("rw-------"), Files.getPosixFilePermissions(server.path()));
+            assertEquals(List.of(new ControlSockets.Endpoint(ControlSockets.SERVE, "vm one", name)),
+                    ControlSockets.list(deep));
+            assertEquals("ok from local", ControlClient.request(name, "reads " + USED.hex(), TIMEOUT).line());
+            IOException twice = assertThrows(IOException.class,
+                    () -> ControlServer.start(deep, ControlSockets.SERVE, "vm one", new Fake()));
+            assertTrue(twice.getMessage().contains("already listens"), twice.getMessage());
+            assertEquals("ok pong", ControlClient.request(name, "ping", TIMEOUT).line(), "the first server still answers");
+            Path shortPath = server.path();
+            server.close();
+            assertFalse(Files.exists(shortPath, java.nio.file.LinkOption.NOFOLLOW_LINKS));
+            assertFalse(Files.exists(name, java.nio.file.LinkOption.NOFOLLOW_LINKS), "both go when it stops");
+        }
+    }
+
+    @Test
+    void aReaderIsRegisteredUntilClosedAndOnlyWhileItsProcessLives() throws IOException {
+        long pid = ProcessHandle.current().pid();
+        try (java.io.Closeable reader = ControlSockets.registerReader(home, ControlSockets.MOUNT, "web.1")) {
+            List<ControlSockets.Reader> live = ControlSockets.liveReaders(home);
+            assertEquals(1, live.size(), live.toString());
+            assertEquals(ControlSockets.MOUNT, live.get(0).kind());
+            assertEquals("web.1", live.get(0).vm());
+            assertEquals(pid, live.get(0).pid());
+        }
+        assertEquals(List.of(), ControlSockets.liveReaders(home), "closed: gone");
+        Path dead = ControlSockets.dir(home).resolve("serve-vm.999999999-5" + ControlSockets.READER_SUFFIX);
+        Files.write(dead, new byte[0]);
+        Path reused = ControlSockets.dir(home).resolve("serve-vm." + pid + "-5" + ControlSockets.READER_SUFFIX);
+        Files.write(reused, new byte[0]);
+        assertEquals(List.of(), ControlSockets.liveReaders(home), "a dead pid, or a live pid that started later, reads nothing");
+        try (java.io.Closeable reader = ControlSockets.registerReader(home, ControlSockets.SERVE, "vm")) {
+            assertFalse(Files.exists(dead) || Files.exists(reused), "registering sweeps the files of ended processes");
+        }
+    }
 }

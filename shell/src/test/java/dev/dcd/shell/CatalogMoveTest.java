@@ -46,15 +46,22 @@ class CatalogMoveTest {
 
     @BeforeEach
     void setUp() throws IOException {
-        home = temp.resolve("home");
+        setUpAt(temp.resolve("home"));
+    }
+
+    /** An app lazy@1.0 imported on local, and a second local backend store2, in a dcd home at {@code at}. */
+    private void setUpAt(Path at) throws IOException {
+        home = at;
         dcd = new CliHarness(home);
         Path app = Files.createDirectories(temp.resolve("lazy-1.0/opt/lazy"));
+        Files.deleteIfExists(app.resolve("data.bin"));
+        Files.deleteIfExists(app.resolve("readme"));
         byte[] data = new byte[300_000];
         new Random(16).nextBytes(data);
         Files.write(app.resolve("data.bin"), data);
         Files.writeString(app.resolve("readme"), "lazy\n");
         dcd.ok("catalog", "import", temp.resolve("lazy-1.0").toString());
-        store2 = Files.createDirectories(temp.resolve("store2"));
+        store2 = Files.createDirectories(home.resolveSibling(home.getFileName() + "-store2"));
         dcd.ok("backend", "add", "store2", "local://" + store2);
         hex = JSON.readTree(dcd.ok("--json", "catalog", "list")).get(0).get("contentId").asText();
     }
@@ -76,7 +83,7 @@ class CatalogMoveTest {
         byte[] before = Files.readAllBytes(onLocal());
         String out = dcd.ok("catalog", "move", "lazy@1.0", "--to", "store2");
         assertTrue(out.startsWith("moved lazy@1.0 (vdisk " + hex.substring(0, 12)), out);
-        assertTrue(out.contains("from local to store2; no running server reads it; source copy deleted"), out);
+        assertTrue(out.contains("from local to store2; no running server had to switch; source copy deleted"), out);
         assertEquals("store2", backendOfApp());
         assertTrue(dcd.ok("catalog", "show", "lazy").contains("backend: store2\n"));
         assertArrayEquals(before, Files.readAllBytes(onStore2()), "the copy is byte for byte the vdisk");
@@ -396,6 +403,140 @@ class CatalogMoveTest {
         try (Context context = context()) {
             assertEquals(java.util.List.of(), context.catalog().keptCopies(), "the record goes with the copy");
         }
+    }
+
+    // ---------------------------------------------------------------- servers that are hard to find
+
+    @Test
+    void aMountUnderAHomeTooDeepForASocketPathStillSwitchesAndItsSourceIsDeletedOnlyAfterIt() throws Exception {
+        // 107 bytes is all a Unix socket path may hold: mounts/control/mount-vl.sock under this home is far longer.
+        Path deep = temp.resolve("d".repeat(100)).resolve("e".repeat(40));
+        setUpAt(deep);
+        assertFalse(ControlSockets.fits(ControlSockets.socket(home, ControlSockets.MOUNT, "vl")));
+        dcd.ok("vm", "create", "vl", "--size", "64M");
+        dcd.ok("vm", "assign", "vl", "lazy");
+        dcd.ok("disk", "build", "vl");
+        try (Context context = context(); MountSource source = open(context, "vl");
+             Closeable control = MountControl.start(home, ControlSockets.MOUNT, "vl", source)) {
+            assertNotNull(control, "the server has a control channel at a short path");
+            byte[] before = readAll(source.disk());
+            String out = dcd.ok("catalog", "move", "lazy", "--to", "store2");
+            assertTrue(out.contains("switched: mount of VM vl; source copy deleted"), out);
+            assertEquals(Map.of("lazy@1.0", "store2"), stats(source).serving());
+            assertArrayEquals(before, readAll(source.disk()));
+        }
+    }
+
+    @Test
+    void aServeRecordWithoutAControlChannelKeepsTheCopyItsVmMayRead() throws Exception {
+        dcd.ok("vm", "create", "vs", "--size", "64M");
+        dcd.ok("vm", "assign", "vs", "lazy");
+        dcd.ok("disk", "build", "vs");
+        switchTheCatalogOnlyAsAKilledMoveLeavesIt();
+        // What a 'dcd serve' of an older dcd (or one whose socket could not be made) leaves: a record, no socket.
+        Path record = Files.createDirectories(home.resolve("serve")).resolve("vs.pid");
+        long pid = ProcessHandle.current().pid();
+        Files.writeString(record, "vm=vs\nuri=nbd+unix:///vs?socket=/x.sock\npid=" + pid + "\n");
+        String kept = dcd.ok("catalog", "gc");
+        assertEquals(spareLine("kept") + ": the NBD server of VM vs (pid " + pid + ") has no control channel to say"
+                + " from where (started by an older dcd? restart it), so it may still read it\nreclaimed 0 B from 0"
+                + " vdisk(s)\n", kept);
+        assertTrue(Files.exists(onLocal()));
+        Files.delete(record);
+        String deleted = spareLine("deleted");
+        assertTrue(dcd.ok("catalog", "gc").startsWith(deleted), "the server gone, the copy goes");
+    }
+
+    @Test
+    void aServerStillStartingKeepsTheSourceOfAMoveAndTheSpareCopyFromGc() throws Exception {
+        // A server registers as a reader before it reads the catalog and opens its vdisks, and has no control
+        // socket until it is ready: a move or gc meanwhile must count it as reading wherever its VM may read.
+        dcd.ok("vm", "create", "vs", "--size", "64M");
+        dcd.ok("vm", "assign", "vs", "lazy");
+        dcd.ok("disk", "build", "vs");
+        long pid = ProcessHandle.current().pid();
+        String starting = "the NBD server of VM vs (pid " + pid + ") is starting or has no control channel to say from"
+                + " where, so it may still read it";
+        try (Closeable reader = ControlSockets.registerReader(home, ControlSockets.SERVE, "vs")) {
+            String out = dcd.ok("catalog", "move", "lazy", "--to", "store2");
+            assertTrue(out.endsWith("no running server had to switch; source copy kept (" + starting + "; it stays on local as"
+                    + " a spare copy, which 'dcd catalog gc' deletes once no running server reads it there)\n"), out);
+            assertTrue(Files.exists(onLocal()) && Files.exists(onStore2()));
+            assertEquals(spareLine("kept") + ": " + starting + "\nreclaimed 0 B from 0 vdisk(s)\n", dcd.ok("catalog", "gc"));
+        }
+        String deleted = spareLine("deleted");
+        assertTrue(dcd.ok("catalog", "gc").startsWith(deleted), "once it stopped, the copy goes");
+        assertFalse(Files.exists(onLocal()));
+    }
+
+    @Test
+    void aReaderOfAnotherVdiskOrADeadOneKeepsNothing() throws Exception {
+        dcd.ok("vm", "create", "other", "--size", "64M");
+        dcd.ok("disk", "build", "other");
+        switchTheCatalogOnlyAsAKilledMoveLeavesIt();
+        // A reader file of a process that ended (kill -9 leaves it) and a live reader whose VM does not map the vdisk.
+        Path dead = Files.createDirectories(ControlSockets.dir(home)).resolve("serve-gone.999999999-1" + ControlSockets.READER_SUFFIX);
+        Files.write(dead, new byte[0]);
+        String deleted = spareLine("deleted");
+        try (Closeable reader = ControlSockets.registerReader(home, ControlSockets.MOUNT, "other")) {
+            String out = dcd.ok("catalog", "gc");
+            assertTrue(out.startsWith(deleted + "; no running server reads it there"), out);
+        }
+    }
+
+    // ---------------------------------------------------------------- finishing a move stopped after its switch
+
+    @Test
+    void runningAMoveStoppedAfterItsSwitchAgainSwitchesTheServersAndDeletesTheSpareCopy() throws Exception {
+        dcd.ok("vm", "create", "vl", "--size", "64M");
+        dcd.ok("vm", "assign", "vl", "lazy");
+        dcd.ok("disk", "build", "vl");
+        try (Context context = context(); MountSource source = open(context, "vl");
+             Closeable control = MountControl.start(home, ControlSockets.MOUNT, "vl", source)) {
+            byte[] before = readAll(source.disk());
+            switchTheCatalogOnlyAsAKilledMoveLeavesIt();
+            assertEquals(Map.of("lazy@1.0", "local"), stats(source).serving(), "the killed move asked no server");
+
+            String out = dcd.ok("catalog", "move", "lazy@1.0", "--to", "store2");
+            assertEquals("finished the move of lazy@1.0 (vdisk " + hex.substring(0, 12) + ", "
+                    + dev.dcd.catalog.Sizes.format(Files.size(onStore2())) + ") to store2, where it verified; switched:"
+                    + " mount of VM vl; spare copy on local deleted\n", out);
+            assertEquals(Map.of("lazy@1.0", "store2"), stats(source).serving());
+            assertFalse(Files.exists(onLocal()), "the spare copy is gone once nothing reads it");
+            assertArrayEquals(before, readAll(source.disk()), "every byte reads the same from store2");
+
+            assertOneLine(dcd.run("catalog", "move", "lazy", "--to", "store2"),
+                    "app lazy@1.0 is on backend 'store2' already");
+        }
+    }
+
+    @Test
+    void finishingAStoppedMoveKeepsTheSpareCopyWhileAServerMayStillReadItAndSaysWhich() throws Exception {
+        switchTheCatalogOnlyAsAKilledMoveLeavesIt();
+        dcd.ok("vm", "create", "vs", "--size", "64M");
+        dcd.ok("vm", "assign", "vs", "lazy");
+        dcd.ok("disk", "build", "vs");
+        long pid = ProcessHandle.current().pid();
+        try (Closeable reader = ControlSockets.registerReader(home, ControlSockets.SERVE, "vs")) {
+            JsonNode out = JSON.readTree(dcd.ok("--json", "catalog", "move", "lazy", "--to", "store2"));
+            assertTrue(out.get("finished").asBoolean(), out.toString());
+            assertFalse(out.get("sourceDeleted").asBoolean(), out.toString());
+            assertEquals("the copy on local stays: the NBD server of VM vs (pid " + pid + ") is starting or has no"
+                    + " control channel to say from where, so it may still read it; it is a spare copy, which 'dcd"
+                    + " catalog gc' deletes once no running server reads it there", out.get("sourceKept").asText());
+            assertTrue(Files.exists(onLocal()));
+        }
+        // The copy on the target is damaged: nothing is switched or deleted.
+        try (RandomAccessFile f = new RandomAccessFile(onStore2().toFile(), "rw")) {
+            f.seek(f.length() - 10);
+            f.write(new byte[] {1, 2, 3, 4, 5, 6, 7, 8, 9, 10});
+        }
+        CliHarness.Result bad = dcd.run("catalog", "move", "lazy", "--to", "store2");
+        assertEquals(1, bad.code(), bad.toString());
+        assertTrue(bad.err().startsWith("dcd: cannot finish the move of lazy@1.0 to store2: the copy on store2 does not"
+                + " verify ("), bad.toString());
+        assertTrue(bad.err().strip().endsWith("nothing changed, the copy on local stays"), bad.toString());
+        assertTrue(Files.exists(onLocal()));
     }
 
     @Test
