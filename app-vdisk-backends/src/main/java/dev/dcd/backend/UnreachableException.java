@@ -27,7 +27,7 @@ public final class UnreachableException extends IOException {
          * Reached, but not usable as asked: the server said no (no such export, bucket or LUN; not allowed), speaks
          * another protocol, or the credentials are missing.
          */
-        FAILED("check the URI, what the server offers and the credentials");
+        FAILED("check the URI and what the server offers");
 
         private final String advice;
 
