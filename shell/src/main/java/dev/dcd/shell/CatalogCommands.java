@@ -442,7 +442,7 @@ final class CatalogCommands {
             }
             context.out().println("moved " + apps + " (vdisk " + moved.id().shortHex() + ", " + Sizes.format(moved.bytes())
                     + ") from " + moved.from() + " to " + moved.to() + "; "
-                    + (moved.servers().isEmpty() ? "no running server reads it" : "switched: " + String.join(", ", moved.servers()))
+                    + (moved.servers().isEmpty() ? "no running server had to switch" : "switched: " + String.join(", ", moved.servers()))
                     + "; source copy " + (moved.sourceKept() == null ? "deleted" : "kept (" + moved.sourceKept() + ")"));
             return 0;
         }

@@ -83,7 +83,7 @@ class CatalogMoveTest {
         byte[] before = Files.readAllBytes(onLocal());
         String out = dcd.ok("catalog", "move", "lazy@1.0", "--to", "store2");
         assertTrue(out.startsWith("moved lazy@1.0 (vdisk " + hex.substring(0, 12)), out);
-        assertTrue(out.contains("from local to store2; no running server reads it; source copy deleted"), out);
+        assertTrue(out.contains("from local to store2; no running server had to switch; source copy deleted"), out);
         assertEquals("store2", backendOfApp());
         assertTrue(dcd.ok("catalog", "show", "lazy").contains("backend: store2\n"));
         assertArrayEquals(before, Files.readAllBytes(onStore2()), "the copy is byte for byte the vdisk");
@@ -459,7 +459,7 @@ class CatalogMoveTest {
                 + " where, so it may still read it";
         try (Closeable reader = ControlSockets.registerReader(home, ControlSockets.SERVE, "vs")) {
             String out = dcd.ok("catalog", "move", "lazy", "--to", "store2");
-            assertTrue(out.endsWith("no running server reads it; source copy kept (" + starting + "; it stays on local as"
+            assertTrue(out.endsWith("no running server had to switch; source copy kept (" + starting + "; it stays on local as"
                     + " a spare copy, which 'dcd catalog gc' deletes once no running server reads it there)\n"), out);
             assertTrue(Files.exists(onLocal()) && Files.exists(onStore2()));
             assertEquals(spareLine("kept") + ": " + starting + "\nreclaimed 0 B from 0 vdisk(s)\n", dcd.ok("catalog", "gc"));

@@ -43,10 +43,16 @@ class NbdMoveIT {
     private Path exported;
     private String hex;
     private final List<String> served = new ArrayList<>();
+    private final List<Runnable> cleanups = new ArrayList<>();
 
     @BeforeEach
     void buildVm() throws Exception {
-        home = tmp.resolve("home");
+        build(tmp.resolve("home"));
+    }
+
+    /** App tools@1.0 on local, a second local backend store2, VM web built from it, in a dcd home at {@code at}. */
+    private void build(Path at) throws Exception {
+        home = at;
         Path app = Files.createDirectories(tmp.resolve("app/share/data"));
         byte[] big = new byte[12 << 20];
         new Random(16).nextBytes(big);
@@ -67,6 +73,9 @@ class NbdMoveIT {
     void stopServers() {
         for (String vm : served) {
             dcd(home, "serve", "--stop", vm);
+        }
+        for (int i = cleanups.size() - 1; i >= 0; i--) {
+            cleanups.get(i).run();
         }
     }
 
@@ -171,5 +180,119 @@ class NbdMoveIT {
         assertTrue(out.contains("switched: NBD server of VM web; source copy deleted"), out);
         assertFalse(Files.exists(onLocal()));
         assertEveryByteServed(uri, "after the move, from store2");
+    }
+
+    @Test
+    void aServerUnderAHomeTooDeepForASocketPathIsSwitchedThroughItsShortSocket() throws Exception {
+        // mounts/control/serve-web.sock under this home is longer than the 107 bytes a socket path may have.
+        build(tmp.resolve("d".repeat(100)).resolve("e".repeat(30)));
+        Path name = ControlSockets.socket(home, ControlSockets.SERVE, "web");
+        assertFalse(ControlSockets.fits(name), name.toString());
+        JsonNode server = serve("web");
+        String uri = server.get("uri").asText();
+        long pid = server.get("pid").asLong();
+        assertTrue(Files.isSymbolicLink(name), "the usual name links to a short socket: " + Files.readString(
+                Path.of(server.get("log").asText())));
+        assertEquals("ok vm=web generation=1 pid=" + pid + " apps=tools@1.0:local", status("web"));
+
+        String out = dcdOk(home, "catalog", "move", "tools", "--to", "store2").out();
+        assertTrue(out.contains("switched: NBD server of VM web; source copy deleted"), out);
+        assertEquals("ok vm=web generation=1 pid=" + pid + " apps=tools@1.0:store2", status("web"));
+        assertFalse(Files.exists(onLocal()));
+        assertEveryByteServed(uri, "after the move, from store2");
+        dcdOk(home, "serve", "--stop", "web");
+        served.remove("web");
+        assertFalse(Files.exists(name, java.nio.file.LinkOption.NOFOLLOW_LINKS), "the link goes with the server");
+    }
+
+    @Test
+    void aServerStillStartingKeepsTheSourceOfAMoveAndRunningTheMoveAgainSwitchesItOnceItServes() throws Exception {
+        // A real 'dcd serve' held by its serve-starting gate: it has opened the vdisk through the catalog (on local),
+        // and has neither control socket nor record yet.
+        Path fifo = tmp.resolve("serve-starting.fifo");
+        ok("mkfifo", fifo.toString());
+        ProcessBuilder pb = new ProcessBuilder("java", "-jar", VmCli.JAR.toString(), "--home", home.toString(), "serve",
+                "web", "--nbd", "unix:" + tmp.resolve("web.sock"))
+                .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")))
+                .redirectOutput(tmp.resolve("serve.out").toFile()).redirectError(tmp.resolve("serve.err").toFile());
+        pb.environment().remove("DCD_HOME");
+        pb.environment().put("DCD_TEST_GATE", "serve-starting=" + fifo);
+        Process server = pb.start();
+        cleanups.add(() -> {
+            server.destroy(); // SIGTERM: it stops serving and removes its record, socket and reader registration
+            try {
+                server.waitFor(60, java.util.concurrent.TimeUnit.SECONDS);
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        });
+        java.io.OutputStream gate = holdAtGate(fifo, server);
+        long pid = server.pid();
+        assertFalse(Files.exists(ControlSockets.socket(home, ControlSockets.SERVE, "web")), "no socket yet");
+        assertFalse(Files.exists(home.resolve("serve").resolve("web.pid")), "no record yet");
+
+        String starting = "the NBD server of VM web (pid " + pid + ") is starting or has no control channel to say from"
+                + " where, so it may still read it";
+        String out = dcdOk(home, "catalog", "move", "tools", "--to", "store2").out();
+        assertTrue(out.contains("; source copy kept (" + starting + "; it stays on local as a spare copy"), out);
+        assertEquals("store2", catalogBackend());
+        assertTrue(Files.exists(onLocal()), "the copy the starting server opened is kept");
+        assertTrue(dcdOk(home, "catalog", "gc").out().contains(": " + starting + "\n"), "and gc keeps it too");
+
+        gate.close();
+        Path socket = ControlSockets.socket(home, ControlSockets.SERVE, "web");
+        long deadline = System.nanoTime() + ASK.toNanos();
+        while (!ControlClient.answers(socket, Duration.ofSeconds(2))) {
+            assertTrue(server.isAlive(), "the server runs on: " + Files.readString(tmp.resolve("serve.err")));
+            assertTrue(System.nanoTime() < deadline, "the server answers once started");
+            Thread.sleep(20); // polling for the socket of a process we cannot otherwise wait on, with a deadline
+        }
+        assertEquals("ok vm=web generation=1 pid=" + pid + " apps=tools@1.0:local", status("web"),
+                "it reads the copy it opened before the switch");
+        java.util.Properties record = new java.util.Properties();
+        try (var in = Files.newInputStream(home.resolve("serve").resolve("web.pid"))) {
+            record.load(in);
+        }
+        String uri = record.getProperty("uri");
+        assertEveryByteServed(uri, "from the kept source copy");
+        assertTrue(dcdOk(home, "catalog", "gc").out().contains(": the NBD server of VM web reads it from local\n"));
+
+        // The same move again finishes it: the server switches, and the copy nothing reads any more goes.
+        out = dcdOk(home, "catalog", "move", "tools@1.0", "--to", "store2").out();
+        assertTrue(out.startsWith("finished the move of tools@1.0 (vdisk " + hex.substring(0, 12) + ", "), out);
+        assertTrue(out.endsWith(") to store2, where it verified; switched: NBD server of VM web; spare copy on local"
+                + " deleted\n"), out);
+        assertEquals("ok vm=web generation=1 pid=" + pid + " apps=tools@1.0:store2", status("web"));
+        assertFalse(Files.exists(onLocal()));
+        assertEveryByteServed(uri, "after the finished move, from store2");
+    }
+
+    /** Returns once {@code process} waits at the test gate on {@code fifo} (our open for writing waits for its). */
+    private java.io.OutputStream holdAtGate(Path fifo, Process process) throws Exception {
+        java.util.concurrent.CompletableFuture<java.io.OutputStream> writer =
+                java.util.concurrent.CompletableFuture.supplyAsync(() -> {
+                    try {
+                        return Files.newOutputStream(fifo);
+                    } catch (IOException e) {
+                        throw new java.io.UncheckedIOException(e);
+                    }
+                });
+        cleanups.add(() -> {
+            try {
+                if (!writer.isDone()) {
+                    java.nio.channels.FileChannel.open(fifo, java.nio.file.StandardOpenOption.READ).close();
+                }
+                writer.get(60, java.util.concurrent.TimeUnit.SECONDS).close();
+            } catch (Exception ignored) {
+                // cleanup only
+            }
+        });
+        Object first = java.util.concurrent.CompletableFuture.anyOf(writer, process.onExit())
+                .get(180, java.util.concurrent.TimeUnit.SECONDS);
+        if (first instanceof Process) {
+            throw new AssertionError("the server ended without stopping at the gate: exit " + process.exitValue() + "\n"
+                    + Files.readString(tmp.resolve("serve.err")));
+        }
+        return writer.get();
     }
 }

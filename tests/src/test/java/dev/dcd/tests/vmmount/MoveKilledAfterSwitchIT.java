@@ -38,8 +38,9 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
  * the running servers to switch or deleted its source (held there by the {@code move-after-switch} test gate, so the
  * kill lands at that point every time). What it leaves: the catalog names the target, both copies are whole, the VMs
  * being served keep reading every byte right (a FUSE mount, read with O_DIRECT, and an NBD server, read by
- * nbdcopy) from the source copy, and running the move again says the app is on the target already. Then the spare
- * copy on the source: {@code catalog gc} keeps it while a live server still reads it there (asked over the control
+ * nbdcopy) from the source copy. Running the same move again finishes it (the SIGKILL case): it switches both servers
+ * to the target and deletes the spare copy, and every byte still reads right. Or gc reclaims the spare copy on the
+ * source (the Ctrl-C case): {@code catalog gc} keeps it while a live server still reads it there (asked over the control
  * channels), still keeps it after the mount switched while the NBD server has not, deletes it once that server has
  * stopped, and deletes nothing else. Needs root (FUSE).
  */
@@ -61,19 +62,23 @@ class MoveKilledAfterSwitchIT {
     }
 
     @Test
-    void aMoveKilledBetweenTheSwitchAndTheDeleteLeavesASpareCopyThatGcReclaimsOnlyOnceNoServerReadsIt()
-            throws Exception {
-        stoppedBetweenTheSwitchAndTheDelete(move -> {
+    void aMoveKilledBetweenTheSwitchAndTheDeleteIsFinishedByRunningItAgain() throws Exception {
+        Stopped stopped = stoppedBetweenTheSwitchAndTheDelete(move -> {
             move.destroyForcibly(); // SIGKILL: no hook runs, nothing can finish the move
             assertTrue(move.waitFor(DEADLINE.toSeconds(), TimeUnit.SECONDS));
             assertEquals(137, move.exitValue(), "killed by SIGKILL, not finished");
         });
+        runningTheMoveAgainFinishesIt(stopped);
     }
 
-    /** Ctrl-C instead of kill -9: the JVM's shutdown hooks run, and must say what the stop left and delete nothing. */
+    /**
+     * Ctrl-C instead of kill -9: the JVM's shutdown hooks run, and must say what the stop left and delete nothing.
+     * The spare copy it leaves is reclaimed by gc once no server reads it.
+     */
     @Test
-    void ctrlCBetweenTheSwitchAndTheDeleteSaysSoInOneLineAndLeavesTheSameSpareCopy() throws Exception {
-        stoppedBetweenTheSwitchAndTheDelete(move -> {
+    void ctrlCBetweenTheSwitchAndTheDeleteSaysSoInOneLineAndLeavesASpareCopyThatGcReclaimsOnlyOnceNoServerReadsIt()
+            throws Exception {
+        Stopped stopped = stoppedBetweenTheSwitchAndTheDelete(move -> {
             VmCli.ok("kill", "-INT", Long.toString(move.pid()));
             assertTrue(move.waitFor(DEADLINE.toSeconds(), TimeUnit.SECONDS));
             assertEquals(130, move.exitValue(), "stopped by SIGINT, not finished");
@@ -81,6 +86,7 @@ class MoveKilledAfterSwitchIT {
                     + " copy on local stays, a spare copy, which 'dcd catalog gc' deletes once no running server reads it"
                     + " there\n", Files.readString(tmp.resolve("move.err")), "one line, no stack trace");
         });
+        gcReclaimsTheSpareCopyOnlyOnceNoServerReadsIt(stopped);
     }
 
     /** How a test stops the move held at its gate, and what it checks of the stop itself. */
@@ -89,7 +95,12 @@ class MoveKilledAfterSwitchIT {
         void stop(Process move) throws Exception;
     }
 
-    private void stoppedBetweenTheSwitchAndTheDelete(Stop stop) throws Exception {
+    /** What a stopped move left, and what the tests check it against. */
+    private record Stopped(String hex, Path source, Path target, Path other, Path store2, String vdiskSha,
+                           String otherSha, Path mnt, Map<String, String> tools, String nbd, String apiDisk) {
+    }
+
+    private Stopped stoppedBetweenTheSwitchAndTheDelete(Stop stop) throws Exception {
         home = tmp.resolve("home");
         Map<String, String> tools = writeApp(tmp.resolve("tools-1.0"), 16, "bin/tool.bin", "share/data.bin", "doc/README");
         writeApp(tmp.resolve("other-2.0"), 61, "opt/other/readme");
@@ -126,10 +137,41 @@ class MoveKilledAfterSwitchIT {
         assertEquals("ok from local", reads("serve-api"));
         DirectReads.assertEveryFile(mnt, tools, "after the kill, from the source copy");
         assertEquals(apiDisk, nbdSha256(nbd), "the NBD server after the kill");
+        return new Stopped(hex, source, target, other, store2, vdiskSha, otherSha, mnt, tools, nbd, apiDisk);
+    }
+
+    /** The same move run again: it verifies the target copy, switches both servers, and deletes the spare copy. */
+    private void runningTheMoveAgainFinishesIt(Stopped s) throws Exception {
+        String out = dcdOk(home, "catalog", "move", "tools@1.0", "--to", "store2").out();
+        assertTrue(out.startsWith("finished the move of tools@1.0 (vdisk " + s.hex().substring(0, 12) + ", "), out);
+        assertTrue(out.endsWith(") to store2, where it verified; switched: mount of VM web, NBD server of VM api; spare"
+                + " copy on local deleted\n"), out);
+        assertEquals("ok from store2", reads("mount-web"), "the mount reads the target now");
+        assertEquals("ok from store2", reads("serve-api"), "and so does the NBD server");
+        assertEquals(Map.of("tools@1.0", "store2", "other@2.0", "local"), serving("web"));
+        assertFalse(Files.exists(s.source()), "the spare copy is gone");
+        assertEquals(s.vdiskSha(), VmCli.sha256(s.target()), "the copy the catalog names is untouched");
+        assertEquals(s.otherSha(), VmCli.sha256(s.other()), "the other app's vdisk is untouched");
+        assertEquals(List.of(contentId("other") + ".vdisk"), names(home.resolve("vdisks")));
+        DirectReads.assertEveryFile(s.mnt(), s.tools(), "after the finished move, from the target");
+        assertEquals(s.apiDisk(), nbdSha256(s.nbd()), "the NBD server after the finished move, from the target");
         VmCli.Result again = dcd(home, "catalog", "move", "tools", "--to", "store2");
         assertEquals(1, again.code(), again.toString());
-        assertEquals("dcd: app tools@1.0 is on backend 'store2' already\n", again.err());
+        assertEquals("dcd: app tools@1.0 is on backend 'store2' already\n", again.err(), "nothing left to finish");
+        assertEquals("reclaimed 0 B from 0 vdisk(s)\n", dcdOk(home, "catalog", "gc").out(), "nothing left to reclaim");
+    }
 
+    private void gcReclaimsTheSpareCopyOnlyOnceNoServerReadsIt(Stopped s) throws Exception {
+        String hex = s.hex();
+        Path source = s.source();
+        Path target = s.target();
+        Path other = s.other();
+        Path mnt = s.mnt();
+        Map<String, String> tools = s.tools();
+        String vdiskSha = s.vdiskSha();
+        String otherSha = s.otherSha();
+        String apiDisk = s.apiDisk();
+        Path store2 = s.store2();
         String spare = "spare copy of vdisk " + hex.substring(0, 12) + " on local (tools@1.0 is on store2), ";
         String kept = dcdOk(home, "catalog", "gc").out();
         assertTrue(kept.startsWith("kept " + spare), kept);
