@@ -97,6 +97,11 @@ final class CachedVdisk implements BlockDevice {
         return Capabilities.READ_ONLY;
     }
 
+    /** Opens the backend's device now unless it is open (a cached manifest lets the slot open without it). */
+    void connect() throws IOException {
+        backend();
+    }
+
     private BlockDevice backend() throws IOException {
         BlockDevice d = backend;
         if (d == null) {

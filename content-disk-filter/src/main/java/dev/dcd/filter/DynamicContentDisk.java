@@ -9,10 +9,19 @@ import dev.dcd.vdisk.ContentId;
 import java.io.IOException;
 import java.nio.file.Files;
 import java.nio.file.Path;
+import java.util.ArrayList;
 import java.util.HashMap;
+import java.util.List;
 import java.util.Map;
 import java.util.Objects;
 import java.util.Set;
+import java.util.concurrent.CountDownLatch;
+import java.util.concurrent.ExecutorService;
+import java.util.concurrent.LinkedBlockingQueue;
+import java.util.concurrent.ThreadPoolExecutor;
+import java.util.concurrent.TimeUnit;
+import java.util.concurrent.atomic.AtomicInteger;
+import java.util.concurrent.atomic.LongAdder;
 import java.util.function.Consumer;
 
 /**
@@ -37,6 +46,13 @@ public final class DynamicContentDisk extends Filter {
     /** The shared cache remote vdisks are read through; null until a remote one is, possibly after a move. */
     private volatile BlockCache cache;
     private final Prefetcher prefetcher;
+    /** Opens at most this many vdisks at once in the background ({@link #openAhead}). */
+    private static final int OPEN_AHEAD_THREADS = 4;
+    /** Null until {@link #openAhead}; guarded by {@code this}. */
+    private ExecutorService openAhead;
+    private CountDownLatch openAheadPending;
+    private final LongAdder openedAhead = new LongAdder();
+    private final LongAdder openAheadFailed = new LongAdder();
 
     private DynamicContentDisk(Path generationDir, StatsFilter top, OverlayFilter overlay, ReadaheadFilter readahead,
                                RedirectPlugin redirect, VdiskSlot[] slots, BlockCache cache, Prefetcher prefetcher) {
@@ -116,6 +132,78 @@ public final class DynamicContentDisk extends Filter {
         if (prefetcher != null) {
             prefetcher.start();
         }
+    }
+
+    /**
+     * Opens every remote app's vdisk in the background, a few at a time: its device, header and manifest, and for
+     * one read through the shared cache its connection to the backend (which a manifest already in the cache would
+     * otherwise put off to the first miss). Opening a vdisk on a far backend takes several round trips (an NFS
+     * backend's workers connect, an S3 object is looked up and its manifest fetched): done now, while the disk is
+     * idle, they are not paid by the guest's first read of the app. A failure is not reported here: the first read
+     * opens the vdisk again and reports it, as it always did. A serving process calls this once it serves (with
+     * {@link #startPrefetch}); a process that only opens the disk to check it does not. Calling it again does nothing.
+     */
+    public synchronized void openAhead() {
+        if (openAhead != null) {
+            return;
+        }
+        List<VdiskSlot> remote = new ArrayList<>();
+        for (VdiskSlot slot : slots) {
+            if (slot.remote()) {
+                remote.add(slot);
+            }
+        }
+        AtomicInteger n = new AtomicInteger();
+        ThreadPoolExecutor pool = new ThreadPoolExecutor(OPEN_AHEAD_THREADS,
+                OPEN_AHEAD_THREADS, 5, TimeUnit.SECONDS,
+                new LinkedBlockingQueue<>(), r -> {
+                    Thread t = new Thread(r, "dcd-open-ahead-" + n.incrementAndGet());
+                    t.setDaemon(true);
+                    return t;
+                });
+        pool.allowCoreThreadTimeOut(true);
+        openAhead = pool;
+        openAheadPending = new CountDownLatch(remote.size());
+        for (VdiskSlot slot : remote) {
+            pool.execute(() -> {
+                try {
+                    slot.openAhead();
+                    openedAhead.increment();
+                } catch (IOException | RuntimeException e) {
+                    openAheadFailed.increment();
+                } finally {
+                    openAheadPending.countDown();
+                }
+            });
+        }
+    }
+
+    /** Vdisks opened by {@link #openAhead} so far, and opens of it that failed (the first read retries those). */
+    public long[] openAheadCounters() {
+        return new long[] {openedAhead.sum(), openAheadFailed.sum()};
+    }
+
+    /** Waits until every open {@link #openAhead} started has ended; true if they did in time (tests, benchmarks). */
+    public boolean awaitOpenAhead(long timeoutMillis) throws InterruptedException {
+        CountDownLatch pending;
+        synchronized (this) {
+            pending = openAheadPending;
+        }
+        return pending == null || pending.await(timeoutMillis, TimeUnit.MILLISECONDS);
+    }
+
+    @Override
+    public void close() throws IOException {
+        ExecutorService pool;
+        synchronized (this) {
+            pool = openAhead;
+        }
+        if (pool != null) {
+            // Not waited for: an open stuck on a dead backend ends with its deadline; the slots, closed below,
+            // close whatever it opens after this.
+            pool.shutdownNow();
+        }
+        super.close();
     }
 
     /**

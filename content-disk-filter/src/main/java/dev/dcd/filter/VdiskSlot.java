@@ -83,6 +83,8 @@ final class VdiskSlot {
     /** Null until the first read opens the device, and after close. */
     private volatile Lease current;
     private boolean closed;
+    /** A first open is under way outside {@link #lock} (see {@link #open}); guarded by {@code lock}. */
+    private boolean opening;
 
     VdiskSlot(ContentId id, VdiskLabel label, VdiskResolver resolver, Opener opener) {
         this(id, label, false, resolver, opener);
@@ -218,22 +220,89 @@ final class VdiskSlot {
         }
     }
 
+    /**
+     * Opens the device unless it is open. The opener runs outside {@link #lock}: opening a remote vdisk takes round
+     * trips (and, on a dead backend, its whole deadline), and neither {@link #close} nor a {@link #swap} should wait
+     * for that. Concurrent first readers wait for the one open in progress instead of opening twice.
+     */
     private Lease open() throws IOException {
+        VdiskLabel l;
+        boolean wasRemote;
+        synchronized (lock) {
+            for (;;) {
+                if (closed) {
+                    throw new IOException("disk is closed");
+                }
+                if (current != null) {
+                    return current;
+                }
+                if (!opening) {
+                    break;
+                }
+                try {
+                    lock.wait();
+                } catch (InterruptedException e) {
+                    Thread.currentThread().interrupt();
+                    throw new java.io.InterruptedIOException("interrupted waiting for vdisk " + id.shortHex()
+                            + " to open");
+                }
+            }
+            opening = true;
+            l = label;
+            wasRemote = remote;
+        }
+        BlockDevice device = null;
+        try {
+            device = opener.open(id, l, resolver);
+        } catch (AppReadException e) {
+            throw e;
+        } catch (IOException | RuntimeException e) {
+            throw new AppReadException(l, "cannot open vdisk " + id.shortHex() + ": " + e.getMessage(), e);
+        } finally {
+            BlockDevice opened = device;
+            boolean unused;
+            synchronized (lock) {
+                opening = false;
+                lock.notifyAll();
+                // Closed meanwhile, or a swap published a newer device: this one is not needed.
+                unused = opened != null && (closed || current != null);
+                if (opened != null && !unused) {
+                    current = new Lease(opened, l, wasRemote);
+                }
+            }
+            if (unused) {
+                try {
+                    opened.close();
+                } catch (IOException | RuntimeException e) {
+                    // Never served a read; nothing depends on closing it cleanly.
+                }
+            }
+        }
         synchronized (lock) {
             if (closed) {
                 throw new IOException("disk is closed");
             }
-            if (current == null) {
-                VdiskLabel l = label;
-                try {
-                    current = new Lease(opener.open(id, l, resolver), l, remote);
-                } catch (AppReadException e) {
-                    throw e;
-                } catch (IOException | RuntimeException e) {
-                    throw new AppReadException(l, "cannot open vdisk " + id.shortHex() + ": " + e.getMessage(), e);
-                }
-            }
             return current;
+        }
+    }
+
+    /**
+     * Opens the slot now if nobody has (a serving disk does it in the background, so that the guest's first read of
+     * the app does not pay the backend's round trips to open it), and connects a cached device to its backend even
+     * when the manifest came from the cache. Errors name app and backend, as reads do.
+     */
+    void openAhead() throws IOException {
+        Lease l = lease();
+        try {
+            if (l.device instanceof CachedVdisk c) {
+                c.connect();
+            }
+        } catch (AppReadException e) {
+            throw e;
+        } catch (IOException | RuntimeException e) {
+            throw new AppReadException(l.label, "cannot open vdisk " + id.shortHex() + ": " + e.getMessage(), e);
+        } finally {
+            l.release();
         }
     }
 

@@ -53,7 +53,10 @@ public interface MountSource extends Closeable {
         return 0;
     }
 
-    /** Called once by the process that serves the source, before it serves: starts background work (prefetch). */
+    /**
+     * Called once by the process that serves the source, before it serves: starts background work (remote vdisks
+     * opening ahead, prefetch).
+     */
     default void start() {
     }
 

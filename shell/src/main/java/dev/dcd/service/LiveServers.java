@@ -84,14 +84,30 @@ public final class LiveServers implements GcService.LiveReaders {
                 why.add("the " + server.describe() + " reads it from " + backend);
             }
         }
+        Set<String> registered = registeredMounts(env);
         for (MountService.LiveMount mount : MountService.liveMountGenerations(env.home())) {
-            if (!answeredMounts.contains(mount.vm()) && generationReads(env, mount, id)) {
+            if (!answeredMounts.contains(mount.vm()) && !registered.contains(mount.vm())
+                    && generationReads(env, mount, id)) {
                 why.add("the mount of VM " + mount.vm() + " at " + mount.mountpoint() + " reads the vdisk but has no"
                         + " control channel to say from where (mounted by an older dcd? remount it)");
             }
         }
         why.addAll(unasked(env, asked, id));
         return why;
+    }
+
+    /**
+     * VMs with a live mount server registered as a reader: {@link #unasked} speaks for those (a supervised mount's
+     * server that is starting, or restarting after a crash, has a record but no socket yet; it is not an old dcd).
+     */
+    static Set<String> registeredMounts(DcdEnvironment env) throws IOException {
+        Set<String> vms = new HashSet<>();
+        for (ControlSockets.Reader reader : ControlSockets.liveReaders(env.home())) {
+            if (reader.kind().equals(ControlSockets.MOUNT)) {
+                vms.add(reader.vm());
+            }
+        }
+        return vms;
     }
 
     /** The key of a server in {@code asked}: its kind and VM (one server of each kind per VM listens). */

@@ -211,8 +211,15 @@ public final class MoveService {
         List<String> named = users.stream().map(AppVersion::backend).distinct().toList();
         List<String> others = new ArrayList<>();
         for (dev.dcd.catalog.BackendEntry entry : catalog.backends()) {
-            if (!named.contains(entry.name()) && present(env.backend(entry.name()), id)) {
-                others.add(entry.name());
+            if (named.contains(entry.name())) {
+                continue;
+            }
+            try {
+                if (present(env.backend(entry.name()), id)) {
+                    others.add(entry.name());
+                }
+            } catch (IOException | RuntimeException e) {
+                // A backend that cannot be reached now: a copy there is gc's to find later.
             }
         }
         if (others.isEmpty()) {
@@ -414,8 +421,10 @@ public final class MoveService {
                 done.put(server, server.describe());
             }
         }
+        java.util.Set<String> registered = LiveServers.registeredMounts(env);
         for (MountService.LiveMount mount : MountService.liveMountGenerations(env.home())) {
-            if (!answered.contains(mount.vm()) && LiveServers.generationReads(env, mount, id)) {
+            if (!answered.contains(mount.vm()) && !registered.contains(mount.vm())
+                    && LiveServers.generationReads(env, mount, id)) {
                 throw new IOException("the mount of VM " + mount.vm() + " at " + mount.mountpoint()
                         + " reads it but has no control channel (mounted by an older dcd? remount it)");
             }

@@ -456,6 +456,11 @@ final class VmMounts implements MountContext, MountSourceFactory {
             ahead.put("prefetches", readahead[0]);
             ahead.put("hits", readahead[1]);
             all.put("readahead", ahead);
+            long[] opened = disk.openAheadCounters();
+            Map<String, Long> openAhead = new LinkedHashMap<>();
+            openAhead.put("opened", opened[0]);
+            openAhead.put("failed", opened[1]);
+            all.put("openAhead", openAhead);
             try {
                 return (Json.MAPPER.writerWithDefaultPrettyPrinter().writeValueAsString(all) + "\n").getBytes(StandardCharsets.UTF_8);
             } catch (IOException e) {
@@ -470,6 +475,7 @@ final class VmMounts implements MountContext, MountSourceFactory {
 
         @Override
         public void start() {
+            disk.openAhead();
             disk.startPrefetch();
         }
 

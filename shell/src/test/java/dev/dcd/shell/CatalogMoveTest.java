@@ -470,6 +470,31 @@ class CatalogMoveTest {
     }
 
     @Test
+    void aSupervisedMountWhoseServerIsRestartingKeepsTheSourceInsteadOfFailingTheMove() throws Exception {
+        // The supervisor's record is live, the server that died left no socket, the next one has registered and is
+        // opening its vdisks: that is a server starting, not a mount of an older dcd, so the move stands.
+        dcd.ok("vm", "create", "vl", "--size", "64M");
+        dcd.ok("vm", "assign", "vl", "lazy");
+        dcd.ok("disk", "build", "vl");
+        long pid = ProcessHandle.current().pid();
+        Path record = Files.createDirectories(home.resolve("mounts")).resolve("vl.pid");
+        Files.writeString(record, "vm=vl\nmountpoint=" + temp.resolve("mnt") + "\npid=" + pid + "\ngeneration=1\n"
+                + "supervised=true\n");
+        CliHarness.Result old = dcd.run("catalog", "move", "lazy", "--to", "store2");
+        assertOneLine(old, "reads it but has no control channel (mounted by an older dcd? remount it)");
+        assertEquals("local", backendOfApp(), "with no registered server, a record alone still fails the move");
+        try (Closeable reader = ControlSockets.registerReader(home, ControlSockets.MOUNT, "vl")) {
+            String out = dcd.ok("catalog", "move", "lazy", "--to", "store2");
+            assertTrue(out.contains("source copy kept (the mount of VM vl (pid " + pid + ") is starting or has no control"
+                    + " channel to say from where, so it may still read it; it stays on local"), out);
+            assertEquals("store2", backendOfApp());
+            String gc = dcd.ok("catalog", "gc");
+            assertEquals(1, gc.lines().filter(l -> l.contains("the mount of VM vl")).count(), "one reason, once: " + gc);
+        }
+        Files.delete(record);
+    }
+
+    @Test
     void aReaderOfAnotherVdiskOrADeadOneKeepsNothing() throws Exception {
         dcd.ok("vm", "create", "other", "--size", "64M");
         dcd.ok("disk", "build", "other");

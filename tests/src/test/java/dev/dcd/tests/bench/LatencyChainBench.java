@@ -1,11 +1,9 @@
 package dev.dcd.tests.bench;
 
 import static dev.dcd.tests.bench.BenchData.vdiskOffsetOf;
-import static dev.dcd.tests.bench.BenchData.writeRandom;
-import static dev.dcd.tests.bench.BenchMath.mibPerSecond;
 
+import dev.dcd.filter.BlockCache;
 import dev.dcd.filter.ReadaheadConfig;
-import dev.dcd.synth.FileIndex;
 import dev.dcd.tests.net.LatencyProxy;
 import dev.dcd.tests.s3.S3Home;
 import dev.dcd.tests.s3.S3ProxyServer;
@@ -22,7 +20,6 @@ import software.amazon.awssdk.services.s3.model.GetObjectResponse;
 
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Locale;
@@ -68,51 +65,22 @@ class LatencyChainBench {
              S3Home dcd = new S3Home(dir.resolve("home"))) {
             server.exportCredentialsAsSystemProperties();
             server.createBucket(BUCKET);
-            Path app = Files.createDirectories(dir.resolve("src/big-1"));
-            long crc = writeRandom(app.resolve("big.bin"), (long) mib * MIB, 7);
             dcd.ok("backend", "add", S3, "s3://" + BUCKET + "/apps?endpoint=" + proxy.httpEndpoint()
                     + "&region=us-east-1&path-style=true" + extra);
-            dcd.ok("catalog", "import", app.toString(), "--name", "big", "--version", "1", "--backend", S3);
-            dcd.ok("vm", "create", "remote", "--size", (mib + 64) + "M");
-            dcd.ok("vm", "assign", "remote", "big@1");
-            dcd.ok("disk", "build", "remote");
-            FileIndex.Node file = dcd.index("remote").get("big.bin");
-            String key = "apps/" + dcd.app("big@1").contentId() + ".vdisk";
-            long dataOffset = vdiskOffsetOf(dcd, "remote", file);
-            long bytes = file.size();
+            List<LatencyRounds.App> apps = LatencyRounds.importTwoApps(dcd, dir, S3, mib);
+            long bytes = apps.get(0).file().size();
             int linkMibps = Integer.getInteger("bench.link-mibps", 0);
             proxy.bandwidth((long) linkMibps * MIB);
-            report.add(String.format(Locale.ROOT, "file %d MiB, chain requests %d KiB, naive GETs 1 MiB, %d rounds per "
-                    + "delay, readahead %s, uri extra '%s', per-connection link %s", mib, request / 1024, rounds,
-                    READAHEAD, extra, linkMibps == 0 ? "uncapped" : linkMibps + " MiB/s"));
-            try (S3Client client = client(proxy)) {
-                // Warm-up (JIT, connections), not recorded.
-                proxy.delay(Duration.ZERO);
-                for (int w = 0; w < Integer.getInteger("bench.warmup", 3); w++) {
-                    naive(client, key, dataOffset, bytes, crc);
-                    LatencyRounds.chainCold(dcd, dir, S3, file, READAHEAD, request, crc);
-                }
-                for (int delay : delays) {
-                    proxy.delay(Duration.ofMillis(delay));
-                    long[] naive = new long[rounds];
-                    long[] chain = new long[rounds];
-                    double[] ratio = new double[rounds];
-                    for (int r = 0; r < rounds; r++) {
-                        long requestsBefore = proxy.requests();
-                        naive[r] = naive(client, key, dataOffset, bytes, crc);
-                        long naiveRequests = proxy.requests() - requestsBefore;
-                        LatencyRounds.Cold cold = LatencyRounds.chainCold(dcd, dir, S3, file, READAHEAD, request, crc,
-                                proxy::requests, proxy::bytesToClient);
-                        chain[r] = cold.nanos();
-                        ratio[r] = (double) naive[r] / chain[r];
-                        report.add(String.format(Locale.ROOT, "delay %d ms round %d: naive %.1f MiB/s (%d requests), chain "
-                                        + "cold %.1f MiB/s (%d requests, %s), %.2fx",
-                                delay, r + 1, mibPerSecond(bytes, naive[r]), naiveRequests,
-                                mibPerSecond(bytes, chain[r]), cold.requests(), cold.readaheadText(), ratio[r])
-                                + "\n    " + cold.detail());
-                    }
-                    report.add(LatencyRounds.summary(delay, bytes, naive, chain, ratio));
-                }
+            report.add(String.format(Locale.ROOT, "two files of %d MiB read in turn, chain requests %d KiB, naive GETs 1 "
+                    + "MiB, %d rounds per delay, readahead %s, uri extra '%s', per-connection link %s", mib,
+                    request / 1024, rounds, READAHEAD, extra, linkMibps == 0 ? "uncapped" : linkMibps + " MiB/s"));
+            try (S3Client client = client(proxy); BlockCache shared = LatencyRounds.sharedCache(dir, apps)) {
+                LatencyRounds.run(delays, rounds, apps, shared, proxy::delay, proxy::requests,
+                        app -> naive(client, "apps/" + app.contentId() + ".vdisk",
+                                vdiskOffsetOf(dcd, LatencyRounds.VM, app.file()), bytes, app.crc()),
+                        (app, cache) -> LatencyRounds.chainCold(dcd, dir, S3, app, cache, READAHEAD, request,
+                                proxy::requests, proxy::bytesToClient),
+                        ms -> { }, report);
             }
         } finally {
             BenchFiles.deleteTree(dir);

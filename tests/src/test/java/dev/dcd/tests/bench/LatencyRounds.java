@@ -5,11 +5,14 @@ import static dev.dcd.tests.bench.BenchMath.median;
 import static dev.dcd.tests.bench.BenchMath.min;
 import static dev.dcd.tests.bench.BenchMath.mibPerSecond;
 import static org.junit.jupiter.api.Assertions.assertEquals;
+import static org.junit.jupiter.api.Assertions.assertTrue;
 
 import dev.dcd.filter.BlockCache;
 import dev.dcd.filter.DynamicContentDisk;
 import dev.dcd.filter.ReadaheadConfig;
 import dev.dcd.synth.FileIndex;
+import dev.dcd.vdisk.ContentId;
+import dev.dcd.vdisk.VdiskFormat;
 import dev.dcd.tests.s3.S3Home;
 
 import java.io.IOException;
@@ -36,12 +39,6 @@ final class LatencyRounds {
     private LatencyRounds() {
     }
 
-    /** One timed pass; answers nanoseconds. */
-    @FunctionalInterface
-    interface Pass {
-        long nanos() throws Exception;
-    }
-
     /** A naive client's positional read into {@code buffer} (its position to its limit). */
     @FunctionalInterface
     interface Reader {
@@ -57,12 +54,6 @@ final class LatencyRounds {
             return "readahead prefetches " + readahead[0] + ", hits " + readahead[1] + ", slow streams " + readahead[2]
                     + (readahead.length > 3 ? ", deep by latency " + readahead[3] : "");
         }
-    }
-
-    /** A cold pass with its detail. */
-    @FunctionalInterface
-    interface ColdPass {
-        Cold pass() throws Exception;
     }
 
     /**
@@ -163,25 +154,75 @@ final class LatencyRounds {
     }
 
     /**
-     * New backends and a new cache: nothing of the file is anywhere in dcd; one sequential pass of
-     * {@code request}-byte reads through the full chain, checked against {@code crc}. {@code requests} counts what
-     * the proxy saw; only the timed read is counted, not opening the disk.
+     * One of the two apps a latency bench alternates between, so that each cold pass through the shared cache finds
+     * the other app's chunks there and none of its own: its file on the VM's disk, the file's CRC32C and its content
+     * id (hex).
      */
-    static Cold chainCold(S3Home dcd, Path dir, String backend, FileIndex.Node file, ReadaheadConfig readahead,
-            int request, long crc, LongSupplier requests) throws Exception {
-        return chainCold(dcd, dir, backend, file, readahead, request, crc, requests, null);
+    record App(String name, FileIndex.Node file, long crc, String contentId) {
+    }
+
+    /** The VM every latency bench reads through. */
+    static final String VM = "remote";
+
+    /**
+     * Imports two apps of {@code mib} MiB of random bytes each ({@code big@1} and {@code big2@1}, one file each) onto
+     * {@code backend}, and builds VM {@value #VM} with both.
+     */
+    static List<App> importTwoApps(S3Home dcd, Path dir, String backend, int mib) throws Exception {
+        String[] names = {"big", "big2"};
+        long[] crcs = new long[names.length];
+        for (int a = 0; a < names.length; a++) {
+            Path src = Files.createDirectories(dir.resolve("src").resolve(names[a] + "-1"));
+            crcs[a] = BenchData.writeRandom(src.resolve(names[a] + ".bin"), (long) mib * MIB, 7 + a);
+            dcd.ok("catalog", "import", src.toString(), "--name", names[a], "--version", "1", "--backend", backend);
+        }
+        dcd.ok("vm", "create", VM, "--size", (names.length * mib + 64) + "M");
+        dcd.ok("vm", "assign", VM, names[0] + "@1", names[1] + "@1");
+        dcd.ok("disk", "build", VM);
+        FileIndex index = dcd.index(VM);
+        List<App> apps = new java.util.ArrayList<>();
+        for (int a = 0; a < names.length; a++) {
+            apps.add(new App(names[a], index.get(names[a] + ".bin"), crcs[a], dcd.app(names[a] + "@1").contentId()));
+        }
+        return List.copyOf(apps);
     }
 
     /**
-     * As above; with {@code bytesDown} (the proxy's bytes to the client) the pass is sampled by a {@link Timeline},
-     * and its detail also gives readahead's measured time to first byte and any failed prefetches.
+     * The host's cache as it is once in use: sized for one app's file and, after the warm-up, holding the other
+     * app's, so every cold pass misses every chunk and recycles slots whose pages already exist (as
+     * {@code NfsChainBench}, {@code S3ChainBench} and {@code LunChainBench} measure). The cold pass into a new empty
+     * cache is measured beside it: on this VM a new file's pages are first written at about 300 MiB/s, which bounds
+     * that pass whatever the latency.
      */
-    static Cold chainCold(S3Home dcd, Path dir, String backend, FileIndex.Node file, ReadaheadConfig readahead,
-            int request, long crc, LongSupplier requests, LongSupplier bytesDown) throws Exception {
-        Path cacheDir = Files.createTempDirectory(dir, "cache");
+    static BlockCache sharedCache(Path dir, List<App> apps) throws IOException {
+        return BlockCache.open(dir.resolve("shared-cache"), apps.get(0).file().size() + MIB);
+    }
+
+    /**
+     * New backends (the disk opens its remote vdisks ahead, untimed, as a serving disk does) and either {@code shared} (see {@link #sharedCache}; the pass must
+     * miss every chunk but one) or, when null, a new empty cache: nothing of the file is in dcd's cache. One
+     * sequential pass of {@code request}-byte reads through the full chain, checked against the app's CRC32C.
+     * {@code requests} counts what the proxy saw during the timed read; with {@code bytesDown} (the proxy's bytes to
+     * the client) the pass is sampled by a {@link Timeline}, and its detail also gives readahead's measured time to
+     * first byte and any failed prefetches.
+     */
+    static Cold chainCold(S3Home dcd, Path dir, String backend, App app, BlockCache shared, ReadaheadConfig readahead,
+            int request, LongSupplier requests, LongSupplier bytesDown) throws Exception {
+        FileIndex.Node file = app.file();
+        Path cacheDir = shared == null ? Files.createTempDirectory(dir, "cache") : null;
         try (S3Home view = new S3Home(dcd.home());
-             BlockCache cache = BlockCache.open(cacheDir, file.size() + 64L * MIB);
-             DynamicContentDisk disk = view.open("remote", cache, Set.of(backend), readahead, Set.of(backend))) {
+             BlockCache fresh = shared == null ? BlockCache.open(cacheDir, file.size() + 64L * MIB) : null;
+             DynamicContentDisk disk = view.open(VM, shared == null ? fresh : shared, Set.of(backend), readahead,
+                     Set.of(backend))) {
+            BlockCache cache = shared == null ? fresh : shared;
+            // As a serving disk does once it serves: the remote vdisks open in the background (a mount is made before
+            // the guest reads). Waited for here, untimed, as the naive loops open their connection before timing.
+            long openStart = System.nanoTime();
+            disk.openAhead();
+            assertTrue(disk.awaitOpenAhead(120_000), "vdisks did not open within 120 s");
+            long openNanos = System.nanoTime() - openStart;
+            assertEquals(0, disk.openAheadCounters()[1], "a vdisk failed to open ahead");
+            long missesBefore = cache.stats().misses();
             long before = requests.getAsLong();
             Timeline timeline = bytesDown == null ? null : new Timeline(bytesDown, requests);
             long start = System.nanoTime();
@@ -191,21 +232,23 @@ final class LatencyRounds {
             if (timeline != null) {
                 timeline.close();
                 String failures = disk.readaheadFailures();
-                detail = timeline.describe(file.size(), nanos) + String.format(Locale.ROOT,
-                        "; readahead's time to first byte %.1f ms", disk.readaheadLatencyNanos(0) / 1e6)
+                detail = String.format(Locale.ROOT, "opened ahead in %.0f ms (untimed); ", openNanos / 1e6)
+                        + timeline.describe(file.size(), nanos) + String.format(Locale.ROOT,
+                        "; readahead's time to first byte %.1f ms", disk.readaheadLatencyNanos(
+                                disk.regionMap().vdisks().indexOf(new ContentId(app.contentId()))) / 1e6)
                         + (failures.isEmpty() ? "" : "; prefetches " + failures);
             }
-            assertEquals(crc, read, "chain pass");
+            assertEquals(app.crc(), read, "chain pass of " + app.name());
+            long chunks = file.size() / VdiskFormat.CHECKSUM_CHUNK;
+            long missed = cache.stats().misses() - missesBefore;
+            assertTrue(missed >= chunks - 1, "cold pass of " + app.name() + " missed only " + missed + " of "
+                    + chunks + " chunks: it was not cold");
             return new Cold(nanos, requests.getAsLong() - before, disk.readaheadCounters(), detail);
         } finally {
-            BenchFiles.deleteTree(cacheDir);
+            if (cacheDir != null) {
+                BenchFiles.deleteTree(cacheDir);
+            }
         }
-    }
-
-    /** {@link #chainCold(S3Home, Path, String, FileIndex.Node, ReadaheadConfig, int, long, LongSupplier)}'s time. */
-    static long chainCold(S3Home dcd, Path dir, String backend, FileIndex.Node file, ReadaheadConfig readahead,
-            int request, long crc) throws Exception {
-        return chainCold(dcd, dir, backend, file, readahead, request, crc, () -> 0).nanos();
     }
 
     /**
@@ -227,14 +270,16 @@ final class LatencyRounds {
         return nanos;
     }
 
-    /**
-     * Warm-up ({@code -Dbench.warmup}, 2 by default, not recorded, no delay), then for each delay {@code rounds}
-     * rounds of the naive pass and the chain's cold pass interleaved, each round's line and the delay's summary into
-     * {@code report}. {@code turns} counts the delayed turns of the proxies, around each whole pass.
-     */
-    static void run(int[] delays, int rounds, long bytes, Consumer<Duration> delay, LongSupplier turns, Pass naive,
-            Pass chain, List<String> report) throws Exception {
-        run(delays, rounds, bytes, delay, turns, naive, chain, ms -> { }, report);
+    /** A naive client's timed pass over one app's bytes: nanoseconds. */
+    @FunctionalInterface
+    interface Naive {
+        long nanos(App app) throws Exception;
+    }
+
+    /** A cold pass of one app through the full chain, into {@code shared} or (null) a new cache. */
+    @FunctionalInterface
+    interface Chain {
+        Cold pass(App app, BlockCache shared) throws Exception;
     }
 
     /** Something a bench measures after each timed round, at that round's delay, outside the counted passes. */
@@ -243,55 +288,70 @@ final class LatencyRounds {
         void run(int delayMs) throws Exception;
     }
 
-    /** As above, with {@code after} run after each timed round (not during the warm-up). */
-    static void run(int[] delays, int rounds, long bytes, Consumer<Duration> delay, LongSupplier turns, Pass naive,
-            Pass chain, AfterRound after, List<String> report) throws Exception {
-        run(delays, rounds, bytes, delay, turns, naive, () -> new Cold(chain.nanos(), 0, new long[4], ""), after, report);
-    }
-
-    /** As above, with the chain pass's detail (where its time went) after each round's line. */
-    static void run(int[] delays, int rounds, long bytes, Consumer<Duration> delay, LongSupplier turns, Pass naive,
-            ColdPass chain, List<String> report) throws Exception {
-        run(delays, rounds, bytes, delay, turns, naive, chain, ms -> { }, report);
-    }
-
-    /** As above, with {@code after} run after each timed round (not during the warm-up). */
-    static void run(int[] delays, int rounds, long bytes, Consumer<Duration> delay, LongSupplier turns, Pass naive,
-            ColdPass chain, AfterRound after, List<String> report) throws Exception {
+    /**
+     * Warm-up ({@code -Dbench.warmup}, 2 by default, not recorded, no delay: each app's naive pass and cold pass
+     * through {@code shared}, the second app last so that the first timed round finds the other app's chunks in
+     * the cache), then for each delay {@code rounds} rounds, the apps in turn, each round: the naive pass, the cold
+     * pass through the shared cache in use, the cold pass into a new empty cache; each round's line and the delay's
+     * summary into {@code report}. {@code turns} counts the delayed turns of the proxies around each whole pass;
+     * {@code after} runs after each timed round.
+     */
+    static void run(int[] delays, int rounds, List<App> apps, BlockCache shared, Consumer<Duration> delay,
+            LongSupplier turns, Naive naive, Chain chain, AfterRound after, List<String> report) throws Exception {
+        long bytes = apps.get(0).file().size();
         delay.accept(Duration.ZERO);
         for (int w = 0; w < Integer.getInteger("bench.warmup", 2); w++) {
-            naive.nanos();
-            chain.pass();
+            for (App app : apps) {
+                naive.nanos(app);
+                chain.pass(app, shared);
+            }
         }
+        chain.pass(apps.get(0), null);
+        int turn = 0;
         for (int ms : delays) {
             delay.accept(Duration.ofMillis(ms));
             long[] naiveNanos = new long[rounds];
             long[] chainNanos = new long[rounds];
+            long[] freshNanos = new long[rounds];
             double[] ratio = new double[rounds];
+            double[] freshRatio = new double[rounds];
             for (int r = 0; r < rounds; r++) {
+                App app = apps.get(turn++ % apps.size());
                 long before = turns.getAsLong();
-                naiveNanos[r] = naive.nanos();
+                naiveNanos[r] = naive.nanos(app);
                 long naiveTurns = turns.getAsLong() - before;
                 before = turns.getAsLong();
-                Cold cold = chain.pass();
+                Cold cold = chain.pass(app, shared);
                 chainNanos[r] = cold.nanos();
                 long chainTurns = turns.getAsLong() - before;
+                Cold fresh = chain.pass(app, null);
+                freshNanos[r] = fresh.nanos();
                 ratio[r] = (double) naiveNanos[r] / chainNanos[r];
-                report.add(String.format(Locale.ROOT, "delay %d ms round %d: naive %.1f MiB/s (%d delayed turns), "
-                                + "chain cold %.1f MiB/s (%d delayed turns), %.2fx", ms, r + 1,
-                        mibPerSecond(bytes, naiveNanos[r]), naiveTurns, mibPerSecond(bytes, chainNanos[r]), chainTurns,
-                        ratio[r]) + (cold.detail().isEmpty() ? "" : "\n    " + cold.readaheadText() + "; " + cold.detail()));
+                freshRatio[r] = (double) naiveNanos[r] / freshNanos[r];
+                report.add(String.format(Locale.ROOT, "delay %d ms round %d (%s): naive %.1f MiB/s (%d delayed turns), "
+                                + "chain cold %.1f MiB/s (%d delayed turns), %.2fx; into a new cache %.1f MiB/s, %.2fx",
+                        ms, r + 1, app.name(), mibPerSecond(bytes, naiveNanos[r]), naiveTurns,
+                        mibPerSecond(bytes, chainNanos[r]), chainTurns, ratio[r], mibPerSecond(bytes, freshNanos[r]),
+                        freshRatio[r])
+                        + (cold.detail().isEmpty() ? "" : "\n    " + cold.readaheadText() + "; " + cold.detail())
+                        + (fresh.detail().isEmpty() ? "" : "\n    new cache: " + fresh.detail()));
                 after.run(ms);
             }
-            report.add(summary(ms, bytes, naiveNanos, chainNanos, ratio));
+            report.add(summary(ms, bytes, naiveNanos, chainNanos, ratio, freshNanos, freshRatio));
         }
     }
 
-    /** The delay's line: median throughputs, the median of the per-round ratios with their spread, the load. */
-    static String summary(int delay, long bytes, long[] naive, long[] chain, double[] ratio) {
+    /**
+     * The delay's line: median throughputs, the medians of the per-round ratios with their spread (cache in use, then
+     * a new cache), the load.
+     */
+    static String summary(int delay, long bytes, long[] naive, long[] chain, double[] ratio, long[] fresh,
+            double[] freshRatio) {
         return String.format(Locale.ROOT, "delay %d ms: naive %.1f MiB/s, chain cold %.1f MiB/s (medians), "
-                        + "median of ratios %.2fx (min %.2fx, max %.2fx); load average %.1f", delay,
+                        + "median of ratios %.2fx (min %.2fx, max %.2fx); into a new cache %.1f MiB/s, %.2fx (min %.2fx, "
+                        + "max %.2fx); load average %.1f", delay,
                 mibPerSecond(bytes, median(naive)), mibPerSecond(bytes, median(chain)), median(ratio), min(ratio),
-                max(ratio), BenchData.load());
+                max(ratio), mibPerSecond(bytes, median(fresh)), median(freshRatio), min(freshRatio), max(freshRatio),
+                BenchData.load());
     }
 }

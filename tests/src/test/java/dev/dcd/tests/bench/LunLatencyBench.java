@@ -3,13 +3,12 @@ package dev.dcd.tests.bench;
 import dev.dcd.backend.nbd.NbdAddress;
 import dev.dcd.backend.nbd.NbdClient;
 import dev.dcd.backend.nbd.NbdConfig;
+import dev.dcd.filter.BlockCache;
 import dev.dcd.filter.ReadaheadConfig;
-import dev.dcd.synth.FileIndex;
 import dev.dcd.tests.lun.LunImage;
 import dev.dcd.tests.lun.NbdServer;
 import dev.dcd.tests.net.LatencyProxy;
 import dev.dcd.tests.s3.S3Home;
-import dev.dcd.vdisk.ContentId;
 import org.junit.jupiter.api.Test;
 
 import java.io.RandomAccessFile;
@@ -60,35 +59,32 @@ class LunLatencyBench {
         List<String> report = new ArrayList<>();
         Path lunFile = dir.resolve("lun.img");
         try (RandomAccessFile f = new RandomAccessFile(lunFile.toFile(), "rw")) {
-            f.setLength((mib + 64L) * MIB);
+            f.setLength((2L * mib + 64L) * MIB);
         }
         try (NbdServer server = NbdServer.nbdkit(dir, filters, "file", lunFile.toString());
              LatencyProxy proxy = LatencyProxy.builder().target(server.port()).start();
              S3Home dcd = new S3Home(dir.resolve("home"))) {
-            Path app = Files.createDirectories(dir.resolve("src/big-1"));
-            long crc = BenchData.writeRandom(app.resolve("big.bin"), (long) mib * MIB, 7);
             String extra = System.getProperty("bench.uri-extra", "");
             URI plain = URI.create("nbd://127.0.0.1:" + proxy.port() + "/" + server.export());
             URI uri = extra.isEmpty() ? plain : URI.create(plain + "?" + extra);
             dcd.ok("backend", "add", "lunfar", uri.toString());
-            dcd.ok("catalog", "import", app.toString(), "--name", "big", "--version", "1", "--backend", "lunfar");
-            dcd.ok("vm", "create", "remote", "--size", (mib + 64) + "M");
-            dcd.ok("vm", "assign", "remote", "big@1");
-            dcd.ok("disk", "build", "remote");
-            FileIndex.Node file = dcd.index("remote").get("big.bin");
-            ContentId id = new ContentId(dcd.app("big@1").contentId());
-            LunImage.Extent extent = LunImage.read(lunFile).extent(id.hex());
-            long dataOffset = extent.offset() + (BenchData.vdiskOffsetOf(dcd, "remote", file));
-            long bytes = file.size();
+            List<LatencyRounds.App> apps = LatencyRounds.importTwoApps(dcd, dir, "lunfar", mib);
+            LunImage image = LunImage.read(lunFile);
+            long bytes = apps.get(0).file().size();
             ReadaheadConfig readahead = BenchData.readahead();
-            report.add(String.format(Locale.ROOT, "file %d MiB on a LUN (nbdkit file) behind LatencyProxy, chain requests "
-                    + "%d KiB, naive NBD reads 1 MiB on one connection, %d rounds per delay, readahead %s, uri extra "
-                    + "'%s', delay by %s", mib, REQUEST / 1024, rounds, readahead, extra,
+            report.add(String.format(Locale.ROOT, "two files of %d MiB on a LUN (nbdkit file) behind LatencyProxy, read "
+                    + "in turn, chain requests %d KiB, naive NBD reads 1 MiB on one connection, %d rounds per delay, "
+                    + "readahead %s, uri extra '%s', delay by %s", mib, REQUEST / 1024, rounds, readahead, extra,
                     nbdkitDelay >= 0 ? "nbdkit's delay filter (rdelay, every read; the proxy adds 0)" : "the proxy"));
-            LatencyRounds.run(delays, rounds, bytes, nbdkitDelay >= 0 ? d -> { } : proxy::delay, proxy::requests,
-                    () -> naive(plain, dataOffset, bytes, crc),
-                    () -> LatencyRounds.chainCold(dcd, dir, "lunfar", file, readahead, REQUEST, crc, proxy::requests,
-                            proxy::bytesToClient), report);
+            try (BlockCache shared = LatencyRounds.sharedCache(dir, apps)) {
+                LatencyRounds.run(delays, rounds, apps, shared, nbdkitDelay >= 0 ? d -> { } : proxy::delay,
+                        proxy::requests,
+                        app -> naive(plain, image.extent(app.contentId()).offset()
+                                + BenchData.vdiskOffsetOf(dcd, LatencyRounds.VM, app.file()), bytes, app.crc()),
+                        (app, cache) -> LatencyRounds.chainCold(dcd, dir, "lunfar", app, cache, readahead, REQUEST,
+                                proxy::requests, proxy::bytesToClient),
+                        ms -> { }, report);
+            }
         } finally {
             BenchFiles.deleteTree(dir);
         }

@@ -3,8 +3,8 @@ package dev.dcd.tests.bench;
 import dev.dcd.backend.Backend;
 import dev.dcd.backend.Backends;
 import dev.dcd.block.BlockDevice;
+import dev.dcd.filter.BlockCache;
 import dev.dcd.filter.ReadaheadConfig;
-import dev.dcd.synth.FileIndex;
 import dev.dcd.tests.net.LatencyProxy;
 import dev.dcd.tests.nfs.GaneshaServer;
 import dev.dcd.tests.s3.S3Home;
@@ -58,8 +58,6 @@ class NfsLatencyBench {
              LatencyProxy mountProxy = LatencyProxy.builder().target(server.mountPort()).start();
              S3Home dcd = new S3Home(dir.resolve("home"))) {
             Files.createDirectories(server.export().resolve("apps"));
-            Path app = Files.createDirectories(dir.resolve("src/big-1"));
-            long crc = BenchData.writeRandom(app.resolve("big.bin"), (long) mib * MIB, 7);
             String extra = System.getProperty("bench.uri-extra", "");
             String direct = server.uri("apps", "");
             String far = direct.replace("127.0.0.1:" + server.nfsPort() + "/", "127.0.0.1:" + proxy.port() + "/")
@@ -69,28 +67,29 @@ class NfsLatencyBench {
             }
             dcd.ok("backend", "add", "nfsfar", far + extra);
             String plain = far + "&read-parallelism=1";
-            dcd.ok("catalog", "import", app.toString(), "--name", "big", "--version", "1", "--backend", "nfsfar");
-            dcd.ok("vm", "create", "remote", "--size", (mib + 64) + "M");
-            dcd.ok("vm", "assign", "remote", "big@1");
-            dcd.ok("disk", "build", "remote");
-            FileIndex.Node file = dcd.index("remote").get("big.bin");
-            ContentId id = new ContentId(dcd.app("big@1").contentId());
-            long dataOffset = BenchData.vdiskOffsetOf(dcd, "remote", file);
-            long bytes = file.size();
+            List<LatencyRounds.App> apps = LatencyRounds.importTwoApps(dcd, dir, "nfsfar", mib);
+            long bytes = apps.get(0).file().size();
             ReadaheadConfig readahead = BenchData.readahead();
-            report.add(String.format(Locale.ROOT, "file %d MiB on NFS (ganesha) behind LatencyProxy, chain requests "
-                    + "%d KiB, naive reads 1 MiB through the NFS device with one worker, %d rounds per delay, readahead %s, uri extra "
-                    + "'%s'", mib, REQUEST / 1024, rounds, readahead, extra));
+            report.add(String.format(Locale.ROOT, "two files of %d MiB on NFS (ganesha) behind LatencyProxy, read in "
+                    + "turn, chain requests %d KiB, naive reads 1 MiB through the NFS device with one worker, %d rounds "
+                    + "per delay, readahead %s, uri extra '%s'", mib, REQUEST / 1024, rounds, readahead, extra));
             String alone = far + extra;
             Map<Integer, List<long[]>> device = new LinkedHashMap<>();
-            LatencyRounds.run(delays, rounds, bytes, delay -> {
-                        proxy.delay(delay);
-                        mountProxy.delay(delay);
-                    }, () -> proxy.requests() + mountProxy.requests(),
-                    () -> naive(plain, id, dataOffset, bytes, crc),
-                    () -> LatencyRounds.chainCold(dcd, dir, "nfsfar", file, readahead, REQUEST, crc),
-                    ms -> device.computeIfAbsent(ms, k -> new ArrayList<>()).add(deviceAlone(alone, id, dataOffset, bytes, crc)),
-                    report);
+            LatencyRounds.App first = apps.get(0);
+            long firstOffset = BenchData.vdiskOffsetOf(dcd, LatencyRounds.VM, first.file());
+            try (BlockCache shared = LatencyRounds.sharedCache(dir, apps)) {
+                LatencyRounds.run(delays, rounds, apps, shared, delay -> {
+                            proxy.delay(delay);
+                            mountProxy.delay(delay);
+                        }, () -> proxy.requests() + mountProxy.requests(),
+                        app -> naive(plain, new ContentId(app.contentId()),
+                                BenchData.vdiskOffsetOf(dcd, LatencyRounds.VM, app.file()), bytes, app.crc()),
+                        (app, cache) -> LatencyRounds.chainCold(dcd, dir, "nfsfar", app, cache, readahead, REQUEST,
+                                proxy::requests, proxy::bytesToClient),
+                        ms -> device.computeIfAbsent(ms, k -> new ArrayList<>()).add(deviceAlone(alone,
+                                new ContentId(first.contentId()), firstOffset, bytes, first.crc())),
+                        report);
+            }
             for (int delay : delays) {
                 List<long[]> timed = device.get(delay);
                 long[] open = timed.stream().mapToLong(t -> t[0]).toArray();
