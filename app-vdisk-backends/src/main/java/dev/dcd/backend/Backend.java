@@ -67,6 +67,23 @@ public interface Backend extends Closeable {
     }
 
     /**
+     * One bounded attempt to reach the store's server, for {@code dcd backend add}: no retries, and no longer than
+     * the URI's connect timeout (a few seconds), so a server that is down, hung or misnamed is told apart in
+     * seconds rather than after the read deadline meant for a running server that restarts. A failure is an
+     * {@link UnreachableException} that says which. Stores with no server (a local directory) pass.
+     */
+    default void reach() throws IOException {
+    }
+
+    /**
+     * Whether {@link #prepare} writes to the store, so that it must be reachable when it is added (a LUN gets
+     * dcd's layout then); a store that needs nothing may be registered while it is down.
+     */
+    default boolean setUpWhenAdded() {
+        return false;
+    }
+
+    /**
      * Readies the store when it is added ({@code dcd backend add}): a store that must be set up before use (a LUN
      * gets dcd's layout) is checked and set up here, so a bad one is refused before it enters the catalog.
      * {@code erase} allows erasing what the store holds when dcd cannot use it as it is ({@code --format}).

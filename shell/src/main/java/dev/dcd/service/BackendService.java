@@ -1,7 +1,9 @@
 package dev.dcd.service;
 
 import dev.dcd.backend.Backend;
+import dev.dcd.backend.BackendException;
 import dev.dcd.backend.Backends;
+import dev.dcd.backend.UnreachableException;
 import dev.dcd.catalog.AppVersion;
 import dev.dcd.catalog.BackendEntry;
 
@@ -24,23 +26,44 @@ public final class BackendService {
         this.env = Objects.requireNonNull(env, "env");
     }
 
-    /**
-     * Registers backend {@code name} at {@code uri}. A new store that needs setting up (a LUN) is opened, checked
-     * and set up before it enters the catalog, so a store that cannot be used is never registered; {@code format}
-     * lets a LUN that carries something else be erased. Registering an existing name with the same URI is a no-op.
-     */
+    /** {@link #add(String, String, boolean, boolean)} with the store reached first. */
     public Views.BackendAdded add(String name, String uri, boolean format) throws IOException {
+        return add(name, uri, format, true);
+    }
+
+    /**
+     * Registers backend {@code name} at {@code uri}. A new store is first reached once, within its connect timeout
+     * ({@link Backend#reach}), so a server that is down, hung or misnamed is refused in seconds with what failed
+     * and what to do; {@code check} false skips that for a store that needs no setting up, to register one that is
+     * down now. A store that needs setting up (a LUN) is always reached, then set up before it enters the
+     * catalog, so a store that cannot be used is never registered; {@code format} lets a LUN that carries
+     * something else be erased. Registering an existing name with the same URI is a no-op.
+     */
+    public Views.BackendAdded add(String name, String uri, boolean format, boolean check) throws IOException {
         URI parsed = Backends.parse(uri);
         Backends.validate(parsed);
         Optional<Backend.Usage> usage = Optional.empty();
         if (env.catalog().backends().stream().noneMatch(b -> b.name().equals(name))) {
             try (Backend backend = Backends.open(name, parsed)) {
+                if (check || backend.setUpWhenAdded()) {
+                    reach(backend);
+                }
                 backend.prepare(format);
                 usage = backend.usage();
             }
         }
         BackendEntry entry = env.catalog().addBackend(name, parsed);
         return new Views.BackendAdded(entry, usage);
+    }
+
+    private static void reach(Backend backend) throws IOException {
+        try {
+            backend.reach();
+        } catch (UnreachableException e) {
+            String instead = backend.setUpWhenAdded() ? "" : ", or add it with --no-check while it is down";
+            throw new BackendException(backend.name(), null, "cannot add " + backend.uri() + ": " + e.getMessage()
+                    + "; " + e.advice() + instead + " (nothing was added)", e);
+        }
     }
 
     /**

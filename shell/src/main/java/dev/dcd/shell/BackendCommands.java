@@ -30,6 +30,9 @@ final class BackendCommands {
         @Option(names = "--format", description = "For a LUN (nbd://): erase whatever it carries and write dcd's "
                 + "layout. Without it only an all-zero LUN is formatted.")
         boolean format;
+        @Option(names = "--no-check", description = "Register the store without reaching it first, e.g. while its "
+                + "server is down (not for nbd://: a LUN is set up when it is added).")
+        boolean noCheck;
 
         Add(Context context) {
             this.context = context;
@@ -37,7 +40,7 @@ final class BackendCommands {
 
         @Override
         public Integer call() throws Exception {
-            Views.BackendAdded added = new BackendService(context.environment()).add(name, uri, format);
+            Views.BackendAdded added = new BackendService(context.environment()).add(name, uri, format, !noCheck);
             context.out().println("added backend " + added.entry().name() + " " + added.entry().uri()
                     + added.usage().map(u -> " (" + Sizes.format(u.capacity()) + ", " + Sizes.format(u.free()) + " free)")
                     .orElse(""));

@@ -4,6 +4,7 @@ import dev.dcd.backend.Backend;
 import dev.dcd.backend.BackendException;
 import dev.dcd.backend.DirectBufferPool;
 import dev.dcd.backend.Progress;
+import dev.dcd.backend.UnreachableException;
 import dev.dcd.backend.nbd.NbdAddress;
 import dev.dcd.backend.nbd.NbdBlockDevice;
 import dev.dcd.backend.nbd.NbdClient;
@@ -160,6 +161,24 @@ final class LunBackend implements Backend {
         } finally {
             changes.unlock();
         }
+    }
+
+    /** One connection and handshake within the connect timeout, no retry (see {@link NbdClient#probe}). */
+    @Override
+    public void reach() throws IOException {
+        try {
+            NbdClient.probe(address, config);
+        } catch (IOException e) {
+            String server = address.host().map(h -> h + ":" + address.port())
+                    .orElseGet(() -> "unix:" + address.socket().orElseThrow());
+            throw UnreachableException.classify(server, address.host().orElse(server), config.connectTimeout(), e)
+                    .orElseGet(() -> UnreachableException.failed(e.getMessage() == null ? e.toString() : e.getMessage(), e));
+        }
+    }
+
+    @Override
+    public boolean setUpWhenAdded() {
+        return true;
     }
 
     @Override

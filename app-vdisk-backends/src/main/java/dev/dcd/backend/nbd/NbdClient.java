@@ -3,6 +3,7 @@ package dev.dcd.backend.nbd;
 import java.io.Closeable;
 import java.io.IOException;
 import java.io.InterruptedIOException;
+import java.net.SocketTimeoutException;
 import java.nio.ByteBuffer;
 import java.util.concurrent.ScheduledFuture;
 import java.util.concurrent.ScheduledThreadPoolExecutor;
@@ -66,6 +67,23 @@ public final class NbdClient implements Closeable {
     public static NbdClient open(NbdAddress address, NbdConfig config) throws IOException {
         return open(address, config, System::nanoTime,
                 timeout -> NbdConnection.connect(address, timeout));
+    }
+
+    /**
+     * One connection attempt and handshake, no retry, within {@link NbdConfig#connectTimeout()}: whether the export
+     * answers at all ({@code dcd backend add} asks this first, so a dead server is an answer in seconds rather than
+     * after the deadline that lets a running client ride out a server restart). The failure is the attempt's own:
+     * a {@link java.net.ConnectException} when refused, a {@link SocketTimeoutException} when nothing answered in
+     * time, an {@link NbdException} when the server answered no.
+     */
+    public static void probe(NbdAddress address, NbdConfig config) throws IOException {
+        probe(address, config, System::nanoTime, timeout -> NbdConnection.connect(address, timeout));
+    }
+
+    static void probe(NbdAddress address, NbdConfig config, LongSupplier clock, Connector connector) throws IOException {
+        try (NbdClient client = new NbdClient(address, config, clock, connector)) {
+            client.connect(clock.getAsLong() + config.connectTimeout().toNanos()).disconnect();
+        }
     }
 
     static NbdClient open(NbdAddress address, NbdConfig config, LongSupplier clock, Connector connector) throws IOException {
@@ -436,7 +454,10 @@ public final class NbdClient implements Closeable {
         } catch (IOException | RuntimeException e) {
             fresh.close();
             if (fresh.aborted()) {
-                throw new IOException("the handshake did not finish within " + timeoutMillis + " ms", e);
+                SocketTimeoutException late = new SocketTimeoutException("the handshake did not finish within "
+                        + timeoutMillis + " ms");
+                late.initCause(e);
+                throw late;
             }
             throw e;
         } finally {

@@ -3,6 +3,7 @@ package dev.dcd.backend.nfs;
 import dev.dcd.backend.Backend;
 import dev.dcd.backend.BackendException;
 import dev.dcd.backend.Progress;
+import dev.dcd.backend.UnreachableException;
 import dev.dcd.block.BlockDevice;
 import dev.dcd.vdisk.AppVdisk;
 import dev.dcd.vdisk.ChunkChecksums;
@@ -13,14 +14,19 @@ import jnr.ffi.Pointer;
 
 import java.io.IOException;
 import java.io.InputStream;
+import java.net.InetSocketAddress;
+import java.net.Socket;
 import java.net.URI;
 import java.nio.ByteBuffer;
 import java.nio.charset.StandardCharsets;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.Arrays;
 import java.util.Comparator;
+import java.util.LinkedHashSet;
 import java.util.List;
 import java.util.Optional;
+import java.util.Set;
 import java.util.concurrent.ThreadLocalRandom;
 import java.util.function.LongSupplier;
 
@@ -40,6 +46,9 @@ final class NfsBackend implements Backend {
     static final long STALE_TEMP_MILLIS = 60 * 60 * 1000L;
     /** Longest a health check waits for one step, whatever the configured deadline. */
     private static final long CHECK_DEADLINE_MS = 5000;
+    /** Longest {@link #reach} waits for a connection or for the MOUNT's answer, whatever the configured deadline. */
+    static final Duration REACH_TIMEOUT = Duration.ofSeconds(5);
+    private static final int PORTMAPPER_PORT = 111;
     /**
      * A link this fast is a server close by (the same host or LAN): the fastest single round trip seen (each
      * worker's LOOKUP as it starts, half the open's stat, which is a LOOKUP and a GETATTR) took less than this. The
@@ -309,7 +318,46 @@ final class NfsBackend implements Backend {
         }
     }
 
-    // ---- health --------------------------------------------------------------------------------------------
+    // ---- health ---------------------------------------------------------------------------------------------
+
+    /**
+     * First the server's name and TCP ports from Java (libnfs reports a refused port only as "nfs_service
+     * failed"): the MOUNT and NFS ports when the URI gives them, else the portmapper's. Then one MOUNT with
+     * libnfs's per-call timeout cut to {@link #REACH_TIMEOUT}, which a server that takes connections but does not
+     * answer fails.
+     */
+    @Override
+    public void reach() throws IOException {
+        Duration timeout = config.deadline().compareTo(REACH_TIMEOUT) < 0 ? config.deadline() : REACH_TIMEOUT;
+        Set<Integer> ports = new LinkedHashSet<>();
+        if (config.mountPort() != 0) {
+            ports.add(config.mountPort());
+        }
+        if (config.nfsPort() != 0) {
+            ports.add(config.nfsPort());
+        }
+        if (ports.isEmpty()) {
+            ports.add(PORTMAPPER_PORT);
+        }
+        for (int port : ports) {
+            String server = config.host() + ":" + port;
+            try (Socket socket = new Socket()) {
+                socket.connect(new InetSocketAddress(config.host(), port), (int) timeout.toMillis());
+            } catch (IOException e) {
+                throw UnreachableException.classify(server, config.host(), timeout, e)
+                        .orElseGet(() -> UnreachableException.failed(server + ": " + e.getMessage(), e));
+            }
+        }
+        try (NfsSession ignored = NfsSession.connect(lib, config.withDeadline(timeout))) {
+            // Mounted: the export is there and this host may use it.
+        } catch (NfsSession.NfsError e) {
+            if (e.permanent()) {
+                throw UnreachableException.failed(e.getMessage(), e);
+            }
+            throw UnreachableException.noAnswer(config.host() + ":" + ports.iterator().next() + " (MOUNT of "
+                    + config.dir() + ")", timeout, e);
+        }
+    }
 
     /**
      * A listing of the directory (its time, mount included when no worker had one yet, is the reported latency),

@@ -135,6 +135,23 @@ final class NfsConfig {
         return deadline;
     }
 
+    /** This configuration with another deadline (and so another libnfs per-call timeout). */
+    NfsConfig withDeadline(Duration value) {
+        Builder b = new Builder(host, dir).deadline(value);
+        if (nfsPort != 0) {
+            b.nfsPort(nfsPort);
+        }
+        if (mountPort != 0) {
+            b.mountPort(mountPort);
+        }
+        uid().ifPresent(b::uid);
+        gid().ifPresent(b::gid);
+        if (readParallelismGiven) {
+            b.readParallelism(readParallelism);
+        }
+        return b.build();
+    }
+
     /** Worker threads: the {@code read-parallelism} given, or the most the backend uses when it chooses. */
     int readParallelism() {
         return readParallelism;

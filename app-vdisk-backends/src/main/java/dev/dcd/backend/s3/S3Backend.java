@@ -3,6 +3,7 @@ package dev.dcd.backend.s3;
 import dev.dcd.backend.Backend;
 import dev.dcd.backend.BackendException;
 import dev.dcd.backend.Progress;
+import dev.dcd.backend.UnreachableException;
 import dev.dcd.backend.VdiskEnds;
 import dev.dcd.block.BlockDevice;
 import dev.dcd.block.ChunkVerifiedDevice;
@@ -18,6 +19,8 @@ import software.amazon.awssdk.auth.credentials.DefaultCredentialsProvider;
 import software.amazon.awssdk.awscore.AwsRequestOverrideConfiguration;
 import software.amazon.awssdk.awscore.retry.AwsRetryStrategy;
 import software.amazon.awssdk.core.checksums.RequestChecksumCalculation;
+import software.amazon.awssdk.core.exception.ApiCallAttemptTimeoutException;
+import software.amazon.awssdk.core.exception.ApiCallTimeoutException;
 import software.amazon.awssdk.core.checksums.ResponseChecksumValidation;
 import software.amazon.awssdk.core.sync.RequestBody;
 import software.amazon.awssdk.core.sync.ResponseTransformer;
@@ -412,6 +415,36 @@ final class S3Backend implements Backend {
         String key = key(id);
         call(key, "DELETE", t -> s3.deleteObject(b -> b.bucket(config.bucket()).key(key).overrideConfiguration(t)));
         chunks.forget(key);
+    }
+
+    /**
+     * One listing of at most one key under the prefix, no retry, within the connect timeout: the request dcd
+     * makes most, so a bucket, prefix or credentials that do not allow it fail here too.
+     */
+    @Override
+    public void reach() throws IOException {
+        RetryPolicy once = new RetryPolicy(0, config.baseDelay(), max(config.baseDelay(), MAX_BACKOFF),
+                System::nanoTime, RetryPolicy.REAL_SLEEPER, S3Errors::classify);
+        String prefix = config.listPrefix();
+        try {
+            once.run(once.deadlineAfter(config.connectTimeout()), remaining -> s3.listObjectsV2(b -> b
+                    .bucket(config.bucket()).prefix(prefix).maxKeys(1).overrideConfiguration(o -> o
+                            .apiCallTimeout(remaining).apiCallAttemptTimeout(remaining))));
+        } catch (RetryPolicy.Failure f) {
+            Throwable cause = f.getCause();
+            String server = config.endpoint().map(e -> e.getHost() + (e.getPort() < 0 ? "" : ":" + e.getPort()))
+                    .orElse("the S3 endpoint");
+            String host = config.endpoint().map(URI::getHost).orElse(server);
+            if (cause instanceof ApiCallTimeoutException || cause instanceof ApiCallAttemptTimeoutException) {
+                throw UnreachableException.noAnswer(server, config.connectTimeout(), f);
+            }
+            throw UnreachableException.classify(server, host, config.connectTimeout(), f)
+                    .orElseGet(() -> UnreachableException.failed(redact("listing s3://" + config.bucket() + "/"
+                            + prefix + " failed: " + S3Errors.describe(cause)), f));
+        } catch (InterruptedException e) {
+            Thread.currentThread().interrupt();
+            throw new InterruptedIOException("reaching backend '" + name + "' was interrupted");
+        }
     }
 
     /**

@@ -64,6 +64,51 @@ class NbdClientTest {
         }
     }
 
+    /** The probe {@code dcd backend add} makes: a long deadline, a short connect timeout. */
+    private static NbdConfig probeConfig() {
+        return NbdConfig.builder().deadline(Duration.ofSeconds(30)).connectTimeout(Duration.ofMillis(300))
+                .baseDelay(Duration.ofMillis(1)).build();
+    }
+
+    @Test
+    void aProbeOfARefusingServerFailsAtTheFirstAttemptNotAtTheDeadline() {
+        java.util.concurrent.atomic.AtomicInteger attempts = new java.util.concurrent.atomic.AtomicInteger();
+        java.net.ConnectException refused = new java.net.ConnectException("Connection refused");
+        java.net.ConnectException e = assertThrows(java.net.ConnectException.class, () -> NbdClient.probe(
+                NbdAddress.unix(dir.resolve("unused.sock"), "lun0"), probeConfig(), System::nanoTime, timeout -> {
+                    attempts.incrementAndGet();
+                    throw refused;
+                }));
+        assertSame(refused, e);
+        assertEquals(1, attempts.get(), "no retry");
+    }
+
+    @Test
+    void aProbeOfAServerThatTakesTheConnectionButNeverGreetsEndsAtTheConnectTimeout() throws Exception {
+        CountDownLatch release = new CountDownLatch(1);
+        try (ScriptedPeer silent = new ScriptedPeer(dir).hold(release)) {
+            long start = System.nanoTime();
+            java.net.SocketTimeoutException e = assertThrows(java.net.SocketTimeoutException.class, () -> NbdClient.probe(
+                    NbdAddress.unix(dir.resolve("unused.sock"), "lun0"), probeConfig(), System::nanoTime,
+                    timeout -> silent.connect()));
+            long millis = (System.nanoTime() - start) / 1_000_000;
+            assertTrue(e.getMessage().matches("the handshake did not finish within (29\\d|300) ms"), e.getMessage());
+            assertTrue(millis < 10_000, "bounded by the connect timeout, not the 30 s deadline: " + millis + " ms");
+        } finally {
+            release.countDown();
+        }
+    }
+
+    @Test
+    void aProbeOfAWorkingServerHandshakesOnceAndLeaves() throws Exception {
+        try (ScriptedPeer peer = go()) {
+            NbdClient.probe(NbdAddress.unix(dir.resolve("unused.sock"), "lun0"), probeConfig(), System::nanoTime,
+                    timeout -> peer.connect());
+            String[] sentAgainstWanted = peer.finish();
+            assertEquals(sentAgainstWanted[0], sentAgainstWanted[1]);
+        }
+    }
+
     @Test
     void anErrorTheServerAnswersIsNotRetriedUnlessItMayPass() throws Exception {
         Deque<ScriptedPeer> peers = new ArrayDeque<>();

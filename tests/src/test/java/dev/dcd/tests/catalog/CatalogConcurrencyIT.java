@@ -1,7 +1,8 @@
 package dev.dcd.tests.catalog;
 
-import org.junit.jupiter.api.AfterEach;
+import dev.dcd.tests.support.Cleanups;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.io.File;
@@ -38,14 +39,8 @@ class CatalogConcurrencyIT {
 
     @TempDir
     Path tmp;
-    private final List<Runnable> cleanups = new ArrayList<>();
-
-    @AfterEach
-    void cleanUp() {
-        for (int i = cleanups.size() - 1; i >= 0; i--) {
-            cleanups.get(i).run();
-        }
-    }
+    @RegisterExtension
+    final Cleanups cleanups = new Cleanups();
 
     @Test
     void readsWritesAndMountsGoOnWhileAnImportRuns() throws Exception {

@@ -74,7 +74,8 @@ class LunCliIT {
         }
         long start = System.nanoTime();
         assertOneLine(dcd(home, "backend", "add", "gone", "nbd://127.0.0.1:" + closedPort + "/?deadline-ms=1000"),
-                "dcd: backend 'gone': cannot reach the LUN: 127.0.0.1:" + closedPort);
+                "dcd: backend 'gone': cannot add nbd://127.0.0.1:" + closedPort + "/?deadline-ms=1000: connection refused by "
+                        + "127.0.0.1:" + closedPort + "; start the server or check the port (nothing was added)");
         assertTrue(System.nanoTime() - start < 30_000_000_000L, "bounded by the deadline");
 
         Path lun = file("lun.img", 16L << 20);
@@ -153,7 +154,8 @@ class LunCliIT {
             assertEquals(2, LunImage.read(lun).extents().size());
             assertTrue(dcdOk(home2, "backend", "check", "q").out().contains("2 vdisk(s)"));
             assertOneLine(dcd(home2, "backend", "add", "wrong", "nbd://127.0.0.1:" + qemu.port() + "/nosuch"),
-                    "dcd: backend 'wrong': cannot reach the LUN: 127.0.0.1:" + qemu.port() + " export 'nosuch' refused the export: ERR_UNKNOWN");
+                    "dcd: backend 'wrong': cannot add nbd://127.0.0.1:" + qemu.port() + "/nosuch: 127.0.0.1:" + qemu.port()
+                            + " export 'nosuch' refused the export: ERR_UNKNOWN");
         }
     }
 }

@@ -4,10 +4,11 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.dcd.synth.Gpt;
 import dev.dcd.tests.vmmount.VmCli;
+import dev.dcd.tests.support.Cleanups;
 import org.junit.jupiter.api.AfterAll;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.Timeout;
 import org.junit.jupiter.api.io.TempDir;
 
@@ -17,7 +18,6 @@ import java.io.RandomAccessFile;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.security.MessageDigest;
-import java.util.ArrayList;
 import java.util.HexFormat;
 import java.util.List;
 import java.util.Map;
@@ -52,7 +52,8 @@ class LunEndToEndIT {
     private static Path source;
     private static Path deb;
     private static Path toolsTree;
-    private final List<Runnable> cleanups = new ArrayList<>();
+    @RegisterExtension
+    final Cleanups cleanups = new Cleanups();
 
     @BeforeAll
     static void importIntoTheLunAndBuild() throws Exception {
@@ -82,13 +83,6 @@ class LunEndToEndIT {
     static void stop() {
         if (server != null) {
             server.close();
-        }
-    }
-
-    @AfterEach
-    void cleanUp() {
-        for (int i = cleanups.size() - 1; i >= 0; i--) {
-            cleanups.get(i).run();
         }
     }
 

@@ -4,9 +4,10 @@ import dev.dcd.block.FileBlockDevice;
 import dev.dcd.vdisk.AppVdisk;
 import dev.dcd.vdisk.Entry;
 import dev.dcd.vdisk.VdiskFormat;
-import org.junit.jupiter.api.AfterEach;
+import dev.dcd.tests.support.Cleanups;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.io.IOException;
@@ -15,7 +16,6 @@ import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
-import java.util.ArrayList;
 import java.util.List;
 import java.util.Random;
 import java.util.stream.Stream;
@@ -42,7 +42,8 @@ class CorruptionIT {
 
     @TempDir
     Path tmp;
-    private final List<Runnable> cleanups = new ArrayList<>();
+    @RegisterExtension
+    final Cleanups cleanups = new Cleanups();
 
     @BeforeAll
     static void importApp() throws Exception {
@@ -55,13 +56,6 @@ class CorruptionIT {
         new Random(3).nextBytes(big);
         Files.write(data.resolve("big.bin"), big);
         dcdOk(home, "catalog", "import", tree.toString());
-    }
-
-    @AfterEach
-    void cleanUp() {
-        for (int i = cleanups.size() - 1; i >= 0; i--) {
-            cleanups.get(i).run();
-        }
     }
 
     private Path mount(String vm, Path mountpoint) throws IOException {

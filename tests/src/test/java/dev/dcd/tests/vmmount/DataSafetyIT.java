@@ -1,7 +1,8 @@
 package dev.dcd.tests.vmmount;
 
-import org.junit.jupiter.api.AfterEach;
+import dev.dcd.tests.support.Cleanups;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.io.IOException;
@@ -10,8 +11,6 @@ import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
-import java.util.ArrayList;
-import java.util.List;
 import java.util.Random;
 
 import static dev.dcd.tests.vmmount.VmCli.dcd;
@@ -37,14 +36,8 @@ class DataSafetyIT {
 
     @TempDir
     Path tmp;
-    private final List<Runnable> cleanups = new ArrayList<>();
-
-    @AfterEach
-    void cleanUp() {
-        for (int i = cleanups.size() - 1; i >= 0; i--) {
-            cleanups.get(i).run();
-        }
-    }
+    @RegisterExtension
+    final Cleanups cleanups = new Cleanups();
 
     @Test
     void aRemovedAppStaysReadableWhileAMountedGenerationUsesItAndOnlyGcReclaimsIt() throws Exception {

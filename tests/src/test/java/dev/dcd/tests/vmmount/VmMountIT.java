@@ -4,9 +4,10 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.dcd.mount.MountOptions;
 import dev.dcd.synth.Gpt;
-import org.junit.jupiter.api.AfterEach;
+import dev.dcd.tests.support.Cleanups;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.io.IOException;
@@ -54,7 +55,8 @@ class VmMountIT {
 
     @TempDir
     Path tmp;
-    private final List<Runnable> cleanups = new ArrayList<>();
+    @RegisterExtension
+    final Cleanups cleanups = new Cleanups();
 
     @BeforeAll
     static void importApps() throws Exception {
@@ -68,13 +70,6 @@ class VmMountIT {
         dcdOk(home, "catalog", "import", genTree.toString());
         // The merged view of both apps, as the kernel must show it.
         ok("cp", "-a", genTree.resolve("srv").toString(), source.toString());
-    }
-
-    @AfterEach
-    void cleanUp() {
-        for (int i = cleanups.size() - 1; i >= 0; i--) {
-            cleanups.get(i).run();
-        }
     }
 
     @Test
