@@ -196,6 +196,9 @@ public final class ControlSockets {
         Path file = dir.resolve(kind + "-" + URLEncoder.encode(vm, StandardCharsets.UTF_8) + "." + self.pid() + "-"
                 + start + READER_SUFFIX);
         Files.write(file, new byte[0]);
+        // A server stopped by a signal (a supervised mount's standby, ended while it takes over) runs no finally
+        // block, but the JVM's exit does this; after kill -9 the dead pid counts for nothing and the next sweep goes.
+        file.toFile().deleteOnExit();
         return () -> Files.deleteIfExists(file);
     }
 
