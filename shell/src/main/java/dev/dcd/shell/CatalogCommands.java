@@ -374,7 +374,8 @@ final class CatalogCommands {
     }
 
     @Command(name = "move", description = "Move APP[@VER] to another backend while VMs read it: copy, verify every chunk, "
-            + "switch the catalog and every running mount, then delete the source copy.")
+            + "switch the catalog and every running mount, then delete the source copy. Run again after a move was "
+            + "stopped past its switch, it finishes it: switches the servers still on the old copy and deletes that copy.")
     static final class Move implements Callable<Integer> {
         private final Context context;
         @Parameters(paramLabel = "APP[@VER]")

@@ -318,7 +318,7 @@ final class NfsBackend implements Backend {
         }
     }
 
-    // ---- health ---------------------------------------------------------------------------------------------
+    // ---- health --------------------------------------------------------------------------------------------
 
     /**
      * First the server's name and TCP ports from Java (libnfs reports a refused port only as "nfs_service

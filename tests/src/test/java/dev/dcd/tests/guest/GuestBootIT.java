@@ -2,10 +2,11 @@ package dev.dcd.tests.guest;
 
 import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
+import dev.dcd.tests.support.Cleanups;
 import dev.dcd.tests.vmmount.VmCli;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeAll;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.io.IOException;
@@ -54,7 +55,8 @@ class GuestBootIT {
 
     @TempDir
     Path tmp;
-    private final List<Runnable> cleanups = new ArrayList<>();
+    @RegisterExtension
+    final Cleanups cleanups = new Cleanups();
 
     @BeforeAll
     static void importApps() throws Exception {
@@ -80,13 +82,6 @@ class GuestBootIT {
         }
         dcdOk(home, "catalog", "import", namesSource.toString());
         vdisks = VmCli.fileHashes(home.resolve("vdisks"));
-    }
-
-    @AfterEach
-    void cleanUp() {
-        for (int i = cleanups.size() - 1; i >= 0; i--) {
-            cleanups.get(i).run();
-        }
     }
 
     /** Mount the disk read-only, run the app's own busybox, print hashes of the app files. */

@@ -4,9 +4,10 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.dcd.control.ControlClient;
 import dev.dcd.control.ControlSockets;
+import dev.dcd.tests.support.Cleanups;
 import dev.dcd.tests.support.DirectReads;
-import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.io.File;
@@ -17,7 +18,6 @@ import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
 import java.time.Duration;
-import java.util.ArrayList;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
@@ -52,14 +52,8 @@ class MoveKilledAfterSwitchIT {
     @TempDir
     Path tmp;
     private Path home;
-    private final List<Runnable> cleanups = new ArrayList<>();
-
-    @AfterEach
-    void cleanUp() {
-        for (int i = cleanups.size() - 1; i >= 0; i--) {
-            cleanups.get(i).run();
-        }
-    }
+    @RegisterExtension
+    final Cleanups cleanups = new Cleanups();
 
     @Test
     void aMoveKilledBetweenTheSwitchAndTheDeleteIsFinishedByRunningItAgain() throws Exception {
