@@ -2,10 +2,7 @@ package dev.dcd.backend.lun;
 
 import dev.dcd.backend.BackendException;
 import dev.dcd.backend.DirectBufferPool;
-import dev.dcd.backend.VdiskEnds;
-import dev.dcd.block.BlockDevice;
-import dev.dcd.block.Capabilities;
-import dev.dcd.block.ChunkVerifiedDevice;
+import dev.dcd.backend.RemoteVdiskDevice;
 import dev.dcd.vdisk.AppVdisk;
 import dev.dcd.vdisk.ChunkChecksums;
 import dev.dcd.vdisk.ContentId;
@@ -27,7 +24,7 @@ import java.util.concurrent.Future;
  * against the manifest's CRC32C before a byte of it is served or handed to the cache. A chunk that fails is read
  * once more (a glitch on the way), then refused: a wrong byte is never served.
  */
-final class LunDevice implements ChunkVerifiedDevice {
+final class LunDevice extends RemoteVdiskDevice {
     /** Where the device's bytes come from: an absolute LUN range read within a deadline. */
     interface Source {
         void read(long lunOffset, ByteBuffer dst, long deadlineNanos) throws IOException;
@@ -35,34 +32,28 @@ final class LunDevice implements ChunkVerifiedDevice {
         long deadline();
     }
 
-    private final String backend;
     private final ContentId id;
     private final long base;
-    private final long size;
-    private final VdiskEnds ends;
-    private final ChunkChecksums sums;
     private final Source source;
     private final ExecutorService pool;
     private final int pieceChunks;
     private final DirectBufferPool buffers;
-    private volatile boolean closed;
 
     private LunDevice(String backend, ContentId id, long base, long size, byte[] head, long tailStart, byte[] tail,
                       ChunkChecksums sums, Source source, ExecutorService pool, DirectBufferPool buffers) {
-        this.backend = backend;
+        super(backend, id.hex(), size, head, tailStart, tail, sums);
         this.id = id;
         this.base = base;
-        this.size = size;
-        this.ends = VdiskEnds.of(head, tailStart, tail, sums);
-        this.sums = sums;
         this.source = source;
         this.pool = pool;
         this.buffers = buffers;
         this.pieceChunks = Math.max(1, buffers.bufferBytes() / VdiskFormat.CHECKSUM_CHUNK);
     }
 
-    /** Opens the vdisk {@code id} stored at {@code extent}; its header and manifest must prove it is that vdisk. */
-    /** {@code buffers} hold one piece each: their size, in whole chunks, is the piece a read asks the LUN for. */
+    /**
+     * Opens the vdisk {@code id} stored at {@code extent}; its header and manifest must prove it is that vdisk.
+     * {@code buffers} hold one piece each: their size, in whole chunks, is the piece a read asks the LUN for.
+     */
     static LunDevice open(String backend, ExtentTable.Extent extent, Source source, ExecutorService pool,
                           DirectBufferPool buffers) throws IOException {
         ContentId id = extent.id();
@@ -109,25 +100,13 @@ final class LunDevice implements ChunkVerifiedDevice {
     }
 
     @Override
-    public long size() {
-        return size;
-    }
-
-    @Override
-    public Capabilities capabilities() {
-        return Capabilities.READ_ONLY;
-    }
-
-    @Override
-    public void read(long offset, ByteBuffer dst) throws IOException {
-        BlockDevice.checkRange(this, offset, dst.remaining());
-        ensureOpen();
-        long deadline = source.deadline();
-        ends.read(offset, dst, (from, part) -> readData(from, part, deadline));
+    protected long deadline() {
+        return source.deadline();
     }
 
     /** Reads data-region bytes {@code [from, from + part.remaining())} into {@code part} through verified chunks. */
-    private void readData(long from, ByteBuffer part, long deadline) throws IOException {
+    @Override
+    protected void readData(long from, ByteBuffer part, long deadline) throws IOException {
         int n = part.remaining();
         long to = from + n;
         int first = sums.chunkOf(from);
@@ -150,10 +129,8 @@ final class LunDevice implements ChunkVerifiedDevice {
     @Override
     public void streamChunks(int first, int count, ChunkSink sink) throws IOException {
         ensureOpen();
-        if (sums == null) {
-            throw new IllegalStateException("data region read before the checksums are known");
-        }
-        fetch(first, count, source.deadline(), NOWHERE, sink);
+        checkDataKnown();
+        fetch(first, count, deadline(), NOWHERE, sink);
     }
 
     /** Where a piece of {@code length} bytes at data offset {@code start} may be read in place; null for a buffer. */
@@ -163,12 +140,6 @@ final class LunDevice implements ChunkVerifiedDevice {
     }
 
     private static final PieceTarget NOWHERE = (start, length) -> null;
-
-    private void ensureOpen() throws IOException {
-        if (closed) {
-            throw new BackendException(backend, id.hex(), "device is closed");
-        }
-    }
 
     /**
      * Fetches chunks {@code [first, first + count)} in pieces of {@code pieceChunks}, in parallel on the pool (the
@@ -284,13 +255,4 @@ final class LunDevice implements ChunkVerifiedDevice {
         return -1;
     }
 
-    @Override
-    public String describe() {
-        return backend + ":" + id.hex();
-    }
-
-    @Override
-    public void close() {
-        closed = true;
-    }
 }

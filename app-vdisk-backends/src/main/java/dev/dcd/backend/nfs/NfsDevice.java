@@ -1,10 +1,7 @@
 package dev.dcd.backend.nfs;
 
 import dev.dcd.backend.BackendException;
-import dev.dcd.backend.VdiskEnds;
-import dev.dcd.block.BlockDevice;
-import dev.dcd.block.Capabilities;
-import dev.dcd.block.ChunkVerifiedDevice;
+import dev.dcd.backend.RemoteVdiskDevice;
 import dev.dcd.concurrent.Uninterruptibly;
 import dev.dcd.vdisk.ChunkChecksums;
 import dev.dcd.vdisk.VdiskFormat;
@@ -21,56 +18,32 @@ import java.util.concurrent.Future;
  * each chunk checked against its CRC32C before a byte of it is copied out. A file changed on the export after
  * the import therefore fails its chunks' checks (or, if its manifest changed, the open) and is never served.
  */
-final class NfsDevice implements ChunkVerifiedDevice {
+final class NfsDevice extends RemoteVdiskDevice {
     /** Chunks in one NFSv3 READ of at most 1 MiB: the smallest piece a worker is given. */
     static final int PIECE_CHUNKS = NfsSession.MAX_IO / VdiskFormat.CHECKSUM_CHUNK;
     /** The largest piece: as many READs as one worker keeps in flight on its connection. */
     static final int MAX_PIECE_CHUNKS = PIECE_CHUNKS * NfsSession.MAX_READS_IN_FLIGHT;
 
-    private final String backend;
-    private final String object;
     private final String path;
-    private final long size;
-    private final VdiskEnds ends;
-    private final ChunkChecksums sums;
     private final NfsWorkers workers;
     private final long deadlineMillis;
-    private volatile boolean closed;
 
     NfsDevice(String backend, String object, String path, long size, byte[] head, long tailStart, byte[] tail,
               ChunkChecksums sums, NfsWorkers workers, long deadlineMillis) {
-        this.backend = backend;
-        this.object = object;
+        super(backend, object, size, head, tailStart, tail, sums);
         this.path = path;
-        this.size = size;
-        this.ends = VdiskEnds.of(head, tailStart, tail, sums);
-        this.sums = sums;
         this.workers = workers;
         this.deadlineMillis = deadlineMillis;
     }
 
     @Override
-    public long size() {
-        return size;
+    protected long deadline() {
+        return workers.deadlineAfter(deadlineMillis);
     }
 
+    /** Reads data-region bytes {@code [pos, pos + dst.remaining())} through verified chunks, in pieces on the workers. */
     @Override
-    public Capabilities capabilities() {
-        return Capabilities.READ_ONLY;
-    }
-
-    @Override
-    public void read(long offset, ByteBuffer dst) throws IOException {
-        BlockDevice.checkRange(this, offset, dst.remaining());
-        if (closed) {
-            throw new BackendException(backend, object, "device is closed");
-        }
-        long deadline = workers.deadlineAfter(deadlineMillis);
-        ends.read(offset, dst, (pos, part) -> readData(pos, part, deadline));
-    }
-
-    /** Reads data-region bytes {@code [pos, pos + dst.remaining())} through verified chunks. */
-    private void readData(long pos, ByteBuffer dst, long deadline) throws IOException {
+    protected void readData(long pos, ByteBuffer dst, long deadline) throws IOException {
         int first = sums.chunkOf(pos);
         int last = sums.chunkOf(pos + dst.remaining() - 1);
         long end = pos + dst.remaining();
@@ -86,15 +59,11 @@ final class NfsDevice implements ChunkVerifiedDevice {
 
     @Override
     public void streamChunks(int first, int count, ChunkSink sink) throws IOException {
-        if (closed) {
-            throw new BackendException(backend, object, "device is closed");
-        }
-        if (sums == null) {
-            throw new IllegalStateException("data region read before the checksums are known");
-        }
+        ensureOpen();
+        checkDataKnown();
         long from = sums.chunkStart(first);
         long to = sums.chunkStart(first + count - 1) + sums.chunkLength(first + count - 1);
-        run(first, count, workers.deadlineAfter(deadlineMillis), "read of bytes [" + from + ", " + to + ")", sink);
+        run(first, count, deadline(), "read of bytes [" + from + ", " + to + ")", sink);
     }
 
     /** One request's deliveries: none starts after the request was abandoned, and abandoning waits for those under way. */
@@ -184,13 +153,4 @@ final class NfsDevice implements ChunkVerifiedDevice {
         }
     }
 
-    @Override
-    public String describe() {
-        return backend + ":" + object;
-    }
-
-    @Override
-    public void close() {
-        closed = true;
-    }
 }

@@ -4,10 +4,8 @@ import dev.dcd.backend.Backend;
 import dev.dcd.backend.BackendException;
 import dev.dcd.backend.Progress;
 import dev.dcd.backend.UnreachableException;
-import dev.dcd.backend.VdiskEnds;
+import dev.dcd.backend.RemoteVdiskDevice;
 import dev.dcd.block.BlockDevice;
-import dev.dcd.block.ChunkVerifiedDevice;
-import dev.dcd.block.Capabilities;
 import dev.dcd.vdisk.AppVdisk;
 import dev.dcd.vdisk.ChunkChecksums;
 import dev.dcd.vdisk.ContentId;
@@ -525,30 +523,16 @@ final class S3Backend implements Backend {
         return "s3 backend '" + name + "' (" + config + ")";
     }
 
-    /**
-     * An opened vdisk: header and manifest held in memory (both verified at open), the data region served by
-     * the shared {@link ChunkReader} in verified chunks. A device built without checksums serves only the two
-     * ends, which is all {@link AppVdisk#open} needs while the checksums are being learned.
-     */
-    static final class S3Device implements ChunkVerifiedDevice {
-        private final String backend;
-        private final String key;
-        private final long size;
-        private final VdiskEnds ends;
-        private final ChunkChecksums sums;
+    /** An opened vdisk on S3: its data region served by the shared {@link ChunkReader} in verified chunks. */
+    static final class S3Device extends RemoteVdiskDevice {
         private final ChunkReader reader;
         private final ChunkReader.Target target;
         private final RetryPolicy clock;
         private final Duration deadline;
-        private volatile boolean closed;
 
         S3Device(String backend, String key, long size, byte[] head, long tailStart, byte[] tail, ChunkChecksums sums,
                  ChunkReader reader, RetryPolicy clock, Duration deadline) {
-            this.backend = backend;
-            this.key = key;
-            this.size = size;
-            this.ends = VdiskEnds.of(head, tailStart, tail, sums);
-            this.sums = sums;
+            super(backend, key, size, head, tailStart, tail, sums);
             this.reader = reader;
             this.target = new ChunkReader.Target(key, sums);
             this.clock = clock;
@@ -556,44 +540,20 @@ final class S3Backend implements Backend {
         }
 
         @Override
-        public long size() {
-            return size;
+        protected long deadline() {
+            return clock.deadlineAfter(deadline);
         }
 
         @Override
-        public Capabilities capabilities() {
-            return Capabilities.READ_ONLY;
-        }
-
-        @Override
-        public void read(long offset, ByteBuffer dst) throws IOException {
-            BlockDevice.checkRange(this, offset, dst.remaining());
-            if (closed) {
-                throw new BackendException(backend, key, "device is closed");
-            }
-            long deadlineNanos = clock.deadlineAfter(deadline);
-            ends.read(offset, dst, (pos, part) -> reader.read(target, pos, part, deadlineNanos));
+        protected void readData(long pos, ByteBuffer part, long deadlineNanos) throws IOException {
+            reader.read(target, pos, part, deadlineNanos);
         }
 
         @Override
         public void streamChunks(int first, int count, ChunkSink sink) throws IOException {
-            if (closed) {
-                throw new BackendException(backend, key, "device is closed");
-            }
-            if (sums == null) {
-                throw new IllegalStateException("data region read before the checksums are known");
-            }
-            reader.stream(target, first, count, sink, clock.deadlineAfter(deadline));
-        }
-
-        @Override
-        public String describe() {
-            return backend + ":" + key;
-        }
-
-        @Override
-        public void close() {
-            closed = true;
+            ensureOpen();
+            checkDataKnown();
+            reader.stream(target, first, count, sink, deadline());
         }
     }
 }
