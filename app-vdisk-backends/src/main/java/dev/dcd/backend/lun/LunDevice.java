@@ -2,6 +2,7 @@ package dev.dcd.backend.lun;
 
 import dev.dcd.backend.BackendException;
 import dev.dcd.backend.DirectBufferPool;
+import dev.dcd.backend.VdiskEnds;
 import dev.dcd.block.BlockDevice;
 import dev.dcd.block.Capabilities;
 import dev.dcd.block.ChunkVerifiedDevice;
@@ -38,9 +39,7 @@ final class LunDevice implements ChunkVerifiedDevice {
     private final ContentId id;
     private final long base;
     private final long size;
-    private final byte[] head;
-    private final long tailStart;
-    private final byte[] tail;
+    private final VdiskEnds ends;
     private final ChunkChecksums sums;
     private final Source source;
     private final ExecutorService pool;
@@ -54,9 +53,7 @@ final class LunDevice implements ChunkVerifiedDevice {
         this.id = id;
         this.base = base;
         this.size = size;
-        this.head = head;
-        this.tailStart = tailStart;
-        this.tail = tail;
+        this.ends = VdiskEnds.of(head, tailStart, tail, sums);
         this.sums = sums;
         this.source = source;
         this.pool = pool;
@@ -126,42 +123,28 @@ final class LunDevice implements ChunkVerifiedDevice {
         BlockDevice.checkRange(this, offset, dst.remaining());
         ensureOpen();
         long deadline = source.deadline();
-        long pos = offset;
-        while (dst.hasRemaining()) {
-            int n;
-            if (pos < head.length) {
-                n = (int) Math.min(dst.remaining(), head.length - pos);
-                dst.put(head, (int) pos, n);
-            } else if (pos >= tailStart) {
-                n = dst.remaining();
-                dst.put(tail, (int) (pos - tailStart), n);
-            } else {
-                if (sums == null) {
-                    throw new IllegalStateException("data region read before the checksums are known");
-                }
-                n = (int) Math.min(dst.remaining(), tailStart - pos);
-                long from = pos;
-                int at = dst.position();
-                int first = sums.chunkOf(from);
-                int last = sums.chunkOf(from + n - 1);
-                long to = from + n;
-                // A piece that lies wholly inside the range is read straight into its place in dst and verified
-                // there (a 16 MiB readahead window: all but its first and last piece), sparing a copy of every byte.
-                PieceTarget inPlace = (pieceStart, pieceLength) -> pieceStart >= from && pieceStart + pieceLength <= to
-                        ? dst.slice(at + (int) (pieceStart - from), pieceLength) : null;
-                fetch(first, last - first + 1, deadline, inPlace, (chunk, data) -> {
-                    // Copy the part of these chunks that falls inside [from, from + n) to its place in dst.
-                    long start = Math.max(from, sums.chunkStart(chunk));
-                    long end = Math.min(from + n, sums.chunkStart(chunk) + data.remaining());
-                    if (end > start) {
-                        dst.put(at + (int) (start - from), data, data.position() + (int) (start - sums.chunkStart(chunk)),
-                                (int) (end - start));
-                    }
-                });
-                dst.position(at + n);
+        ends.read(offset, dst, (from, part) -> readData(from, part, deadline));
+    }
+
+    /** Reads data-region bytes {@code [from, from + part.remaining())} into {@code part} through verified chunks. */
+    private void readData(long from, ByteBuffer part, long deadline) throws IOException {
+        int n = part.remaining();
+        long to = from + n;
+        int first = sums.chunkOf(from);
+        int last = sums.chunkOf(to - 1);
+        // A piece that lies wholly inside the range is read straight into its place in part and verified there (a
+        // 16 MiB readahead window: all but its first and last piece), sparing a copy of every byte.
+        PieceTarget inPlace = (pieceStart, pieceLength) -> pieceStart >= from && pieceStart + pieceLength <= to
+                ? part.slice((int) (pieceStart - from), pieceLength) : null;
+        fetch(first, last - first + 1, deadline, inPlace, (chunk, data) -> {
+            // Copy the part of these chunks that falls inside [from, to) to its place in part.
+            long start = Math.max(from, sums.chunkStart(chunk));
+            long end = Math.min(to, sums.chunkStart(chunk) + data.remaining());
+            if (end > start) {
+                part.put((int) (start - from), data, data.position() + (int) (start - sums.chunkStart(chunk)),
+                        (int) (end - start));
             }
-            pos += n;
-        }
+        });
     }
 
     @Override

@@ -1,5 +1,7 @@
 package dev.dcd.backend.nbd;
 
+import dev.dcd.backend.UriParameters;
+
 import java.time.Duration;
 import java.util.Map;
 
@@ -19,6 +21,7 @@ import java.util.Map;
 public record NbdConfig(int connections, int pipeline, Duration deadline, Duration connectTimeout,
                         int maxRequestBytes, Duration baseDelay) {
     public static final Duration MAX_DELAY = Duration.ofSeconds(1);
+    private static final UriParameters PARAMS = new UriParameters("nbd");
     public static final NbdConfig DEFAULT = builder().build();
     private static final java.util.List<String> KNOWN =
             java.util.List.of("connections", "pipeline", "deadline-ms", "connect-timeout-ms", "request-kib", "backoff-ms");
@@ -52,34 +55,18 @@ public record NbdConfig(int connections, int pipeline, Duration deadline, Durati
                 throw new IllegalArgumentException("unknown NBD URI parameter '" + e.getKey() + "' (known: "
                         + String.join(", ", KNOWN) + ")");
             }
-            long value = number(e.getKey(), e.getValue());
+            long value = PARAMS.number(e.getKey(), e.getValue());
             switch (e.getKey()) {
-                case "connections" -> b.connections((int) range(e.getKey(), value, 1, 64));
-                case "pipeline" -> b.pipeline((int) range(e.getKey(), value, 1, 64));
-                case "deadline-ms" -> b.deadline(Duration.ofMillis(range(e.getKey(), value, 100, 3_600_000)));
-                case "connect-timeout-ms" -> b.connectTimeout(Duration.ofMillis(range(e.getKey(), value, 10, 600_000)));
-                case "request-kib" -> b.maxRequestBytes((int) range(e.getKey(), value, 4, 32 * 1024) * 1024);
-                case "backoff-ms" -> b.baseDelay(Duration.ofMillis(range(e.getKey(), value, 1, 60_000)));
+                case "connections" -> b.connections((int) PARAMS.range(e.getKey(), value, 1, 64));
+                case "pipeline" -> b.pipeline((int) PARAMS.range(e.getKey(), value, 1, 64));
+                case "deadline-ms" -> b.deadline(Duration.ofMillis(PARAMS.range(e.getKey(), value, 100, 3_600_000)));
+                case "connect-timeout-ms" -> b.connectTimeout(Duration.ofMillis(PARAMS.range(e.getKey(), value, 10, 600_000)));
+                case "request-kib" -> b.maxRequestBytes((int) PARAMS.range(e.getKey(), value, 4, 32 * 1024) * 1024);
+                case "backoff-ms" -> b.baseDelay(Duration.ofMillis(PARAMS.range(e.getKey(), value, 1, 60_000)));
                 default -> throw new IllegalStateException("unreachable: " + e.getKey());
             }
         }
         return b.build();
-    }
-
-    private static long number(String key, String value) {
-        try {
-            return Long.parseLong(value);
-        } catch (NumberFormatException e) {
-            throw new IllegalArgumentException("NBD URI parameter " + key + "=" + value + " is not a number");
-        }
-    }
-
-    private static long range(String key, long value, long min, long max) {
-        if (value < min || value > max) {
-            throw new IllegalArgumentException("NBD URI parameter " + key + "=" + value + " must be between " + min
-                    + " and " + max);
-        }
-        return value;
     }
 
     public static final class Builder {

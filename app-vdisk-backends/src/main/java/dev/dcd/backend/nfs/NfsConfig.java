@@ -1,5 +1,7 @@
 package dev.dcd.backend.nfs;
 
+import dev.dcd.backend.UriParameters;
+
 import java.net.URI;
 import java.net.URLDecoder;
 import java.nio.charset.StandardCharsets;
@@ -20,6 +22,8 @@ import java.util.regex.Pattern;
  * unprivileged, non-standard ports.
  */
 final class NfsConfig {
+    private static final UriParameters PARAMS = new UriParameters("nfs");
+
     private static final Pattern HOST = Pattern.compile("[A-Za-z0-9._-]{1,253}");
     static final String KNOWN = "mount-port, uid, gid, deadline-ms, read-parallelism";
 
@@ -86,7 +90,7 @@ final class NfsConfig {
             String key = decode(eq < 0 ? pair : pair.substring(0, eq)).toLowerCase(Locale.ROOT);
             String value = eq < 0 ? "" : decode(pair.substring(eq + 1));
             if (params.put(key, value) != null) {
-                throw new IllegalArgumentException("nfs backend URI repeats parameter '" + printable(key) + "'");
+                throw new IllegalArgumentException("nfs backend URI repeats parameter '" + UriParameters.printable(key) + "'");
             }
         }
         return params;
@@ -199,7 +203,7 @@ final class NfsConfig {
 
         private Builder(String host, String path) {
             if (host == null || !HOST.matcher(host).matches()) {
-                throw new IllegalArgumentException("nfs server name '" + printable(host) + "' is not valid");
+                throw new IllegalArgumentException("nfs server name '" + UriParameters.printable(host) + "' is not valid");
             }
             this.host = host;
             this.dir = directory(path);
@@ -225,44 +229,44 @@ final class NfsConfig {
         }
 
         Builder nfsPort(int value) {
-            this.nfsPort = range("port", value, 1, 65535);
+            this.nfsPort = PARAMS.intRange("port", value, 1, 65535);
             return this;
         }
 
         Builder mountPort(int value) {
-            this.mountPort = range("mount-port", value, 1, 65535);
+            this.mountPort = PARAMS.intRange("mount-port", value, 1, 65535);
             return this;
         }
 
         Builder uid(int value) {
-            this.uid = range("uid", value, 0, Integer.MAX_VALUE);
+            this.uid = PARAMS.intRange("uid", value, 0, Integer.MAX_VALUE);
             return this;
         }
 
         Builder gid(int value) {
-            this.gid = range("gid", value, 0, Integer.MAX_VALUE);
+            this.gid = PARAMS.intRange("gid", value, 0, Integer.MAX_VALUE);
             return this;
         }
 
         Builder deadline(Duration value) {
-            this.deadline = Duration.ofMillis(range("deadline-ms", value.toMillis(), 1000, 3_600_000));
+            this.deadline = Duration.ofMillis(PARAMS.intRange("deadline-ms", value.toMillis(), 1000, 3_600_000));
             return this;
         }
 
         Builder readParallelism(int value) {
-            this.readParallelism = range("read-parallelism", value, 1, 64);
+            this.readParallelism = PARAMS.intRange("read-parallelism", value, 1, 64);
             this.readParallelismGiven = true;
             return this;
         }
 
         Builder parameter(String key, String value) {
             switch (key) {
-                case "mount-port" -> mountPort(parseInt(key, value));
-                case "uid" -> uid(parseInt(key, value));
-                case "gid" -> gid(parseInt(key, value));
-                case "deadline-ms" -> deadline(Duration.ofMillis(parseInt(key, value)));
-                case "read-parallelism" -> readParallelism(parseInt(key, value));
-                default -> throw new IllegalArgumentException("nfs backend URI has unknown parameter '" + printable(key)
+                case "mount-port" -> mountPort(PARAMS.wholeNumber(key, value));
+                case "uid" -> uid(PARAMS.wholeNumber(key, value));
+                case "gid" -> gid(PARAMS.wholeNumber(key, value));
+                case "deadline-ms" -> deadline(Duration.ofMillis(PARAMS.wholeNumber(key, value)));
+                case "read-parallelism" -> readParallelism(PARAMS.wholeNumber(key, value));
+                default -> throw new IllegalArgumentException("nfs backend URI has unknown parameter '" + UriParameters.printable(key)
                         + "' (known: " + KNOWN + ")");
             }
             return this;
@@ -271,29 +275,5 @@ final class NfsConfig {
         NfsConfig build() {
             return new NfsConfig(this);
         }
-
-        private static int parseInt(String key, String value) {
-            try {
-                return Integer.parseInt(value);
-            } catch (NumberFormatException e) {
-                throw new IllegalArgumentException("nfs parameter '" + key + "' must be a whole number");
-            }
-        }
-
-        private static int range(String key, long value, long min, long max) {
-            if (value < min || value > max) {
-                throw new IllegalArgumentException("nfs parameter '" + key + "' must be between " + min + " and " + max);
-            }
-            return (int) value;
-        }
-    }
-
-    private static String printable(String s) {
-        if (s == null) {
-            return "";
-        }
-        StringBuilder out = new StringBuilder();
-        s.codePoints().limit(80).forEach(c -> out.append(c < 0x20 || c == 0x7f ? '?' : (char) c));
-        return out.toString();
     }
 }

@@ -1,6 +1,7 @@
 package dev.dcd.backend.nfs;
 
 import dev.dcd.backend.BackendException;
+import dev.dcd.backend.VdiskEnds;
 import dev.dcd.block.BlockDevice;
 import dev.dcd.block.Capabilities;
 import dev.dcd.block.ChunkVerifiedDevice;
@@ -30,9 +31,7 @@ final class NfsDevice implements ChunkVerifiedDevice {
     private final String object;
     private final String path;
     private final long size;
-    private final byte[] head;
-    private final long tailStart;
-    private final byte[] tail;
+    private final VdiskEnds ends;
     private final ChunkChecksums sums;
     private final NfsWorkers workers;
     private final long deadlineMillis;
@@ -44,9 +43,7 @@ final class NfsDevice implements ChunkVerifiedDevice {
         this.object = object;
         this.path = path;
         this.size = size;
-        this.head = head;
-        this.tailStart = tailStart;
-        this.tail = tail;
+        this.ends = VdiskEnds.of(head, tailStart, tail, sums);
         this.sums = sums;
         this.workers = workers;
         this.deadlineMillis = deadlineMillis;
@@ -69,25 +66,7 @@ final class NfsDevice implements ChunkVerifiedDevice {
             throw new BackendException(backend, object, "device is closed");
         }
         long deadline = workers.deadlineAfter(deadlineMillis);
-        long pos = offset;
-        while (dst.hasRemaining()) {
-            int n;
-            if (pos < head.length) {
-                n = (int) Math.min(dst.remaining(), head.length - pos);
-                dst.put(head, (int) pos, n);
-            } else if (pos >= tailStart) {
-                n = dst.remaining();
-                dst.put(tail, (int) (pos - tailStart), n);
-            } else {
-                if (sums == null) {
-                    throw new IllegalStateException("data region read before the checksums are known");
-                }
-                n = (int) Math.min(dst.remaining(), tailStart - pos);
-                readData(pos, dst.slice(dst.position(), n), deadline);
-                dst.position(dst.position() + n);
-            }
-            pos += n;
-        }
+        ends.read(offset, dst, (pos, part) -> readData(pos, part, deadline));
     }
 
     /** Reads data-region bytes {@code [pos, pos + dst.remaining())} through verified chunks. */

@@ -4,6 +4,7 @@ import dev.dcd.backend.Backend;
 import dev.dcd.backend.BackendException;
 import dev.dcd.backend.Progress;
 import dev.dcd.backend.UnreachableException;
+import dev.dcd.backend.VdiskEnds;
 import dev.dcd.block.BlockDevice;
 import dev.dcd.block.ChunkVerifiedDevice;
 import dev.dcd.block.Capabilities;
@@ -533,9 +534,7 @@ final class S3Backend implements Backend {
         private final String backend;
         private final String key;
         private final long size;
-        private final byte[] head;
-        private final long tailStart;
-        private final byte[] tail;
+        private final VdiskEnds ends;
         private final ChunkChecksums sums;
         private final ChunkReader reader;
         private final ChunkReader.Target target;
@@ -548,9 +547,7 @@ final class S3Backend implements Backend {
             this.backend = backend;
             this.key = key;
             this.size = size;
-            this.head = head;
-            this.tailStart = tailStart;
-            this.tail = tail;
+            this.ends = VdiskEnds.of(head, tailStart, tail, sums);
             this.sums = sums;
             this.reader = reader;
             this.target = new ChunkReader.Target(key, sums);
@@ -575,26 +572,7 @@ final class S3Backend implements Backend {
                 throw new BackendException(backend, key, "device is closed");
             }
             long deadlineNanos = clock.deadlineAfter(deadline);
-            long pos = offset;
-            while (dst.hasRemaining()) {
-                int n;
-                if (pos < head.length) {
-                    n = (int) Math.min(dst.remaining(), head.length - pos);
-                    dst.put(head, (int) pos, n);
-                } else if (pos >= tailStart) {
-                    n = dst.remaining();
-                    dst.put(tail, (int) (pos - tailStart), n);
-                } else {
-                    if (sums == null) {
-                        throw new IllegalStateException("data region read before the checksums are known");
-                    }
-                    n = (int) Math.min(dst.remaining(), tailStart - pos);
-                    ByteBuffer part = dst.slice(dst.position(), n);
-                    reader.read(target, pos, part, deadlineNanos);
-                    dst.position(dst.position() + n);
-                }
-                pos += n;
-            }
+            ends.read(offset, dst, (pos, part) -> reader.read(target, pos, part, deadlineNanos));
         }
 
         @Override

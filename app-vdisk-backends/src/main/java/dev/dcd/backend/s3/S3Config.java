@@ -1,5 +1,6 @@
 package dev.dcd.backend.s3;
 
+import dev.dcd.backend.UriParameters;
 import dev.dcd.vdisk.VdiskFormat;
 
 import java.net.URI;
@@ -20,6 +21,8 @@ import java.util.regex.Pattern;
  * parameter's value, because a rejected URI is exactly the one that may carry a secret.
  */
 final class S3Config {
+    private static final UriParameters PARAMS = new UriParameters("s3");
+
     static final int MIB = 1 << 20;
     /** Smallest piece a large read is cut into unless {@code min-piece-kib} says otherwise (see the builder). */
     static final int DEFAULT_MIN_PIECE = 8 * MIB;
@@ -260,7 +263,7 @@ final class S3Config {
 
         private Builder(String bucket) {
             if (bucket == null || !BUCKET.matcher(bucket).matches() || bucket.contains("..")) {
-                throw new IllegalArgumentException("s3 bucket name '" + printable(bucket)
+                throw new IllegalArgumentException("s3 bucket name '" + UriParameters.printable(bucket)
                         + "' is not valid (3-63 characters: lower-case letters, digits, '.', '-')");
             }
             this.bucket = bucket;
@@ -303,7 +306,7 @@ final class S3Config {
 
         Builder region(String value) {
             if (!REGION.matcher(value).matches()) {
-                throw new IllegalArgumentException("s3 region '" + printable(value) + "' is not valid (for example us-east-1)");
+                throw new IllegalArgumentException("s3 region '" + UriParameters.printable(value) + "' is not valid (for example us-east-1)");
             }
             this.region = value;
             return this;
@@ -323,62 +326,62 @@ final class S3Config {
         }
 
         Builder retries(int value) {
-            this.retries = range("retries", value, 0, 100);
+            this.retries = PARAMS.intRange("retries", value, 0, 100);
             return this;
         }
 
         Builder deadline(Duration value) {
-            this.deadline = Duration.ofMillis(range("deadline-ms", value.toMillis(), 100, 3_600_000));
+            this.deadline = Duration.ofMillis(PARAMS.intRange("deadline-ms", value.toMillis(), 100, 3_600_000));
             return this;
         }
 
         Builder baseDelay(Duration value) {
-            this.baseDelay = Duration.ofMillis(range("backoff-ms", value.toMillis(), 1, 60_000));
+            this.baseDelay = Duration.ofMillis(PARAMS.intRange("backoff-ms", value.toMillis(), 1, 60_000));
             return this;
         }
 
         Builder connectTimeout(Duration value) {
-            this.connectTimeout = Duration.ofMillis(range("connect-timeout-ms", value.toMillis(), 10, 600_000));
+            this.connectTimeout = Duration.ofMillis(PARAMS.intRange("connect-timeout-ms", value.toMillis(), 10, 600_000));
             return this;
         }
 
         Builder maxConnections(int value) {
-            this.maxConnections = range("max-connections", value, 1, 1024);
+            this.maxConnections = PARAMS.intRange("max-connections", value, 1, 1024);
             return this;
         }
 
         Builder partBytes(int value) {
-            this.partBytes = range("part-mib", value / MIB, MIN_PART_MIB, 1024) * MIB;
+            this.partBytes = PARAMS.intRange("part-mib", value / MIB, MIN_PART_MIB, 1024) * MIB;
             return this;
         }
 
         Builder uploadParallelism(int value) {
-            this.uploadParallelism = range("upload-parallelism", value, 1, 64);
+            this.uploadParallelism = PARAMS.intRange("upload-parallelism", value, 1, 64);
             return this;
         }
 
         Builder pieceBytes(int value) {
-            this.pieceBytes = range("piece-kib", value / KIB, 64, 64 * 1024) * KIB;
+            this.pieceBytes = PARAMS.intRange("piece-kib", value / KIB, 64, 64 * 1024) * KIB;
             return this;
         }
 
         Builder minPieceBytes(int value) {
-            this.minPieceBytes = range("min-piece-kib", value / KIB, 64, 64 * 1024) * KIB;
+            this.minPieceBytes = PARAMS.intRange("min-piece-kib", value / KIB, 64, 64 * 1024) * KIB;
             return this;
         }
 
         Builder fetchBytes(int value) {
-            this.fetchBytes = range("fetch-kib", value / KIB, 64, 64 * 1024) * KIB;
+            this.fetchBytes = PARAMS.intRange("fetch-kib", value / KIB, 64, 64 * 1024) * KIB;
             return this;
         }
 
         Builder readParallelism(int value) {
-            this.readParallelism = range("read-parallelism", value, 1, 256);
+            this.readParallelism = PARAMS.intRange("read-parallelism", value, 1, 256);
             return this;
         }
 
         Builder bufferBytes(int value) {
-            this.bufferBytes = range("buffer-mib", value / MIB, 0, 1024) * MIB;
+            this.bufferBytes = PARAMS.intRange("buffer-mib", value / MIB, 0, 1024) * MIB;
             return this;
         }
 
@@ -386,21 +389,21 @@ final class S3Config {
             switch (key) {
                 case "endpoint" -> endpoint(parseUri(value));
                 case "region" -> region(value);
-                case "path-style" -> pathStyle(parseBoolean(key, value));
+                case "path-style" -> pathStyle(PARAMS.bool(key, value));
                 case "profile" -> profile(value);
-                case "retries" -> retries(parseInt(key, value));
-                case "deadline-ms" -> deadline(Duration.ofMillis(parseInt(key, value)));
-                case "backoff-ms" -> baseDelay(Duration.ofMillis(parseInt(key, value)));
-                case "connect-timeout-ms" -> connectTimeout(Duration.ofMillis(parseInt(key, value)));
-                case "max-connections" -> maxConnections(parseInt(key, value));
-                case "part-mib" -> partBytes(range(key, parseInt(key, value), MIN_PART_MIB, 1024) * MIB);
-                case "upload-parallelism" -> uploadParallelism(parseInt(key, value));
-                case "piece-kib" -> pieceBytes(range(key, parseInt(key, value), 64, 64 * 1024) * KIB);
-                case "min-piece-kib" -> minPieceBytes(range(key, parseInt(key, value), 64, 64 * 1024) * KIB);
-                case "fetch-kib" -> fetchBytes(range(key, parseInt(key, value), 64, 64 * 1024) * KIB);
-                case "read-parallelism" -> readParallelism(parseInt(key, value));
-                case "buffer-mib" -> bufferBytes(range(key, parseInt(key, value), 0, 1024) * MIB);
-                default -> throw new IllegalArgumentException("s3 backend URI has unknown parameter '" + printable(key)
+                case "retries" -> retries(PARAMS.wholeNumber(key, value));
+                case "deadline-ms" -> deadline(Duration.ofMillis(PARAMS.wholeNumber(key, value)));
+                case "backoff-ms" -> baseDelay(Duration.ofMillis(PARAMS.wholeNumber(key, value)));
+                case "connect-timeout-ms" -> connectTimeout(Duration.ofMillis(PARAMS.wholeNumber(key, value)));
+                case "max-connections" -> maxConnections(PARAMS.wholeNumber(key, value));
+                case "part-mib" -> partBytes(PARAMS.intRange(key, PARAMS.wholeNumber(key, value), MIN_PART_MIB, 1024) * MIB);
+                case "upload-parallelism" -> uploadParallelism(PARAMS.wholeNumber(key, value));
+                case "piece-kib" -> pieceBytes(PARAMS.intRange(key, PARAMS.wholeNumber(key, value), 64, 64 * 1024) * KIB);
+                case "min-piece-kib" -> minPieceBytes(PARAMS.intRange(key, PARAMS.wholeNumber(key, value), 64, 64 * 1024) * KIB);
+                case "fetch-kib" -> fetchBytes(PARAMS.intRange(key, PARAMS.wholeNumber(key, value), 64, 64 * 1024) * KIB);
+                case "read-parallelism" -> readParallelism(PARAMS.wholeNumber(key, value));
+                case "buffer-mib" -> bufferBytes(PARAMS.intRange(key, PARAMS.wholeNumber(key, value), 0, 1024) * MIB);
+                default -> throw new IllegalArgumentException("s3 backend URI has unknown parameter '" + UriParameters.printable(key)
                         + "' (known: endpoint, region, path-style, profile, retries, deadline-ms, backoff-ms, "
                         + "connect-timeout-ms, max-connections, part-mib, upload-parallelism, piece-kib, min-piece-kib, fetch-kib, "
                         + "read-parallelism, buffer-mib)");
@@ -433,38 +436,5 @@ final class S3Config {
                 throw new IllegalArgumentException("s3 endpoint is not a valid URL");
             }
         }
-
-        private static boolean parseBoolean(String key, String value) {
-            return switch (value.toLowerCase(Locale.ROOT)) {
-                case "true", "1", "yes", "" -> true;
-                case "false", "0", "no" -> false;
-                default -> throw new IllegalArgumentException("s3 parameter '" + key + "' must be true or false");
-            };
-        }
-
-        private static int parseInt(String key, String value) {
-            try {
-                return Integer.parseInt(value);
-            } catch (NumberFormatException e) {
-                throw new IllegalArgumentException("s3 parameter '" + key + "' must be a whole number");
-            }
-        }
-
-        private static int range(String key, long value, long min, long max) {
-            if (value < min || value > max) {
-                throw new IllegalArgumentException("s3 parameter '" + key + "' must be between " + min + " and " + max);
-            }
-            return (int) value;
-        }
-    }
-
-    /** Keeps a rejected name on one line and short; never used for values that may be secret. */
-    private static String printable(String s) {
-        if (s == null) {
-            return "";
-        }
-        StringBuilder out = new StringBuilder();
-        s.codePoints().limit(80).forEach(c -> out.append(c < 0x20 || c == 0x7f ? '?' : (char) c));
-        return out.toString();
     }
 }
