@@ -4,10 +4,12 @@ import com.fasterxml.jackson.databind.JsonNode;
 import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.dcd.control.ControlClient;
 import dev.dcd.control.ControlSockets;
+import dev.dcd.tests.support.Cleanups;
 import dev.dcd.tests.vmmount.VmCli;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
 import org.junit.jupiter.api.Test;
+import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.io.IOException;
@@ -43,7 +45,9 @@ class NbdMoveIT {
     private Path exported;
     private String hex;
     private final List<String> served = new ArrayList<>();
-    private final List<Runnable> cleanups = new ArrayList<>();
+    /** Undone after {@link #stopServers}, which JUnit runs before the extension's callback. */
+    @RegisterExtension
+    final Cleanups cleanups = new Cleanups();
 
     @BeforeEach
     void buildVm() throws Exception {
@@ -73,9 +77,6 @@ class NbdMoveIT {
     void stopServers() {
         for (String vm : served) {
             dcd(home, "serve", "--stop", vm);
-        }
-        for (int i = cleanups.size() - 1; i >= 0; i--) {
-            cleanups.get(i).run();
         }
     }
 
