@@ -202,6 +202,7 @@ public final class MountService {
         out.println("serving " + source.describe() + " at " + mountpoint + " (Ctrl-C unmounts)");
         out.flush();
         source.start();
+        source.awaitStarted(MountSource.OPEN_AHEAD_WAIT);
         java.io.Closeable export = null;
         java.io.Closeable control = MountControl.start(context.dcdHome(), dev.dcd.control.ControlSockets.MOUNT, vm, source);
         try {
@@ -413,6 +414,7 @@ public final class MountService {
             throw e;
         }
         source.start();
+        source.awaitStarted(MountSource.OPEN_AHEAD_WAIT);
         long pid = ProcessHandle.current().pid();
         Runtime.getRuntime().addShutdownHook(new Thread(() -> deleteRecordIfOwned(vm, pid)));
         java.io.Closeable export = null;

@@ -60,6 +60,19 @@ public interface MountSource extends Closeable {
     default void start() {
     }
 
+    /** How long a server that first comes up waits for its remote vdisks to open ({@link #awaitStarted}). */
+    java.time.Duration OPEN_AHEAD_WAIT = java.time.Duration.ofSeconds(3);
+
+    /**
+     * After {@link #start}, when a server first comes up (not when a standby takes over from a killed one, where
+     * every millisecond is a pause of the guest's I/O): waits, at most {@code limit}, until the remote apps' vdisks
+     * have opened in the background, so that the mount or NBD export is ready for a guest's first read of any app
+     * when the command that made it returns. A vdisk that cannot be opened does not hold it up beyond the limit;
+     * its first read reports why.
+     */
+    default void awaitStarted(java.time.Duration limit) {
+    }
+
     /**
      * Serves vdisk {@code id} from the catalog backend {@code backend} from now on (the app moved there): opens and
      * checks it there first, then swaps it in under running reads. Asked through the control channel.

@@ -93,6 +93,7 @@ final class SupervisedMount {
         long pid = ProcessHandle.current().pid();
         try (FileChannel channel = FileChannel.open(lock, StandardOpenOption.CREATE, StandardOpenOption.WRITE)) {
             FileLock held = channel.tryLock();
+            boolean takeover = held == null;
             if (held == null) {
                 // Another server serves: become the warm standby, then wait for its lock (released when it dies).
                 long warm = System.nanoTime();
@@ -117,6 +118,9 @@ final class SupervisedMount {
             java.io.Closeable control = null;
             try {
                 source.start();
+                if (!takeover) {
+                    source.awaitStarted(MountSource.OPEN_AHEAD_WAIT);
+                }
                 // The serving process answers the control channel (catalog move's backend switch); a socket left by
                 // the dead predecessor is replaced.
                 control = MountControl.start(context.dcdHome(), dev.dcd.control.ControlSockets.MOUNT, vm, source);

@@ -149,6 +149,7 @@ public final class ServeService {
         Runtime.getRuntime().addShutdownHook(new Thread(stop, "nbd-stop"));
         writeRecord(new Record(vm, server.uri(), pid));
         source.start();
+        source.awaitStarted(MountSource.OPEN_AHEAD_WAIT);
         System.err.println("nbd: serving " + source.describe() + (export.writable() ? "" : " (read-only)")
                 + " at " + server.uri());
         if (announce) {

@@ -480,6 +480,15 @@ final class VmMounts implements MountContext, MountSourceFactory {
         }
 
         @Override
+        public void awaitStarted(java.time.Duration limit) {
+            try {
+                disk.awaitOpenAhead(limit.toMillis());
+            } catch (InterruptedException e) {
+                Thread.currentThread().interrupt();
+            }
+        }
+
+        @Override
         public long partitionOffset() {
             return generation.partitionOffset();
         }

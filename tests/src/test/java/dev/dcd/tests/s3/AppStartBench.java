@@ -93,6 +93,7 @@ class AppStartBench {
             long[] coldFetched = new long[rounds];
             long[] listFetched = new long[rounds];
             long listChunks = 0;
+            String[] replayText = new String[rounds];
             Path mntLocal = dir.resolve("mnt-local");
             Path fsLocal = dir.resolve("fs-local");
             mount(local, mntLocal, fsLocal);
@@ -125,15 +126,18 @@ class AppStartBench {
                     listFetched[r] = fetchedBytes(mnt);
                     JsonNode p = stats(mnt).path("prefetch");
                     listChunks = p.path("listed").asLong();
+                    replayText[r] = String.format(Locale.ROOT, "replay when python exited: %d of %d listed chunks done, "
+                            + "%d fetched, %d hits (listed chunks whose first read found them replayed)",
+                            p.path("done").asLong(), listChunks, p.path("fetched").asLong(), p.path("hits").asLong());
                     warmNanos[r] = start(fs);
                 } finally {
                     unmount(remote, mnt, fs);
                 }
                 report.add(String.format(Locale.ROOT, "round %d: local %.0f ms; S3 cold without list %.0f ms (%.1f MiB "
                                 + "fetched); S3 cold with list %.0f ms (%.1f MiB fetched by the time python exited, list %d "
-                                + "chunks); S3 warm %.0f ms", r + 1, localNanos[r] / 1e6, coldNanos[r] / 1e6,
+                                + "chunks); S3 warm %.0f ms; %s", r + 1, localNanos[r] / 1e6, coldNanos[r] / 1e6,
                         coldFetched[r] / 1048576.0, listNanos[r] / 1e6, listFetched[r] / 1048576.0, listChunks,
-                        warmNanos[r] / 1e6));
+                        warmNanos[r] / 1e6, replayText[r]));
             }
             double local50 = BenchMedian.of(localNanos);
             report.add(String.format(Locale.ROOT, "median at %d ms added per request: local %.0f ms, S3 cold without list "
