@@ -73,6 +73,11 @@ public abstract class ForwardingMountSource implements MountSource {
     }
 
     @Override
+    public void awaitStarted(java.time.Duration limit) {
+        inner.awaitStarted(limit);
+    }
+
+    @Override
     public boolean switchBackend(ContentId id, String backend) throws IOException {
         return inner.switchBackend(id, backend);
     }
