@@ -259,31 +259,36 @@ final class VdiskSlot {
         } catch (IOException | RuntimeException e) {
             throw new AppReadException(l, "cannot open vdisk " + id.shortHex() + ": " + e.getMessage(), e);
         } finally {
-            BlockDevice opened = device;
-            boolean unused;
-            synchronized (lock) {
-                opening = false;
-                lock.notifyAll();
-                // Closed meanwhile, or a swap published a newer device: this one is not needed.
-                unused = opened != null && (closed || current != null);
-                if (opened != null && !unused) {
-                    current = new Lease(opened, l, wasRemote);
-                }
-            }
-            if (unused) {
-                try {
-                    opened.close();
-                } catch (IOException | RuntimeException e) {
-                    // Never served a read; nothing depends on closing it cleanly.
+            if (device == null) {
+                synchronized (lock) {
+                    opening = false;
+                    lock.notifyAll();
                 }
             }
         }
+        Lease published;
+        boolean unused;
         synchronized (lock) {
-            if (closed) {
-                throw new IOException("disk is closed");
+            opening = false;
+            lock.notifyAll();
+            // Closed meanwhile, or a swap published a newer device: this one is not needed.
+            unused = closed || current != null;
+            if (!unused) {
+                current = new Lease(device, l, wasRemote);
             }
-            return current;
+            published = current;
         }
+        if (unused) {
+            try {
+                device.close();
+            } catch (IOException | RuntimeException e) {
+                // Never served a read; nothing depends on closing it cleanly.
+            }
+        }
+        if (published == null) {
+            throw new IOException("disk is closed");
+        }
+        return published;
     }
 
     /**
