@@ -256,17 +256,26 @@ final class LatencyRounds {
      * verified per chunk; the whole is checked against {@code crc}. Nanoseconds.
      */
     static long naivePass(Reader reader, long from, long length, long crc) throws IOException {
-        ByteBuffer buffer = ByteBuffer.allocate(MIB);
+        return sequentialPass(reader, from, length, MIB, crc, "naive pass");
+    }
+
+    /**
+     * One {@code request}-byte read after another over {@code [from, from + length)}, the whole checked against
+     * {@code crc} ({@code what} names the pass if it read wrong bytes). Nanoseconds of the reads.
+     */
+    static long sequentialPass(Reader reader, long from, long length, int request, long crc, String what)
+            throws IOException {
+        ByteBuffer buffer = ByteBuffer.allocate(request);
         CRC32C digest = new CRC32C();
         long start = System.nanoTime();
-        for (long at = 0; at < length; at += MIB) {
-            buffer.clear().limit((int) Math.min(MIB, length - at));
+        for (long at = 0; at < length; at += request) {
+            buffer.clear().limit((int) Math.min(request, length - at));
             reader.read(from + at, buffer);
             buffer.flip();
             digest.update(buffer);
         }
         long nanos = System.nanoTime() - start;
-        assertEquals(crc, digest.getValue(), "naive pass");
+        assertEquals(crc, digest.getValue(), what);
         return nanos;
     }
 

@@ -11,7 +11,6 @@ import dev.dcd.tests.s3.S3Home;
 import dev.dcd.vdisk.ContentId;
 import org.junit.jupiter.api.Test;
 
-import java.nio.ByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.util.ArrayList;
@@ -19,7 +18,6 @@ import java.util.List;
 import java.util.LinkedHashMap;
 import java.util.Locale;
 import java.util.Map;
-import java.util.zip.CRC32C;
 
 import static dev.dcd.tests.bench.BenchMath.median;
 import static dev.dcd.tests.bench.BenchMath.mibPerSecond;
@@ -118,19 +116,8 @@ class NfsLatencyBench {
         long start = System.nanoTime();
         try (Backend backend = Backends.open("alone", Backends.parse(uri)); BlockDevice device = backend.open(id)) {
             long open = System.nanoTime() - start;
-            ByteBuffer buffer = ByteBuffer.allocate(DEVICE_REQUEST);
-            CRC32C digest = new CRC32C();
-            long readStart = System.nanoTime();
-            for (long at = 0; at < length; at += DEVICE_REQUEST) {
-                buffer.clear().limit((int) Math.min(DEVICE_REQUEST, length - at));
-                device.read(from + at, buffer);
-                buffer.flip();
-                digest.update(buffer);
-            }
-            long read = System.nanoTime() - readStart;
-            if (digest.getValue() != crc) {
-                throw new AssertionError("device-alone pass read wrong bytes");
-            }
+            long read = LatencyRounds.sequentialPass(device::read, from, length, DEVICE_REQUEST, crc,
+                    "device-alone pass");
             return new long[] {open, read};
         }
     }
