@@ -1,22 +1,22 @@
 package dev.dcd.tests.catalog;
 
 import dev.dcd.tests.support.Cleanups;
+import dev.dcd.tests.support.GateFifo;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
 import org.junit.jupiter.api.io.TempDir;
 
 import java.io.File;
 import java.io.IOException;
-import java.io.OutputStream;
 import java.nio.channels.FileChannel;
 import java.nio.ByteBuffer;
 import java.nio.file.Files;
 import java.nio.file.Path;
 import java.nio.file.StandardOpenOption;
+import java.time.Duration;
 import java.util.ArrayList;
 import java.util.List;
 import java.util.Map;
-import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 
 import static org.junit.jupiter.api.Assertions.assertEquals;
@@ -36,6 +36,7 @@ import static org.junit.jupiter.api.Assertions.assertTrue;
 class CatalogConcurrencyIT {
     private static final Path SAMPLES = Dcd.REPO.resolve("samples");
     private static final long DEADLINE_SECONDS = 180;
+    private static final Duration DEADLINE = Duration.ofSeconds(DEADLINE_SECONDS);
 
     @TempDir
     Path tmp;
@@ -50,10 +51,10 @@ class CatalogConcurrencyIT {
         Dcd.ok(home, "vm", "assign", "v1", "greet");
         Dcd.ok(home, "disk", "build", "v1");
 
-        Gate gate = new Gate(tmp.resolve("import.gate"));
-        Background importing = start(home, Map.of("DCD_TEST_GATE", "import-before-commit=" + gate.fifo),
+        GateFifo gate = new GateFifo(tmp.resolve("import.gate"), DEADLINE, cleanups);
+        Background importing = start(home, Map.of("DCD_TEST_GATE", gate.at("import-before-commit")),
                 "catalog", "import", SAMPLES.resolve("webapp-2.1.0").toString());
-        gate.awaitReached(importing);
+        gate.awaitReached(importing.process, () -> importing.await().toString());
 
         // The import has extracted its vdisk and put it on the backend, and waits before its commit.
         Dcd.Result list = Dcd.ok(home, "catalog", "list");
@@ -79,9 +80,9 @@ class CatalogConcurrencyIT {
     void aWriteWaitsForAnotherProcesssWriteSayingWhoHoldsItAndGivesUpAfterItsTimeout() throws Exception {
         Path home = tmp.resolve("home");
         Dcd.ok(home, "vm", "create", "first", "--size", "64M");
-        Gate gate = new Gate(tmp.resolve("write.gate"));
-        Background holder = start(home, Map.of("DCD_TEST_GATE", "catalog-write=" + gate.fifo), "vm", "create", "a", "--size", "64M");
-        gate.awaitReached(holder);
+        GateFifo gate = new GateFifo(tmp.resolve("write.gate"), DEADLINE, cleanups);
+        Background holder = start(home, Map.of("DCD_TEST_GATE", gate.at("catalog-write")), "vm", "create", "a", "--size", "64M");
+        gate.awaitReached(holder.process, () -> holder.await().toString());
         String who = "dcd pid " + holder.process.pid() + " (--home " + home + " vm create a --size 64M)";
 
         Dcd.Result impatient = Dcd.exec(Dcd.REPO, Map.of("DCD_LOCK_TIMEOUT", "1"), dcdCommand(home, "vm", "create", "c"));
@@ -187,57 +188,6 @@ class CatalogConcurrencyIT {
     }
 
     // ------------------------------------------------------------------ helpers
-
-    /** A FIFO a dcd process opens at its {@code DCD_TEST_GATE} point. */
-    private final class Gate {
-        final Path fifo;
-        private CompletableFuture<OutputStream> writer;
-
-        Gate(Path fifo) throws Exception {
-            this.fifo = fifo;
-            Dcd.Result made = Dcd.exec(Dcd.REPO, Map.of(), List.of("mkfifo", fifo.toString()));
-            assertEquals(0, made.code(), made.toString());
-            cleanups.add(this::releaseQuietly);
-        }
-
-        /** Returns once the process has opened the FIFO (it is at the gate); fails if it ends instead. */
-        void awaitReached(Background process) throws Exception {
-            writer = CompletableFuture.supplyAsync(() -> {
-                try {
-                    return Files.newOutputStream(fifo);
-                } catch (IOException e) {
-                    throw new java.io.UncheckedIOException(e);
-                }
-            });
-            Object first = CompletableFuture.anyOf(writer, process.process.onExit())
-                    .get(DEADLINE_SECONDS, TimeUnit.SECONDS);
-            if (first instanceof Process) {
-                releaseQuietly();
-                throw new AssertionError("the process ended without stopping at the gate: " + process.await());
-            }
-        }
-
-        void release() throws Exception {
-            writer.get(DEADLINE_SECONDS, TimeUnit.SECONDS).close();
-        }
-
-        private void releaseQuietly() {
-            try {
-                if (writer == null) {
-                    return;
-                }
-                if (!writer.isDone()) {
-                    // Our open for writing still waits for a reader (the process died first): be that reader.
-                    FileChannel.open(fifo, StandardOpenOption.READ).close();
-                }
-                if (!writer.isCompletedExceptionally()) {
-                    writer.get(DEADLINE_SECONDS, TimeUnit.SECONDS).close();
-                }
-            } catch (Exception ignored) {
-                // cleanup only
-            }
-        }
-    }
 
     /** A dcd process running in the background, its output in files (a mount's server inherits them). */
     private final class Background {

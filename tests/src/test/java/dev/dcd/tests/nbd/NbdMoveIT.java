@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.dcd.control.ControlClient;
 import dev.dcd.control.ControlSockets;
 import dev.dcd.tests.support.Cleanups;
+import dev.dcd.tests.support.GateFifo;
 import dev.dcd.tests.vmmount.VmCli;
 import org.junit.jupiter.api.AfterEach;
 import org.junit.jupiter.api.BeforeEach;
@@ -210,14 +211,13 @@ class NbdMoveIT {
     void aServerStillStartingKeepsTheSourceOfAMoveAndRunningTheMoveAgainSwitchesItOnceItServes() throws Exception {
         // A real 'dcd serve' held by its serve-starting gate: it has opened the vdisk through the catalog (on local),
         // and has neither control socket nor record yet.
-        Path fifo = tmp.resolve("serve-starting.fifo");
-        ok("mkfifo", fifo.toString());
+        GateFifo gate = new GateFifo(tmp.resolve("serve-starting.fifo"), java.time.Duration.ofSeconds(180), cleanups);
         ProcessBuilder pb = new ProcessBuilder("java", "-jar", VmCli.JAR.toString(), "--home", home.toString(), "serve",
                 "web", "--nbd", "unix:" + tmp.resolve("web.sock"))
                 .redirectInput(ProcessBuilder.Redirect.from(new java.io.File("/dev/null")))
                 .redirectOutput(tmp.resolve("serve.out").toFile()).redirectError(tmp.resolve("serve.err").toFile());
         pb.environment().remove("DCD_HOME");
-        pb.environment().put("DCD_TEST_GATE", "serve-starting=" + fifo);
+        pb.environment().put("DCD_TEST_GATE", gate.at("serve-starting"));
         Process server = pb.start();
         cleanups.add(() -> {
             server.destroy(); // SIGTERM: it stops serving and removes its record, socket and reader registration
@@ -227,7 +227,7 @@ class NbdMoveIT {
                 Thread.currentThread().interrupt();
             }
         });
-        java.io.OutputStream gate = holdAtGate(fifo, server);
+        gate.awaitReached(server, () -> "exit " + server.exitValue() + "\n" + Files.readString(tmp.resolve("serve.err")));
         long pid = server.pid();
         assertFalse(Files.exists(ControlSockets.socket(home, ControlSockets.SERVE, "web")), "no socket yet");
         assertFalse(Files.exists(home.resolve("serve").resolve("web.pid")), "no record yet");
@@ -240,7 +240,7 @@ class NbdMoveIT {
         assertTrue(Files.exists(onLocal()), "the copy the starting server opened is kept");
         assertTrue(dcdOk(home, "catalog", "gc").out().contains(": " + starting + "\n"), "and gc keeps it too");
 
-        gate.close();
+        gate.release();
         Path socket = ControlSockets.socket(home, ControlSockets.SERVE, "web");
         long deadline = System.nanoTime() + ASK.toNanos();
         while (!ControlClient.answers(socket, Duration.ofSeconds(2))) {
@@ -266,34 +266,5 @@ class NbdMoveIT {
         assertEquals("ok vm=web generation=1 pid=" + pid + " apps=tools@1.0:store2", status("web"));
         assertFalse(Files.exists(onLocal()));
         assertEveryByteServed(uri, "after the finished move, from store2");
-    }
-
-    /** Returns once {@code process} waits at the test gate on {@code fifo} (our open for writing waits for its). */
-    private java.io.OutputStream holdAtGate(Path fifo, Process process) throws Exception {
-        java.util.concurrent.CompletableFuture<java.io.OutputStream> writer =
-                java.util.concurrent.CompletableFuture.supplyAsync(() -> {
-                    try {
-                        return Files.newOutputStream(fifo);
-                    } catch (IOException e) {
-                        throw new java.io.UncheckedIOException(e);
-                    }
-                });
-        cleanups.add(() -> {
-            try {
-                if (!writer.isDone()) {
-                    java.nio.channels.FileChannel.open(fifo, java.nio.file.StandardOpenOption.READ).close();
-                }
-                writer.get(60, java.util.concurrent.TimeUnit.SECONDS).close();
-            } catch (Exception ignored) {
-                // cleanup only
-            }
-        });
-        Object first = java.util.concurrent.CompletableFuture.anyOf(writer, process.onExit())
-                .get(180, java.util.concurrent.TimeUnit.SECONDS);
-        if (first instanceof Process) {
-            throw new AssertionError("the server ended without stopping at the gate: exit " + process.exitValue() + "\n"
-                    + Files.readString(tmp.resolve("serve.err")));
-        }
-        return writer.get();
     }
 }

@@ -5,6 +5,7 @@ import com.fasterxml.jackson.databind.ObjectMapper;
 import dev.dcd.control.ControlClient;
 import dev.dcd.control.ControlSockets;
 import dev.dcd.tests.support.Cleanups;
+import dev.dcd.tests.support.GateFifo;
 import dev.dcd.tests.support.DirectReads;
 import org.junit.jupiter.api.Test;
 import org.junit.jupiter.api.extension.RegisterExtension;
@@ -12,17 +13,13 @@ import org.junit.jupiter.api.io.TempDir;
 
 import java.io.File;
 import java.io.IOException;
-import java.io.OutputStream;
-import java.nio.channels.FileChannel;
 import java.nio.file.Files;
 import java.nio.file.Path;
-import java.nio.file.StandardOpenOption;
 import java.time.Duration;
 import java.util.LinkedHashMap;
 import java.util.List;
 import java.util.Map;
 import java.util.Random;
-import java.util.concurrent.CompletableFuture;
 import java.util.concurrent.TimeUnit;
 import java.util.stream.Stream;
 
@@ -282,8 +279,7 @@ class MoveKilledAfterSwitchIT {
      * once the process waits there: it has opened the FIFO, which our open for writing waits for.
      */
     private Process startMoveHeldAfterTheSwitch() throws Exception {
-        Path fifo = tmp.resolve("gate.fifo");
-        VmCli.ok("mkfifo", fifo.toString());
+        GateFifo gate = new GateFifo(tmp.resolve("gate.fifo"), DEADLINE, cleanups);
         // env --default-signal=INT: a JVM whose parent ignored SIGINT (a background job of a non-interactive shell)
         // would ignore Ctrl-C too; the test's SIGINT must act as a user's.
         ProcessBuilder pb = new ProcessBuilder("env", "--default-signal=INT", "java", "-jar", VmCli.JAR.toString(), "--home", home.toString(),
@@ -291,34 +287,13 @@ class MoveKilledAfterSwitchIT {
                 .redirectInput(ProcessBuilder.Redirect.from(new File("/dev/null")))
                 .redirectOutput(tmp.resolve("move.out").toFile()).redirectError(tmp.resolve("move.err").toFile());
         pb.environment().remove("DCD_HOME");
-        pb.environment().put("DCD_TEST_GATE", "move-after-switch=" + fifo);
+        pb.environment().put("DCD_TEST_GATE", gate.at("move-after-switch"));
         Process move = pb.start();
         cleanups.add(move::destroyForcibly);
-        CompletableFuture<OutputStream> writer = CompletableFuture.supplyAsync(() -> {
-            try {
-                return Files.newOutputStream(fifo);
-            } catch (IOException e) {
-                throw new java.io.UncheckedIOException(e);
-            }
-        });
-        cleanups.add(() -> {
-            try {
-                if (!writer.isDone()) {
-                    FileChannel.open(fifo, StandardOpenOption.READ).close(); // be the reader our open waits for
-                }
-                writer.get(DEADLINE.toSeconds(), TimeUnit.SECONDS).close();
-            } catch (Exception ignored) {
-                // cleanup only
-            }
-        });
-        Object first = CompletableFuture.anyOf(writer, move.onExit()).get(DEADLINE.toSeconds(), TimeUnit.SECONDS);
-        if (first instanceof Process) {
-            throw new AssertionError("the move ended without stopping at the gate: exit " + move.exitValue() + "\n"
-                    + Files.readString(tmp.resolve("move.out")) + Files.readString(tmp.resolve("move.err")));
-        }
+        gate.awaitReached(move, () -> "exit " + move.exitValue() + "\n" + Files.readString(tmp.resolve("move.out"))
+                + Files.readString(tmp.resolve("move.err")));
         return move;
     }
-
 
     private static List<String> names(Path dir) throws IOException {
         try (Stream<Path> s = Files.list(dir)) {
